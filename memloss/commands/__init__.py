@@ -1,0 +1,1 @@
+"""Subcommands of the ``memloss`` command line (one module each)."""

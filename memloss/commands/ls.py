@@ -1,0 +1,43 @@
+"""``memloss ls KIND``: list registered cells, schemes, tasks, presets or probes."""
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Callable
+
+__all__ = ["add_parser", "LISTINGS", "listing"]
+
+
+def _from_registry(module: str, attr: str) -> Callable[[], list[tuple[str, str]]]:
+    def get() -> list[tuple[str, str]]:
+        reg = getattr(importlib.import_module(module), attr)
+        return [(name, reg.describe(name)) for name in reg.list()]
+    return get
+
+
+#: what ``memloss ls`` can list: kind -> (module, registry attribute)
+LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
+    "cells": _from_registry("models.cells", "CELLS"),
+    "schemes": _from_registry("models.schemes", "SCHEMES"),
+    "tasks": _from_registry("tasks", "TASKS"),
+}
+
+
+def listing(kind: str) -> list[tuple[str, str]]:
+    if kind not in LISTINGS:
+        raise ValueError(f"cannot list {kind!r}; valid: {', '.join(LISTINGS)}")
+    return LISTINGS[kind]()
+
+
+def _run(args: argparse.Namespace) -> int:
+    rows = listing(args.kind)
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, desc in rows:
+        print(f"{name:<{width}}  {desc}".rstrip())
+    return 0
+
+
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser("ls", help="list cells, schemes, tasks, presets or probes")
+    p.add_argument("kind", choices=sorted(LISTINGS), help="what to list")
+    p.set_defaults(func=_run)

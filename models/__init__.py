@@ -1,0 +1,15 @@
+"""memloss models: cells x schemes (mask sites) -> Recurrent layer -> Net."""
+from .cells import CELLS, CellSpec, get_cell, list_cells
+from .masks import MaskEntry, MaskPlan, Masks
+from .net import INFERENCE_MODES, Net, NetConfig
+from .recurrent import PATHS, Recurrent
+from .registry import Registry
+from .schemes import SCHEMES, Scheme, SiteSpec, Stack, list_schemes, make_scheme, parse_scheme
+
+__all__ = [
+    "CELLS", "CellSpec", "get_cell", "list_cells",
+    "MaskEntry", "MaskPlan", "Masks",
+    "INFERENCE_MODES", "Net", "NetConfig",
+    "PATHS", "Recurrent", "Registry",
+    "SCHEMES", "Scheme", "SiteSpec", "Stack", "list_schemes", "make_scheme", "parse_scheme",
+]
