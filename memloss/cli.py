@@ -1,16 +1,28 @@
-"""The ``memloss`` command line. Each subcommand is a module in :mod:`memloss.commands`
-with ``add_parser(subparsers)`` that sets ``func`` (returning an exit code)."""
+"""The memloss command line.
+
+Each subcommand is a module in :mod:`memloss.commands` with ``add_parser(subparsers)``
+that sets ``func`` (returning an exit code); modules are discovered automatically.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import logging
+import pkgutil
 import sys
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-#: subcommand modules, in help order
-COMMANDS = ("ls",)
+
+
+def _command_modules() -> list[str]:
+    """Every module in memloss.commands is a subcommand (dropping in a file adds one)."""
+    from . import commands
+
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
+
+COMMANDS = _command_modules()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"memloss.commands.{name.replace('-', '_')}").add_parser(sub)
+        importlib.import_module(f"memloss.commands.{name}").add_parser(sub)
     return parser
 
 

@@ -15,11 +15,13 @@ def _from_registry(module: str, attr: str) -> Callable[[], list[tuple[str, str]]
     return get
 
 
-#: what ``memloss ls`` can list: kind -> (module, registry attribute)
+#: what ``memloss ls`` can list: kind -> rows of (name, description), imported lazily
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "cells": _from_registry("models.cells", "CELLS"),
     "schemes": _from_registry("models.schemes", "SCHEMES"),
     "tasks": _from_registry("tasks", "TASKS"),
+    "presets": _from_registry("tasks.presets", "PRESETS"),
+    "probes": _from_registry("diagnostics", "PROBES"),
 }
 
 
