@@ -57,9 +57,13 @@ class SiteSpec:
     tied_to: str | None = None
 
     def train_value(self, keep: "object") -> "object":
-        """Multiplier for a sampled Bernoulli keep indicator (float tensor of 0/1)."""
+        """The training-mode mask for a draw ``keep`` ~ Bernoulli(1-p) (float tensor of 0/1).
+
+        Dropout: the (scaled) keep indicator. Zoneout: the indicator of zoning out,
+        ``1 - keep``, which is 1 with probability p.
+        """
         if self.kind == "zoneout":
-            return keep
+            return 1.0 - keep
         if self.scaling == "inverted":
             return keep / (1.0 - self.p)
         return keep

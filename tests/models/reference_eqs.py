@@ -1,0 +1,122 @@
+"""A slow reference written straight from the papers' equations, one time step at a time.
+
+Separate per-gate matrices (Gal eq. 5), explicit masks read per step, no shared code with
+the package's paths. Gate order follows torch.nn (LSTM i, f, g, o; GRU r, z, n).
+
+LSTM (Zaremba 3.1 / Semeniuta eq. 4-6) with every site:
+    x~_k = x_t * zx_k             (input; Zaremba per step, Gal per sequence, per gate k if untied)
+    h~_k = h_{t-1} * zh_k         (recurrent; Gal)
+    U_k  = U_k * M_k              (weight-drop, once per forward)
+    i, f, o = sigm(W_k x~_k + U_k h~_k + b_k),  g = tanh(...)
+    g~   = d_upd(g)               (Semeniuta eq. 9)
+    c^   = d_cell(f c_{t-1} + i g~)   (Moon, Semeniuta eq. 8)
+    o'   = (1 - z_o) o + z_o o'_{t-1} (Krueger 3.3 output-gate zoneout)
+    h^   = d_hid(o' tanh(c^))
+    c_t  = z_c c_{t-1} + (1 - z_c) c^,  h_t = z_h h_{t-1} + (1 - z_h) h^   (Krueger 3.3)
+GRU (torch/cuDNN form of Semeniuta eq. 10-13):
+    r = sigm(W_r x~ + b_ir + U_r h~ + b_hr), z = sigm(...),
+    n = tanh(W_n x~ + b_in + r (U_n h~ + b_hn)),  h^ = (1 - z) d_upd(n) + z h_{t-1}
+RNN (Semeniuta eq. 2): h^ = f(W x~ + b_ih + U h~ + b_hh)
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _mask(masks, key, t, step):
+    m = masks.get(key)
+    if m is None:
+        return None
+    if m.dim() == 0:
+        return m
+    return m[t] if step.get(key, False) else m
+
+
+def _gate_mask(m, k):
+    """Mask for gate k: per-gate masks are [B, G, N]; tied ones [B, N] or a scalar."""
+    if m is None:
+        return None
+    return m[:, k] if m.dim() == 3 else m
+
+
+def reference_forward(layer, x, hx=None, masks=None):
+    """``layer``: a models.Recurrent (weights and scheme read from it). x: [T, B, I]."""
+    cell = layer.cell.name
+    G, H, L = layer.cell.gates, layer.hidden_size, layer.num_layers
+    plan = layer.mask_plan()
+    masks = masks or {}
+    step = {e.key: e.spec.sampling == "step" for e in plan.entries}
+    T, B, _ = x.shape
+    if hx is None:
+        h0 = x.new_zeros(L, B, H)
+        c0 = x.new_zeros(L, B, H)
+    elif cell == "lstm":
+        h0, c0 = hx
+    else:
+        h0, c0 = hx, None
+    inp = x
+    hs, cs = [], []
+    for l in range(L):
+        W = getattr(layer, f"weight_ih_l{l}").split(H, 0)
+        U = list(getattr(layer, f"weight_hh_l{l}").split(H, 0))
+        bi = getattr(layer, f"bias_ih_l{l}").split(H, 0)
+        bh = getattr(layer, f"bias_hh_l{l}").split(H, 0)
+        Mw = masks.get(f"l{l}.weight")
+        if Mw is not None:
+            Mk = Mw.split(H, 0) if Mw.dim() else [Mw] * G
+            U = [U[k] * Mk[k] for k in range(G)]
+        h, c = h0[l], (c0[l] if c0 is not None else None)
+        o_prev = None
+        outs = []
+        for t in range(T):
+            def mk(site):
+                return _mask(masks, f"l{l}.{site}", t, step)
+
+            zx, zh = mk("input"), mk("recurrent")
+            pre = []
+            for k in range(G):
+                xk = inp[t] if zx is None else inp[t] * _gate_mask(zx, k)
+                hk = h if zh is None else h * _gate_mask(zh, k)
+                pre.append((xk @ W[k].T + bi[k], hk @ U[k].T + bh[k]))
+            if cell == "lstm":
+                i = torch.sigmoid(sum(pre[0]))
+                f = torch.sigmoid(sum(pre[1]))
+                g = torch.tanh(sum(pre[2]))
+                o = torch.sigmoid(sum(pre[3]))
+                d = mk("update")
+                g = g if d is None else g * d
+                c_hat = f * c + i * g
+                d = mk("cell")
+                c_hat = c_hat if d is None else c_hat * d
+                zo = mk("output_gate")
+                if zo is not None:
+                    prev = o if o_prev is None else o_prev
+                    o = (1 - zo) * o + zo * prev
+                    o_prev = o
+                h_hat = o * torch.tanh(c_hat)
+                zc = mk("zoneout_cell")
+                c = c_hat if zc is None else zc * c + (1 - zc) * c_hat
+            elif cell == "gru":
+                r = torch.sigmoid(pre[0][0] + pre[0][1])
+                z = torch.sigmoid(pre[1][0] + pre[1][1])
+                n = torch.tanh(pre[2][0] + r * pre[2][1])
+                d = mk("update")
+                n = n if d is None else n * d
+                h_hat = (1 - z) * n + z * h
+            else:
+                a = pre[0][0] + pre[0][1]
+                h_hat = torch.tanh(a) if layer.nonlinearity == "tanh" else torch.relu(a)
+            d = mk("hidden")
+            h_hat = h_hat if d is None else h_hat * d
+            zh_ = mk("zoneout_hidden")
+            h = h_hat if zh_ is None else zh_ * h + (1 - zh_) * h_hat
+            outs.append(h)
+        inp = torch.stack(outs)
+        hs.append(h)
+        cs.append(c)
+    out = inp
+    mo = masks.get("output")
+    if mo is not None:
+        out = out * (mo if mo.dim() == 0 or not step.get("output") else mo)
+    h_n = torch.stack(hs)
+    return out, ((h_n, torch.stack(cs)) if cell == "lstm" else h_n)

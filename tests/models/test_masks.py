@@ -1,0 +1,131 @@
+"""Statistical properties of sampled masks and of the inference modes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models import Net, NetConfig, Recurrent, make_scheme
+
+from .variants import scheme_variants
+
+P = 0.3
+
+
+def _big_plan(scheme, cell="lstm"):
+    return Recurrent(cell, 64, 64, num_layers=1, scheme=scheme).mask_plan()
+
+
+@pytest.mark.parametrize("sid,scheme", scheme_variants(), ids=[s[0] for s in scheme_variants()])
+def test_keep_rate_matches_one_minus_p(sid, scheme):
+    plan = _big_plan(scheme)
+    masks = plan.sample(50, 40, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for e in plan.entries:
+        m = masks[e.key]
+        if e.spec.kind == "zoneout":
+            rate, want = m.mean().item(), e.spec.p  # indicator of keeping the old value
+            assert set(m.unique().tolist()) <= {0.0, 1.0}
+        else:
+            rate, want = (m != 0).double().mean().item(), 1 - e.spec.p
+            scale = 1 / (1 - e.spec.p) if e.spec.scaling == "inverted" else 1.0
+            assert torch.allclose(m[m != 0], torch.tensor(scale, dtype=m.dtype))
+        n = m.numel()
+        assert abs(rate - want) < 5 * (want * (1 - want) / n) ** 0.5 + 1e-9, (e.key, rate, want)
+
+
+@pytest.mark.parametrize("sampling", ["step", "sequence"])
+def test_step_masks_differ_across_steps_sequence_masks_do_not(sampling):
+    plan = _big_plan(make_scheme("semeniuta", p=P, sampling=sampling))
+    m = plan.sample(8, 4, generator=torch.Generator().manual_seed(0))["l0.update"]
+    if sampling == "step":
+        assert m.shape == (8, 4, 64)
+        assert all(not torch.equal(m[t], m[t + 1]) for t in range(7))
+    else:
+        assert m.shape == (4, 64), "one mask per sequence, reused at every step"
+        assert not torch.equal(m[0], m[1]), "different sequences get different masks"
+
+
+def test_tied_output_gate_mask_is_the_complement_of_the_update_keep():
+    plan = _big_plan(make_scheme("output-zoneout", p=P))
+    m = plan.sample(5, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(m["l0.output_gate"], (m["l0.update"] == 0).float())
+
+
+def test_untied_masks_have_one_mask_per_gate():
+    plan = _big_plan(make_scheme("gal", p=P, tied=False))
+    m = plan.sample(5, 3, generator=torch.Generator().manual_seed(0))
+    assert m["l0.recurrent"].shape == (3, 4, 64)
+    assert not torch.equal(m["l0.recurrent"][:, 0], m["l0.recurrent"][:, 1])
+
+
+def test_same_seed_same_masks_and_different_seed_different():
+    plan = _big_plan(make_scheme("zoneout"))
+    a = plan.sample(5, 3, generator=torch.Generator().manual_seed(1))
+    b = plan.sample(5, 3, generator=torch.Generator().manual_seed(1))
+    c = plan.sample(5, 3, generator=torch.Generator().manual_seed(2))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_word_type_dropout_drops_a_word_everywhere_in_its_sequence():
+    torch.manual_seed(0)
+    net = Net(NetConfig(vocab_size=6, embedding_dim=8, hidden_size=4, output_size=6,
+                        scheme="gal:p=0,p_recurrent=0,p_embedding=0.5")).train()
+    seen = {}
+
+    def grab(module, args, output):
+        seen["x"] = args[0]
+
+    net.rnn.register_forward_hook(grab)
+    tokens = torch.randint(0, 6, (16, 30), generator=torch.Generator().manual_seed(0))
+    net(tokens, generator=torch.Generator().manual_seed(1))
+    dropped = seen["x"].abs().sum(-1) == 0  # [B, T]
+    n_dropped = 0
+    for b in range(tokens.shape[0]):
+        for w in tokens[b].unique():
+            at = dropped[b][tokens[b] == w]
+            assert at.all() or not at.any(), "a word type is dropped at all its positions or none"
+            n_dropped += int(at.all())
+    assert 0 < n_dropped < sum(len(r.unique()) for r in tokens)
+
+
+@pytest.mark.parametrize("scheme", ["zaremba", "gal:tied=false", "moon", "semeniuta", "zoneout",
+                                    "weight-drop", "hidden-dropout", "output-zoneout"])
+def test_masks_are_off_in_deterministic_inference(scheme):
+    torch.manual_seed(0)
+    layer = Recurrent("lstm", 3, 5, scheme=scheme).eval()
+    x = torch.randn(6, 2, 3)
+    a, _ = layer(x, generator=torch.Generator().manual_seed(1))
+    b, _ = layer(x, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b)
+    c, _ = layer(x, masks=layer.mask_plan().expected())
+    assert torch.equal(a, c)
+    s1, _ = layer(x, stochastic=True, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(a, s1), "stochastic=True samples masks even in eval mode"
+
+
+def test_mc_inference_averages_k_distinct_samples():
+    torch.manual_seed(0)
+    net = Net(NetConfig(input_size=3, hidden_size=5, output_size=4,
+                        scheme="gal:p=0.4,tied=false")).eval()
+    x = torch.randn(2, 7, 3)
+    K = 4
+    mc = net.predict_proba(x, mode="mc", samples=K, generator=torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        each = [torch.softmax(net(x, stochastic=True, generator=g)[0], -1) for _ in range(K)]
+    torch.testing.assert_close(mc, sum(each) / K)
+    assert all(not torch.equal(each[i], each[j]) for i in range(K) for j in range(i + 1, K))
+    det = net.predict_proba(x, mode="deterministic")
+    assert not torch.allclose(mc, det)
+    torch.testing.assert_close(mc.sum(-1), torch.ones(2, 7))
+    with pytest.raises(ValueError, match="inference mode"):
+        net.predict_proba(x, mode="bayes")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_same_seed_same_masks_on_cpu_and_cuda():
+    plan = _big_plan(make_scheme("semeniuta", p=P))
+    a = plan.sample(5, 3, generator=torch.Generator().manual_seed(1))
+    b = plan.sample(5, 3, generator=torch.Generator().manual_seed(1), device="cuda")
+    assert all(torch.equal(a[k], b[k].cpu()) for k in a)
