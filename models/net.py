@@ -110,13 +110,9 @@ class Net(nn.Module):
             plan.validate(masks, T, B)
             m: Masks = dict(masks)
         else:
-            m = self.rnn.resolve_masks(T, B, masks=None, stochastic=stochastic, generator=generator,
-                                       device=x.device, dtype=x.dtype)
-            if self.embedding_site is not None:
-                emb_plan = MaskPlan((plan.entries[0],))
-                sample = self.training if stochastic is None else stochastic
-                m.update(emb_plan.sample(T, B, generator=generator, device=x.device, dtype=x.dtype)
-                         if sample else emb_plan.expected(device=x.device, dtype=x.dtype))
+            sample = self.training if stochastic is None else stochastic
+            m = (plan.sample(T, B, generator=generator, device=x.device, dtype=x.dtype) if sample
+                 else plan.expected(device=x.device, dtype=x.dtype))
         me = m.pop("embedding", None)
         if me is not None:
             me = me.to(device=x.device, dtype=x.dtype)
