@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from .cells import NONLINEARITIES, CellSpec, get_cell
 from .masks import MaskEntry, MaskPlan, Masks
 from .paths import LayerMasks, LayerWeights, native_eligible, native_layer, reference_layer
+from .paths.fused import fused_layer, fused_supported
 from .schemes import Scheme, SiteSpec, parse_scheme
 
 __all__ = ["Recurrent", "PATHS", "State"]
@@ -18,8 +19,10 @@ __all__ = ["Recurrent", "PATHS", "State"]
 log = logging.getLogger(__name__)
 
 State = "Tensor | tuple[Tensor, Tensor]"
-#: execution paths; "auto" picks native (cuDNN) when the scheme allows it, else reference
-PATHS = ("auto", "reference", "native")
+#: execution paths; "auto" picks native (torch.nn/cuDNN) when no mask acts inside the
+#: recurrence, else fused where the fused path supports the cell and sites, else reference
+PATHS = ("auto", "reference", "native", "fused")
+_RUNS = {"reference": reference_layer, "native": native_layer, "fused": fused_layer}
 _LAYER_SITES = ("input", "recurrent", "update", "cell", "hidden", "zoneout_cell",
                 "zoneout_hidden", "output_gate", "weight")
 
@@ -37,7 +40,9 @@ class Recurrent(nn.Module):
         batch_first: input and output as ``[B, T, *]``.
         nonlinearity: ``"tanh"`` or ``"relu"`` (vanilla RNN only).
         bias: use bias vectors ``b_ih`` and ``b_hh``.
-        path: ``"auto"``, ``"reference"`` or ``"native"``.
+        path: ``"auto"``, ``"reference"``, ``"native"`` or ``"fused"``; ``auto`` takes
+            native when no mask acts inside the recurrence, else fused (see
+            :meth:`chosen_path`, also shown in ``repr``).
 
     Parameters are named as in ``torch.nn.LSTM`` (``weight_ih_l0`` ...), so a state dict
     of an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` loads directly.
@@ -104,10 +109,14 @@ class Recurrent(nn.Module):
         return MaskPlan(tuple(entries))
 
     def chosen_path(self, device: torch.device | None = None) -> str:
-        """The path ``forward`` will take (``auto`` resolved)."""
+        """The path ``forward`` will take (``auto`` resolved): ``"native"``, ``"fused"`` or
+        ``"reference"``. Record it in run configs; ``device`` is reserved for
+        device-dependent choices (all three paths run on CPU and CUDA)."""
         if self.path != "auto":
             return self.path
-        return "native" if native_eligible(self.sites) else "reference"
+        if native_eligible(self.sites):
+            return "native"
+        return "fused" if fused_supported(self.cell, self.sites) else "reference"
 
     # --- forward -------------------------------------------------------------------------
     def _check_input(self, x: Tensor) -> None:
@@ -183,7 +192,11 @@ class Recurrent(nn.Module):
         h0, c0 = self._initial_state(hx, B, x)
         m = self.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
                                device=x.device, dtype=x.dtype)
-        run = native_layer if self.chosen_path(x.device) == "native" else reference_layer
+        path = self.chosen_path(x.device)
+        run = _RUNS[path]
+        if path == "fused" and not fused_supported(self.cell, self.sites):
+            raise ValueError(f"path='fused' does not support a {self.cell.name} cell with "
+                             f"sites {sorted(self.sites)}; use path='reference' or 'auto'")
         if run is native_layer and not native_eligible(self.sites):
             raise ValueError(f"path='native' cannot run scheme {self.scheme.spec!r}: it has masks "
                              f"inside the recurrence ({sorted(set(self.sites) - {'input', 'output', 'weight'})}); "
@@ -204,4 +217,5 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
-                f"num_layers={self.num_layers}, scheme={self.scheme.spec!r}, path={self.path!r}")
+                f"num_layers={self.num_layers}, scheme={self.scheme.spec!r}, path={self.path!r}, "
+                f"chosen_path={self.chosen_path()!r}")
