@@ -1,1 +1,14 @@
-"""memloss diagnostics."""
+"""memloss diagnostics: probes that measure memory loss, as tidy DataFrames.
+
+Every probe is a frozen dataclass registered in :data:`PROBES` and called as
+``probe(net, task, *, generator=None) -> ProbeResult(frame, summary)``;
+:func:`run_probes` runs several and writes ``diagnostics/<probe>.csv|json`` into a run
+directory. The columns of each frame are described in ``docs/diagnostics.md``.
+"""
+from .base import BASE_COLUMNS, PROBES, Probe, ProbeResult
+from .modes import MODES
+from . import state_decay  # noqa: F401  (registers the probes)
+from .run import list_probes, make_probe, run_probes
+
+__all__ = ["PROBES", "Probe", "ProbeResult", "BASE_COLUMNS", "MODES", "run_probes",
+           "list_probes", "make_probe"]
