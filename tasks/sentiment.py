@@ -1,0 +1,221 @@
+"""Sentiment: SemEval Twitter classification (Semeniuta et al. 2016, sec. 4.5) and Pang &
+Lee movie-review score regression (Gal & Ghahramani 2016, sec. 5.2).
+
+Words are fed one by one (token ids, left-padded with ``<pad>`` so that the last step is
+the last word) and the prediction is read from the last step.
+
+- ``source="semeval"``: three classes (negative, neutral, positive); metric ``f1_pn``, the
+  mean of the F1 scores of the positive and negative classes (the SemEval measure).
+- ``source="pang-lee"``: consecutive segments of ``segment_length`` words of each review
+  (T = 200 in Gal's setup), each with its review's rating in [0, 1] as target; a scalar head;
+  squared-error loss; metric ``mse``. Reviews (not segments) are split into
+  train/valid/test by ``split_seed``, so no review is in two splits.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import SPLITS, TASKS, Batch, Task
+from .data.batching import (check_batch_size, check_split, class_sums, order, pad)
+from .data.errors import DataError
+from .data.sentiment import LABELS, SEMEVAL_FORMAT, read_scale_data, read_semeval
+from .data.store import data_path
+from .data.text import PAD, UNK, Vocab, tokenize
+
+__all__ = ["Sentiment", "SOURCES"]
+
+SOURCES = ("semeval", "pang-lee")
+_SEMEVAL_FILES = {"train": ("train.tsv", "train.txt"), "valid": ("valid.tsv", "dev.tsv", "dev.txt"),
+                  "test": ("test.tsv", "test.txt")}
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    vocab: Vocab
+    splits: dict  # split -> (list of LongTensor token ids, Tensor targets)
+
+
+def _semeval_files(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        raise DataError(root, "SemEval directory not found; place train.tsv, valid.tsv and "
+                        "test.tsv there or pass root=DIR", SEMEVAL_FORMAT)
+    out = {}
+    for s in SPLITS:
+        found = next((root / n for n in _SEMEVAL_FILES[s] if (root / n).is_file()), None)
+        if found is None:
+            raise DataError(root / _SEMEVAL_FILES[s][0], "file not found (also tried "
+                            f"{', '.join(_SEMEVAL_FILES[s][1:])})", SEMEVAL_FORMAT)
+        out[s] = found
+    return out
+
+
+def _vocab(train_docs: list[list[str]], max_vocab: int | None, min_freq: int) -> Vocab:
+    return Vocab.build((w for d in train_docs for w in d), max_size=max_vocab, min_freq=min_freq,
+                       specials=(PAD, UNK))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_semeval(stamp: tuple, lower: bool, max_vocab: int | None, min_freq: int) -> _Encoded:
+    docs, labels = {}, {}
+    for split, path, _ in stamp:
+        ex = read_semeval(path)
+        docs[split] = [tokenize(e.text, lower=lower, split_punct=True) or [UNK] for e in ex]
+        labels[split] = torch.tensor([e.label for e in ex])
+    vocab = _vocab(docs["train"], max_vocab, min_freq)
+    return _Encoded(vocab, {s: ([vocab.encode(d) for d in docs[s]], labels[s]) for s in SPLITS})
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pang_lee(root: str, stamp: tuple, lower: bool, max_vocab: int | None, min_freq: int,
+                   segment_length: int, valid_fraction: float, test_fraction: float,
+                   split_seed: int) -> _Encoded:
+    reviews = read_scale_data(root)
+    n = len(reviews)
+    n_valid, n_test = int(round(n * valid_fraction)), int(round(n * test_fraction))
+    if n - n_valid - n_test < 1 or (valid_fraction > 0 and n_valid < 1) or (
+            test_fraction > 0 and n_test < 1):
+        raise ValueError(f"{n} reviews cannot be split with valid_fraction={valid_fraction}, "
+                         f"test_fraction={test_fraction}")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed)).tolist()
+    parts = {"valid": perm[:n_valid], "test": perm[n_valid:n_valid + n_test],
+             "train": perm[n_valid + n_test:]}
+    words = {s: [tokenize(reviews[i].text, lower=lower, split_punct=True) for i in idx]
+             for s, idx in parts.items()}
+    vocab = _vocab(words["train"], max_vocab, min_freq)
+    out = {}
+    for s, idx in parts.items():
+        segs, ys = [], []
+        for i, ws in zip(idx, words[s]):
+            for a in range(0, len(ws), segment_length):
+                segs.append(vocab.encode(ws[a:a + segment_length]))
+                ys.append(reviews[i].score)
+        out[s] = (segs, torch.tensor(ys, dtype=torch.float32))
+    return _Encoded(vocab, out)
+
+
+@TASKS.register("sentiment", "SemEval Twitter sentiment (3 classes) or Pang & Lee score regression")
+@dataclass(frozen=True)
+class Sentiment(Task):
+    """Sentiment of a word sequence, read at its last step.
+
+    ``source``: "semeval" (``root`` with train.tsv, valid.tsv or dev.tsv, test.tsv; default
+    ``data_path("semeval")``) or "pang-lee" (``root`` with ``scaledata/``; default
+    ``data_path("pang-lee")``). ``lower``, ``max_vocab`` (cap including ``<pad>`` and
+    ``<unk>``), ``min_freq``: the vocabulary. ``segment_length``, ``valid_fraction``,
+    ``test_fraction``, ``split_seed``: Pang & Lee only. ``metric``, ``lower_is_better`` and
+    ``regression`` follow the source (read them from the instance).
+    """
+
+    name: ClassVar[str] = "sentiment"
+    target: ClassVar[str] = "last"
+    metric: ClassVar[str] = "f1_pn"
+    lower_is_better: ClassVar[bool] = False
+    regression: ClassVar[bool] = False
+
+    source: str = "semeval"
+    root: str | None = None
+    lower: bool = True
+    max_vocab: int | None = None
+    min_freq: int = 1
+    segment_length: int = 200
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; valid: {', '.join(SOURCES)}")
+        if not isinstance(self.segment_length, int) or self.segment_length < 1:
+            raise ValueError(f"segment_length must be a positive integer, got {self.segment_length!r}")
+        for f in ("valid_fraction", "test_fraction"):
+            v = getattr(self, f)
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"{f} must be in [0, 1), got {v!r}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ValueError("valid_fraction + test_fraction must leave training reviews")
+        if self.max_vocab is not None and (not isinstance(self.max_vocab, int) or self.max_vocab < 3):
+            raise ValueError(f"max_vocab must be an integer >= 3 or None, got {self.max_vocab!r}")
+        if not isinstance(self.min_freq, int) or self.min_freq < 1:
+            raise ValueError(f"min_freq must be a positive integer, got {self.min_freq!r}")
+        if self.source == "pang-lee":  # the instance's metric, direction and head type
+            object.__setattr__(self, "metric", "mse")
+            object.__setattr__(self, "lower_is_better", True)
+            object.__setattr__(self, "regression", True)
+
+    @property
+    def encoded(self) -> _Encoded:
+        if self.source == "semeval":
+            root = Path(self.root).expanduser() if self.root is not None else data_path("semeval")
+            files = _semeval_files(root)
+            stamp = tuple((s, str(p), p.stat().st_mtime_ns) for s, p in files.items())
+            return _load_semeval(stamp, self.lower, self.max_vocab, self.min_freq)
+        root = Path(self.root).expanduser() if self.root is not None else data_path("pang-lee")
+        base = root / "scaledata" if (root / "scaledata").is_dir() else root
+        stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in base.glob("*/*")
+                             if p.is_file())) if base.is_dir() else ()
+        return _load_pang_lee(str(root), stamp, self.lower, self.max_vocab, self.min_freq,
+                              self.segment_length, self.valid_fraction, self.test_fraction,
+                              self.split_seed)
+
+    @property
+    def vocab(self) -> Vocab:
+        return self.encoded.vocab
+
+    def net_kwargs(self) -> dict:
+        return {"vocab_size": len(self.vocab), "output_size": 1 if self.regression else len(LABELS)}
+
+    def run_info(self) -> dict:
+        e = self.encoded
+        return {"vocab_size": len(e.vocab), "examples": {s: len(e.splits[s][0]) for s in SPLITS}}
+
+    def batches(self, split: str, batch_size: int, *, generator: torch.Generator | None = None
+                ) -> Iterator[Batch]:
+        check_split(split)
+        check_batch_size(batch_size)
+        seqs, targets = self.encoded.splits[split]
+        if not seqs:
+            raise ValueError(f"split {split!r} is empty")
+        idx = order(len(seqs), split == "train", generator)
+        for k in range(0, len(idx), batch_size):
+            j = idx[k:k + batch_size]
+            yield Batch(pad([seqs[i] for i in j.tolist()], 0, left=True), targets[j])
+
+    def loss(self, output: Tensor, batch: Batch) -> Tensor:
+        if self.regression:
+            return F.mse_loss(output[:, -1, 0], batch.targets)
+        return F.cross_entropy(output[:, -1], batch.targets)
+
+    def score(self, probs: Tensor, batch: Batch) -> dict[str, float]:
+        if self.regression:
+            err = probs[:, -1, 0] - batch.targets
+            return {"sq_error": float((err ** 2).sum()), "abs_error": float(err.abs().sum()),
+                    "count": float(len(err))}
+        sums = class_sums(probs, batch.targets)
+        pred = probs[:, -1].argmax(-1)
+        for c, name in ((0, "neg"), (2, "pos")):
+            p, t = pred == c, batch.targets == c
+            sums[f"tp_{name}"] = float((p & t).sum())
+            sums[f"fp_{name}"] = float((p & ~t).sum())
+            sums[f"fn_{name}"] = float((~p & t).sum())
+        return sums
+
+    def finalize(self, sums: dict[str, float]) -> dict[str, float]:
+        count = sums.get("count", 0.0)
+        if count <= 0:
+            raise ValueError("no scored examples: the split produced no batches")
+        if self.regression:
+            mse = sums["sq_error"] / count
+            return {"mse": mse, "rmse": mse ** 0.5, "mae": sums["abs_error"] / count}
+        out = {"accuracy": sums["correct"] / count, "loss": sums["nll"] / count}
+        for name in ("neg", "pos"):
+            tp, fp, fn = sums[f"tp_{name}"], sums[f"fp_{name}"], sums[f"fn_{name}"]
+            out[f"f1_{name}"] = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        out["f1_pn"] = (out["f1_neg"] + out["f1_pos"]) / 2
+        return out
