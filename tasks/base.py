@@ -45,12 +45,20 @@ class Task(abc.ABC):
 
     ``target``: ``"last"`` (predict from the last step) or ``"every"`` (every step).
     ``metric``: name of the headline metric; ``lower_is_better`` says its direction.
+    ``regression``: True when the head's outputs are values, not class logits; then
+    :meth:`score` receives raw outputs (MC inference averages outputs, not softmaxes).
     """
 
     name: ClassVar[str] = ""
     target: ClassVar[Literal["last", "every"]] = "last"
     metric: ClassVar[str] = "accuracy"
     lower_is_better: ClassVar[bool] = False
+    regression: ClassVar[bool] = False
+
+    def run_info(self) -> dict:
+        """JSON-serialisable facts a run must keep to be reproducible (e.g. the pMNIST
+        permutation, a vocabulary's size); stored under ``task_info`` in config.json."""
+        return {}
 
     @abc.abstractmethod
     def net_kwargs(self) -> dict:

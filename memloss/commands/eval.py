@@ -1,0 +1,65 @@
+"""``memloss eval RUN_DIR [--mode deterministic|mc|train-mode ...] [--samples K]``: score a
+run's weights on a split and record the result in its final.json (atomically)."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser", "eval_run"]
+
+
+def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
+             weights: str = "final", batch_size: int | None = None) -> dict:
+    """Evaluate ``run_dir`` under each mode; update ``final.json[split][mode]``; return them."""
+    from models import INFERENCE_MODES
+    from tasks import SPLITS
+
+    from ..rundir import FINAL, load_run, write_json
+    from ..train import evaluate
+
+    for m in modes:
+        if m not in INFERENCE_MODES:
+            raise ValueError(f"unknown mode {m!r}; valid: {', '.join(INFERENCE_MODES)}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"--samples must be a positive integer, got {samples!r}")
+    run = load_run(run_dir, weights=weights)
+    cfg = run.config["train"]
+    bs = batch_size or cfg.get("eval_batch_size", 256)
+    results = {}
+    for m in modes:
+        metrics = evaluate(run.net, run.task, split, mode=m, samples=samples, batch_size=bs,
+                           seed=cfg.get("seed", 0) + 3)
+        results[m] = {**metrics, "samples": samples} if m == "mc" else metrics
+    final = dict(run.final)
+    final.setdefault("weights", run.weights)
+    final.setdefault(split, {}).update(results)
+    if final.get("weights") != run.weights:
+        final[f"{split}_weights"] = run.weights
+    write_json(run.path / FINAL, final)
+    return results
+
+
+def _run(args: argparse.Namespace) -> int:
+    modes = args.mode or ["deterministic"]
+    results = eval_run(args.run_dir, modes, args.samples, args.split, args.weights, args.batch_size)
+    for mode, metrics in results.items():
+        shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        print(f"{args.run_dir}: {args.split} {mode}: {shown}")
+    return 0
+
+
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    from models import INFERENCE_MODES
+
+    p = sub.add_parser("eval", help="evaluate a run directory under inference modes",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", help="a directory written by `memloss train`")
+    p.add_argument("--mode", action="append", choices=INFERENCE_MODES,
+                   help="inference mode (repeatable; default deterministic)")
+    p.add_argument("--samples", type=int, default=10, help="MC samples for --mode mc")
+    p.add_argument("--split", default="test", help="split to score (train, valid, test)")
+    p.add_argument("--weights", default="final", choices=("final", "last", "best"),
+                   help="which saved weights to use (final = those final.json was computed with)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.set_defaults(func=_run)

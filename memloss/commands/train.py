@@ -1,0 +1,78 @@
+"""``memloss train TASK|PRESET [--scheme S] [--set key=value ...] --out RUN_DIR``
+and ``memloss train --resume RUN_DIR [--set max_steps=N ...]``."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+__all__ = ["add_parser", "resolve_config"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_config(target: str, scheme: str | None = None, sets: list[str] | None = None):
+    """A TrainConfig from a task or preset name plus ``--scheme`` and ``--set`` overrides.
+
+    Everything is checked here (names, options, task parameters, the net), so a bad
+    command line fails before any training starts.
+    """
+    from tasks import TASKS
+    from tasks.presets import PRESETS
+
+    from ..config import TrainConfig, apply_overrides
+    from ..train import build_net, build_task
+
+    if target in PRESETS:
+        config = PRESETS.get(target).config
+    elif target in TASKS:
+        config = TrainConfig(task=target)
+    else:
+        raise ValueError(f"unknown task or preset {target!r}; tasks: {', '.join(TASKS.list())}; "
+                         f"presets: {', '.join(PRESETS.list())} (see `memloss ls tasks|presets`)")
+    if scheme is not None:
+        config = config.replace(scheme=scheme)
+    config = apply_overrides(config, sets or [])
+    build_net(config, build_task(config))  # validates task parameters, scheme and sizes
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..config import TrainConfig, apply_overrides
+    from ..rundir import read_json
+    from ..train import train
+
+    command = ["memloss", *sys.argv[1:]] if args.argv is None else args.argv
+    if args.resume:
+        if args.target or args.scheme or args.out:
+            raise ValueError("--resume RUN_DIR continues a run with its saved config; do not "
+                             "give a TASK, --scheme or --out (use --set max_steps=N to extend)")
+        saved = TrainConfig.from_dict(read_json(f"{args.resume}/config.json")["train"])
+        config = apply_overrides(saved, args.set) if args.set else None
+        out = train(config, args.resume, resume=True, command=command)
+    else:
+        if not args.target:
+            raise ValueError("name a task or preset to train (`memloss ls tasks`, `memloss ls "
+                             "presets`), or --resume RUN_DIR")
+        if not args.out:
+            raise ValueError("--out RUN_DIR is required: the directory the run is written to")
+        config = resolve_config(args.target, args.scheme, args.set)
+        out = train(config, args.out, command=command)
+    final = read_json(f"{out}/final.json")
+    for mode, metrics in final.get("test", {}).items():
+        shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        print(f"{out}: test {mode}: {shown}")
+    return 0
+
+
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser("train", help="train a task or paper preset into a run directory",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("target", nargs="?", help="task name or preset name (memloss ls tasks|presets)")
+    p.add_argument("--scheme", help="regularization scheme, e.g. 'semeniuta:p=0.25,sampling=step'")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a TrainConfig field (lr=0.5, epochs=3, max_steps=100) or a "
+                        "task parameter (task.length=30); repeatable")
+    p.add_argument("--out", help="run directory to create")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    p.set_defaults(func=_run, argv=None)

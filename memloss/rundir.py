@@ -1,0 +1,234 @@
+"""Run directories: the unit the trainer writes and everything else reads.
+
+Layout (every file written atomically: a temp file in the same folder, then ``os.replace``)::
+
+    RUN/config.json          resolved TrainConfig ("train"), NetConfig ("net"), task_info,
+                             command line, package versions, seed, creation time
+    RUN/metrics.jsonl        one JSON object per evaluation (epoch end or eval_every steps)
+    RUN/final.json           test metrics under each inference mode (+ which weights)
+    RUN/model.safetensors    weights of the latest good checkpoint
+    RUN/best.safetensors     weights at the best validation score (when validated)
+    RUN/trainer_state.pt     optimizer, schedule, RNG and loop state for --resume
+                             (tensors and plain containers only: torch.load(weights_only=True))
+    RUN/trainer_state.json   the loop counters in readable form
+
+Loading never unpickles arbitrary objects; a missing, truncated or corrupt file raises
+:class:`RunDirError` naming the file and what to do.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+__all__ = [
+    "RunDirError", "Run", "load_run", "atomic_write", "write_json", "read_json", "append_jsonl",
+    "read_jsonl", "save_weights", "load_weights", "weights_metadata", "save_state", "load_state", "CONFIG", "METRICS",
+    "FINAL", "MODEL", "BEST", "STATE", "STATE_JSON", "is_run_dir",
+]
+
+log = logging.getLogger(__name__)
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+FINAL = "final.json"
+MODEL = "model.safetensors"
+BEST = "best.safetensors"
+STATE = "trainer_state.pt"
+STATE_JSON = "trainer_state.json"
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+class RunDirError(ValueError):
+    """A run directory (or one of its files) is missing, truncated or corrupt."""
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it over ``path``.
+
+    If ``write`` fails, ``path`` is untouched and the temp file is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _write_text(path: str | os.PathLike, text: str) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    return atomic_write(path, write)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically (fails before touching ``path`` if ``obj``
+    is not JSON-serialisable)."""
+    return _write_text(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing; is {path.parent} a memloss run directory "
+                          "(written by `memloss train --out`)?")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDirError(f"{path} is not valid JSON ({e}); the file is corrupt or truncated: "
+                          "restore it or re-run training") from None
+
+
+def append_jsonl(path: str | os.PathLike, record: dict) -> Path:
+    """Append one JSON line; the whole file is rewritten atomically (metrics files are small)."""
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    return _write_text(path, old + json.dumps(record, allow_nan=True) + "\n")
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise RunDirError(f"{path} line {i} is not valid JSON ({e}); the file is corrupt") from None
+    return out
+
+
+def save_weights(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                 metadata: dict[str, str] | None = None) -> Path:
+    """Save tensors as safetensors, atomically (contiguous CPU copies)."""
+    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return atomic_write(path, lambda tmp: save_file(data, tmp, metadata=metadata))
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing; the run has no saved weights yet (train it, or "
+                          "resume it with `memloss train --resume`)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunDirError(f"{path} is truncated or corrupt ({e}); restore it from a backup or "
+                          "re-run training") from None
+
+
+def weights_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata stored in a safetensors file (e.g. the training step)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunDirError(f"{path} is truncated or corrupt ({e}); restore it or re-run training") from None
+
+
+def save_state(path: str | os.PathLike, state: dict) -> Path:
+    """Save a dict of tensors and plain containers (loadable with ``weights_only=True``)."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing; this run cannot be resumed (it has no trainer "
+                          "state); start a new run instead")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises several types for truncated/corrupt zips
+        raise RunDirError(f"{path} is truncated or corrupt ({type(e).__name__}: {e}); this run "
+                          "cannot be resumed; start a new run") from None
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    return (Path(path) / CONFIG).is_file()
+
+
+@dataclass
+class Run:
+    """A loaded run directory.
+
+    ``config``: the whole config.json dict (``config["train"]`` is the TrainConfig,
+    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`models.Net` in eval mode
+    with the chosen weights. ``task``: the task rebuilt from the config. ``metrics``: the
+    metrics.jsonl records. ``final``: final.json (empty dict before training finished).
+    """
+
+    path: Path
+    config: dict
+    net: "torch.nn.Module"
+    task: Any
+    metrics: list[dict]
+    final: dict
+    weights: str
+
+    @property
+    def train_config(self) -> Any:
+        from .train import TrainConfig
+
+        return TrainConfig.from_dict(self.config["train"])
+
+
+def load_run(path: str | os.PathLike, weights: str = "final", device: str = "cpu") -> Run:
+    """Load a run directory written by :func:`memloss.train.train`.
+
+    ``weights``: ``"last"`` (model.safetensors), ``"best"`` (best.safetensors) or
+    ``"final"`` (whichever final.json was computed with; "last" if there is no final.json).
+    """
+    from models import Net, NetConfig
+    from tasks import make_task
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"run directory {path} does not exist; pass the --out folder of a "
+                          "`memloss train` run")
+    if weights not in ("final", "last", "best"):
+        raise ValueError(f"weights must be 'final', 'last' or 'best', got {weights!r}")
+    config = read_json(path / CONFIG)
+    if not isinstance(config, dict) or "train" not in config or "net" not in config:
+        raise RunDirError(f"{path / CONFIG} lacks the 'train' and 'net' sections; it was not "
+                          "written by memloss train")
+    final = read_json(path / FINAL) if (path / FINAL).exists() else {}
+    chosen = final.get("weights", "last") if weights == "final" else weights
+    net = Net(NetConfig(**config["net"]))
+    state = load_weights(path / (BEST if chosen == "best" else MODEL))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise RunDirError(f"weights in {path} do not match the net in its config.json: {e}") from None
+    net.to(device).eval()
+    train_cfg = config["train"]
+    task = make_task(train_cfg["task"], **train_cfg.get("task_params", {}))
+    return Run(path, config, net, task, read_jsonl(path / METRICS), final, chosen)
