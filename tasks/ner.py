@@ -86,13 +86,13 @@ def _load(stamp: tuple, vectors_path: str | None, embedding_dim: int, min_freq: 
           seed: int) -> NerData:
     sents: dict[str, list[Sentence]] = {s: read_conll(p) for s, p, _ in stamp}
     train_counts = Counter(w.lower() for s in sents["train"] for w in s.words)
-    tag_counts = Counter(t for s in sents["train"] for t in s.tags)
-    tags = tuple(["O"] + sorted(t for t in tag_counts if t != "O"))
+    types = sorted({t[2:] for s in sents["train"] for t in s.tags if t != "O"})
+    tags = ("O",) + tuple(f"{p}-{ty}" for ty in types for p in ("B", "I"))
     for split, path, _ in stamp:
-        unknown = {t for s in sents[split] for t in s.tags} - set(tags)
+        unknown = {t[2:] for s in sents[split] for t in s.tags if t != "O"} - set(types)
         if unknown:
-            raise DataError(path, f"tags {sorted(unknown)} never occur in the training file",
-                            CONLL_FORMAT)
+            raise DataError(path, f"entity types {sorted(unknown)} never occur in the training "
+                            "file", CONLL_FORMAT)
     pre: dict[str, Tensor] = {}
     if vectors_path is not None:
         surface = {w for ss in sents.values() for s in ss for w in s.words}

@@ -54,6 +54,8 @@ def read_semeval(path: "str | os.PathLike[str]") -> list[Example]:
         if label not in _ALIASES:
             raise DataError(p, f"line {lineno}: unknown label {cols[-2]!r}", SEMEVAL_FORMAT)
         text = cols[-1].strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].strip()
         if not text or text.lower() == _NOT_AVAILABLE:
             continue
         out.append(Example(text, _ALIASES[label]))

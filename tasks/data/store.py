@@ -294,6 +294,7 @@ def fetch(dataset: "str | Dataset", directory: "str | os.PathLike[str] | None" =
         todo.append(spec)
     if not todo:
         return root
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     for spec in todo:
@@ -325,6 +326,8 @@ def fetch(dataset: "str | Dataset", directory: "str | os.PathLike[str] | None" =
         else:
             if not bad:  # no URL could even be reached: offline, stop at once
                 rest = todo[todo.index(spec):]
+                if created and not any(root.iterdir()):
+                    root.rmdir()
                 raise FetchError(root, f"cannot reach {ds.name} ({'; '.join(offline)}); "
                                  + _by_hand(ds, root, rest))
             failures.extend(bad)

@@ -1,0 +1,50 @@
+"""Shared checks for the real-data task tests: shapes, and a few optimiser steps on a tiny Net."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from models import Net, NetConfig
+from tasks import Batch, Task
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+
+def tiny_net(task: Task, seed: int = 0, **kw) -> Net:
+    torch.manual_seed(seed)
+    return Net(NetConfig(hidden_size=8, **task.net_kwargs(), **kw))
+
+
+def predictions(task: Task, net: Net, batch: Batch) -> torch.Tensor:
+    if getattr(task, "regression", False):
+        with torch.no_grad():
+            return net(batch.inputs, stochastic=False)[0]
+    return net.predict_proba(batch.inputs)
+
+
+def check_steps(task: Task, batch: Batch, steps: int = 5) -> dict[str, float]:
+    """Loss is a finite scalar with gradients everywhere; a few Adam steps on one batch lower
+    it; score/finalize give the task's metric."""
+    net = tiny_net(task)
+    out, _ = net(batch.inputs)
+    assert out.shape[:2] == batch.inputs.shape[:2]
+    assert out.shape[-1] == task.net_kwargs()["output_size"]
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+    losses = []
+    for _ in range(steps + 1):
+        opt.zero_grad()
+        loss = task.loss(net(batch.inputs)[0], batch)
+        assert loss.dim() == 0 and math.isfinite(float(loss))
+        loss.backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all()
+                   for p in net.parameters() if p.requires_grad and p is not getattr(
+                       getattr(net, "embedding", None), "weight", None))
+        losses.append(float(loss))
+        opt.step()
+    assert losses[-1] < losses[0], losses
+    sums = task.score(predictions(task, net, batch), batch)
+    metrics = task.finalize(sums)
+    assert task.metric in metrics and math.isfinite(metrics[task.metric])
+    return metrics
