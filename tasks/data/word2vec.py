@@ -44,6 +44,7 @@ def _read_text(p: Path, keep: Collection[str] | None, limit: int | None
     words: list[str] = []
     vecs: list[np.ndarray] = []
     dim: int | None = None
+    entries = 0
     with open(p, "rb") as f:
         for lineno, raw in enumerate(f, 1):
             if lineno == 1:
@@ -70,7 +71,8 @@ def _read_text(p: Path, keep: Collection[str] | None, limit: int | None
                     raise DataError(p, f"line {lineno} has a value that is not a number",
                                     W2V_FORMAT) from None
                 words.append(word)
-            if limit is not None and lineno >= limit:
+            entries += 1
+            if limit is not None and entries >= limit:
                 break
     return words, vecs
 
