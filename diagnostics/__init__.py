@@ -7,7 +7,14 @@ directory. The columns of each frame are described in ``docs/diagnostics.md``.
 """
 from .base import BASE_COLUMNS, PROBES, Probe, ProbeResult
 from .modes import MODES
-from . import state_decay  # noqa: F401  (registers the probes)
+# importing registers the probes; this order is the order of `memloss ls probes`
+from . import state_decay  # noqa: F401,E402  isort: skip
+from . import impulse  # noqa: F401,E402  isort: skip
+from . import gradient_flow  # noqa: F401,E402  isort: skip
+from . import test_time_scaling  # noqa: F401,E402  isort: skip
+from . import saturation  # noqa: F401,E402  isort: skip
+from . import retention  # noqa: F401,E402  isort: skip
+from . import uncertainty  # noqa: F401,E402  isort: skip
 from .run import list_probes, make_probe, run_probes
 
 __all__ = ["PROBES", "Probe", "ProbeResult", "BASE_COLUMNS", "MODES", "run_probes",
