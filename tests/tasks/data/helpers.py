@@ -36,12 +36,12 @@ def check_steps(task: Task, batch: Batch, steps: int = 5) -> dict[str, float]:
     for _ in range(steps + 1):
         opt.zero_grad()
         loss = task.loss(net(batch.inputs)[0], batch)
-        assert loss.dim() == 0 and math.isfinite(float(loss))
+        assert loss.dim() == 0 and math.isfinite(loss.item())
         loss.backward()
         assert all(p.grad is not None and torch.isfinite(p.grad).all()
                    for p in net.parameters() if p.requires_grad and p is not getattr(
                        getattr(net, "embedding", None), "weight", None))
-        losses.append(float(loss))
+        losses.append(loss.item())
         opt.step()
     assert losses[-1] < losses[0], losses
     sums = task.score(predictions(task, net, batch), batch)
