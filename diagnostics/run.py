@@ -23,6 +23,9 @@ __all__ = ["run_probes", "make_probe", "list_probes", "write_result", "atomic_wr
 
 log = logging.getLogger(__name__)
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def list_probes() -> list[str]:
     return PROBES.list()
@@ -43,6 +46,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -63,7 +67,7 @@ def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path
     return csv_path, json_path
 
 
-def _load(source: Any) -> tuple[Any, Any, Path | None]:
+def _load(source: Any, device: str, weights: str) -> tuple[Any, Any, Path | None]:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not path.is_dir():
@@ -71,7 +75,7 @@ def _load(source: Any) -> tuple[Any, Any, Path | None]:
                                     "directory written by `memloss train`")
         from memloss.rundir import load_run  # the run-directory layer (memloss.rundir)
 
-        run = load_run(path)
+        run = load_run(path, weights=weights, device=device)
         return run.net, run.task, path
     if isinstance(source, tuple) and len(source) == 2:
         return source[0], source[1], None
@@ -81,16 +85,17 @@ def _load(source: Any) -> tuple[Any, Any, Path | None]:
 
 def run_probes(source: "str | os.PathLike | tuple[Any, Any]",
                names: Sequence[str] | None = None, out_dir: "str | os.PathLike | None" = None,
-               *, params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0
-               ) -> dict[str, ProbeResult]:
+               *, params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
+               device: str = "cpu", weights: str = "final") -> dict[str, ProbeResult]:
     """Run the probes ``names`` (default: all) on a run directory or a ``(net, task)`` pair.
 
     Results are written to ``out_dir`` (default ``<run_dir>/diagnostics``; nothing is written
     for a ``(net, task)`` pair without ``out_dir``). ``params`` overrides probe parameters
     by probe name. Each probe gets its own generator seeded from ``seed`` and its name, so
-    a probe's numbers do not depend on which other probes ran.
+    a probe's numbers do not depend on which other probes ran. ``device`` and ``weights``
+    apply when loading a run directory (see :func:`memloss.rundir.load_run`).
     """
-    net, task, run_dir = _load(source)
+    net, task, run_dir = _load(source, device, weights)
     names = list(names) if names else list_probes()
     params = dict(params or {})
     unknown = sorted(set(params) - set(names))
@@ -111,7 +116,7 @@ def run_probes(source: "str | os.PathLike | tuple[Any, Any]",
             results[probe.name] = result
             if target is not None:
                 csv_path, _ = write_result(target, probe, result)
-                log.info("%s: %d rows -> %s", probe.name, len(result.frame), csv_path)
+                log.debug("%s: %d rows -> %s", probe.name, len(result.frame), csv_path)
     finally:
         net.train(was_training)
     return results

@@ -5,9 +5,11 @@ dropped (Moon's per-sequence cell dropout) can fit the training data with masks 
 still fail under deterministic inference, and more so on sequences longer than trained on.
 Modes: ``deterministic`` (the net's own test-time factor), ``other-scaling`` (the other
 convention's factor), ``mc`` (K sampled mask sets, probabilities averaged) and
-``train-mode`` (one sampled mask set). Lengths: ``lengths`` if given, else ``factors``
-times the task's ``length`` (tasks that are dataclasses with a ``length`` field are rebuilt
-with ``dataclasses.replace``; other tasks are evaluated as they are).
+``train-mode`` (one sampled mask set). The sweep sets the task's ``length`` parameter to
+``lengths`` if given, else to ``factors`` times its current value (tasks that are
+dataclasses with a ``length`` field are rebuilt with ``dataclasses.replace``; other tasks
+are evaluated as they are); the ``length`` column is the number of time steps actually
+fed (for most tasks the same number).
 """
 from __future__ import annotations
 
@@ -34,10 +36,19 @@ _REGRESSION_METRICS = ("mse", "rmse", "mae")
 
 
 def task_length(task: Any) -> int | None:
-    """The task's ``length`` field, or None when it has none."""
-    if dataclasses.is_dataclass(task) and "length" in {f.name for f in dataclasses.fields(task)}:
-        return int(getattr(task, "length"))
-    return None
+    """The task's ``length`` parameter as an integer (a named length such as temporal
+    order's ``"short"`` resolves through the task's ``seq_len``), or None without one."""
+    if not (dataclasses.is_dataclass(task)
+            and "length" in {f.name for f in dataclasses.fields(task)}):
+        return None
+    length = getattr(task, "length")
+    if isinstance(length, int) and not isinstance(length, bool):
+        return length
+    resolved = getattr(task, "seq_len", None)
+    if isinstance(resolved, int):
+        return resolved
+    raise ValueError(f"task {getattr(task, 'name', type(task).__name__)!r} has a non-integer "
+                     f"length {length!r} that it does not resolve (no integer seq_len)")
 
 
 def task_at_length(task: Any, length: int) -> Any:
@@ -101,6 +112,12 @@ class TestTimeScaling(Probe):
             return [None]
         return sorted({max(1, round(f * base)) for f in self.factors})
 
+    def _steps(self, task: Any) -> int | None:
+        """Time steps of the task as given (the trained length)."""
+        for batch in task.batches(self.splits[0], 1):
+            return int(batch.inputs.shape[1])
+        return None
+
     @torch.no_grad()
     def _probs(self, net: Net, task: Any, batch: Batch, mode: str, gen: torch.Generator) -> Tensor:
         B, T = batch.inputs.shape[:2]
@@ -125,7 +142,7 @@ class TestTimeScaling(Probe):
                 batches = list(iter_batches(t, split, self.batch_size, self.max_batches, device))
                 if not batches:
                     raise ValueError(f"{self.name}: task yielded no {split!r} batch at length {L}")
-                length = L if L is not None else int(batches[0].inputs.shape[1])
+                length = int(batches[0].inputs.shape[1])
                 for mode in self.modes:
                     sums: dict[str, float] = {}
                     for batch in batches:
@@ -142,5 +159,5 @@ class TestTimeScaling(Probe):
         frame = make_frame(self.name, net, rows, extra_columns=("split", "length", "samples"))
         frame["length"] = frame["length"].astype("Int64")
         summary = {"metric": task.metric, "lower_is_better": bool(task.lower_is_better),
-                   "trained_length": task_length(task), "table": table}
+                   "trained_length": self._steps(task), "table": table}
         return ProbeResult(frame, summary)
