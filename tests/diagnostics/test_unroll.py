@@ -1,0 +1,104 @@
+"""The step-wise unroll equals the full-sequence forward for every cell x scheme."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from diagnostics.modes import expected_masks, mode_masks, net_scaling
+from diagnostics.unroll import readout, reference_view, step_masks, unroll
+from models import Net, NetConfig, list_cells, list_schemes
+
+VARIANTS = [s for s in list_schemes() if s != "output-zoneout"] + [
+    "moon:sampling=step", "semeniuta:sampling=sequence", "gal:tied=false,p_embedding=0.2",
+    "semeniuta:p=0.3+zaremba:p=0.2"]
+
+
+def _make(cell: str, scheme: str, tokens: bool) -> Net:
+    kw = {"vocab_size": 7} if tokens else {"input_size": 4}
+    try:
+        return Net(NetConfig(cell=cell, hidden_size=5, num_layers=2, scheme=scheme,
+                             output_size=3, path="reference", **kw))
+    except ValueError as e:
+        pytest.skip(f"{cell} does not take {scheme}: {e}")
+
+
+@pytest.mark.parametrize("cell", list_cells())
+@pytest.mark.parametrize("scheme", VARIANTS)
+def test_unroll_equals_full_forward(cell, scheme):
+    tokens = "p_embedding" in scheme
+    net = _make(cell, scheme, tokens)
+    torch.manual_seed(1)
+    x = torch.randint(0, 7, (3, 6)) if tokens else torch.randn(3, 6, 4)
+    masks = mode_masks(net, "train-mode", 6, 3, generator=torch.Generator().manual_seed(2),
+                       device=torch.device("cpu"))
+    full, h_n = net(x, masks=masks)
+    trace = unroll(net, x, masks)
+    torch.testing.assert_close(trace.outputs, full, rtol=1e-5, atol=1e-6)
+    h_last = h_n[0] if isinstance(h_n, tuple) else h_n
+    torch.testing.assert_close(trace.h[-1], h_last, rtol=1e-5, atol=1e-6)
+    if trace.c is not None:
+        torch.testing.assert_close(trace.c[-1], h_n[1], rtol=1e-5, atol=1e-6)
+    for t in range(6):  # the readout from the recorded state is the net's output
+        torch.testing.assert_close(readout(net, trace.h[t], step_masks(net, masks, t)),
+                                   full[:, t], rtol=1e-5, atol=1e-6)
+
+
+def test_unroll_from_the_middle_replays_the_same_masks():
+    net = _make("lstm", "moon:sampling=step", False)
+    x = torch.randn(2, 7, 4)
+    masks = mode_masks(net, "train-mode", 7, 2, generator=torch.Generator().manual_seed(0),
+                       device=torch.device("cpu"))
+    full = unroll(net, x, masks)
+    tail = unroll(net, x[:, 3:], masks, (full.h[2], full.c[2]), start=3)
+    torch.testing.assert_close(tail.outputs, full.outputs[:, 3:])
+
+
+def test_step_masks_slices_only_per_step_masks():
+    net = _make("lstm", "moon:sampling=step+zaremba:p=0.3", False)
+    masks = net.mask_plan().sample(5, 2, generator=torch.Generator().manual_seed(0))
+    m2 = step_masks(net, masks, 2)
+    assert torch.equal(m2["l0.cell"], masks["l0.cell"][2:3])
+    assert torch.equal(m2["output"], masks["output"][2:3])
+    seq = _make("lstm", "gal", False)
+    sm = seq.mask_plan().sample(5, 2, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(step_masks(seq, sm, 3)[k], v) for k, v in sm.items())
+
+
+def test_other_scaling_flips_the_dropout_factor_only():
+    inv = _make("lstm", "moon:p=0.4+zoneout:p_cell=0,p_hidden=0.1", False)
+    assert net_scaling(inv) == "inverted"
+    m = expected_masks(inv, other=True)
+    assert m["l0.cell"].item() == pytest.approx(0.6)
+    assert m["l0.zoneout_hidden"].item() == pytest.approx(0.1)
+    assert expected_masks(inv)["l0.cell"].item() == 1.0
+    exp = _make("lstm", "moon:p=0.4,scaling=expectation", False)
+    assert net_scaling(exp) == "expectation"
+    assert expected_masks(exp)["l0.cell"].item() == pytest.approx(0.6)
+    assert expected_masks(exp, other=True)["l0.cell"].item() == 1.0
+    assert net_scaling(_make("lstm", "none", False)) == "none"
+    assert net_scaling(_make("lstm", "moon:scaling=expectation+zaremba", False)) == "mixed"
+
+
+def test_unknown_mode_is_rejected():
+    net = _make("gru", "gal", False)
+    with pytest.raises(ValueError, match="unknown inference mode"):
+        mode_masks(net, "bogus", 3, 2, generator=torch.Generator(), device=torch.device("cpu"))
+
+
+def test_output_zoneout_warns_that_states_are_approximate(caplog):
+    net = _make("lstm", "output-zoneout", False)
+    with caplog.at_level(logging.WARNING, logger="diagnostics.unroll"):
+        unroll(net, torch.randn(2, 3, 4), expected_masks(net))
+    assert "output gate" in caplog.text
+
+
+def test_reference_view_shares_nothing_it_changes():
+    n = Net(NetConfig(cell="lstm", hidden_size=4, input_size=3, output_size=2, path="auto"))
+    view = reference_view(n)
+    assert view.rnn.path == "reference" and n.rnn.path == "auto"
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(view(x)[0], n(x)[0], rtol=1e-5, atol=1e-6)
+    ref = _make("gru", "gal", False)
+    assert reference_view(ref) is ref
