@@ -1,6 +1,7 @@
 """Batching and scoring helpers shared by the real-data tasks."""
 from __future__ import annotations
 
+import logging
 import math
 from typing import Iterator, Sequence
 
@@ -13,6 +14,7 @@ from ..base import SPLITS, Batch
 __all__ = ["check_split", "check_batch_size", "order", "pad", "stream_batches", "slice_batches",
            "class_sums", "class_metrics", "token_nll_sums", "lm_metrics", "masked_cross_entropy"]
 
+log = logging.getLogger(__name__)
 _TINY = torch.finfo(torch.float32).tiny
 
 
@@ -52,10 +54,13 @@ def stream_batches(data: Tensor, batch_size: int, bptt: int) -> Iterator[Batch]:
     columns, read in segments of ``bptt`` steps; targets are the next token at every step and
     each batch continues the previous one (``carry=True``). The last segment may be shorter;
     the few tokens that do not fill a column are dropped."""
+    if len(data) < 2:
+        raise ValueError(f"{len(data)} token(s) are too few for a stream")
+    if batch_size > len(data) - 1:  # e.g. a large evaluation batch on a tiny split
+        log.warning("%d tokens give at most %d stream columns; using %d instead of %d",
+                    len(data), len(data) - 1, len(data) - 1, batch_size)
+        batch_size = len(data) - 1
     cols = (len(data) - 1) // batch_size
-    if cols < 1:
-        raise ValueError(f"{len(data)} tokens are too few for {batch_size} stream columns; "
-                         "use a smaller batch size")
     x = data[: batch_size * cols].view(batch_size, cols)
     y = data[1: batch_size * cols + 1].view(batch_size, cols)
     for i in range(0, cols, bptt):

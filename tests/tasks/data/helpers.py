@@ -48,3 +48,18 @@ def check_steps(task: Task, batch: Batch, steps: int = 5) -> dict[str, float]:
     metrics = task.finalize(sums)
     assert task.metric in metrics and math.isfinite(metrics[task.metric])
     return metrics
+
+
+#: task parameters that point each real-data task at the committed fixtures (tiny runs)
+FIXTURE_PARAMS: dict[str, dict] = {
+    "seq-mnist": {"root": str(FIXTURES / "mnist"), "valid_size": 4, "pixels_per_step": 16},
+    "permuted-mnist": {"root": str(FIXTURES / "mnist"), "valid_size": 4, "pixels_per_step": 16},
+    "ptb-word": {"root": str(FIXTURES / "ptb"), "bptt": 10},
+    "ptb-char": {"root": str(FIXTURES / "ptb"), "bptt": 20},
+    "text-word": {"root": str(FIXTURES / "text"), "bptt": 10},
+    "text-char": {"root": str(FIXTURES / "text"), "bptt": 20},
+    "conll-ner": {"root": str(FIXTURES / "conll"), "vectors": str(FIXTURES / "vectors.txt")},
+    "sentiment": {"root": str(FIXTURES / "semeval")},
+    "sentiment-pang-lee": {"source": "pang-lee", "root": str(FIXTURES / "pang-lee"),
+                           "segment_length": 5, "valid_fraction": 0.2, "test_fraction": 0.2},
+}
