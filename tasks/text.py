@@ -276,7 +276,7 @@ class TextWord(_LanguageModel):
 
 @TASKS.register("text-char", "character-level language model on any text corpus (bits per char)")
 @dataclass(frozen=True)
-class TextChar(TextWord):
+class TextChar(_LanguageModel):
     """Character-level LM on a text corpus directory: every character of the raw text,
     newlines included; characters unseen in training become ``<unk>``."""
 
@@ -286,8 +286,9 @@ class TextChar(TextWord):
 
     batching: str = "slices"
     bptt: int = 100
-    lower: bool = False
-    max_vocab: int | None = None
+
+    def _root(self) -> Path:
+        return Path(self.root).expanduser() if self.root is not None else default_text_root()
 
     def _files(self) -> tuple[str, dict[str, Path]]:
         return "chars", _split_files(self._root(), ("{split}.txt",))
