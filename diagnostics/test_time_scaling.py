@@ -149,6 +149,9 @@ class TestTimeScaling(Probe):
                         for k, v in t.score(self._probs(net, t, batch, mode, gen), batch).items():
                             sums[k] = sums.get(k, 0.0) + float(v)
                     metrics = t.finalize(sums)
+                    if task.metric not in metrics:
+                        raise ValueError(f"task {t.name!r}: finalize() returned {sorted(metrics)} "
+                                         f"without its headline metric {task.metric!r}")
                     sc = mode_scaling(net, mode)
                     for q, v in metrics.items():
                         rows.append(dict(mode=mode, scaling=sc, quantity=q, value=float(v),

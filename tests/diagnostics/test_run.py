@@ -1,0 +1,135 @@
+"""run_probes, the registry and `memloss probe`: every probe on every cell, files on disk."""
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+import torch
+
+from diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
+from diagnostics.run import atomic_write_text
+from memloss.cli import main
+from models import list_cells
+
+from .toys import FloatTask, net
+
+#: tiny settings so that every probe runs in well under a second
+TINY = {
+    "state-decay": {"samples": 2, "batch_size": 8},
+    "impulse": {"samples": 2, "batch_size": 8},
+    "gradient-flow": {"samples": 2, "batch_size": 8, "power_iters": 2, "jacobian_stride": 2},
+    "test-time-scaling": {"factors": (1.0, 2.0), "samples": 2, "batch_size": 16, "max_batches": 1},
+    "saturation": {"batch_size": 8},
+    "retention": {"max_lag": 3, "batch_size": 16},
+    "uncertainty": {"samples": 2, "batch_size": 16, "max_batches": 1},
+}
+SCHEME = {"lstm": "moon:p=0.3", "gru": "semeniuta:p=0.3", "rnn": "gal:p=0.2"}
+
+
+def test_seven_probes_are_registered_with_descriptions(capsys):
+    assert PROBES.list() == ["state-decay", "impulse", "gradient-flow", "test-time-scaling",
+                             "saturation", "retention", "uncertainty"]
+    assert set(TINY) == set(PROBES.list())
+    assert main(["ls", "probes"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in lines] == PROBES.list()
+    assert all(len(ln.split(None, 1)) == 2 for ln in lines)
+
+
+@pytest.mark.parametrize("cell", list_cells())
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_probe_on_every_cell(name, cell):
+    n = net(cell, SCHEME[cell], layers=2 if cell == "lstm" else 1)
+    result = make_probe(name, **TINY[name])(n, FloatTask(length=6, size=16))
+    f = result.frame
+    assert len(f) > 0
+    assert list(f.columns[:len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
+    assert set(f["probe"]) == {name} and set(f["cell"]) == {cell}
+    assert set(f["scheme"]) == {SCHEME[cell]} and set(f["scaling"]) <= {"inverted", "expectation"}
+    assert f["quantity"].notna().all() and f["mode"].notna().all()
+    json.dumps(result.summary, allow_nan=True)
+
+
+def test_run_probes_writes_csv_and_json_atomically(tmp_path):
+    n = net("lstm", "moon:p=0.3").train()
+    names = ["state-decay", "retention"]
+    results = run_probes((n, FloatTask()), names, tmp_path / "diag",
+                         params={k: TINY[k] for k in names}, seed=1)
+    assert set(results) == set(names)
+    for name in names:
+        back = pd.read_csv(tmp_path / "diag" / f"{name}.csv")
+        assert list(back.columns) == list(results[name].frame.columns)
+        assert len(back) == len(results[name].frame)
+        meta = json.loads((tmp_path / "diag" / f"{name}.json").read_text())  # strict JSON
+        assert meta["probe"] == name and meta["rows"] == len(back)
+        assert meta["params"]["batch_size"] == TINY[name]["batch_size"]
+    assert not [p for p in os.listdir(tmp_path / "diag") if p.endswith(".tmp")]
+    again = run_probes((n, FloatTask()), ["retention"], params={"retention": TINY["retention"]},
+                       seed=1)
+    assert again["retention"].frame.equals(results["retention"].frame)  # seed per probe name
+    assert n.training  # run_probes puts the net back in the mode it found it in
+
+
+def test_run_probes_rejects_bad_requests(tmp_path):
+    pair = (net(), FloatTask())
+    with pytest.raises(ValueError, match="unknown probe 'nope'"):
+        run_probes(pair, ["nope"])
+    with pytest.raises(ValueError, match="do not run"):
+        run_probes(pair, ["saturation"], params={"retention": {}})
+    with pytest.raises(ValueError, match="bad parameters"):
+        run_probes(pair, ["saturation"], params={"saturation": {"colour": 1}})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_probes(tmp_path / "missing")
+    with pytest.raises(ValueError, match="run directory path or a"):
+        run_probes(42)
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "x.csv"
+    atomic_write_text(target, "old\n")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
+
+
+def test_memloss_probe_on_a_trained_run_directory(tmp_path, capsys):
+    from memloss.train import TrainConfig, train
+
+    cfg = TrainConfig(task="temporal-order",
+                      task_params={"length": 8, "train_size": 64, "valid_size": 16, "test_size": 32},
+                      hidden_size=8, scheme="moon:p=0.5,sampling=sequence", path="reference",
+                      optimizer="adam", lr=0.01, epochs=1, batch_size=32, progress=False)
+    run = train(cfg, tmp_path / "run")
+    argv = ["probe", str(run), "--probe", "state-decay", "--probe", "test-time-scaling",
+            "--set", "state-decay:samples=2", "--set", "test-time-scaling:factors=[1,2]",
+            "--set", "test-time-scaling:samples=2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "state-decay:" in out and "test-time-scaling:" in out
+    f = pd.read_csv(run / "diagnostics" / "test-time-scaling.csv")
+    assert sorted(set(f["length"])) == [8, 16]
+    meta = json.loads((run / "diagnostics" / "state-decay.json").read_text())
+    assert meta["params"]["samples"] == 2
+    assert main(["probe", str(run), "--probe", "bogus"]) == 2
+    assert "unknown probe 'bogus'" in capsys.readouterr().err
+    assert main(["probe", str(tmp_path / "nowhere")]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_probes_run_on_cuda_and_match_cpu():
+    n = net("lstm", "moon:p=0.3")
+    task = FloatTask(length=6, size=16)
+    for name in ("state-decay", "gradient-flow", "saturation"):
+        probe = make_probe(name, **TINY[name])
+        cpu = probe(n, task, generator=torch.Generator().manual_seed(0)).frame
+        gpu = probe(n.cuda(), task, generator=torch.Generator().manual_seed(0)).frame
+        n.cpu()
+        pd.testing.assert_frame_equal(cpu, gpu, rtol=1e-3, atol=1e-5)
