@@ -7,8 +7,11 @@ the same bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
 import textwrap
+from typing import Iterator
 
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
@@ -101,7 +104,13 @@ class _Flow:
 
 def _section(flow: _Flow, pdf: PdfPages, section: Section) -> None:
     heading = True  # the section title goes above its first text block; figures carry it
-    for block in section.blocks:
+    blocks = list(section.blocks)
+    intro = ""  # a text right before a figure is printed on the figure's page
+    for i, block in enumerate(blocks):
+        nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+        if isinstance(block, Text) and isinstance(nxt, Figure):
+            intro = block.text
+            continue
         if heading and not isinstance(block, Figure):
             flow.text(section.title, size=14, weight="bold", gap=0.08)
             heading = False
@@ -127,12 +136,18 @@ def _section(flow: _Flow, pdf: PdfPages, section: Section) -> None:
         elif isinstance(block, Figure):
             flow.flush()
             fig = draw(block)
-            fig.text(0.01, 0.995, f"{section.title} \u2014 {block.title}", fontsize=11,
-                     weight="bold", va="top", ha="left")
-            top = 1 - 0.45 / fig.get_figheight()
-            fig.subplots_adjust(top=min(top, fig.subplotpars.top))
+            width = max(40, int(fig.get_figwidth() * 14))
+            lines = [ln for p in intro.split("\n\n") if p.strip()
+                     for ln in textwrap.wrap(" ".join(p.split()), width)]
+            intro = ""
+            head = 0.45 + 0.16 * len(lines)
+            fig.text(0.01, 1 + (head - 0.1) / fig.get_figheight(),
+                     f"{section.title} \u2014 {block.title}", fontsize=11, weight="bold",
+                     va="top", ha="left")
+            if lines:
+                fig.text(0.01, 1 + (head - 0.4) / fig.get_figheight(), "\n".join(lines),
+                         fontsize=8, va="top", ha="left", linespacing=1.4)
             if block.caption:
-                width = max(40, int(fig.get_figwidth() * 14))
                 fig.text(0.01, -0.01, "\n".join(textwrap.wrap(block.caption, width)),
                          fontsize=8, va="top", ha="left")
             pdf.savefig(fig, bbox_inches="tight", pad_inches=0.25)
@@ -143,10 +158,22 @@ def _section(flow: _Flow, pdf: PdfPages, section: Section) -> None:
     flow.space(0.2)
 
 
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence a chatty library logger (fontTools logs every font subset at INFO)."""
+    logger = logging.getLogger(name)
+    old = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
 def render_pdf(report: Report) -> bytes:
     """The report as PDF bytes: a title page with contents, then the sections."""
     buf = io.BytesIO()
-    with report_style(), PdfPages(buf, metadata={**PDF_METADATA, "Title": report.title}) as pdf:
+    with _quiet("fontTools"), report_style(), PdfPages(buf, metadata={**PDF_METADATA, "Title": report.title}) as pdf:
         flow = _Flow(pdf)
         flow.text(report.title, size=18, weight="bold", gap=0.1)
         if report.subtitle:
