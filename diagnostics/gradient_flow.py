@@ -101,6 +101,7 @@ def step_jacobian_norm(f: Callable[..., tuple[Tensor, ...]], primals: tuple[Tens
 class GradientFlow(Probe):
     """Args: ``samples`` training-mode mask draws (K); ``power_iters`` power-iteration steps;
     ``jacobian_stride`` estimate the Jacobian norm every that many steps (0: skip it);
+    ``jacobian_samples`` of the K mask draws, how many also get Jacobian norms;
     ``jvp`` how Jacobian-vector products are taken (see :func:`step_jacobian_norm`)."""
 
     name: ClassVar[str] = "gradient-flow"
@@ -109,6 +110,7 @@ class GradientFlow(Probe):
     split: str = "test"
     power_iters: int = 20
     jacobian_stride: int = 1
+    jacobian_samples: int = 1
     jvp: str = "autograd"
     modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
 
@@ -117,6 +119,7 @@ class GradientFlow(Probe):
         check_positive_int(self.name, "batch_size", self.batch_size)
         check_positive_int(self.name, "power_iters", self.power_iters)
         check_positive_int(self.name, "jacobian_stride", self.jacobian_stride, minimum=0)
+        check_positive_int(self.name, "jacobian_samples", self.jacobian_samples)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
         if self.jvp not in ("autograd", "func"):
@@ -207,7 +210,7 @@ class GradientFlow(Probe):
                 masks = mode_masks(net, mode, T, B, generator=gen, device=device)
                 grads, before = self._gradients(view, task, batch, masks)
                 grad_runs.append(grads)
-                if self.jacobian_stride:
+                if self.jacobian_stride and len(jac_runs) < self.jacobian_samples:
                     jac_runs.append(self._jacobians(view, batch.inputs, masks, before, gen))
             summary["log_slope"][mode], summary["per_step_factor"][mode] = {}, {}
             for key in grad_runs[0]:
