@@ -280,6 +280,7 @@ class Trainer:
         self.step = 0             # optimiser steps completed
         self.batch_in_epoch = 0   # batches of the current epoch completed
         self.lr = config.lr
+        self.step_lr = config.lr  # the learning rate of the latest step (logged)
         self.best: float | None = None
         self.best_step: int | None = None
         self.bad_evals = 0
@@ -296,12 +297,15 @@ class Trainer:
 
     def loop_state(self) -> dict:
         return {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-                "lr": self.lr, "best": self.best, "best_step": self.best_step,
+                "lr": self.lr, "step_lr": self.step_lr, "best": self.best, "best_step": self.best_step,
                 "bad_evals": self.bad_evals, "stopped": self.stopped, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "train_sums": dict(self.train_sums)}
 
     def save_checkpoint(self) -> None:
-        """model.safetensors + trainer_state.pt/.json for the current step (atomic each)."""
+        """model.safetensors + trainer_state.pt/.json for the current step (atomic each).
+
+        Non-finite weights are never saved: the previous checkpoint stays."""
+        self._check_weights()
         meta = {"step": str(self.step)}
         rd.save_weights(self.run_dir / rd.MODEL, self.net.state_dict(), meta)
         hx = [] if self.hx is None else list(self.hx if isinstance(self.hx, tuple) else (self.hx,))
@@ -338,7 +342,14 @@ class Trainer:
         hx = [h.to(self.device) for h in state["hx"]]
         self.hx = None if not hx else (tuple(hx) if state["hx_tuple"] else hx[0])
         self._set_lr(self.lr)
+        self.step_lr = loop.get("step_lr", self.lr)
         self.checkpoint_step = self.step
+
+    def _check_weights(self) -> None:
+        bad = [n for n, p in self.net.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            self._non_finite(f"non-finite weights ({', '.join(bad[:3])}) after epoch "
+                             f"{self.epoch + (self.batch_in_epoch > 0)} step {self.step}")
 
     def _set_lr(self, lr: float) -> None:
         self.lr = max(lr, self.config.min_lr)
@@ -415,6 +426,7 @@ class Trainer:
         if c.clip is not None:
             torch.nn.utils.clip_grads_with_norm_(self.net.parameters(), c.clip, norm)
         self.optimizer.step()
+        self.step_lr = self.lr
         self.hx = _detach(h_n) if batch.carry else None
         self.step += 1
         self.batch_in_epoch += 1
@@ -438,9 +450,10 @@ class Trainer:
 
     def _evaluate(self) -> None:
         c, task = self.config, self.task
+        self._check_weights()
         now = time.perf_counter()
         record: dict[str, Any] = {"epoch": self.epoch, "batch": self.batch_in_epoch,
-                                  "step": self.step, "lr": self.lr}
+                                  "step": self.step, "lr": self.step_lr}
         if self.loss_count:
             record["train_loss"] = self.loss_sum / self.loss_count
             try:

@@ -1,0 +1,142 @@
+"""``memloss train`` / ``memloss eval`` from the command line, at tiny size."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from memloss.cli import main
+from memloss.rundir import load_run, read_json, read_jsonl
+
+from .conftest import TINY_TO
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+#: tiny parameters per registered task (file-based tasks read the committed fixtures)
+TINY: dict[str, list[str]] = {
+    "temporal-order": TINY_TO,
+    "adding": ["--set", "task.length=6", "--set", "task.train_size=64", "--set", "task.valid_size=8",
+               "--set", "task.test_size=8", "--set", "hidden_size=8"],
+    "copy": ["--set", "task.delay=4", "--set", "task.length=3", "--set", "task.train_size=64",
+             "--set", "task.valid_size=8", "--set", "task.test_size=8", "--set", "hidden_size=8"],
+    "seq-mnist": ["--set", "task.source=mnist", "--set", f"task.root={FIXTURES / 'mnist'}",
+                  "--set", "task.valid_size=4", "--set", "task.pixels_per_step=49",
+                  "--set", "hidden_size=8"],
+    "permuted-mnist": ["--set", "task.source=mnist", "--set", f"task.root={FIXTURES / 'mnist'}",
+                       "--set", "task.valid_size=4", "--set", "task.pixels_per_step=49",
+                       "--set", "hidden_size=8"],
+    "ptb-word": ["--set", f"task.root={FIXTURES / 'ptb'}", "--set", "task.bptt=5",
+                 "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
+    "ptb-char": ["--set", f"task.root={FIXTURES / 'ptb'}", "--set", "task.bptt=10",
+                 "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
+    "text-word": ["--set", f"task.root={FIXTURES / 'text'}", "--set", "task.bptt=5",
+                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
+    "text-char": ["--set", f"task.root={FIXTURES / 'text'}", "--set", "task.bptt=10",
+                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
+    "conll-ner": ["--set", f"task.root={FIXTURES / 'conll'}", "--set", "hidden_size=8",
+                  "--set", "batch_size=4"],
+    "sentiment": ["--set", "task.source=semeval", "--set", f"task.root={FIXTURES / 'semeval'}",
+                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
+}
+
+
+def _registered() -> list[str]:
+    from tasks import TASKS
+
+    return TASKS.list()
+
+
+@pytest.mark.parametrize("task", _registered())
+def test_every_registered_task_trains_from_the_cli(task, tmp_path, capsys):
+    if task not in TINY:
+        pytest.skip(f"no tiny command line for task {task!r} yet: add one to TINY in {__file__}")
+    root = next((a.split("=", 1)[1] for a in TINY[task] if a.startswith("task.root=")), None)
+    if root is not None and not Path(root).exists():
+        pytest.skip(f"fixture {root} for {task!r} is not committed yet")
+    out = tmp_path / "run"
+    rc = main(["train", task, *TINY[task], "--set", "epochs=1", "--set", "max_steps=3",
+               "--set", "eval_every=2",
+               "--set", "progress=false", "--set", "eval_modes=deterministic,mc",
+               "--set", "mc_samples=2", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    run = load_run(out)
+    final = read_json(out / "final.json")
+    metric = run.task.metric
+    assert metric in final["test"]["deterministic"] and metric in final["test"]["mc"]
+    assert len(read_jsonl(out / "metrics.jsonl")) >= 1
+    assert f"test deterministic: " in capsys.readouterr().out
+
+
+def test_train_resume_and_eval_from_the_cli(tmp_path, capsys):
+    straight, half = tmp_path / "a", tmp_path / "b"
+    common = ["train", "copy", "--scheme", "zoneout:p_cell=0.2,p_hidden=0.1",
+              *TINY["copy"], "--set", "optimizer=adam", "--set", "lr=0.01", "--set", "epochs=3",
+              "--set", "progress=false"]
+    assert main([*common, "--set", "max_steps=8", "--out", str(straight)]) == 0
+    assert main([*common, "--set", "max_steps=3", "--out", str(half)]) == 0
+    assert main(["train", "--resume", str(half), "--set", "max_steps=8"]) == 0
+    a = load_run(straight, weights="last").net.state_dict()
+    b = load_run(half, weights="last").net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    capsys.readouterr()
+    assert main(["eval", str(half), "--mode", "mc", "--samples", "3", "--mode", "deterministic"]) == 0
+    out = capsys.readouterr().out
+    assert "test mc:" in out and "test deterministic:" in out
+    final = read_json(half / "final.json")
+    assert final["test"]["mc"]["samples"] == 3
+    assert main(["eval", str(half), "--split", "train"]) == 0
+    assert "deterministic" in read_json(half / "final.json")["train"]
+
+
+def test_train_a_preset_from_the_cli(tmp_path):
+    out = tmp_path / "p"
+    rc = main(["train", "semeniuta-t1-short-moon-sequence-cpu", "--set", "task.train_size=64",
+               "--set", "task.valid_size=8", "--set", "task.test_size=8", "--set", "hidden_size=8",
+               "--set", "max_steps=2", "--set", "progress=false", "--out", str(out)])
+    assert rc == 0
+    cfg = read_json(out / "config.json")["train"]
+    assert cfg["scheme"] == "moon:p=0.5,sampling=sequence" and cfg["task_params"]["length"] == "short"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "no-such-task"], "unknown task or preset 'no-such-task'; tasks: temporal-order"),
+    (["train", "adding", "--set", "colour=red"], "unknown option 'colour' in --set; valid:"),
+    (["train", "adding", "--set", "lr"], "--set takes key=value"),
+    (["train", "adding", "--set", "lr=-1"], "TrainConfig.lr must be a number"),
+    (["train", "adding", "--set", "epochs=two"], "epochs= must be an integer"),
+    (["train", "adding", "--set", "optimizer=lbfgs"], "optimizer='lbfgs' is not one of sgd"),
+    (["train", "adding", "--set", "task.colour=red"], "valid parameters: train_size"),
+    (["train", "adding", "--set", "task.length=0"], "length must be an integer"),
+    (["train", "adding", "--scheme", "moon:p=1.5"], "outside \\[0, 1\\)"),
+    (["train", "adding", "--scheme", "bogus"], "unknown scheme 'bogus'"),
+    (["train", "adding"], "--out RUN_DIR is required"),
+    (["train"], "name a task or preset"),
+])
+def test_bad_command_lines_fail_before_training(argv, message, tmp_path, capsys):
+    out = tmp_path / "never"
+    full = argv + (["--out", str(out)] if "--out RUN_DIR" not in message else [])
+    assert main(full) == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_existing_run_and_bad_resume(tmp_path, capsys):
+    out = tmp_path / "r"
+    base = ["train", "adding", *TINY["adding"], "--set", "max_steps=2", "--set", "progress=false"]
+    assert main([*base, "--out", str(out)]) == 0
+    assert main([*base, "--out", str(out)]) == 2
+    assert "already holds a run; resume it with --resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--set", "lr=0.5"]) == 2
+    assert "cannot change ['lr']" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "config.json is missing" in capsys.readouterr().err
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", str(tmp_path), "--mode", "bayes"])
+    assert "invalid choice: 'bayes'" in capsys.readouterr().err

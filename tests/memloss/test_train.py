@@ -1,0 +1,222 @@
+"""The trainer: schedules, early stopping, evaluation modes, exact resume, non-finite stops."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from memloss.config import TrainConfig
+from memloss.rundir import load_run, load_weights, read_json, read_jsonl
+from memloss.train import (CALLBACKS, Callback, NonFiniteError, build_net, build_task, evaluate,
+                           predict, train)
+from models import Net, NetConfig
+from tasks.synthetic import Adding, TemporalOrder
+
+
+def _weights(path):
+    return load_weights(path / "model.safetensors")
+
+
+def _records(path):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_jsonl(path / "metrics.jsonl")]
+
+
+def test_train_writes_a_complete_run(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(scheme="semeniuta:p=0.25", eval_modes=("deterministic", "mc"),
+                                 mc_samples=2)
+    out = train(cfg, tmp_path / "run", command=["test"])
+    for name in ("config.json", "metrics.jsonl", "final.json", "model.safetensors",
+                 "trainer_state.pt", "trainer_state.json", "best.safetensors"):
+        assert (out / name).is_file(), name
+    config = read_json(out / "config.json")
+    assert config["train"] == cfg.to_dict() and config["command"] == ["test"]
+    assert config["net"]["input_size"] == 4 and config["seed"] == 0 and "torch" in config["versions"]
+    recs = read_jsonl(out / "metrics.jsonl")
+    assert [r["epoch"] for r in recs] == [1, 2] and [r["step"] for r in recs] == [3, 6]
+    for r in recs:
+        assert {"train_loss", "train_accuracy", "valid_accuracy", "valid_loss", "lr", "seconds"} <= set(r)
+    final = read_json(out / "final.json")
+    assert set(final["test"]) == {"deterministic", "mc"} and final["test"]["mc"]["samples"] == 2
+    assert 0 <= final["test"]["deterministic"]["accuracy"] <= 1
+    run = load_run(out)
+    assert not run.net.training and run.task == build_task(cfg) and len(run.metrics) == 2
+    assert run.train_config == cfg
+    # the final metrics are reproducible from the saved weights
+    again = evaluate(run.net, run.task, "test", mode="deterministic")
+    assert again == pytest.approx(final["test"]["deterministic"])
+
+
+def test_init_is_seeded_and_leaves_global_rng_alone(tiny_to_config):
+    task = build_task(tiny_to_config)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    a = build_net(tiny_to_config, task)
+    assert torch.equal(before, torch.random.get_rng_state())
+    b = build_net(tiny_to_config, task)
+    c = build_net(tiny_to_config.replace(seed=1), task)
+    assert all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.parameters(), c.parameters()))
+
+
+@pytest.mark.parametrize("resume_at", [2, 3, 4])  # mid-epoch, at an epoch end, mid next epoch
+def test_resume_is_bit_for_bit(tmp_path, tiny_to_config, resume_at):
+    cfg = tiny_to_config.replace(scheme="semeniuta:p=0.3,sampling=step", optimizer="momentum",
+                                 epochs=None, max_steps=6, eval_every=2, schedule="plateau",
+                                 lr_decay=0.5, eval_modes=("deterministic", "mc"), mc_samples=2)
+    straight = train(cfg, tmp_path / "straight")
+    half = train(cfg.replace(max_steps=resume_at), tmp_path / "half")
+    assert read_json(half / "trainer_state.json")["step"] == resume_at
+    train(cfg, half, resume=True)
+    a, b = _weights(straight), _weights(half)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    sa = torch.load(straight / "trainer_state.pt", weights_only=True)
+    sb = torch.load(half / "trainer_state.pt", weights_only=True)
+    assert torch.equal(sa["mask_rng"], sb["mask_rng"]) and torch.equal(sa["data_rng"], sb["data_rng"])
+    assert sa["loop"] == sb["loop"]
+    assert _records(straight) == _records(half)
+    assert read_json(straight / "final.json") == read_json(half / "final.json")
+    assert len(read_json(half / "config.json")["resumed"]) == 1
+
+
+def test_resume_rejects_changed_setup(tmp_path, tiny_to_config):
+    out = train(tiny_to_config.replace(epochs=1), tmp_path / "r")
+    with pytest.raises(ValueError, match="cannot change \\['lr'\\]"):
+        train(tiny_to_config.replace(lr=0.5), out, resume=True)
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny_to_config, out)
+
+
+def test_decay_schedule_and_logged_lr(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(lr=1.0, epochs=4, schedule="decay", lr_decay=0.5, decay_start=2)
+    out = train(cfg, tmp_path / "r")
+    # lr 1 for epochs 1-2, then halved after every epoch from epoch 2 on (Zaremba style)
+    assert [r["lr"] for r in read_jsonl(out / "metrics.jsonl")] == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_plateau_schedule_and_early_stopping(tmp_path, tiny_to_config):
+    # a learning rate so small that validation cannot improve after the first evaluation
+    cfg = tiny_to_config.replace(lr=1e-12, epochs=5, schedule="plateau", lr_decay=0.5, patience=2)
+    out = train(cfg, tmp_path / "r")
+    recs = read_jsonl(out / "metrics.jsonl")
+    assert [r["lr"] for r in recs] == [1e-12, 1e-12, 0.5e-12]
+    final = read_json(out / "final.json")
+    assert final["stopped"] == "early_stopping" and final["epoch"] == 3
+    assert final["weights"] == "best" and final["weights_step"] == 3
+
+
+class _Poison(Callback):
+    """Injects NaN into a weight after a given step."""
+
+    def __init__(self, after_step: int) -> None:
+        self.after_step = after_step
+
+    def on_step_end(self, trainer, loss):
+        if trainer.step == self.after_step:
+            with torch.no_grad():
+                trainer.net.head.weight.fill_(float("nan"))
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(epochs=5, eval_every=2)
+    with pytest.raises(NonFiniteError, match="non-finite training loss .* at epoch 2 step 6; the "
+                                             "last good checkpoint \\(step 4\\)"):
+        train(cfg, tmp_path / "r", callbacks=[_Poison(after_step=5)])
+    state = read_json(tmp_path / "r" / "trainer_state.json")
+    assert state["step"] == 4
+    w = _weights(tmp_path / "r")
+    assert all(torch.isfinite(v).all() for v in w.values())
+    assert not (tmp_path / "r" / "final.json").exists()
+    run = load_run(tmp_path / "r")  # still loadable
+    assert torch.isfinite(run.net.head.weight).all()
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(epochs=5, eval_every=2)
+    with pytest.raises(NonFiniteError, match="non-finite weights \\(head.weight\\) after epoch 2 "
+                                             "step 4; the last good checkpoint \\(step 3\\)"):
+        train(cfg, tmp_path / "r", callbacks=[_Poison(after_step=4)])
+    assert read_json(tmp_path / "r" / "trainer_state.json")["step"] == 3
+    assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "r").values())
+
+
+def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
+    original = TemporalOrder.loss
+
+    def loss(self, output, batch):  # finite value, NaN gradient (d sqrt(x)/dx at 0, times 0)
+        return original(self, output, batch) + torch.sqrt(output.sum() * 0.0)
+
+    monkeypatch.setattr(TemporalOrder, "loss", loss)
+    with pytest.raises(NonFiniteError, match="non-finite gradient norm .* at epoch 1 step 1; "
+                                             "no checkpoint"):
+        train(tiny_to_config, tmp_path / "r")
+
+
+def test_huge_learning_rate_is_caught(tmp_path):
+    cfg = TrainConfig(task="adding", task_params={"length": 6, "train_size": 256, "valid_size": 8,
+                                                  "test_size": 8},
+                      hidden_size=8, lr=1e30, epochs=3, batch_size=8, progress=False)
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        train(cfg, tmp_path / "r")
+
+
+def test_predict_equals_net_predict_proba():
+    net = Net(NetConfig(input_size=4, output_size=4, hidden_size=6, scheme="gal:p=0.3,p_recurrent=0.3"))
+    x = torch.randn(3, 5, 4)
+    for mode in ("deterministic", "mc", "train-mode"):
+        p1, _ = predict(net, x, mode=mode, samples=3, generator=torch.Generator().manual_seed(1))
+        p2 = net.predict_proba(x, mode=mode, samples=3, generator=torch.Generator().manual_seed(1))
+        assert torch.equal(p1, p2), mode
+
+
+def test_evaluate_regression_mc_averages_outputs():
+    task = Adding(length=6, train_size=8, valid_size=8, test_size=16)
+    net = Net(NetConfig(input_size=2, output_size=1, hidden_size=5, scheme="zaremba:p=0.5"))
+    det = evaluate(net, task, "test")
+    x, y, _ = task.split("test")
+    with torch.no_grad():
+        out = net(x, stochastic=False)[0]
+    assert det["mse"] == pytest.approx(float(((out[:, -1, 0] - y) ** 2).mean()), rel=1e-5)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        outs = [net(x, stochastic=True, generator=g)[0][:, -1, 0] for _ in range(4)]
+    mean = torch.stack(outs).mean(0)
+    mc = evaluate(net, task, "test", mode="mc", samples=4, generator=torch.Generator().manual_seed(0))
+    assert mc["mse"] == pytest.approx(float(((mean - y) ** 2).mean()), rel=1e-5)
+    assert evaluate(net, task, "test", mode="mc", samples=4, seed=7) == \
+        evaluate(net, task, "test", mode="mc", samples=4, seed=7)
+    with pytest.raises(ValueError, match="unknown inference mode"):
+        evaluate(net, task, "test", mode="bayes")
+
+
+_EVENTS: list[str] = []
+
+
+@CALLBACKS.register("test-recorder", "records events (tests only)")
+class _Recorder(Callback):
+    def __init__(self, config):
+        self.config = config
+
+    def on_train_start(self, trainer):
+        _EVENTS.append("start")
+
+    def on_evaluate(self, trainer, record):
+        _EVENTS.append(f"eval@{record['step']}")
+
+    def on_train_end(self, trainer, final):
+        _EVENTS.append(f"end:{final['stopped']}")
+
+
+def test_named_hooks_are_called(tmp_path, tiny_to_config):
+    _EVENTS.clear()
+    train(tiny_to_config.replace(hooks=("test-recorder",)), tmp_path / "r")
+    assert _EVENTS == ["start", "eval@3", "eval@6", "end:epochs"]
+    with pytest.raises(ValueError, match="unknown callback 'nope'"):
+        train(tiny_to_config.replace(hooks=("nope",)), tmp_path / "r2")
+    assert not (tmp_path / "r2").exists()
+
+
+def test_config_json_round_trip(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(eval_modes=("mc",), hooks=(), clip=1.0)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
