@@ -1,53 +1,72 @@
-"""Per-step pointwise kernels of the fused path, in place on preallocated buffers.
+"""Time loops of the fused path: per step one matrix product and the pointwise step, in place.
 
-Each ``*_forward_step`` turns the gate pre-activations of one step (already holding
-``xw_t + h~ W^T``) into the new state with every mask and zoneout blend; each
-``*_backward_step`` turns ``dL/dh_t`` (and ``dL/dc_t``) into the gate pre-activation
-gradients ``dA_t`` and the part of ``dL/dh_{t-1}`` that bypasses the recurrent product
-(zoneout and the GRU's ``z`` path); the caller adds ``(dA_t W) m_rec``.
+``*_forward`` runs a layer over the sequence and returns the tensors the backward needs;
+``*_backward`` walks the steps in reverse, writing the gate pre-activation gradients
+``dA [T, B, G*H]`` (one matrix product ``dA_t W_hh`` per step carries the gradient to
+``h_{t-1}``) and returns ``dL/dh_0`` (and ``dL/dc_0``). Weight gradients are left to the
+caller (single products over ``T x B`` after the loop).
 
-Zoneout blends ``new + z (prev - new)`` are ``torch.lerp(new, prev, z)``. Activation
-derivatives use the fused ``aten`` backward kernels (one pass each). Workspaces hold the
-scratch tensors, allocated once per sequence.
+Every buffer is allocated once per sequence; per-step views come from ``unbind`` before the
+loop so the loop body is only arithmetic. Zoneout blends ``new + z (prev - new)`` are
+``torch.lerp(new, prev, z)``; activation derivatives use the fused ``aten`` backward kernels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = [
-    "LSTMWorkspace", "LSTMBackWorkspace", "GRUWorkspace", "GRUBackWorkspace",
-    "RNNWorkspace", "RNNBackWorkspace",
-    "lstm_forward_step", "lstm_backward_step", "gru_forward_step", "gru_backward_step",
-    "rnn_forward_step", "rnn_backward_step",
-]
+from .gemm import Linear
 
-_aten = torch.ops.aten
+__all__ = ["StepMasks", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+           "rnn_forward", "rnn_backward", "recurrent_product", "recurrent_grad"]
+
+_SIG_BW = torch.ops.aten.sigmoid_backward.grad_input    # out = g * y * (1 - y)
+_TANH_BW = torch.ops.aten.tanh_backward.grad_input      # out = g * (1 - y^2)
+_RELU_BW = torch.ops.aten.threshold_backward.grad_input  # out = g where y > 0
 
 
 class StepMasks(Protocol):
-    def at(self, site: str, t: int) -> Tensor | None: ...
+    rec_per_gate: bool
+
+    def steps(self, site: str, T: int) -> Sequence[Tensor | None]: ...
+
+    def has(self, site: str) -> bool: ...
 
 
-def _sigmoid_back(grad: Tensor, y: Tensor, out: Tensor) -> None:
-    """``out = grad * y * (1 - y)`` for ``y = sigmoid(a)``."""
-    _aten.sigmoid_backward.grad_input(grad, y, grad_input=out)
+def recurrent_product(lin: Linear, bias: Tensor, h: Tensor, m: Tensor | None, per_gate: bool,
+                      hbuf: Tensor) -> Tensor:
+    """``bias + (h m_rec) W^T`` with ``lin`` holding ``W``; per-gate masks (``[G, B, H]``)
+    use one batched product."""
+    if per_gate and m is not None:
+        w = lin.w
+        G, H = w.shape[0] // w.shape[1], w.shape[1]
+        prod = torch.bmm(h.unsqueeze(0) * m, w.view(G, H, H).transpose(1, 2))  # [G, B, H]
+        return (bias.reshape(-1, G, H) + prod.transpose(0, 1)).reshape(-1, G * H)
+    return lin.add(h if m is None else torch.mul(h, m, out=hbuf), bias)
 
 
-def _tanh_back(grad: Tensor, y: Tensor, out: Tensor) -> None:
-    """``out = grad * (1 - y^2)`` for ``y = tanh(a)``."""
-    _aten.tanh_backward.grad_input(grad, y, grad_input=out)
+def recurrent_grad(lin_t: Linear, dA: Tensor, m: Tensor | None, per_gate: bool) -> Tensor:
+    """``(dA W) m_rec`` with ``lin_t`` holding ``W^T``: the gradient reaching ``h_{t-1}``
+    through the recurrent product (a new tensor)."""
+    if per_gate and m is not None:
+        wt = lin_t.w
+        H, G = wt.shape[0], wt.shape[1] // wt.shape[0]
+        w = wt.t()
+        dg = torch.bmm(dA.view(-1, G, H).transpose(0, 1), w.reshape(G, H, H))  # [G, B, H]
+        return (dg * m).sum(dim=0)
+    out = lin_t(dA)
+    if m is not None:
+        out.mul_(m)
+    return out
 
 
-def _relu_back(grad: Tensor, y: Tensor, out: Tensor) -> None:
-    """``out = grad`` where ``y = relu(a) > 0``, else 0."""
-    _aten.threshold_backward.grad_input(grad, y, 0, grad_input=out)
+def _seed(d: Tensor | None, like: Tensor) -> Tensor:
+    return torch.zeros_like(like) if d is None else d.clone()
 
 
-def _split_zoneout(d: Tensor, z: Tensor | None, direct: Tensor) -> Tensor | None:
+def _split(d: Tensor, z: Tensor | None, direct: Tensor) -> Tensor | None:
     """For ``s_t = new + z (s_{t-1} - new)``: ``direct = d z`` (to s_{t-1}), ``d <- d (1 - z)``."""
     if z is None:
         return None
@@ -57,242 +76,259 @@ def _split_zoneout(d: Tensor, z: Tensor | None, direct: Tensor) -> Tensor | None
 
 
 # --- LSTM ------------------------------------------------------------------------------
-@dataclass
-class LSTMWorkspace:
-    hm: Tensor  # h_{t-1} m_rec
-    gu: Tensor  # g m_upd
-    c: Tensor   # c^ before zoneout
-    h: Tensor   # h^ before zoneout
+def lstm_forward(xw: Tensor, w: Tensor, h0: Tensor, c0: Tensor, M: StepMasks
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+    """Returns (gates i,f,g,o after activation [T,B,4H], h [T,B,H], c [T+1,B,H] with c_0,
+    tanh(c^) [T,B,H], effective output gate o~ [T,B,H] or None)."""
+    T, B, GH = xw.shape
+    H = GH // 4
+    gates = torch.empty_like(xw)
+    out = xw.new_empty(T, B, H)
+    c_all = xw.new_empty(T + 1, B, H)
+    c_all[0].copy_(c0)
+    tch = xw.new_empty(T, B, H)
+    has_zo = M.has("output_gate")
+    oeff = xw.new_empty(T, B, H) if has_zo else None
+    hm, gu, cb, hb = (xw.new_empty(B, H) for _ in range(4))
+    X = xw.unbind(0)
+    IF, I, F = gates[..., :2 * H].unbind(0), gates[..., :H].unbind(0), gates[..., H:2 * H].unbind(0)
+    Gg, O = gates[..., 2 * H:3 * H].unbind(0), gates[..., 3 * H:].unbind(0)
+    C, TC, Hs = c_all.unbind(0), tch.unbind(0), out.unbind(0)
+    OE = oeff.unbind(0) if oeff is not None else None
+    mr, mu, mc, zc, zo, mh, zh = (M.steps(s, T) for s in (
+        "recurrent", "update", "cell", "zoneout_cell", "output_gate", "hidden", "zoneout_hidden"))
+    lin, pg = Linear(w, B), M.rec_per_gate
+    h = h0
+    for t in range(T):
+        a_if, a_g, a_o = recurrent_product(lin, X[t], h, mr[t], pg, hm).split((2 * H, H, H), 1)
+        torch.sigmoid(a_if, out=IF[t])
+        g, o = torch.tanh(a_g, out=Gg[t]), torch.sigmoid(a_o, out=O[t])
+        if mu[t] is not None:
+            g = torch.mul(g, mu[t], out=gu)
+        z, cp = zc[t], C[t]
+        cn = C[t + 1] if z is None else cb
+        torch.mul(F[t], cp, out=cn)
+        cn.addcmul_(I[t], g)
+        if mc[t] is not None:
+            cn.mul_(mc[t])
+        tc = torch.tanh(cn, out=TC[t])
+        if z is not None:
+            torch.lerp(cn, cp, z, out=C[t + 1])
+        if OE is not None:
+            if t == 0:
+                OE[0].copy_(o)
+            else:
+                torch.lerp(o, OE[t - 1], zo[t], out=OE[t])
+            o = OE[t]
+        z = zh[t]
+        hn = Hs[t] if z is None else hb
+        torch.mul(o, tc, out=hn)
+        if mh[t] is not None:
+            hn.mul_(mh[t])
+        if z is not None:
+            torch.lerp(hn, h, z, out=Hs[t])
+        h = Hs[t]
+    return gates, out, c_all, tch, oeff
 
-    @classmethod
-    def make(cls, like: Tensor, B: int, H: int) -> "LSTMWorkspace":
-        return cls(*(like.new_empty(B, H) for _ in range(4)))
 
-
-def lstm_forward_step(t: int, gt: Tensor, h_prev: Tensor, c_prev: Tensor, c_next: Tensor,
-                      tch: Tensor, out: Tensor, oeff: Tensor | None, oeff_prev: Tensor | None,
-                      masks: StepMasks, ws: LSTMWorkspace) -> None:
-    """``gt`` [B, 4H] pre-activations -> activated gates (in place), ``c_next``, ``tch`` =
-    tanh(c^), ``out`` = h_t and (output-gate zoneout) ``oeff`` = o~_t."""
-    H = h_prev.shape[-1]
-    i, f, g, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
-    gt[:, :2 * H].sigmoid_()
-    g.tanh_()
-    o.sigmoid_()
-    mu = masks.at("update", t)
-    gu = g if mu is None else torch.mul(g, mu, out=ws.gu)
-    zc = masks.at("zoneout_cell", t)
-    cn = c_next if zc is None else ws.c
-    torch.mul(f, c_prev, out=cn)
-    cn.addcmul_(i, gu)
-    mc = masks.at("cell", t)
-    if mc is not None:
-        cn.mul_(mc)
-    torch.tanh(cn, out=tch)
-    if zc is not None:
-        torch.lerp(cn, c_prev, zc, out=c_next)
-    zo = masks.at("output_gate", t)
-    if zo is not None and oeff is not None:
-        if oeff_prev is None:
-            oeff.copy_(o)
+def lstm_backward(d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, w: Tensor,
+                  gates: Tensor, c_all: Tensor, tch: Tensor, oeff: Tensor | None,
+                  M: StepMasks) -> tuple[Tensor, Tensor, Tensor]:
+    """Returns (dA [T,B,4H], dL/dh_0, dL/dc_0)."""
+    T, B, GH = gates.shape
+    H = GH // 4
+    dA = torch.empty_like(gates)
+    dh, dc = _seed(d_hT, c_all[0]), _seed(d_cT, c_all[0])
+    tmp, hdir, cdir, onext = (torch.empty_like(dh) for _ in range(4))
+    ocarry = torch.zeros_like(dh) if oeff is not None else None
+    DO = d_out.unbind(0) if d_out is not None else None
+    IF, I, F = gates[..., :2 * H].unbind(0), gates[..., :H].unbind(0), gates[..., H:2 * H].unbind(0)
+    Gg, O = gates[..., 2 * H:3 * H].unbind(0), gates[..., 3 * H:].unbind(0)
+    dAt, dIF, dI = dA.unbind(0), dA[..., :2 * H].unbind(0), dA[..., :H].unbind(0)
+    lin_t = Linear(w.t(), B)
+    dF, dG, dO = dA[..., H:2 * H].unbind(0), dA[..., 2 * H:3 * H].unbind(0), dA[..., 3 * H:].unbind(0)
+    C, TC = c_all.unbind(0), tch.unbind(0)
+    OE = oeff.unbind(0) if oeff is not None else None
+    mr, mu, mc, zc, zo, mh, zh = (M.steps(s, T) for s in (
+        "recurrent", "update", "cell", "zoneout_cell", "output_gate", "hidden", "zoneout_hidden"))
+    pg = M.rec_per_gate
+    for t in range(T - 1, -1, -1):
+        if DO is not None:
+            dh.add_(DO[t])
+        direct = _split(dh, zh[t], hdir)
+        if mh[t] is not None:
+            dh.mul_(mh[t])  # dL/dh^ before the hidden mask
+        c_direct = _split(dc, zc[t], cdir)
+        tc, o = TC[t], O[t]
+        torch.mul(dh, o if OE is None else OE[t], out=tmp)
+        _TANH_BW(tmp, tc, grad_input=tmp)
+        dc.add_(tmp)  # dL/dc^
+        if ocarry is not None:
+            ocarry.addcmul_(dh, tc)  # dL/do~_t
+            if t > 0:
+                torch.mul(ocarry, zo[t], out=onext)  # to o~_{t-1}
+                ocarry.sub_(onext)
+            _SIG_BW(ocarry, o, grad_input=dO[t])
+            ocarry, onext = onext, ocarry
         else:
-            torch.lerp(o, oeff_prev, zo, out=oeff)
-        o = oeff
-    zh = masks.at("zoneout_hidden", t)
-    hn = out if zh is None else ws.h
-    torch.mul(o, tch, out=hn)
-    mh = masks.at("hidden", t)
-    if mh is not None:
-        hn.mul_(mh)
-    if zh is not None:
-        torch.lerp(hn, h_prev, zh, out=out)
+            torch.mul(dh, tc, out=dO[t])
+            _SIG_BW(dO[t], o, grad_input=dO[t])
+        if mc[t] is not None:
+            dc.mul_(mc[t])  # dL/d(f c + i g~)
+        g, u = Gg[t], mu[t]
+        torch.mul(dc, g, out=dI[t])
+        if u is not None:
+            dI[t].mul_(u)
+        torch.mul(dc, C[t], out=dF[t])
+        _SIG_BW(dIF[t], IF[t], grad_input=dIF[t])
+        torch.mul(dc, I[t], out=dG[t])
+        if u is not None:
+            dG[t].mul_(u)
+        _TANH_BW(dG[t], g, grad_input=dG[t])
+        dc.mul_(F[t])
+        if c_direct is not None:
+            dc.add_(c_direct)
+        dh = recurrent_grad(lin_t, dAt[t], mr[t], pg)
+        if direct is not None:
+            dh.add_(direct)
+    return dA, dh, dc
 
 
-@dataclass
-class LSTMBackWorkspace:
-    tmp: Tensor
-    dh_direct: Tensor
-    dc_direct: Tensor
-    do_carry: Tensor | None  # d o~_t flowing back through output-gate zoneout
-    do_next: Tensor | None
-
-    @classmethod
-    def make(cls, like: Tensor, output_gate: bool) -> "LSTMBackWorkspace":
-        z = (torch.zeros_like(like), torch.empty_like(like)) if output_gate else (None, None)
-        return cls(torch.empty_like(like), torch.empty_like(like), torch.empty_like(like), *z)
-
-
-def lstm_backward_step(t: int, dh: Tensor, dc: Tensor, gt: Tensor, c_prev: Tensor, tch: Tensor,
-                       oeff: Tensor | None, dA: Tensor, masks: StepMasks,
-                       ws: LSTMBackWorkspace) -> Tensor | None:
-    """``dh`` = dL/dh_t, ``dc`` = dL/dc_t in; writes ``dA`` [B, 4H]; ``dc`` becomes
-    dL/dc_{t-1}; returns the zoneout part of dL/dh_{t-1} (or None). ``dh`` is consumed."""
-    H = dh.shape[-1]
-    i, f, g, o = gt[:, :H], gt[:, H:2 * H], gt[:, 2 * H:3 * H], gt[:, 3 * H:]
-    di, df, dg, do = dA[:, :H], dA[:, H:2 * H], dA[:, 2 * H:3 * H], dA[:, 3 * H:]
-    direct = _split_zoneout(dh, masks.at("zoneout_hidden", t), ws.dh_direct)
-    mh = masks.at("hidden", t)
-    if mh is not None:
-        dh.mul_(mh)  # dL/dh^ (before the hidden mask)
-    zc = masks.at("zoneout_cell", t)
-    c_direct = _split_zoneout(dc, zc, ws.dc_direct)
-    zo = masks.at("output_gate", t)
-    o_eff = o if zo is None or oeff is None else oeff
-    torch.mul(dh, o_eff, out=ws.tmp)
-    _tanh_back(ws.tmp, tch, ws.tmp)
-    dc.add_(ws.tmp)  # dL/dc^
-    if ws.do_carry is not None and ws.do_next is not None and zo is not None:
-        doe = ws.do_carry
-        doe.addcmul_(dh, tch)  # dL/do~_t
-        if t > 0:
-            torch.mul(doe, zo, out=ws.do_next)  # to o~_{t-1}
-            doe.sub_(ws.do_next)
-        _sigmoid_back(doe, o, do)
-        if t > 0:
-            ws.do_carry, ws.do_next = ws.do_next, ws.do_carry
-    else:
-        torch.mul(dh, tch, out=do)
-        _sigmoid_back(do, o, do)
-    mc = masks.at("cell", t)
-    if mc is not None:
-        dc.mul_(mc)  # dL/d(f c + i g~)
-    mu = masks.at("update", t)
-    torch.mul(dc, g, out=di)
-    if mu is not None:
-        di.mul_(mu)
-    _sigmoid_back(di, i, di)
-    torch.mul(dc, c_prev, out=df)
-    _sigmoid_back(df, f, df)
-    torch.mul(dc, i, out=dg)
-    if mu is not None:
-        dg.mul_(mu)
-    _tanh_back(dg, g, dg)
-    dc.mul_(f)
-    if c_direct is not None:
-        dc.add_(c_direct)
-    return direct
+# --- GRU (torch/cuDNN reset-after form) ------------------------------------------------
+def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: StepMasks
+                ) -> tuple[Tensor, Tensor, Tensor]:
+    """Returns (the n block of the recurrent product hn [T,B,H] incl. b_hh, activations
+    r,z,n [T,B,3H] with n before the update mask, h [T,B,H])."""
+    T, B, GH = xw.shape
+    H = GH // 3
+    act = torch.empty_like(xw)
+    hn_all, out = xw.new_empty(T, B, H), xw.new_empty(T, B, H)
+    hm, nub, hb = (xw.new_empty(B, H) for _ in range(3))
+    bias = b_hh if b_hh is not None else xw.new_zeros(GH)
+    XRZ, RZ = xw[..., :2 * H].unbind(0), act[..., :2 * H].unbind(0)
+    R, Z, N = act[..., :H].unbind(0), act[..., H:2 * H].unbind(0), act[..., 2 * H:].unbind(0)
+    XN, HN, Hs = xw[..., 2 * H:].unbind(0), hn_all.unbind(0), out.unbind(0)
+    mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
+    lin, pg = Linear(w, B), M.rec_per_gate
+    h = h0
+    for t in range(T):
+        h_rz, h_n = recurrent_product(lin, bias, h, mr[t], pg, hm).split((2 * H, H), 1)
+        torch.add(XRZ[t], h_rz, out=RZ[t]).sigmoid_()
+        HN[t].copy_(h_n)
+        n = torch.mul(R[t], h_n, out=N[t])
+        n.add_(XN[t]).tanh_()
+        if mu[t] is not None:
+            n = torch.mul(n, mu[t], out=nub)
+        z = zh[t]
+        hn = Hs[t] if z is None else hb
+        torch.lerp(n, h, Z[t], out=hn)  # (1 - z) n~ + z h_{t-1}
+        if mh[t] is not None:
+            hn.mul_(mh[t])
+        if z is not None:
+            torch.lerp(hn, h, z, out=Hs[t])
+        h = Hs[t]
+    return hn_all, act, out
 
 
-# --- GRU -------------------------------------------------------------------------------
-@dataclass
-class GRUWorkspace:
-    hm: Tensor
-    nu: Tensor
-    h: Tensor
-
-    @classmethod
-    def make(cls, like: Tensor, B: int, H: int) -> "GRUWorkspace":
-        return cls(*(like.new_empty(B, H) for _ in range(3)))
-
-
-def gru_forward_step(t: int, xw: Tensor, hh: Tensor, act: Tensor, h_prev: Tensor, out: Tensor,
-                     masks: StepMasks, ws: GRUWorkspace) -> None:
-    """``act`` <- (r, z, n); ``out`` <- h_t (torch/cuDNN reset-after GRU)."""
-    H = h_prev.shape[-1]
-    z, n = act[:, H:2 * H], act[:, 2 * H:]
-    torch.add(xw[:, :2 * H], hh[:, :2 * H], out=act[:, :2 * H]).sigmoid_()
-    torch.mul(act[:, :H], hh[:, 2 * H:], out=n)
-    n.add_(xw[:, 2 * H:]).tanh_()
-    mu = masks.at("update", t)
-    nu = n if mu is None else torch.mul(n, mu, out=ws.nu)
-    zh = masks.at("zoneout_hidden", t)
-    hn = out if zh is None else ws.h
-    torch.lerp(nu, h_prev, z, out=hn)  # (1 - z) n~ + z h_{t-1}
-    mh = masks.at("hidden", t)
-    if mh is not None:
-        hn.mul_(mh)
-    if zh is not None:
-        torch.lerp(hn, h_prev, zh, out=out)
-
-
-@dataclass
-class GRUBackWorkspace:
-    tmp: Tensor
-    nu: Tensor
-    dh_direct: Tensor
-
-    @classmethod
-    def make(cls, like: Tensor) -> "GRUBackWorkspace":
-        return cls(*(torch.empty_like(like) for _ in range(3)))
-
-
-def gru_backward_step(t: int, dh: Tensor, h_prev: Tensor, hh: Tensor, act: Tensor, dxw: Tensor,
-                      dhh: Tensor, masks: StepMasks, ws: GRUBackWorkspace) -> Tensor:
-    """Writes ``dxw`` = (da_r, da_z, da_n) and ``dhh`` = (da_r, da_z, da_n r); returns the
-    part of dL/dh_{t-1} that bypasses the recurrent product. ``dh`` is consumed."""
-    H = dh.shape[-1]
-    r, z, n = act[:, :H], act[:, H:2 * H], act[:, 2 * H:]
-    dr, dz, dn = dxw[:, :H], dxw[:, H:2 * H], dxw[:, 2 * H:]
-    direct = _split_zoneout(dh, masks.at("zoneout_hidden", t), ws.dh_direct)
-    mh = masks.at("hidden", t)
-    if mh is not None:
-        dh.mul_(mh)
-    mu = masks.at("update", t)
-    nu = n if mu is None else torch.mul(n, mu, out=ws.nu)
-    torch.sub(h_prev, nu, out=dz)
-    dz.mul_(dh)
-    _sigmoid_back(dz, z, dz)
-    torch.mul(dh, z, out=ws.tmp)
-    if direct is None:
-        direct = ws.dh_direct.copy_(ws.tmp)
-    else:
-        direct.add_(ws.tmp)
-    torch.sub(dh, ws.tmp, out=dn)
-    if mu is not None:
-        dn.mul_(mu)
-    _tanh_back(dn, n, dn)
-    torch.mul(dn, r, out=dhh[:, 2 * H:])
-    torch.mul(dn, hh[:, 2 * H:], out=dr)
-    _sigmoid_back(dr, r, dr)
-    dhh[:, :2 * H].copy_(dxw[:, :2 * H])
-    return direct
+def gru_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tensor,
+                 hn_all: Tensor, act: Tensor, out: Tensor, M: StepMasks
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Returns (dxw = (da_r, da_z, da_n), dhh = (da_r, da_z, da_n r), dL/dh_0)."""
+    T, B, GH = act.shape
+    H = GH // 3
+    dxw, dhh = torch.empty_like(act), torch.empty_like(act)
+    dh = _seed(d_hT, h0)
+    tmp, nub, hdir = (torch.empty_like(dh) for _ in range(3))
+    DO = d_out.unbind(0) if d_out is not None else None
+    R, Z, N = act[..., :H].unbind(0), act[..., H:2 * H].unbind(0), act[..., 2 * H:].unbind(0)
+    HN, Hs = hn_all.unbind(0), out.unbind(0)
+    dR, dZ, dN = dxw[..., :H].unbind(0), dxw[..., H:2 * H].unbind(0), dxw[..., 2 * H:].unbind(0)
+    dRZ, dHRZ, dHN, dHH = (dxw[..., :2 * H].unbind(0), dhh[..., :2 * H].unbind(0),
+                           dhh[..., 2 * H:].unbind(0), dhh.unbind(0))
+    mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
+    lin_t, pg = Linear(w.t(), B), M.rec_per_gate
+    for t in range(T - 1, -1, -1):
+        if DO is not None:
+            dh.add_(DO[t])
+        h_prev = h0 if t == 0 else Hs[t - 1]
+        direct = _split(dh, zh[t], hdir)
+        if mh[t] is not None:
+            dh.mul_(mh[t])
+        n, u, z = N[t], mu[t], Z[t]
+        nu = n if u is None else torch.mul(n, u, out=nub)
+        torch.sub(h_prev, nu, out=dZ[t])
+        dZ[t].mul_(dh)
+        _SIG_BW(dZ[t], z, grad_input=dZ[t])
+        torch.mul(dh, z, out=tmp)
+        if direct is None:
+            direct = hdir.copy_(tmp)
+        else:
+            direct.add_(tmp)
+        dn = torch.sub(dh, tmp, out=dN[t])
+        if u is not None:
+            dn.mul_(u)
+        _TANH_BW(dn, n, grad_input=dn)
+        torch.mul(dn, R[t], out=dHN[t])
+        torch.mul(dn, HN[t], out=dR[t])
+        _SIG_BW(dR[t], R[t], grad_input=dR[t])
+        dHRZ[t].copy_(dRZ[t])
+        dh = recurrent_grad(lin_t, dHH[t], mr[t], pg)
+        dh.add_(direct)
+    return dxw, dhh, dh
 
 
 # --- vanilla RNN -----------------------------------------------------------------------
-@dataclass
-class RNNWorkspace:
-    hm: Tensor
-    h: Tensor
-
-    @classmethod
-    def make(cls, like: Tensor, B: int, H: int) -> "RNNWorkspace":
-        return cls(like.new_empty(B, H), like.new_empty(B, H))
-
-
-def rnn_forward_step(t: int, pre: Tensor, h_prev: Tensor, out: Tensor, masks: StepMasks,
-                     ws: RNNWorkspace, relu: bool) -> None:
-    """``pre`` <- act(pre) in place; ``out`` <- h_t."""
-    if relu:
-        pre.relu_()
-    else:
-        pre.tanh_()
-    mh, zh = masks.at("hidden", t), masks.at("zoneout_hidden", t)
-    hn = out if zh is None else ws.h
-    if mh is not None:
-        torch.mul(pre, mh, out=hn)
-    elif zh is None:
-        out.copy_(pre)
-    else:
-        hn = pre
-    if zh is not None:
-        torch.lerp(hn, h_prev, zh, out=out)
-
-
-@dataclass
-class RNNBackWorkspace:
-    dh_direct: Tensor
-
-    @classmethod
-    def make(cls, like: Tensor) -> "RNNBackWorkspace":
-        return cls(torch.empty_like(like))
+def rnn_forward(xw: Tensor, w: Tensor, h0: Tensor, M: StepMasks, relu: bool
+                ) -> tuple[Tensor, Tensor]:
+    """Returns (activations before the hidden mask [T,B,H], h [T,B,H])."""
+    T, B, H = xw.shape
+    pre = torch.empty_like(xw)
+    out = xw.new_empty(T, B, H)
+    hm, hb = xw.new_empty(B, H), xw.new_empty(B, H)
+    X, P, Hs = xw.unbind(0), pre.unbind(0), out.unbind(0)
+    mr, mh, zh = (M.steps(s, T) for s in ("recurrent", "hidden", "zoneout_hidden"))
+    lin = Linear(w, B)
+    h = h0
+    for t in range(T):
+        r = recurrent_product(lin, X[t], h, mr[t], False, hm)
+        a = torch.clamp_min(r, 0, out=P[t]) if relu else torch.tanh(r, out=P[t])
+        z = zh[t]
+        hn = Hs[t] if z is None else hb
+        if mh[t] is not None:
+            torch.mul(a, mh[t], out=hn)
+        elif z is None:
+            hn.copy_(a)
+        else:
+            hn = a
+        if z is not None:
+            torch.lerp(hn, h, z, out=Hs[t])
+        h = Hs[t]
+    return pre, out
 
 
-def rnn_backward_step(t: int, dh: Tensor, act: Tensor, dA: Tensor, masks: StepMasks,
-                      ws: RNNBackWorkspace, relu: bool) -> Tensor | None:
-    """Writes ``dA`` (pre-activation gradient); returns the zoneout part of dL/dh_{t-1}."""
-    direct = _split_zoneout(dh, masks.at("zoneout_hidden", t), ws.dh_direct)
-    mh = masks.at("hidden", t)
-    if mh is not None:
-        dh.mul_(mh)
-    (_relu_back if relu else _tanh_back)(dh, act, dA)
-    return direct
+def rnn_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tensor, pre: Tensor,
+                 M: StepMasks, relu: bool) -> tuple[Tensor, Tensor]:
+    """Returns (dA [T,B,H], dL/dh_0)."""
+    T = pre.shape[0]
+    dA = torch.empty_like(pre)
+    dh = _seed(d_hT, h0)
+    hdir = torch.empty_like(dh)
+    DO = d_out.unbind(0) if d_out is not None else None
+    P, dAt = pre.unbind(0), dA.unbind(0)
+    mr, mh, zh = (M.steps(s, T) for s in ("recurrent", "hidden", "zoneout_hidden"))
+    back = _RELU_BW if relu else _TANH_BW
+    lin_t = Linear(w.t(), pre.shape[1])
+    for t in range(T - 1, -1, -1):
+        if DO is not None:
+            dh.add_(DO[t])
+        direct = _split(dh, zh[t], hdir)
+        if mh[t] is not None:
+            dh.mul_(mh[t])
+        if relu:
+            back(dh, P[t], 0, grad_input=dAt[t])
+        else:
+            back(dh, P[t], grad_input=dAt[t])
+        dh = recurrent_grad(lin_t, dAt[t], mr[t], False)
+        if direct is not None:
+            dh.add_(direct)
+    return dA, dh

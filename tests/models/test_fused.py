@@ -153,3 +153,29 @@ def test_native_override_rejects_in_recurrence_masks():
 @pytest.mark.parametrize("cid,cell,scheme", VALID[::4], ids=[c[0] for c in VALID[::4]])
 def test_fused_equals_reference_cuda(cid, cell, scheme):
     _compare(cell, scheme, True, device="cuda")
+
+
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "plain"])
+@pytest.mark.parametrize("cell,scheme", [
+    ("lstm", "semeniuta:p=0.3+zaremba:p=0.3"), ("lstm", "zoneout+moon:p=0.2"),
+    ("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false"), ("gru", "gal:p=0.3,p_recurrent=0.3"),
+    ("gru", "semeniuta:p=0.3+hidden-dropout:p=0.2"), ("rnn", "semeniuta:p=0.3"),
+])
+def test_fused_float32_products(cell, scheme, onednn, monkeypatch):
+    """float32 on CPU runs the products through oneDNN prepacked weights when available;
+    both product back ends agree with the reference to float32 precision."""
+    from models.paths import gemm
+    monkeypatch.setattr(gemm, "ONEDNN", onednn)
+    torch.manual_seed(0)
+    ref = Recurrent(cell, 6, 8, num_layers=2, scheme=scheme, path="reference")
+    fus = Recurrent(cell, 6, 8, num_layers=2, scheme=scheme, path="fused")
+    fus.load_state_dict(ref.state_dict())
+    masks = ref.mask_plan().sample(7, 5, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(7, 5, 6)
+    res = []
+    for layer in (ref, fus):
+        xi = x.clone().requires_grad_()
+        out, _ = layer(xi, masks=masks)
+        res.append([out, *torch.autograd.grad(out.square().sum(), [xi, *layer.parameters()])])
+    for u, v in zip(*res):
+        torch.testing.assert_close(v, u, atol=2e-5, rtol=1e-4)
