@@ -6,6 +6,7 @@ measured number per row) and a JSON-safe summary dict. Probes never plot.
 """
 from __future__ import annotations
 
+import abc
 import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Iterable
@@ -31,14 +32,15 @@ class ProbeResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-class Probe:
+class Probe(abc.ABC):
     """Base class of the probes: subclasses are frozen dataclasses with a ``name``."""
 
     name: ClassVar[str] = ""
 
+    @abc.abstractmethod
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        raise NotImplementedError
+        """Measure ``net`` on ``task``; masks are drawn from ``generator``."""
 
     @property
     def params(self) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = ["Trace", "step_masks", "reference_view", "unroll", "readout", "split_
            "join_state"]
 
 log = logging.getLogger(__name__)
+_warned: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def join_state(net: Net, h: Tensor, c: Tensor | None) -> object:
 
 
 def _warn_unsupported(net: Net) -> None:
-    if any(k.endswith(".output_gate") for k in net.mask_plan().keys()):
+    scheme = str(net.config.scheme)
+    if scheme not in _warned and any(k.endswith(".output_gate") for k in net.mask_plan().keys()):
+        _warned.add(scheme)
         log.warning("scheme %r zones out the output gate; its previous gate value is not "
                     "carried across the step-wise unroll, so probe states are approximate",
                     net.config.scheme)

@@ -88,7 +88,7 @@ def test_unknown_mode_is_rejected():
 
 
 def test_output_zoneout_warns_that_states_are_approximate(caplog):
-    net = _make("lstm", "output-zoneout", False)
+    net = _make("lstm", "output-zoneout:p=0.2", False)
     with caplog.at_level(logging.WARNING, logger="diagnostics.unroll"):
         unroll(net, torch.randn(2, 3, 4), expected_masks(net))
     assert "output gate" in caplog.text
