@@ -132,8 +132,8 @@ class GradientFlow(Probe):
         B, T = x.shape[:2]
         L, H = view.config.num_layers, view.config.hidden_size
         has_c = view.rnn.cell.has_cell
-        zeros = x.new_zeros((L, B, H), dtype=torch.float32) if not x.is_floating_point() \
-            else x.new_zeros((L, B, H))
+        dtype = next(view.parameters()).dtype
+        zeros = torch.zeros((L, B, H), dtype=dtype, device=x.device)
         hx: object = (zeros.clone().requires_grad_(), zeros.clone().requires_grad_()) if has_c \
             else zeros.clone().requires_grad_()
         hs, cs, outs, before = [], [], [], []

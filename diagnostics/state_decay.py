@@ -91,7 +91,8 @@ class StateDecay(Probe):
         shape = (net.config.num_layers, B, net.config.hidden_size)
         h = torch.randn(shape, generator=generator) * self.init_scale
         c = torch.randn(shape, generator=generator) * self.init_scale
-        return join_state(net, h.to(device), c.to(device))
+        dtype = next(net.parameters()).dtype
+        return join_state(net, h.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype))
 
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
