@@ -162,12 +162,13 @@ class SeqMNIST(Task):
             images, labels = images[:self.limit], labels[:self.limit]
         return images, labels
 
-    def inputs(self, images: Tensor) -> Tensor:
-        """uint8 images ``[N, 784]`` -> float sequences ``[N, steps, pixels_per_step]``."""
-        x = images.to(torch.float32) / 255.0
-        perm = self.permutation
+    def inputs(self, images: Tensor, permutation: Tensor | None = None) -> Tensor:
+        """uint8 images ``[N, 784]`` -> float sequences ``[N, steps, pixels_per_step]`` in
+        [0, 1], pixels in :attr:`permutation` order (pass it to avoid recomputing it)."""
+        perm = self.permutation if permutation is None else permutation
         if perm is not None:
-            x = x[:, perm]
+            images = images[:, perm]
+        x = images.to(torch.float32).div_(255.0)
         return x.reshape(len(x), self.steps, self.pixels_per_step)
 
     def size(self, split: str) -> int:
@@ -180,9 +181,10 @@ class SeqMNIST(Task):
         if len(labels) == 0:
             raise ValueError(f"split {split!r} is empty (valid_size={self.valid_size})")
         idx = order(len(labels), split == "train", generator)
+        perm = self.permutation
         for i in range(0, len(idx), batch_size):
             j = idx[i:i + batch_size]
-            yield Batch(self.inputs(images[j]), labels[j])
+            yield Batch(self.inputs(images[j], perm), labels[j])
 
     def loss(self, output: Tensor, batch: Batch) -> Tensor:
         return F.cross_entropy(output[:, -1], batch.targets)
