@@ -42,12 +42,19 @@ class _Encoded:
     splits: dict  # split -> (list of LongTensor token ids, Tensor targets)
 
 
-def _semeval_files(root: Path) -> dict[str, Path]:
+def _semeval_files(root: Path, test_file: str | None = None) -> dict[str, Path]:
     if not root.is_dir():
         raise DataError(root, "SemEval directory not found; place train.tsv, valid.tsv and "
                         "test.tsv there or pass root=DIR", SEMEVAL_FORMAT)
     out = {}
+    if test_file is not None:
+        p = root / Path(test_file).expanduser()  # an absolute path stays as it is
+        if not p.is_file():
+            raise DataError(p, "test file not found", SEMEVAL_FORMAT)
+        out["test"] = p
     for s in SPLITS:
+        if s in out:
+            continue
         found = next((root / n for n in _SEMEVAL_FILES[s] if (root / n).is_file()), None)
         if found is None:
             raise DataError(root / _SEMEVAL_FILES[s][0], "file not found (also tried "
@@ -109,7 +116,9 @@ class Sentiment(Task):
     ``data_path("semeval")``) or "pang-lee" (``root`` with ``scaledata/``; default
     ``data_path("pang-lee")``). ``lower``, ``max_vocab`` (cap including ``<pad>`` and
     ``<unk>``), ``min_freq``: the vocabulary. ``segment_length``, ``valid_fraction``,
-    ``test_fraction``, ``split_seed``: Pang & Lee only. ``metric``, ``lower_is_better`` and
+    ``test_fraction``, ``split_seed``: Pang & Lee only. ``test_file``: SemEval only, another
+    test set in ``root`` (or a path), e.g. one of the yearly test sets of Semeniuta et al.'s
+    Table 5 (Twitter13, LiveJournal14, SMS13, Sarcasm14, ...). ``metric``, ``lower_is_better`` and
     ``regression`` follow the source (read them from the instance).
     """
 
@@ -128,6 +137,7 @@ class Sentiment(Task):
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
+    test_file: str | None = None
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -153,8 +163,8 @@ class Sentiment(Task):
     def encoded(self) -> _Encoded:
         if self.source == "semeval":
             root = Path(self.root).expanduser() if self.root is not None else data_path("semeval")
-            files = _semeval_files(root)
-            stamp = tuple((s, str(p), p.stat().st_mtime_ns) for s, p in files.items())
+            files = _semeval_files(root, self.test_file)
+            stamp = tuple((s, str(files[s]), files[s].stat().st_mtime_ns) for s in SPLITS)
             return _load_semeval(stamp, self.lower, self.max_vocab, self.min_freq)
         root = Path(self.root).expanduser() if self.root is not None else data_path("pang-lee")
         base = root / "scaledata" if (root / "scaledata").is_dir() else root

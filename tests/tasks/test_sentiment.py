@@ -31,6 +31,13 @@ def test_semeval_batches_left_padded():
     assert t.run_info()["examples"] == {"train": 11, "valid": 3, "test": 4}
 
 
+def test_other_test_file():
+    t = make_task("sentiment", root=SEMEVAL, test_file="dev.tsv")
+    assert sum(len(b.targets) for b in t.batches("test", 8)) == 3
+    with pytest.raises(DataError, match="sms2013.tsv: test file not found"):
+        make_task("sentiment", root=SEMEVAL, test_file="sms2013.tsv").net_kwargs()
+
+
 def test_f1_pn_is_the_mean_of_positive_and_negative_f1():
     t = make_task("sentiment", root=SEMEVAL)
     y = torch.tensor([0, 0, 1, 2, 2, 2])
