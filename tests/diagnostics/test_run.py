@@ -120,6 +120,8 @@ def test_memloss_probe_on_a_trained_run_directory(tmp_path, capsys):
     assert main(["probe", str(run), "--probe", "bogus"]) == 2
     assert "unknown probe 'bogus'" in capsys.readouterr().err
     assert main(["probe", str(tmp_path / "nowhere")]) == 2
+    assert main(["probe", str(run), "--set", "state-decay"]) == 2
+    assert "PROBE:KEY=VALUE" in capsys.readouterr().err
 
 
 @pytest.mark.gpu
