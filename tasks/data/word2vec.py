@@ -81,6 +81,7 @@ def _read_binary(p: Path, keep: Collection[str] | None, limit: int | None
                  ) -> tuple[list[str], list[np.ndarray]]:
     words: list[str] = []
     vecs: list[np.ndarray] = []
+    size = p.stat().st_size
     with open(p, "rb") as f:
         h = _header(p, f.readline())
         if h is None:
@@ -100,12 +101,19 @@ def _read_binary(p: Path, keep: Collection[str] | None, limit: int | None
                     chars += c
                 if len(chars) > 10_000:
                     raise DataError(p, f"word {i + 1} is not space-terminated", W2V_FORMAT)
-            raw = f.read(nbytes)
-            if len(raw) != nbytes:
-                raise DataError(p, f"truncated: vector {i + 1} of {n} has {len(raw)} of "
-                                f"{nbytes} bytes", W2V_FORMAT)
             word = chars.decode("utf-8", errors="replace")
-            if keep is None or word in keep:
+            wanted = keep is None or word in keep
+            if wanted or i == n - 1:
+                raw = f.read(nbytes)
+                got = len(raw)
+            else:  # skip an unwanted vector without reading it (big files, small keep sets)
+                start = f.tell()
+                got = min(nbytes, max(0, size - start))
+                f.seek(start + got)
+            if got != nbytes:
+                raise DataError(p, f"truncated: vector {i + 1} of {n} has {got} of "
+                                f"{nbytes} bytes", W2V_FORMAT)
+            if wanted:
                 words.append(word)
                 vecs.append(np.frombuffer(raw, dtype="<f4").copy())
     return words, vecs

@@ -155,6 +155,8 @@ def test_word2vec_round_trip(tmp_path, binary):
     got_w, got_v = read_word2vec(p)
     assert got_w == words and torch.allclose(got_v, vecs, atol=1e-5)
     assert read_word2vec(p, limit=2)[0] == words[:2]
+    kept, kv = read_word2vec(p, keep={"c"})
+    assert kept == ["c"] and torch.allclose(kv[0], vecs[2], atol=1e-5)
 
 
 def test_word2vec_headerless_glove_style(tmp_path):
@@ -182,3 +184,6 @@ def test_word2vec_errors(tmp_path):
     b.write_bytes(raw[:-10])
     with pytest.raises(DataError, match=r"truncated: vector 2 of 2 has 7 of 16 bytes"):
         read_word2vec(b)
+    b.write_bytes(raw[:12])  # cut inside the first vector, which keep= skips
+    with pytest.raises(DataError, match=r"truncated: vector 1 of 2 has 6 of 16 bytes"):
+        read_word2vec(b, keep={"b"})
