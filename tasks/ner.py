@@ -226,9 +226,9 @@ class ConllNER(Task):
         return {"tags": list(d.tags), "vocab_size": len(d.words), "pretrained_words": d.pretrained,
                 "vector_dim": int(d.vectors.shape[1])}
 
-    def features(self, ids: Tensor, caps: Tensor) -> Tensor:
+    def features(self, ids: Tensor, caps: Tensor, data: NerData | None = None) -> Tensor:
         """Window features ``[n, window * (D + 6)]`` of one sentence's word and cap ids."""
-        d = self.data
+        d = self.data if data is None else data
         h = self.window // 2
         ids_p = torch.cat([ids.new_zeros(h), ids, ids.new_zeros(h)])
         caps_p = torch.cat([caps.new_full((h,), 5), caps, caps.new_full((h,), 5)])
@@ -255,7 +255,8 @@ class ConllNER(Task):
                 ) -> Iterator[Batch]:
         check_split(split)
         check_batch_size(batch_size)
-        sents = self.data.splits[split]
+        data = self.data
+        sents = data.splits[split]
         chunks = self._chunks(split, generator)
         idx = order(len(chunks), split == "train", generator)
         for k in range(0, len(idx), batch_size):
@@ -263,7 +264,7 @@ class ConllNER(Task):
             for j in idx[k:k + batch_size].tolist():
                 i, a, b = chunks[j]
                 ids, caps, tags = sents[i]
-                xs.append(self.features(ids, caps)[a:b])  # context from the whole sentence
+                xs.append(self.features(ids, caps, data)[a:b])  # context: the whole sentence
                 ys.append(tags[a:b])
             x, y = pad(xs, 0.0), pad(ys, 0)
             w = pad([torch.ones(len(t)) for t in ys], 0.0)
