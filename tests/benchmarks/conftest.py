@@ -1,4 +1,4 @@
-"""Micro benchmarks run only when benchmarking is switched on.
+"""Micro benchmarks (tests using the ``benchmark`` fixture) run only when benchmarking is on.
 
 The default pytest options hold ``--benchmark-disable``; these tests are skipped then, so
 the normal run stays fast. Run them with::
@@ -17,5 +17,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="benchmarks are disabled; add --benchmark-enable")
     for item in items:
-        if "tests/benchmarks" in str(item.fspath).replace("\\", "/"):
+        if "benchmark" in getattr(item, "fixturenames", ()):
             item.add_marker(skip)

@@ -1,0 +1,1 @@
+"""asv benchmark suites for memloss (one module per area); see docs/performance.md."""
