@@ -202,7 +202,8 @@ class Callback:
     def on_step_end(self, trainer: "Trainer", loss: float) -> None: ...
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
-        """After validation and the schedule update; ``record`` is the metrics.jsonl line."""
+        """After validation and the schedule update; ``record`` is the metrics.jsonl line
+        (user callbacks run before the logger, so keys they add are written)."""
 
     def on_train_end(self, trainer: "Trainer", final: dict) -> None: ...
 
@@ -271,8 +272,9 @@ class Trainer:
         self.task = build_task(config)
         self.net = build_net(config, self.task).to(self.device)
         self.optimizer = _optimizer(config, self.net.parameters())
-        self.callbacks: list[Callback] = [MetricsLogger(), Checkpointer(),
-                                          *_resolve_hooks(config), *callbacks]
+        # user callbacks first: they may add keys to the record before it is logged
+        self.callbacks: list[Callback] = [*_resolve_hooks(config), *callbacks, MetricsLogger(),
+                                          Checkpointer()]
         self.data_gen = torch.Generator().manual_seed(config.seed + 1)
         self.mask_gen = torch.Generator().manual_seed(config.seed + 2)
         self.epoch_data_state = self.data_gen.get_state()

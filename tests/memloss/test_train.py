@@ -203,6 +203,7 @@ class _Recorder(Callback):
 
     def on_evaluate(self, trainer, record):
         _EVENTS.append(f"eval@{record['step']}")
+        record["probe_value"] = trainer.step * 10
 
     def on_train_end(self, trainer, final):
         _EVENTS.append(f"end:{final['stopped']}")
@@ -212,6 +213,7 @@ def test_named_hooks_are_called(tmp_path, tiny_to_config):
     _EVENTS.clear()
     train(tiny_to_config.replace(hooks=("test-recorder",)), tmp_path / "r")
     assert _EVENTS == ["start", "eval@3", "eval@6", "end:epochs"]
+    assert [r["probe_value"] for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")] == [30, 60]
     with pytest.raises(ValueError, match="unknown callback 'nope'"):
         train(tiny_to_config.replace(hooks=("nope",)), tmp_path / "r2")
     assert not (tmp_path / "r2").exists()
