@@ -68,6 +68,20 @@ def test_every_registered_task_trains_from_the_cli(task, tmp_path, capsys):
     assert f"test deterministic: " in capsys.readouterr().out
 
 
+def test_regression_variant_of_sentiment_trains(tmp_path):
+    root = FIXTURES / "pang-lee"
+    if not root.exists():
+        pytest.skip(f"fixture {root} is not committed yet")
+    out = tmp_path / "run"
+    assert main(["train", "sentiment", "--set", "task.source=pang-lee", "--set", f"task.root={root}",
+                 "--set", "task.segment_length=5", "--set", "hidden_size=8", "--set", "batch_size=4",
+                 "--set", "eval_batch_size=4", "--set", "max_steps=2", "--set", "progress=false",
+                 "--set", "eval_modes=deterministic,mc", "--set", "mc_samples=2",
+                 "--scheme", "gal:p=0.2,p_recurrent=0.2", "--out", str(out)]) == 0
+    final = read_json(out / "final.json")["test"]
+    assert load_run(out).task.regression and "mse" in final["mc"]
+
+
 def test_train_resume_and_eval_from_the_cli(tmp_path, capsys):
     straight, half = tmp_path / "a", tmp_path / "b"
     common = ["train", "copy", "--scheme", "zoneout:p_cell=0.2,p_hidden=0.1",
