@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import platform
 import sys
 import time
@@ -228,6 +227,13 @@ class Checkpointer(Callback):
         trainer.save_checkpoint()
 
 
+def _total_norm(grads: list[Tensor]) -> Tensor:
+    """The L2 norm of all gradients together."""
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
 def _with_last(it: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
     """Yield ``(item, is_last)`` by looking one item ahead."""
     try:
@@ -422,11 +428,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grads = [p.grad for p in self.net.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads)
+        norm = _total_norm(grads)
         if not torch.isfinite(norm):
             self._non_finite(f"non-finite gradient norm ({norm.item()}) at {where}")
-        if c.clip is not None:
-            torch.nn.utils.clip_grads_with_norm_(self.net.parameters(), c.clip, norm)
+        if c.clip is not None:  # max-norm clipping (Pascanu et al. 2013), as clip_grad_norm_
+            coef = (c.clip / (norm + 1e-6)).clamp(max=1.0)
+            for g in grads:
+                g.mul_(coef)
         self.optimizer.step()
         self.step_lr = self.lr
         self.hx = _detach(h_n) if batch.carry else None

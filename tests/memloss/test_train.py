@@ -222,3 +222,14 @@ def test_named_hooks_are_called(tmp_path, tiny_to_config):
 def test_config_json_round_trip(tmp_path, tiny_to_config):
     cfg = tiny_to_config.replace(eval_modes=("mc",), hooks=(), clip=1.0)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_max_norm_clipping_bounds_the_update(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(epochs=None, max_steps=1, eval_every=1, clip=1e-3, lr=1.0,
+                                 restore_best=False)
+    task = build_task(cfg)
+    before = build_net(cfg, task).state_dict()
+    out = train(cfg, tmp_path / "r")
+    after = _weights(out)
+    step = torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before))
+    assert 0 < float(step) <= 1e-3 * (1 + 1e-4)  # SGD step = lr * clipped gradient
