@@ -21,9 +21,11 @@ __all__ = ["results_table", "training_curves", "probe_sections", "config_section
            "describe_runs", "probe_frame", "X_COLUMNS"]
 
 #: numeric columns a probe may be drawn over, in order of preference
-X_COLUMNS = ("t", "length", "k", "lag", "samples", "step")
-#: probe columns that never define a curve (per-run constants or spreads)
-_NOT_KEYS = ("probe", "scheme", "cell", "value", "std", "run", "label", "group", "seed")
+X_COLUMNS = ("t", "length", "lag", "k", "bin")
+#: probe columns that never define a curve (per-run constants, spreads, replicate indices
+#: such as the unit, which are averaged with a band)
+_NOT_KEYS = ("probe", "scheme", "cell", "value", "std", "run", "label", "group", "seed", "unit",
+             "samples", "t0", "perturb")
 
 
 def _metric(run: RunRecord) -> str:
@@ -106,18 +108,25 @@ def probe_frame(runs: Sequence[RunRecord], probe: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _x_column(frame: pd.DataFrame) -> str | None:
+def _by_x(frame: pd.DataFrame) -> tuple[list[tuple[str, pd.DataFrame]], pd.DataFrame]:
+    """Split a probe frame into parts drawn over each x column (rows where it is set, in
+    the order of :data:`X_COLUMNS`) and the rest (scalars, for a table)."""
+    parts, rest = [], frame
     for c in X_COLUMNS:
-        if c in frame.columns and pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any():
-            return c
-    return None
+        if c not in rest.columns or not pd.api.types.is_numeric_dtype(rest[c]):
+            continue
+        has = rest[c].notna()
+        if has.any():
+            parts.append((c, rest[has]))
+            rest = rest[~has]
+    return parts, rest
 
 
 def _key_columns(frame: pd.DataFrame, x: str | None) -> list[str]:
     """Categorical columns that vary within one run (they must not be averaged over)."""
     keys = []
     for c in frame.columns:
-        if c in _NOT_KEYS or c == x or c in X_COLUMNS or c.endswith("_std"):
+        if c in _NOT_KEYS or c in X_COLUMNS or c.endswith("_std"):
             continue
         if pd.api.types.is_float_dtype(frame[c]) and frame[c].nunique(dropna=True) > 12:
             continue  # a measured number, not a setting
@@ -146,11 +155,8 @@ def _inference(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
     return _join(frame, cols)
 
 
-def _probe_figures(name: str, frame: pd.DataFrame, caption: str) -> list[Figure]:
-    x = _x_column(frame)
-    if x is None:
-        return []
-    series = frame[frame[x].notna()].copy()
+def _probe_figures(name: str, series: pd.DataFrame, x: str, caption: str) -> list[Figure]:
+    series = series.copy()
     keys = _key_columns(series, x)
     style_cols = [c for c in ("mode", "scaling") if c in keys]
     facet_cols = [c for c in keys if c not in style_cols]
@@ -162,26 +168,24 @@ def _probe_figures(name: str, frame: pd.DataFrame, caption: str) -> list[Figure]
     if style_cols:
         series["inference"] = _inference(series, style_cols)
         style = "inference"
-    figures = []
-    for g, sub in _groups(series):
-        figures.append(Figure(_titled(f"{name}, schemes compared", g),
-                              LinePlot(sub, x=x, hue="label", style=style, col="panel"),
-                              caption))
-    return figures
+    what = f"{name}, schemes compared" + ("" if x == "t" else f", over {x}")
+    return [Figure(_titled(what, g), LinePlot(sub, x=x, hue="label", style=style, col="panel"),
+                   caption)
+            for g, sub in _groups(series)]
 
 
-def _scalar_table(frame: pd.DataFrame, x: str | None) -> pd.DataFrame | None:
-    scal = frame[frame[x].isna()] if x is not None else frame
+def _scalar_table(scal: pd.DataFrame) -> pd.DataFrame | None:
     if scal.empty:
         return None
-    keys = [c for c in ("group", "label", "mode", "quantity", "layer", "loss", "scaling")
+    always = ["group", "label", "mode", "quantity"]
+    keys = [c for c in always + [k for k in _key_columns(scal, None) if k not in always]
             if c in scal.columns and (scal[c].notna() & (scal[c].astype(str) != "")).any()]
     table = (scal.groupby(keys, dropna=False, sort=False)["value"]
              .agg(["mean", "std", "count"]).reset_index())
     if table["count"].max() <= 1:
         table = table.drop(columns=["std", "count"]).rename(columns={"mean": "value"})
     else:
-        table = table.rename(columns={"count": "seeds"})
+        table = table.rename(columns={"count": "n"})
     return table
 
 
@@ -195,12 +199,14 @@ def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
             continue
         doc = _probe_doc(name)
         blocks: list = [Text(doc)] if doc else []
-        blocks += _probe_figures(name, frame, f"Probe {name!r}: one colour per scheme, one "
-                                 "dash per inference mode; several seeds give the mean and a "
-                                 "95% band.")
-        table = _scalar_table(frame, _x_column(frame))
+        parts, scalars = _by_x(frame)
+        caption = (f"Probe {name!r}: one colour per scheme, one dash per inference mode; "
+                   "replicates (seeds, units) give the mean and a 95% band.")
+        for x, part in parts:
+            blocks += _probe_figures(name, part, x, caption)
+        table = _scalar_table(scalars)
         if table is not None:
-            blocks.append(Table(f"{name}: fitted values", table))
+            blocks.append(Table(f"{name}: fitted and summary values", table))
         if blocks:
             sections.append(Section(f"Probe: {name}", tuple(blocks)))
     return sections

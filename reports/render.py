@@ -49,6 +49,7 @@ def draw(figure: Figure) -> "plt.Figure":
     return fig
 
 
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _REF = re.compile(r'(id="|href="#|url\(#)([^")]+)')
 
 
@@ -62,5 +63,6 @@ def figure_svg(fig: "plt.Figure", prefix: str, close: Callable[["plt.Figure"], N
     close(fig)
     svg = buf.getvalue().decode("utf-8")
     svg = svg[svg.index("<svg"):]
+    svg = _METADATA.sub("", svg)
     svg = _REF.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", svg)
     return svg

@@ -1,0 +1,365 @@
+"""The demo: Semeniuta et al. (2016) Table 1 on the temporal order task, measured and drawn.
+
+``run_demo(DemoConfig, out_dir)`` trains an LSTM on the temporal order task at each length
+for every scheme of :data:`SCHEMES`, evaluates train and test accuracy under the inference
+modes, runs the probes on every run, and writes ``results.csv`` (one row per length x
+scheme x sampling x split), ``report.html`` and ``report.pdf`` (the paper's Table 1 beside
+the measured one, then the standard report of the runs) and ``demo.json`` (the config).
+
+The dropout schemes use the paper's convention (Semeniuta eq. 3): no scaling in training,
+a factor ``1 - p`` at test time (``scaling=expectation``). Under cell dropout (Moon) that
+factor compounds over time (eq. 17), so a net trained with per-sequence masks fits the
+training data but loses its memory at test time; dropping the update (eq. 19) or
+``h_{t-1}`` (Gal) does not compound. Nothing is downloaded: the data are generated.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from memloss.train import Callback
+from reports.atomic import atomic_write_text
+
+__all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo", "ForgetGateBias",
+           "table1", "demo_sizes"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoScheme:
+    """One row family of the demo: a scheme name, its sampling, and its text form."""
+
+    name: str
+    sampling: str
+    spec: str
+    family: str | None = None  # the preset family of Table 1 (moon, gal, ours) or None
+
+    @property
+    def key(self) -> str:
+        return self.name if self.sampling == "-" else f"{self.name}-{self.sampling}"
+
+
+#: the demo's schemes (rate 0.5 as in Semeniuta 4.1; zaremba 0.25, see docs/reports.md)
+SCHEMES: tuple[DemoScheme, ...] = (
+    DemoScheme("none", "-", "none"),
+    DemoScheme("zaremba", "step", "zaremba:p=0.25,scaling=expectation"),
+    DemoScheme("gal", "sequence", "gal:p=0,p_recurrent=0.5,scaling=expectation", "gal"),
+    DemoScheme("moon", "step", "moon:p=0.5,sampling=step,scaling=expectation", "moon"),
+    DemoScheme("moon", "sequence", "moon:p=0.5,sampling=sequence,scaling=expectation", "moon"),
+    DemoScheme("semeniuta", "step", "semeniuta:p=0.5,sampling=step,scaling=expectation", "ours"),
+    DemoScheme("semeniuta", "sequence", "semeniuta:p=0.5,sampling=sequence,scaling=expectation",
+               "ours"),
+    DemoScheme("zoneout", "step", "zoneout:p_cell=0.5,p_hidden=0.05"),
+)
+
+#: probe parameters that keep the probes cheap on a CPU
+PROBE_PARAMS: dict[str, dict[str, Any]] = {
+    "state-decay": {"samples": 4, "batch_size": 32},
+    "impulse": {"samples": 4, "batch_size": 32},
+    "gradient-flow": {"samples": 2, "batch_size": 16, "power_iters": 5, "jacobian_stride": 3},
+    "test-time-scaling": {"factors": (1.0, 2.0), "samples": 5, "batch_size": 128,
+                          "max_batches": 2},
+    "saturation": {"batch_size": 64},
+    "retention": {"batch_size": 128},
+    "uncertainty": {"samples": 5, "batch_size": 256, "max_batches": 2},
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes of the demo. ``lengths``: temporal-order lengths (``short`` = 15, ``medium`` =
+    30). ``forget_bias``: initial LSTM forget-gate bias (1 lets small nets learn the task in
+    a few epochs; the paper's nets train 5k epochs instead)."""
+
+    lengths: tuple[str | int, ...] = ("short", "medium")
+    schemes: tuple[DemoScheme, ...] = SCHEMES
+    hidden_size: int = 64
+    epochs: int = 5
+    lr: float = 0.01
+    batch_size: int = 32
+    train_size: int = 6400
+    valid_size: int = 500
+    test_size: int = 10000
+    eval_train_size: int = 2000
+    mc_samples: int = 10
+    forget_bias: float = 1.0
+    probes: tuple[str, ...] | None = None  # None: every registered probe
+    probe_params: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(PROBE_PARAMS))
+    seed: int = 0
+    label: str = "full"
+    threads: int | None = 1  # torch intra-op threads while the demo runs (None: unchanged)
+
+    def __post_init__(self) -> None:
+        if not self.lengths:
+            raise ValueError("DemoConfig.lengths is empty; use e.g. ('short', 'medium')")
+        if not self.schemes:
+            raise ValueError("DemoConfig.schemes is empty")
+        for name in ("hidden_size", "epochs", "batch_size", "train_size", "valid_size",
+                     "test_size", "eval_train_size", "mc_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"DemoConfig.{name} must be a positive integer, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"DemoConfig.lr must be > 0, got {self.lr!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["schemes"] = [asdict(s) for s in self.schemes]
+        return d
+
+
+#: named demo sizes: the full demo, ``--quick`` and the tiny one the tests run
+SIZES: dict[str, DemoConfig] = {
+    "full": DemoConfig(),
+    "quick": DemoConfig(hidden_size=32, epochs=3, train_size=3200, valid_size=200,
+                        test_size=2000, eval_train_size=1000, mc_samples=5,
+                        probes=("state-decay", "test-time-scaling", "impulse"), label="quick"),
+    "tiny": DemoConfig(lengths=(8,), hidden_size=8, epochs=1, train_size=64, valid_size=32,
+                       test_size=64, eval_train_size=64, mc_samples=2, batch_size=32,
+                       schemes=tuple(s for s in SCHEMES if s.name in ("none", "moon")),
+                       probes=("state-decay", "test-time-scaling"), label="tiny",
+                       probe_params={"state-decay": {"samples": 2, "batch_size": 8},
+                                     "test-time-scaling": {"factors": (1.0, 2.0), "samples": 2,
+                                                           "batch_size": 32, "max_batches": 1}}),
+}
+
+
+def demo_sizes() -> list[str]:
+    return list(SIZES)
+
+
+class ForgetGateBias(Callback):
+    """Trainer callback: set the initial LSTM forget-gate bias (``b_ih`` forget block to
+    ``value``, ``b_hh`` forget block to 0) before the first step."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def on_train_start(self, trainer: Any) -> None:
+        net = trainer.net
+        if trainer.step or net.config.cell != "lstm":
+            return
+        H = net.config.hidden_size
+        with torch.no_grad():
+            for k in range(net.config.num_layers):
+                getattr(net.rnn, f"bias_ih_l{k}")[H:2 * H].fill_(self.value)
+                getattr(net.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
+
+
+def _length_name(length: str | int) -> str:
+    return str(length)
+
+
+def _train_config(cfg: DemoConfig, scheme: DemoScheme, length: str | int) -> Any:
+    from memloss.train import TrainConfig
+
+    return TrainConfig(
+        task="temporal-order",
+        task_params={"length": length, "train_size": cfg.train_size,
+                     "valid_size": cfg.valid_size, "test_size": cfg.test_size, "seed": cfg.seed},
+        cell="lstm", hidden_size=cfg.hidden_size, scheme=scheme.spec, optimizer="adam",
+        lr=cfg.lr, clip=1.0, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        eval_modes=("deterministic", "mc", "train-mode"), mc_samples=cfg.mc_samples,
+        restore_best=False, seed=cfg.seed, progress=None)
+
+
+def _accuracies(run_dir: Path, cfg: DemoConfig) -> dict[str, dict[str, float]]:
+    """Accuracy per split and inference mode: test from final.json; train on the first
+    ``eval_train_size`` training sequences; "during-training" is the last epoch's
+    training-mode accuracy from metrics.jsonl."""
+    from memloss.rundir import load_run
+    from memloss.train import predict
+
+    run = load_run(run_dir)
+    out: dict[str, dict[str, float]] = {"test": {m: v["accuracy"]
+                                                 for m, v in run.final["test"].items()}}
+    x, y, _ = run.task.split("train")
+    n = min(cfg.eval_train_size, x.shape[0])
+    gen = torch.Generator().manual_seed(cfg.seed + 7)
+    out["train"] = {}
+    for mode in ("deterministic", "mc", "train-mode"):
+        correct = 0.0
+        for i in range(0, n, 500):
+            probs, _ = predict(run.net, x[i:min(i + 500, n)], mode=mode, samples=cfg.mc_samples,
+                               generator=gen)
+            correct += float((probs[:, -1].argmax(-1) == y[i:min(i + 500, n)]).sum())
+        out["train"][mode] = correct / n
+    last = next((r for r in reversed(run.metrics) if "train_accuracy" in r), {})
+    out["train"]["during-training"] = last.get("train_accuracy", float("nan"))
+    return out
+
+
+def _preset(family: str | None, length: str | int, sampling: str) -> Any:
+    if family is None or not isinstance(length, str):
+        return None
+    try:
+        from tasks.presets import PRESETS
+    except ImportError:
+        return None
+    name = f"semeniuta-t1-{length}-{family}-{sampling}"
+    return PRESETS.get(name) if name in PRESETS else None
+
+
+def _rows(cfg: DemoConfig, scheme: DemoScheme, length: str | int, seq_len: int,
+          acc: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    preset = _preset(scheme.family, length, scheme.sampling)
+    rows = []
+    for split, headline in (("train", "during-training"), ("test", "deterministic")):
+        a = acc[split]
+        paper = ""
+        if preset is not None and split in preset.reported:
+            paper = f"{preset.bounds.get(split, '')}{preset.reported[split]:g}"
+        rows.append({
+            "length": _length_name(length), "seq_len": seq_len, "scheme": scheme.name,
+            "sampling": scheme.sampling, "split": split, "accuracy": a[headline],
+            "inference": "train-mode (masks on, last epoch)" if split == "train" else "deterministic",
+            "deterministic": a["deterministic"], "mc": a["mc"], "train_mode": a["train-mode"],
+            "paper": paper, "preset": "" if preset is None else preset.name, "spec": scheme.spec,
+        })
+    return rows
+
+
+def table1(results: pd.DataFrame) -> pd.DataFrame:
+    """Semeniuta Table 1 layout: one row per scheme and sampling, train/test accuracy per
+    length, measured beside the paper's number."""
+    rows = []
+    for (scheme, sampling), sub in results.groupby(["scheme", "sampling"], sort=False):
+        row: dict[str, Any] = {"scheme": scheme, "sampling": sampling}
+        for length in dict.fromkeys(sub["length"]):
+            for split in ("train", "test"):
+                r = sub[(sub["length"] == length) & (sub["split"] == split)]
+                if r.empty:
+                    continue
+                row[f"{length} {split}"] = f"{100 * r['accuracy'].iloc[0]:.1f}%"
+                paper = r["paper"].iloc[0]
+                row[f"{length} {split} (paper)"] = _percent(paper)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _percent(paper: str) -> str:
+    if not paper:
+        return ""
+    bound = paper[0] if paper[0] in "<>" else ""
+    return f"{bound}{100 * float(paper.lstrip('<>')):g}%"
+
+
+def _lead_sections(cfg: DemoConfig, results: pd.DataFrame) -> list:
+    from reports.document import Section, Table, Text
+
+    lengths = ", ".join(f"{n} ({l})" for n, l in dict.fromkeys(
+        zip(results["length"], results["seq_len"])))
+    intro = Text(
+        "Temporal order task (Semeniuta et al. 2016, section 4.1): classify the order of two "
+        "symbols A/B hidden in a sequence of C/D distractors, one in the first third and one "
+        f"in the second; the prediction is read after the last step. Lengths: {lengths}. "
+        "Chance is 25%.\n\n"
+        "Dropout schemes use the paper's convention (eq. 3): no scaling during training and "
+        "a factor 1-p at test time. Under Moon's cell dropout that factor multiplies the "
+        "cell state at every step, so the memory of the first symbol is scaled by (1-p)^t at "
+        "test time (eq. 17): a net trained with per-sequence masks fits the training data but "
+        "fails at test. Dropping the update g (Semeniuta, eq. 19) or h_{t-1} (Gal) does not "
+        "compound, and those nets generalize.\n\n"
+        f"Smaller than the paper (measured here, on a CPU): one LSTM layer of {cfg.hidden_size} "
+        f"units (paper 256), Adam lr {cfg.lr:g} with gradient clipping 1 for {cfg.epochs} "
+        f"epochs of {cfg.train_size // cfg.batch_size} minibatches of {cfg.batch_size} (paper: "
+        f"SGD lr 0.1 for 5k epochs of 200 minibatches), forget-gate bias initialised to "
+        f"{cfg.forget_bias:g}, test on {cfg.test_size} sequences (paper 10k). Train accuracy "
+        "is the training-mode accuracy (masks on) of the last epoch, as during training; test "
+        "accuracy is deterministic inference. The paper reports Gal and its own method in "
+        f"one column ('Gal (2015); Ours'). Demo size: {cfg.label}.")
+    t1 = Table("Semeniuta Table 1: measured beside the paper", table1(results),
+               "Accuracy on the temporal order task; '(paper)' columns are Semeniuta et al. "
+               "(2016) Table 1 (via tasks.presets), empty where the paper has no such row.")
+    detail = Table("Accuracy per split and inference mode", results.drop(columns=["spec"]),
+                   "deterministic: expected masks; mc: mean of the predicted probabilities over "
+                   f"{cfg.mc_samples} mask samples; train_mode: one mask sample; train split: "
+                   f"the first {min(cfg.eval_train_size, cfg.train_size)} training sequences.")
+    return [Section("Semeniuta Table 1, reproduced", (intro, t1, detail))]
+
+
+def run_demo(cfg: DemoConfig, out_dir: "str | Path", *, progress: bool | None = None) -> dict:
+    """Run the whole demo into ``out_dir``; returns ``{"results": DataFrame, "seconds",
+    "report": (html, pdf)}``. Run directories go to ``out_dir/runs/``; an existing demo
+    output is replaced. The wall time goes to ``timing.json`` (not into the report, whose
+    bytes depend only on the results)."""
+    import shutil
+
+    from diagnostics import list_probes
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory for the demo's outputs")
+    runs_dir = out / "runs"
+    if runs_dir.exists():
+        log.info("replacing the previous demo runs in %s", runs_dir)
+        shutil.rmtree(runs_dir)
+    runs_dir.mkdir(parents=True)
+    probes = list(cfg.probes) if cfg.probes is not None else list_probes()
+    params = {k: v for k, v in cfg.probe_params.items() if k in probes}
+    if cfg.threads is not None:
+        # the demo's nets are tiny: one thread per process is faster than several, and much
+        # faster on a shared machine (spinning threads contend for the cores)
+        old_threads = torch.get_num_threads()
+        torch.set_num_threads(cfg.threads)
+        try:
+            return _run(cfg, out, runs_dir, probes, params, progress)
+        finally:
+            torch.set_num_threads(old_threads)
+    return _run(cfg, out, runs_dir, probes, params, progress)
+
+
+def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
+         params: dict[str, dict[str, Any]], progress: bool | None) -> dict:
+    from diagnostics import run_probes
+    from memloss.train import build_task, train
+    from reports import report_from_runs, write_report
+
+    jobs = [(length, s) for length in cfg.lengths for s in cfg.schemes]
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    start = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    run_dirs: list[Path] = []
+    bar = tqdm(jobs, desc="demo runs", unit="run", disable=disable)
+    for length, scheme in bar:
+        bar.set_postfix_str(f"{length} {scheme.key}")
+        tc = _train_config(cfg, scheme, length)
+        run_dir = runs_dir / f"{length}-{scheme.key}"
+        t0 = time.perf_counter()
+        train(tc, run_dir, callbacks=[ForgetGateBias(cfg.forget_bias)],
+              command=["memloss", "demo", f"--size={cfg.label}"])
+        t1 = time.perf_counter()
+        acc = _accuracies(run_dir, cfg)
+        run_probes(run_dir, probes, params=params, seed=cfg.seed)
+        t2 = time.perf_counter()
+        seq_len = build_task(tc).seq_len
+        rows += _rows(cfg, scheme, length, seq_len, acc)
+        run_dirs.append(run_dir)
+        log.info("%s %-20s train %.3f test %.3f (train %.1fs, eval+probes %.1fs)", length,
+                 scheme.key, acc["train"]["during-training"], acc["test"]["deterministic"],
+                 t1 - t0, t2 - t1)
+    bar.close()
+    results = pd.DataFrame(rows)
+    atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.4f"))
+    atomic_write_text(out / "demo.json", json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
+    seconds = time.perf_counter() - start
+    report = report_from_runs(run_dirs, title="memloss demo: memory loss on the temporal order task",
+                              subtitle="Semeniuta et al. (2016) Table 1, reproduced at CPU size",
+                              lead=_lead_sections(cfg, results))
+    paths = write_report(report, out / "report")
+    total = time.perf_counter() - start
+    atomic_write_text(out / "timing.json", json.dumps(
+        {"seconds_total": round(total, 1), "seconds_before_report": round(seconds, 1),
+         "size": cfg.label}, indent=2) + "\n")
+    log.info("demo finished in %.0f s: %s, %s, %s", total, out / "results.csv", *paths)
+    return {"results": results, "seconds": total, "report": paths}
