@@ -27,7 +27,7 @@ test-all: setup
 	$(PY) -m pytest -q -m "not gpu" $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) examples/memory_loss_smoke.py
+	$(PY) -m memloss demo --out $(DEMO_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(DEMO_OUT)
