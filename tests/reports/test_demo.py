@@ -1,0 +1,93 @@
+"""The demo end to end at a tiny size (the full demo is not a test), and its pieces."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from memloss.cli import main
+from memloss.demo import SCHEMES, SIZES, DemoConfig, ForgetGateBias, table1
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("demo") / "out"
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        assert main(["demo", "--size", "tiny", "--out", str(out)]) == 0
+    return out, buf.getvalue()
+
+
+def test_tiny_demo_writes_results_and_report(tiny_demo):
+    out, printed = tiny_demo
+    results = pd.read_csv(out / "results.csv", keep_default_na=False)
+    cfg = SIZES["tiny"]
+    assert len(results) == len(cfg.lengths) * len(cfg.schemes) * 2
+    assert list(results.columns[:6]) == ["length", "seq_len", "scheme", "sampling", "split",
+                                         "accuracy"]
+    assert set(results["split"]) == {"train", "test"}
+    assert set(results["scheme"]) == {"none", "moon"}
+    assert results["accuracy"].between(0, 1).all()
+    html = (out / "report.html").read_text()
+    for text in ("Semeniuta Table 1, reproduced", "measured beside the paper", "Probe: state-decay",
+                 "Probe: test-time-scaling", "Configs"):
+        assert text in html
+    assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in (out / "runs").iterdir()) == \
+        ["8-moon-sequence", "8-moon-step", "8-none"]
+    assert (out / "runs" / "8-none" / "diagnostics" / "state-decay.csv").exists()
+    assert "scheme" in printed and "wrote" in printed and "report.html" in printed
+
+
+def test_table1_puts_the_paper_beside_the_measurement():
+    rows = [{"length": "medium", "scheme": "moon", "sampling": "sequence", "split": s,
+             "accuracy": a, "paper": p} for s, a, p in (("train", 0.97, "1"),
+                                                       ("test", 0.18, "<0.25"))]
+    t = table1(pd.DataFrame(rows))
+    assert t.to_dict("records") == [{"scheme": "moon", "sampling": "sequence",
+                                     "medium train": "97.0%", "medium train (paper)": "100%",
+                                     "medium test": "18.0%", "medium test (paper)": "<25%"}]
+
+
+def test_demo_schemes_use_the_papers_scaling_and_presets_exist():
+    from tasks.presets import PRESETS
+
+    for s in SCHEMES:
+        if s.name in ("moon", "semeniuta", "gal", "zaremba"):
+            assert "scaling=expectation" in s.spec
+        if s.family is not None:
+            for length in ("short", "medium"):
+                assert f"semeniuta-t1-{length}-{s.family}-{s.sampling}" in PRESETS
+
+
+def test_forget_gate_bias_callback():
+    from models import Net, NetConfig
+
+    net = Net(NetConfig(hidden_size=3, input_size=2, output_size=2))
+
+    class T:  # the part of the Trainer the callback reads
+        step = 0
+    T.net = net
+    ForgetGateBias(1.0).on_train_start(T)
+    b = net.rnn.bias_ih_l0 + net.rnn.bias_hh_l0
+    assert torch.equal(b[3:6], torch.ones(3))
+
+
+def test_bad_demo_config():
+    with pytest.raises(ValueError, match="hidden_size"):
+        replace(SIZES["tiny"], hidden_size=0)
+    with pytest.raises(ValueError, match="lengths"):
+        DemoConfig(lengths=())
+
+
+def test_demo_refuses_a_file_as_output(tmp_path, capsys):
+    target = tmp_path / "file"
+    target.write_text("x")
+    assert main(["demo", "--size", "tiny", "--out", str(target)]) == 2
+    assert "is a file" in capsys.readouterr().err
