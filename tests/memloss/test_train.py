@@ -233,3 +233,33 @@ def test_max_norm_clipping_bounds_the_update(tmp_path, tiny_to_config):
     after = _weights(out)
     step = torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before))
     assert 0 < float(step) <= 1e-3 * (1 + 1e-4)  # SGD step = lr * clipped gradient
+
+
+def test_resume_carries_the_recurrent_state(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "fixtures" / "ptb"
+    if not root.exists():
+        pytest.skip(f"fixture {root} is not committed yet")
+    cfg = TrainConfig(task="ptb-word", task_params={"root": str(root), "bptt": 5,
+                                                    "batching": "stream"},
+                      hidden_size=8, batch_size=4, eval_batch_size=4, epochs=None, max_steps=6,
+                      eval_every=3, scheme="gal:p=0.2,p_recurrent=0.2", optimizer="adam",
+                      lr=0.01, progress=False)
+    task = build_task(cfg)
+    assert next(task.batches("train", 4)).carry
+    straight = train(cfg, tmp_path / "straight")
+    half = train(cfg.replace(max_steps=4), tmp_path / "half")
+    state = torch.load(half / "trainer_state.pt", weights_only=True)
+    assert len(state["hx"]) == 2 and state["loop"]["batch_in_epoch"] > 0  # (h, c) mid-stream
+    train(cfg, half, resume=True)
+    a, b = _weights(straight), _weights(half)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # without the carried state the continuation differs
+    other = train(cfg.replace(max_steps=4), tmp_path / "other")
+    st = torch.load(other / "trainer_state.pt", weights_only=True)
+    st["hx"] = []
+    torch.save(st, other / "trainer_state.pt")
+    train(cfg, other, resume=True)
+    c = _weights(other)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
