@@ -34,8 +34,10 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
     final = dict(run.final)
     final.setdefault("weights", run.weights)
     final.setdefault(split, {}).update(results)
-    if final.get("weights") != run.weights:
+    if final["weights"] != run.weights:  # this split was scored with other weights
         final[f"{split}_weights"] = run.weights
+    else:
+        final.pop(f"{split}_weights", None)
     write_json(run.path / FINAL, final)
     return results
 

@@ -154,3 +154,18 @@ def test_eval_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["eval", str(tmp_path), "--mode", "bayes"])
     assert "invalid choice: 'bayes'" in capsys.readouterr().err
+
+
+def test_eval_records_which_weights_scored_a_split(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "adding", *TINY["adding"], "--set", "epochs=2", "--set", "progress=false",
+                 "--out", str(out)]) == 0
+    assert read_json(out / "final.json")["weights"] == "best"
+    assert main(["eval", str(out), "--weights", "last"]) == 0
+    final = read_json(out / "final.json")
+    assert final["test_weights"] == "last"
+    last = load_run(out, weights="last")
+    from memloss.train import evaluate
+    assert final["test"]["deterministic"] == pytest.approx(evaluate(last.net, last.task, "test"))
+    assert main(["eval", str(out)]) == 0
+    assert "test_weights" not in read_json(out / "final.json")
