@@ -148,25 +148,19 @@ def _join(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
                      index=frame.index, dtype=object)
 
 
-def _inference(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """``"deterministic (expectation)"`` from the mode and scaling columns."""
-    if cols == ["mode", "scaling"]:
-        return frame["mode"].astype(str) + " (" + frame["scaling"].astype(str) + ")"
-    return _join(frame, cols)
-
-
 def _probe_figures(name: str, series: pd.DataFrame, x: str, caption: str) -> list[Figure]:
     series = series.copy()
     keys = _key_columns(series, x)
-    style_cols = [c for c in ("mode", "scaling") if c in keys]
-    facet_cols = [c for c in keys if c not in style_cols]
+    # the dash is the inference mode; the scaling column follows from it (other-scaling)
+    style_cols = [c for c in ("mode",) if c in keys]
+    facet_cols = [c for c in keys if c not in ("mode", "scaling")]
     if "quantity" in facet_cols:
         facet_cols.remove("quantity")
         facet_cols.insert(0, "quantity")
     series["panel"] = _join(series, facet_cols) if facet_cols else name
     style = None
     if style_cols:
-        series["inference"] = _inference(series, style_cols)
+        series["inference"] = series["mode"].astype(str)
         style = "inference"
     what = f"{name}, schemes compared" + ("" if x == "t" else f", over {x}")
     return [Figure(_titled(what, g), LinePlot(sub, x=x, hue="label", style=style, col="panel"),

@@ -32,7 +32,7 @@ details summary{cursor:pointer;font-weight:bold;margin:.3em 0}
 
 def _is_number(text: str) -> bool:
     try:
-        float(text.rstrip("%"))
+        float(text.lstrip("<>").rstrip("%"))
         return True
     except ValueError:
         return False
