@@ -80,6 +80,11 @@ def _figure_legend(fig: "plt.Figure", axes: list) -> None:
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
+def _colors(n: int) -> list:
+    """``n`` distinct colours: the report palette, or evenly spaced hues beyond ten."""
+    return sns.color_palette(PALETTE if n <= 10 else "husl", n)
+
+
 def _wants_log(values: np.ndarray) -> bool:
     v = values[np.isfinite(values)]
     return bool(v.size) and bool((v > 0).all()) and v.max() / v.min() > 1e3
@@ -121,8 +126,7 @@ class LinePlot:
         hue_order = ordered_unique(df[self.hue]) if self.hue else None
         style_order = ordered_unique(df[self.style]) if self.style else None
         with report_style():
-            palette = (dict(zip(hue_order, sns.color_palette(PALETTE, len(hue_order))))
-                       if hue_order else None)
+            palette = (dict(zip(hue_order, _colors(len(hue_order)))) if hue_order else None)
             if palette is not None and self.reference in palette:
                 palette[self.reference] = (0.0, 0.0, 0.0)
             fig, axes = _grid(len(panels), self.col_wrap)
@@ -176,7 +180,8 @@ class BarPlot:
             for ax, panel in zip(axes, panels):
                 sub = df if panel is None else df[df[self.col] == panel]
                 sns.barplot(data=sub, x=self.x, y=self.y, hue=self.hue, order=order,
-                            hue_order=hue_order, palette=PALETTE if self.hue else None,
+                            hue_order=hue_order,
+                            palette=_colors(len(hue_order)) if hue_order else None,
                             errorbar=("ci", 95), n_boot=_N_BOOT, seed=_BOOT_SEED, ax=ax)
                 ax.set_title("" if panel is None else str(panel))
                 ax.set_xlabel(self.xlabel or self.x)

@@ -109,3 +109,31 @@ def test_same_directory_twice_is_rejected(make_run):
     run = make_run("a")
     with pytest.raises(ValueError, match="given twice"):
         read_runs([run, run])
+
+
+def test_runs_without_probes_or_metrics_still_report(make_run, tmp_path):
+    from reports import report_from_runs, write_report
+
+    a = make_run("a", probes=False)
+    (a / "metrics.jsonl").write_text("")
+    b = make_run("b", scheme="semeniuta", probes=False)
+    (b / "final.json").unlink()
+    report = report_from_runs([a, b])
+    assert [s.title for s in report.sections] == ["Results", "Training", "Configs"]
+    table = report.sections[0].blocks[1].frame
+    assert table["test (deterministic)"].isna().tolist() == [False, True]
+    html, pdf = write_report(report, tmp_path / "r")
+    assert html.exists() and pdf.exists()
+
+
+def test_many_schemes_get_distinct_colours():
+    import pandas as pd
+
+    from reports.plots import LinePlot
+
+    frame = pd.DataFrame([{"label": f"s{i}", "t": t, "value": i + t} for i in range(12)
+                          for t in range(3)])
+    fig = LinePlot(frame, x="t", hue="label")()
+    colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str)
+               else line.get_color() for line in fig.axes[0].get_lines()[:12]}
+    assert len(colours) == 12
