@@ -519,7 +519,8 @@ class Trainer:
 
 # --- the public entry point -----------------------------------------------------------------
 def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = False,
-          callbacks: Sequence[Callback] = (), command: Sequence[str] | None = None) -> Path:
+          callbacks: Sequence[Callback] = (), command: Sequence[str] | None = None,
+          info: dict | None = None) -> Path:
     """Train one run into ``out_dir`` and return its path.
 
     New run: ``config`` is required and ``out_dir`` must not already hold a run.
@@ -527,7 +528,8 @@ def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = Fal
     None (use the saved one) or differ only in :data:`~memloss.config.RESUME_OVERRIDABLE`
     fields (e.g. a larger ``max_steps``). Everything is validated (task, parameters, net)
     before anything is written. Raises :class:`NonFiniteError` on a non-finite loss or
-    gradient (the last good checkpoint stays in place).
+    gradient (the last good checkpoint stays in place). ``info`` (JSON) is stored under
+    ``config.json["info"]`` (the CLI records the preset and its reported numbers there).
     """
     out = Path(out_dir)
     command = list(command) if command is not None else list(sys.argv)
@@ -561,7 +563,7 @@ def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = Fal
         rd.write_json(out / rd.CONFIG, {
             "train": config.to_dict(), "net": trainer.net.config.to_dict(),
             "task_info": trainer.task.run_info(), "command": command, "versions": _versions(),
-            "seed": config.seed, "created": _now(), "resumed": []})
+            "seed": config.seed, "created": _now(), "resumed": [], "info": dict(info or {})})
         if (out / rd.METRICS).exists():
             (out / rd.METRICS).unlink()
     trainer.fit()

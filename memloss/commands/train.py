@@ -37,6 +37,17 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     return config
 
 
+def _preset_info(target: str) -> dict:
+    """What config.json records about a preset: its paper row and reported numbers."""
+    from tasks.presets import PRESETS
+
+    if target not in PRESETS:
+        return {}
+    d = PRESETS.get(target).to_dict()
+    d.pop("config")
+    return {"preset": d}
+
+
 def _run(args: argparse.Namespace) -> int:
     from ..config import TrainConfig, apply_overrides
     from ..rundir import read_json
@@ -57,11 +68,17 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out RUN_DIR is required: the directory the run is written to")
         config = resolve_config(args.target, args.scheme, args.set)
-        out = train(config, args.out, command=command)
+        out = train(config, args.out, command=command, info=_preset_info(args.target))
     final = read_json(f"{out}/final.json")
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"{out}: test {mode}: {shown}")
+    preset = read_json(f"{out}/config.json").get("info", {}).get("preset")
+    if preset and preset.get("reported"):
+        shown = ", ".join(f"{k} {preset['bounds'].get(k, '')}{v:g}"
+                          for k, v in preset["reported"].items())
+        print(f"{out}: the paper ({preset['paper'].split(',')[0]}, {preset['table']}) reports "
+              f"{preset['metric']} {shown}")
     return 0
 
 

@@ -103,7 +103,7 @@ def test_train_resume_and_eval_from_the_cli(tmp_path, capsys):
     assert "deterministic" in read_json(half / "final.json")["train"]
 
 
-def test_train_a_preset_from_the_cli(tmp_path):
+def test_train_a_preset_from_the_cli(tmp_path, capsys):
     out = tmp_path / "p"
     rc = main(["train", "semeniuta-t1-short-moon-sequence-cpu", "--set", "task.train_size=64",
                "--set", "task.valid_size=8", "--set", "task.test_size=8", "--set", "hidden_size=8",
@@ -111,6 +111,11 @@ def test_train_a_preset_from_the_cli(tmp_path):
     assert rc == 0
     cfg = read_json(out / "config.json")["train"]
     assert cfg["scheme"] == "moon:p=0.5,sampling=sequence" and cfg["task_params"]["length"] == "short"
+    assert "the paper (Semeniuta et al. 2016, Table 1) reports accuracy train 1, test 0.25" in \
+        capsys.readouterr().out
+    preset = read_json(out / "config.json")["info"]["preset"]
+    assert preset["name"] == "semeniuta-t1-short-moon-sequence-cpu"
+    assert preset["reported"] == {"train": 1.0, "test": 0.25} and preset["table"] == "Table 1"
 
 
 @pytest.mark.parametrize("argv,message", [
