@@ -29,5 +29,8 @@ test-all: setup
 demo: setup
 	$(PY) -m memloss demo --out $(DEMO_OUT)
 
+bench: setup
+	$(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-only $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache $(DEMO_OUT)

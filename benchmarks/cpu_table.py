@@ -1,17 +1,22 @@
 """The CPU table of docs/performance.md: forward+backward time of every scheme against
 ``torch.nn.LSTM`` without dropout, measured in one run.
 
-    .venv/bin/python -m benchmarks.cpu_table --hidden 256 650 --rounds 7
+    .venv/bin/python -m benchmarks.cpu_table --hidden 256 650 --rounds 7 --threads 2
+    .venv/bin/python -m benchmarks.cpu_table --threads 1 --clock cpu
 
 Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...) so a
 load change on a shared machine hits all of them; each figure is the median over rounds
 and the ratio column is the median of the per-round ratios, with its quartiles as the
-noise. Not an asv benchmark (asv collects nothing from this module).
+noise. ``--clock cpu`` measures process CPU time instead of wall-clock time, which is far
+less disturbed by other processes on a shared machine (use it with one thread: with
+several, idle OpenMP threads spinning at barriers count as CPU time). Not an asv
+benchmark (asv collects nothing from this module).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -48,7 +53,8 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...]) -> list[dict]:
+def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...],
+            clock: str = "wall") -> list[dict]:
     """Rows (scheme, path, chosen path, median ms, ratio and its quartiles)."""
     dev = torch.device("cpu")
     torch.manual_seed(0)
@@ -60,14 +66,15 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...]) -> lis
             layer = Recurrent("lstm", hidden, hidden, scheme=spec, path=path).train()
             runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
+    now = time.perf_counter if clock == "wall" else time.process_time
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for run in runs.values():
         run()  # warm-up
     for _ in range(rounds):
         for key, run in runs.items():
-            t0 = time.perf_counter()
+            t0 = now()
             run()
-            times[key].append(time.perf_counter() - t0)
+            times[key].append(now() - t0)
     base = times[("torch.nn.LSTM", "baseline")]
     rows = []
     for key, ts in times.items():
@@ -77,6 +84,16 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...]) -> lis
                          batch=batch, ms=1e3 * statistics.median(ts),
                          ratio=statistics.median(ratios), ratio_q1=lo, ratio_q3=hi))
     return rows
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _markdown(rows: list[dict]) -> str:
@@ -94,23 +111,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--paths", nargs="+", default=["auto", "reference"])
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall-clock time, or process CPU time (steadier on a shared machine)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    if args.rounds < 1:
-        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+    if args.rounds < 1 or args.threads < 1:
+        ap.error("--rounds and --threads must be >= 1")
+    torch.set_num_threads(args.threads)
     rows = []
     for h in args.hidden:
-        rows += measure(h, args.batch, args.rounds, tuple(args.paths))
-    header = (f"CPU: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-              f"{torch.get_num_threads()} threads, fp32, B={args.batch}, T={T}, "
+        rows += measure(h, args.batch, args.rounds, tuple(args.paths), args.clock)
+    header = (f"CPU: {_cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} "
+              f"threads, {args.clock} clock, fp32, B={args.batch}, T={T}, "
               f"{args.rounds} interleaved rounds")
     print(header)
     print(_markdown(rows))
     if args.json:
-        with open(args.json + ".tmp", "w") as f:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
             json.dump({"header": header, "rows": rows}, f, indent=1)
-        import os
-        os.replace(args.json + ".tmp", args.json)
+        os.replace(tmp, args.json)
     return 0
 
 

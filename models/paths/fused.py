@@ -2,20 +2,22 @@
 
 Same contract and same masks as :func:`models.paths.reference_layer`, so for the same mask
 tensors both paths give the same outputs, states and gradients (tests check this in
-float64). What makes it fast:
+float64 for every cell x scheme). What makes it fast:
 
-* the input projection of all ``T`` steps is one matrix product before the loop (outside
-  the Function, so autograd turns its gradient into single products over ``T x B``);
-* the forward loop does one ``addmm`` per step into a preallocated gate buffer, then the
-  pointwise step (activations, every mask, zoneout blending) in place on preallocated
-  buffers: no per-step allocation beyond the saved activations;
-* the hand-written backward does, per step, one fused pointwise step and one matrix
-  product (``dA_t W_hh``); the recurrent-weight gradient is one product over ``T x B``
-  after the loop, and the gradient of the gate pre-activations *is* the input-projection
-  gradient, handed back to autograd as one ``[T, B, G*H]`` tensor.
+* the input projection of all ``T`` steps is one matrix product before the loop, and its
+  backward two products over ``T x B`` (input and weight gradients);
+* the forward loop does one product per step and then the pointwise step (activations,
+  every mask, zoneout blending) into preallocated buffers; it saves the gates;
+* the hand-written backward does, per step, one pointwise step and one product
+  (``dA_t W_hh``); the recurrent-weight gradient is one product over ``T x B`` after the
+  loop, and ``dA`` itself is the gradient of the input projection;
+* on CPU in float32 the products use oneDNN with weights packed once per sequence, the
+  library ``torch.nn.LSTM`` uses there (:mod:`models.paths.gemm`).
 
-The pointwise kernels are in :mod:`models.paths.pointwise` (plain PyTorch, in place; CPU
-and CUDA). Masks are treated as constants (no gradient flows into them).
+The loops are in :mod:`models.paths.pointwise` (plain PyTorch, in place; CPU and CUDA).
+On CUDA this path is correct but not yet a fused kernel: each pointwise op is its own
+kernel launch (a Triton step kernel is future work, see docs/performance.md). Masks are
+treated as constants (no gradient flows into them); double backward is not supported.
 
 Equations (``m_*`` dropout masks, ``z_*`` zoneout indicators or their expectations)::
 
