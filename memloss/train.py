@@ -384,7 +384,8 @@ class Trainer:
                           disable=_disable(c.progress))
         while not self._should_stop():
             self.data_gen.set_state(self.epoch_data_state)
-            batches = _with_last(self.task.batches("train", c.batch_size, generator=self.data_gen))
+            train_task = self.task.at_epoch(self.epoch)
+            batches = _with_last(train_task.batches("train", c.batch_size, generator=self.data_gen))
             for _ in range(self.batch_in_epoch):  # resuming mid-epoch: replay the order
                 next(batches)
             bar = tqdm(batches, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False,

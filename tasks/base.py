@@ -60,6 +60,11 @@ class Task(abc.ABC):
         permutation, a vocabulary's size); stored under ``task_info`` in config.json."""
         return {}
 
+    def at_epoch(self, epoch: int) -> "Task":
+        """The task to draw training batches from in ``epoch`` (0-based): a curriculum hook
+        (e.g. conll-ner's 5-word then 15-word training sequences). Default: unchanged."""
+        return self
+
     @abc.abstractmethod
     def net_kwargs(self) -> dict:
         """``NetConfig`` fields fixed by the data: input_size or vocab_size, output_size."""

@@ -263,3 +263,24 @@ def test_resume_carries_the_recurrent_state(tmp_path):
     train(cfg, other, resume=True)
     c = _weights(other)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_training_batches_come_from_the_task_at_each_epoch(tmp_path, tiny_to_config, monkeypatch):
+    """A curriculum task (Task.at_epoch) supplies each epoch's training batches."""
+    seen = []
+    original = TemporalOrder.at_epoch
+
+    def at_epoch(self, epoch):
+        seen.append(epoch)
+        return original(self, epoch)
+
+    monkeypatch.setattr(TemporalOrder, "at_epoch", at_epoch)
+    train(tiny_to_config.replace(epochs=3), tmp_path / "r")
+    assert seen == [0, 1, 2]
+
+
+def test_ner_length_schedule_switches_training_length():
+    from tasks.ner import ConllNER
+
+    task = ConllNER(root="unused", length_schedule=((5, 2), (15, 1)))
+    assert [task.at_epoch(e).train_length for e in range(4)] == [5, 5, 15, 15]
