@@ -27,6 +27,7 @@ _MARGIN = 0.6
 _ROW_H = 0.19
 _MAX_CELL = 42
 _WRAP = 105
+_CHAR_EM = 0.68
 
 
 class _Flow:
@@ -69,7 +70,9 @@ class _Flow:
         head = [h if len(h) <= _MAX_CELL else h[:_MAX_CELL - 1] + "\u2026" for h in header]
         widths = [max([len(head[j])] + [len(r[j]) for r in clip]) + 2 for j in range(len(head))]
         total = sum(widths)
-        size = 7.0 if total < 150 else max(4.5, 7.0 * 150 / total)
+        avail_w = _PAGE[0] - 2 * _MARGIN
+        # DejaVu Sans glyphs are about 0.68 em wide on average (bold headers included)
+        size = max(4.0, min(7.0, avail_w / (total * _CHAR_EM / 72)))
         start, first = 0, True
         while start < len(clip) or first:
             self.text(title if first else f"{title} (continued)", size=10, weight="bold", gap=0.04)
@@ -81,7 +84,7 @@ class _Flow:
             chunk = clip[start:start + n]
             height = _ROW_H * (len(chunk) + 1)
             assert self.fig is not None
-            W = min(_PAGE[0] - 2 * _MARGIN, total * size / 72 * 0.62 + 0.2)
+            W = min(avail_w, total * size / 72 * _CHAR_EM + 0.2)
             ax = self.fig.add_axes([_MARGIN / _PAGE[0], 1 - (self.y + height) / _PAGE[1],
                                     W / _PAGE[0], height / _PAGE[1]])
             ax.axis("off")
