@@ -108,10 +108,16 @@ def test_pdf_pages_have_titles_and_render(report, tmp_path):
 
 
 def test_two_reports_of_the_same_runs_are_byte_identical(report, tmp_path):
+    """A second report, in another process with another hash seed, has the same bytes."""
+    import os
+    import sys
+
     html, pdf = report
     runs = sorted(p for p in html.parent.parent.iterdir() if (p / "config.json").exists())
-    assert main(["report", *map(str, runs), "--out", str(tmp_path / "again"),
-                 "--title", "User view"]) == 0
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-m", "memloss", "report", *map(str, runs), "--out",
+                    str(tmp_path / "again"), "--title", "User view"], check=True, env=env,
+                   capture_output=True)
     assert (tmp_path / "again.html").read_bytes() == html.read_bytes()
     assert (tmp_path / "again.pdf").read_bytes() == pdf.read_bytes()
 
