@@ -3,8 +3,9 @@
 On CPU, ``torch.nn.LSTM`` runs oneDNN's RNN kernels, whose matrix products are oneDNN
 GEMMs on a prepacked weight. The fused path uses the same library for its per-step and
 big products when it can (float32 CPU tensors, torch built with mkldnn, mkldnn enabled):
-on the AMD EPYC we measured, MKL's sgemm reached 60-85 GFLOP/s on these shapes where
-oneDNN with a prepacked weight reached about 105. Everywhere else (float64, CUDA, a torch
+on the AMD EPYC we measured (H=650, one thread) MKL reached 68 GFLOP/s on the per-step
+product and 62-86 on the T x B products, oneDNN with a prepacked weight 90 and 107
+(docs/performance.md). Everywhere else (float64, CUDA, a torch
 without mkldnn) it is plain ``torch.addmm``/``F.linear``. Set ``ONEDNN = False`` to force
 the plain products (tests compare both against the reference path).
 """
