@@ -15,9 +15,11 @@ float64 for every cell x scheme). What makes it fast:
   library ``torch.nn.LSTM`` uses there (:mod:`models.paths.gemm`).
 
 The loops are in :mod:`models.paths.pointwise` (plain PyTorch, in place; CPU and CUDA).
-On CUDA this path is correct but not yet a fused kernel: each pointwise op is its own
-kernel launch (a Triton step kernel is future work, see docs/performance.md). Masks are
-treated as constants (no gradient flows into them); double backward is not supported.
+On CUDA with triton installed the LSTM pointwise step, forward and backward, is one
+Triton kernel per step (:mod:`models.paths.triton_lstm`; verified against the reference
+under ``TRITON_INTERPRET=1``, not yet timed on a GPU); GRU and RNN steps stay PyTorch ops.
+Masks are treated as constants (no gradient flows into them); double backward and
+``torch.func`` transforms are not supported.
 
 Equations (``m_*`` dropout masks, ``z_*`` zoneout indicators or their expectations)::
 
