@@ -355,8 +355,14 @@ def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
         tc = _train_config(cfg, scheme, length)
         run_dir = runs_dir / f"{length}-{scheme.key}"
         t0 = time.perf_counter()
+        preset = _preset(scheme.family, length, scheme.sampling)
+        info: dict[str, Any] = {"demo": {"size": cfg.label, "forget_bias": cfg.forget_bias,
+                                         "note": "initial LSTM forget-gate bias set by the "
+                                                 "demo's ForgetGateBias callback"}}
+        if preset is not None:
+            info["preset"] = preset.to_dict()
         train(tc, run_dir, callbacks=[ForgetGateBias(cfg.forget_bias)],
-              command=["memloss", "demo", f"--size={cfg.label}"])
+              command=["memloss", "demo", f"--size={cfg.label}"], info=info)
         t1 = time.perf_counter()
         acc = _accuracies(run_dir, cfg)
         run_probes(run_dir, probes, params=params, seed=cfg.seed)

@@ -1,7 +1,8 @@
 """Find the paper's number for a run: the preset (``tasks.presets``) it reproduces.
 
-A run matches a preset when it was started from the preset by name (the preset's name is
-on its command line), or when it trains the same task with the same scheme and the same
+A run matches a preset when its config.json records one (``info.preset``, written by
+``memloss train PRESET`` and the demo), when it was started from the preset by name (the
+preset's name is on its command line), or when it trains the same task with the same scheme and the same
 task setting (e.g. ``length``). Sizes of the data splits, the model size and the
 optimiser may differ (CPU-sized reproductions), and so may the dropout scaling convention
 (``inverted`` or ``expectation``): it is an implementation choice the paper's number does
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from models.schemes import parse_scheme
 
-__all__ = ["match_preset", "paper_value", "scheme_key"]
+__all__ = ["match_preset", "paper_value", "scheme_key", "PaperRow"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,31 @@ def _task_key(params: dict) -> dict:
     return {k: v for k, v in params.items() if k not in _SIZE_PARAMS}
 
 
+@dataclass(frozen=True)
+class PaperRow:
+    """A paper's row as recorded in a run's ``config.json["info"]["preset"]``."""
+
+    name: str
+    reported: dict
+    bounds: dict
+    cpu_of: str | None = None
+
+
+def _recorded(config: dict) -> PaperRow | None:
+    info = config.get("info")
+    rec = info.get("preset") if isinstance(info, dict) else None
+    if not isinstance(rec, dict) or not isinstance(rec.get("reported"), dict):
+        return None
+    return PaperRow(str(rec.get("name", "")), dict(rec["reported"]), dict(rec.get("bounds") or {}),
+                    rec.get("cpu_of"))
+
+
 def match_preset(config: dict) -> Any:
-    """The preset a run (its whole config.json dict) reproduces, or None."""
+    """The preset a run (its whole config.json dict) reproduces, or None: the one recorded
+    in ``info.preset`` (``memloss train PRESET``, the demo), else found by name or setup."""
+    recorded = _recorded(config)
+    if recorded is not None:
+        return recorded
     presets = _presets()
     if presets is None:
         return None

@@ -137,3 +137,13 @@ def test_many_schemes_get_distinct_colours():
     colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str)
                else line.get_color() for line in fig.axes[0].get_lines()[:12]}
     assert len(colours) == 12
+
+
+def test_recorded_preset_wins(make_run):
+    run = make_run("a")  # length 6: no preset matches by setup
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["info"] = {"preset": {"name": "some-row", "reported": {"train": 1.0, "test": 0.25},
+                              "bounds": {"test": "<"}}}
+    (run / "config.json").write_text(json.dumps(cfg))
+    table = results_table(read_runs([run]))
+    assert table.loc[0, "preset"] == "some-row" and table.loc[0, "paper test"] == "<0.25"
