@@ -15,9 +15,9 @@ float64 for every cell x scheme). What makes it fast:
   library ``torch.nn.LSTM`` uses there (:mod:`models.paths.gemm`).
 
 The loops are in :mod:`models.paths.pointwise` (plain PyTorch, in place; CPU and CUDA).
-On CUDA with triton installed the LSTM pointwise step, forward and backward, is one
-Triton kernel per step (:mod:`models.paths.triton_lstm`; verified against the reference
-under ``TRITON_INTERPRET=1``, not yet timed on a GPU); GRU and RNN steps stay PyTorch ops.
+On CUDA with triton installed the LSTM and GRU pointwise steps, forward and backward, are
+one Triton kernel per step (:mod:`models.paths.triton_steps`; verified against the
+reference under ``TRITON_INTERPRET=1``, not yet timed on a GPU); RNN steps stay PyTorch ops.
 Masks are treated as constants (no gradient flows into them); double backward and
 ``torch.func`` transforms are not supported.
 

@@ -17,7 +17,7 @@ from typing import Protocol, Sequence
 import torch
 from torch import Tensor
 
-from . import triton_lstm as _tr
+from . import triton_steps as _tr
 from .gemm import Linear
 
 __all__ = ["StepMasks", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
@@ -249,6 +249,13 @@ def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: StepM
     mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
     lin, pg = Linear(w, B), M.rec_per_gate
     h = h0
+    if _tr.available(xw) and not pg:  # one Triton kernel per step (CUDA)
+        X, A = xw.unbind(0), act.unbind(0)
+        for t in range(T):
+            r = recurrent_product(lin, bias, h, mr[t], pg, hm)
+            _tr.gru_forward_step(r, X[t], A[t], HN[t], h, Hs[t], (mu[t], mh[t], zh[t]))
+            h = Hs[t]
+        return hn_all, act, out
     for t in range(T):
         h_rz, h_n = recurrent_product(lin, bias, h, mr[t], pg, hm).split((2 * H, H), 1)
         torch.add(XRZ[t], h_rz, out=RZ[t]).sigmoid_()
@@ -285,6 +292,17 @@ def gru_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tenso
                            dhh[..., 2 * H:].unbind(0), dhh.unbind(0))
     mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
     lin_t, pg = Linear(w.t(), B), M.rec_per_gate
+    if _tr.available(act) and not pg:  # one Triton kernel per step (CUDA)
+        A, dX = act.unbind(0), dxw.unbind(0)
+        dh_rec, has_rec, m_next = dh, False, None
+        for t in range(T - 1, -1, -1):
+            _tr.gru_backward_step(dh_rec, m_next, has_rec, hdir, t < T - 1,
+                                  None if DO is None else DO[t], A[t], HN[t],
+                                  h0 if t == 0 else Hs[t - 1], dX[t], dHH[t],
+                                  (mu[t], mh[t], zh[t]))
+            dh_rec, has_rec, m_next = lin_t(dHH[t]), True, mr[t]
+        dh0 = dh_rec if m_next is None else dh_rec * m_next
+        return dxw, dhh, dh0 + hdir
     for t in range(T - 1, -1, -1):
         if DO is not None:
             dh.add_(DO[t])

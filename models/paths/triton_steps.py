@@ -1,4 +1,4 @@
-"""Triton kernels for the LSTM pointwise step of the fused path (CUDA; CPU under
+"""Triton kernels for the LSTM and GRU pointwise steps of the fused path (CUDA; CPU under
 ``TRITON_INTERPRET=1`` for tests).
 
 One kernel per step and direction replaces the ~10 (forward) and ~14 (backward) PyTorch
@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - exercised where triton is absent
     triton = None
     tl = None
 
-__all__ = ["available", "lstm_forward_step", "lstm_backward_step"]
+__all__ = ["available", "lstm_forward_step", "lstm_backward_step", "gru_forward_step",
+           "gru_backward_step"]
 
 _BLOCK = 256
 
@@ -169,6 +170,83 @@ if triton is not None:
         tl.store(dc + b * s_dc + j, d_c * f + cdir, mask=msk)
 
 
+    @triton.jit
+    def _gru_fwd_kernel(r, s_r, xw, s_x, act, s_a, hn_out, s_hn, h_prev, s_hp, h_out, s_ho,
+                        mu, mu_b, mu_h, mh, mh_b, mh_h, zh, zh_b, zh_h, B, H,
+                        HAS_MU: tl.constexpr, HAS_MH: tl.constexpr, HAS_ZH: tl.constexpr,
+                        BLOCK: tl.constexpr):
+        idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        msk = idx < B * H
+        b = idx // H
+        j = idx % H
+        hr = tl.load(r + b * s_r + j, mask=msk, other=0.0)
+        hz = tl.load(r + b * s_r + H + j, mask=msk, other=0.0)
+        hn = tl.load(r + b * s_r + 2 * H + j, mask=msk, other=0.0)
+        rr = tl.sigmoid(tl.load(xw + b * s_x + j, mask=msk, other=0.0) + hr)
+        z = tl.sigmoid(tl.load(xw + b * s_x + H + j, mask=msk, other=0.0) + hz)
+        n = _tanh(tl.load(xw + b * s_x + 2 * H + j, mask=msk, other=0.0) + rr * hn)
+        tl.store(act + b * s_a + j, rr, mask=msk)
+        tl.store(act + b * s_a + H + j, z, mask=msk)
+        tl.store(act + b * s_a + 2 * H + j, n, mask=msk)
+        tl.store(hn_out + b * s_hn + j, hn, mask=msk)
+        nu = n
+        if HAS_MU:
+            nu = n * _mload(mu, mu_b, mu_h, b, j, msk)
+        hp = tl.load(h_prev + b * s_hp + j, mask=msk, other=0.0)
+        h = nu + z * (hp - nu)
+        if HAS_MH:
+            h = h * _mload(mh, mh_b, mh_h, b, j, msk)
+        if HAS_ZH:
+            h = h + _mload(zh, zh_b, zh_h, b, j, msk) * (hp - h)
+        tl.store(h_out + b * s_ho + j, h, mask=msk)
+
+    @triton.jit
+    def _gru_bwd_kernel(dh_rec, s_dr, dout, s_do, direct, s_di, act, s_a, hn, s_hn,
+                        h_prev, s_hp, dxw, s_dx, dhh, s_dh,
+                        mr, mr_b, mr_h, mu, mu_b, mu_h, mh, mh_b, mh_h, zh, zh_b, zh_h, B, H,
+                        HAS_REC: tl.constexpr, HAS_MR: tl.constexpr, HAS_DIRECT: tl.constexpr,
+                        HAS_DOUT: tl.constexpr, HAS_MU: tl.constexpr, HAS_MH: tl.constexpr,
+                        HAS_ZH: tl.constexpr, BLOCK: tl.constexpr):
+        idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        msk = idx < B * H
+        b = idx // H
+        j = idx % H
+        dh = tl.load(dh_rec + b * s_dr + j, mask=msk, other=0.0)
+        if HAS_REC:
+            if HAS_MR:
+                dh = dh * _mload(mr, mr_b, mr_h, b, j, msk)
+        if HAS_DIRECT:
+            dh = dh + tl.load(direct + b * s_di + j, mask=msk, other=0.0)
+        if HAS_DOUT:
+            dh = dh + tl.load(dout + b * s_do + j, mask=msk, other=0.0)
+        dd = dh * 0.0
+        if HAS_ZH:
+            dd = dh * _mload(zh, zh_b, zh_h, b, j, msk)
+            dh = dh - dd
+        if HAS_MH:
+            dh = dh * _mload(mh, mh_b, mh_h, b, j, msk)
+        rr = tl.load(act + b * s_a + j, mask=msk, other=0.0)
+        z = tl.load(act + b * s_a + H + j, mask=msk, other=0.0)
+        n = tl.load(act + b * s_a + 2 * H + j, mask=msk, other=0.0)
+        hp = tl.load(h_prev + b * s_hp + j, mask=msk, other=0.0)
+        nu = n
+        dn = dh - dh * z
+        if HAS_MU:
+            m_u = _mload(mu, mu_b, mu_h, b, j, msk)
+            nu = n * m_u
+            dn = dn * m_u
+        daz = dh * (hp - nu) * z * (1.0 - z)
+        dan = dn * (1.0 - n * n)
+        dar = dan * tl.load(hn + b * s_hn + j, mask=msk, other=0.0) * rr * (1.0 - rr)
+        tl.store(direct + b * s_di + j, dd + dh * z, mask=msk)
+        tl.store(dxw + b * s_dx + j, dar, mask=msk)
+        tl.store(dxw + b * s_dx + H + j, daz, mask=msk)
+        tl.store(dxw + b * s_dx + 2 * H + j, dan, mask=msk)
+        tl.store(dhh + b * s_dh + j, dar, mask=msk)
+        tl.store(dhh + b * s_dh + H + j, daz, mask=msk)
+        tl.store(dhh + b * s_dh + 2 * H + j, dan * rr, mask=msk)
+
+
 def _grid(B: int, H: int) -> tuple[int]:
     return ((B * H + _BLOCK - 1) // _BLOCK,)
 
@@ -218,3 +296,36 @@ def lstm_backward_step(dh_rec: Tensor, m_rec_next: Tensor | None, has_rec: bool,
         HAS_MU=masks[0] is not None, HAS_MC=masks[1] is not None, HAS_ZC=masks[2] is not None,
         HAS_ZO=masks[3] is not None and ocarry is not None, FIRST=first,
         HAS_MH=masks[4] is not None, HAS_ZH=masks[5] is not None, BLOCK=_BLOCK)
+
+
+def gru_forward_step(r: Tensor, xw_t: Tensor, act_t: Tensor, hn_t: Tensor, h_prev: Tensor,
+                     h_out: Tensor, masks: Sequence[Tensor | None]) -> None:
+    """One GRU forward step; ``r`` = recurrent product incl. ``b_hh`` [B, 3H]; ``masks`` =
+    (update, hidden, zoneout_hidden) for this step."""
+    B, H = h_out.shape
+    mu, mh, zh = (_mask_args(m, h_out) for m in masks)
+    _gru_fwd_kernel[_grid(B, H)](
+        r, r.stride(0), xw_t, xw_t.stride(0), act_t, act_t.stride(0), hn_t, hn_t.stride(0),
+        h_prev, h_prev.stride(0), h_out, h_out.stride(0), *mu, *mh, *zh, B, H,
+        HAS_MU=masks[0] is not None, HAS_MH=masks[1] is not None, HAS_ZH=masks[2] is not None,
+        BLOCK=_BLOCK)
+
+
+def gru_backward_step(dh_rec: Tensor, m_rec_next: Tensor | None, has_rec: bool, direct: Tensor,
+                      read_direct: bool, dout_t: Tensor | None, act_t: Tensor, hn_t: Tensor,
+                      h_prev: Tensor, dxw_t: Tensor, dhh_t: Tensor,
+                      masks: Sequence[Tensor | None]) -> None:
+    """One GRU backward step; ``direct`` (read when ``read_direct``) becomes the part of
+    dL/dh_{t-1} that bypasses the recurrent product. ``masks`` = (update, hidden,
+    zoneout_hidden)."""
+    B, H = direct.shape
+    mr = _mask_args(m_rec_next, direct)
+    mu, mh, zh = (_mask_args(m, direct) for m in masks)
+    do = direct if dout_t is None else dout_t
+    _gru_bwd_kernel[_grid(B, H)](
+        dh_rec, dh_rec.stride(0), do, do.stride(0), direct, direct.stride(0), act_t,
+        act_t.stride(0), hn_t, hn_t.stride(0), h_prev, h_prev.stride(0), dxw_t, dxw_t.stride(0),
+        dhh_t, dhh_t.stride(0), *mr, *mu, *mh, *zh, B, H, HAS_REC=has_rec,
+        HAS_MR=m_rec_next is not None, HAS_DIRECT=read_direct, HAS_DOUT=dout_t is not None,
+        HAS_MU=masks[0] is not None, HAS_MH=masks[1] is not None, HAS_ZH=masks[2] is not None,
+        BLOCK=_BLOCK)

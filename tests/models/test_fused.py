@@ -184,27 +184,33 @@ def test_fused_float32_products(cell, scheme, onednn, monkeypatch):
 _TRITON_SCRIPT = r"""
 import torch
 from models import Recurrent
-from models.paths import triton_lstm
-assert triton_lstm.available(torch.zeros(1)), "interpreter mode expected"
-for scheme in ["none", "semeniuta:p=0.3+zaremba:p=0.3", "zoneout+moon:p=0.2",
-               "output-zoneout:p=0.3+hidden-dropout:p=0.2", "gal:p=0.3,p_recurrent=0.3"]:
+from models.paths import triton_steps
+assert triton_steps.available(torch.zeros(1)), "interpreter mode expected"
+CASES = [("lstm", s) for s in ("none", "semeniuta:p=0.3+zaremba:p=0.3", "zoneout+moon:p=0.2",
+                                "output-zoneout:p=0.3+hidden-dropout:p=0.2",
+                                "gal:p=0.3,p_recurrent=0.3")]
+CASES += [("gru", s) for s in ("none", "semeniuta:p=0.3,sampling=sequence+zaremba:p=0.3",
+                               "zoneout:p_cell=0,p_hidden=0.3+hidden-dropout:p=0.2",
+                               "gal:p=0.3,p_recurrent=0.3")]
+for cell, scheme in CASES:
     torch.manual_seed(0)
-    ref = Recurrent("lstm", 3, 4, num_layers=2, scheme=scheme, path="reference").double()
-    fus = Recurrent("lstm", 3, 4, num_layers=2, scheme=scheme, path="fused").double()
+    ref = Recurrent(cell, 3, 4, num_layers=2, scheme=scheme, path="reference").double()
+    fus = Recurrent(cell, 3, 4, num_layers=2, scheme=scheme, path="fused").double()
     fus.load_state_dict(ref.state_dict())
     for stochastic in (True, False):
         plan = ref.mask_plan()
         masks = (plan.sample(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
                  if stochastic else plan.expected(dtype=torch.float64))
         x = torch.randn(5, 3, 3, dtype=torch.float64)
-        hx = tuple(torch.randn(2, 3, 4, dtype=torch.float64) for _ in range(2))
+        hx = tuple(torch.randn(2, 3, 4, dtype=torch.float64) for _ in range(2 if cell == "lstm" else 1))
         res = []
         for layer in (ref, fus):
             xi = x.clone().requires_grad_()
             hi = tuple(h.clone().requires_grad_() for h in hx)
-            out, (hn, cn) = layer(xi, hi, masks=masks)
-            loss = out.sin().sum() + hn.square().sum() + cn.cos().sum()
-            res.append([out, hn, cn, *torch.autograd.grad(loss, [xi, *hi, *layer.parameters()])])
+            out, hn = layer(xi, hi if cell == "lstm" else hi[0], masks=masks)
+            hn = hn if cell == "lstm" else (hn,)
+            loss = out.sin().sum() + sum(h.square().sum() for h in hn)
+            res.append([out, *hn, *torch.autograd.grad(loss, [xi, *hi, *layer.parameters()])])
         for u, v in zip(*res):
             torch.testing.assert_close(v, u, atol=1e-10, rtol=1e-8)
 print("TRITON-OK")
@@ -212,8 +218,8 @@ print("TRITON-OK")
 
 
 @pytest.mark.slow
-def test_triton_lstm_step_under_interpreter():
-    """The Triton LSTM step kernels (CUDA) equal the reference, run by Triton's CPU
+def test_triton_step_kernels_under_interpreter():
+    """The Triton LSTM and GRU step kernels (CUDA) equal the reference, run by Triton's CPU
     interpreter (``TRITON_INTERPRET=1``) in a subprocess."""
     pytest.importorskip("triton")
     import os
