@@ -16,7 +16,7 @@ class PeakHostMemory:
     timeout = 300
 
     def setup(self, cell: str, scheme: str, path: str) -> None:
-        self.layer = make_layer(cell, scheme, path, _SIZES["hidden"], torch.device("cpu"))
+        self.layer = make_layer(cell, scheme, path, _SIZES["hidden"], device_or_skip("cpu"))
 
     def peakmem_forward_backward(self, cell: str, scheme: str, path: str) -> None:
         fwd_bwd(self.layer, _SIZES["batch"], _SIZES["hidden"], torch.device("cpu"))()

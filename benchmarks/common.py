@@ -5,6 +5,7 @@ scheme, CUDA without a GPU) by raising ``NotImplementedError`` in ``setup``, as 
 """
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -33,6 +34,14 @@ _TORCH = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
 def device_or_skip(device: str) -> torch.device:
+    """The device, or NotImplementedError (asv: skip) when it is absent. Also applies
+    ``MEMLOSS_BENCH_THREADS`` (torch intra-op threads) when set, e.g. to 1 on a shared
+    machine where two OpenMP threads wait on each other's descheduling."""
+    threads = os.environ.get("MEMLOSS_BENCH_THREADS")
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"MEMLOSS_BENCH_THREADS must be a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
     if device == "cuda" and not torch.cuda.is_available():
         raise NotImplementedError("no CUDA device")
     return torch.device(device)
