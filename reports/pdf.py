@@ -115,7 +115,8 @@ def _section(flow: _Flow, pdf: PdfPages, section: Section) -> None:
             intro = block.text
             continue
         if heading and not isinstance(block, Figure):
-            flow.text(section.title, size=14, weight="bold", gap=0.08)
+            for line in textwrap.wrap(section.title, _fit_chars(14)):
+                flow.text(line, size=14, weight="bold", gap=0.08)
             heading = False
         if isinstance(block, Text):
             for para in [p for p in block.text.split("\n\n") if p.strip()]:
@@ -161,6 +162,11 @@ def _section(flow: _Flow, pdf: PdfPages, section: Section) -> None:
     flow.space(0.2)
 
 
+def _fit_chars(size: float) -> int:
+    """How many characters of a ``size``-point bold line fit between the margins."""
+    return max(10, int((_PAGE[0] - 2 * _MARGIN) * 72 / (size * _CHAR_EM)))
+
+
 @contextlib.contextmanager
 def _quiet(name: str) -> Iterator[None]:
     """Silence a chatty library logger (fontTools logs every font subset at INFO)."""
@@ -178,7 +184,8 @@ def render_pdf(report: Report) -> bytes:
     buf = io.BytesIO()
     with _quiet("fontTools"), report_style(), PdfPages(buf, metadata={**PDF_METADATA, "Title": report.title}) as pdf:
         flow = _Flow(pdf)
-        flow.text(report.title, size=18, weight="bold", gap=0.1)
+        for line in textwrap.wrap(report.title, _fit_chars(18)):
+            flow.text(line, size=18, weight="bold", gap=0.1)
         if report.subtitle:
             for line in textwrap.wrap(report.subtitle, 90):
                 flow.text(line, size=10)
