@@ -251,12 +251,19 @@ def _grid(B: int, H: int) -> tuple[int]:
     return ((B * H + _BLOCK - 1) // _BLOCK,)
 
 
+def _rm(t: Tensor) -> Tensor:
+    """Row-major view of a [B, N] input: the kernels take a row stride and unit column stride
+    (an expanded gradient such as that of ``out.sum()`` has stride 0 and is copied)."""
+    return t if t.stride(-1) == 1 and t.stride(0) >= t.shape[-1] else t.contiguous()
+
+
 def lstm_forward_step(r: Tensor, gates_t: Tensor, c_prev: Tensor, c_next: Tensor, tch_t: Tensor,
                       h_prev: Tensor, h_out: Tensor, oe_prev: Tensor | None, oe_out: Tensor | None,
                       masks: Sequence[Tensor | None]) -> None:
     """One forward step; ``masks`` = (update, cell, zoneout_cell, output_gate, hidden,
     zoneout_hidden) for this step, each ``None``, 0-dim or ``[B, H]``."""
     B, H = h_out.shape
+    r, c_prev, h_prev = _rm(r), _rm(c_prev), _rm(h_prev)
     mu, mc, zc, zo, mh, zh = (_mask_args(m, c_prev) for m in masks)
     first = oe_prev is None
     oep = c_prev if oe_prev is None else oe_prev
@@ -284,7 +291,8 @@ def lstm_backward_step(dh_rec: Tensor, m_rec_next: Tensor | None, has_rec: bool,
     mr = _mask_args(m_rec_next, dc)
     mu, mc, zc, zo, mh, zh = (_mask_args(m, dc) for m in masks)
     di = dc if direct is None else direct
-    do = dc if dout_t is None else dout_t
+    do = dc if dout_t is None else _rm(dout_t)
+    dh_rec, c_prev = _rm(dh_rec), _rm(c_prev)
     oc = dc if ocarry is None else ocarry
     oe = dc if oeff_t is None else oeff_t
     _lstm_bwd_kernel[_grid(B, H)](
@@ -303,6 +311,7 @@ def gru_forward_step(r: Tensor, xw_t: Tensor, act_t: Tensor, hn_t: Tensor, h_pre
     """One GRU forward step; ``r`` = recurrent product incl. ``b_hh`` [B, 3H]; ``masks`` =
     (update, hidden, zoneout_hidden) for this step."""
     B, H = h_out.shape
+    r, xw_t, h_prev = _rm(r), _rm(xw_t), _rm(h_prev)
     mu, mh, zh = (_mask_args(m, h_out) for m in masks)
     _gru_fwd_kernel[_grid(B, H)](
         r, r.stride(0), xw_t, xw_t.stride(0), act_t, act_t.stride(0), hn_t, hn_t.stride(0),
@@ -321,7 +330,8 @@ def gru_backward_step(dh_rec: Tensor, m_rec_next: Tensor | None, has_rec: bool, 
     B, H = direct.shape
     mr = _mask_args(m_rec_next, direct)
     mu, mh, zh = (_mask_args(m, direct) for m in masks)
-    do = direct if dout_t is None else dout_t
+    do = direct if dout_t is None else _rm(dout_t)
+    dh_rec, h_prev = _rm(dh_rec), _rm(h_prev)
     _gru_bwd_kernel[_grid(B, H)](
         dh_rec, dh_rec.stride(0), do, do.stride(0), direct, direct.stride(0), act_t,
         act_t.stride(0), hn_t, hn_t.stride(0), h_prev, h_prev.stride(0), dxw_t, dxw_t.stride(0),

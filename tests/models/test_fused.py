@@ -209,10 +209,27 @@ for cell, scheme in CASES:
             hi = tuple(h.clone().requires_grad_() for h in hx)
             out, hn = layer(xi, hi if cell == "lstm" else hi[0], masks=masks)
             hn = hn if cell == "lstm" else (hn,)
-            loss = out.sin().sum() + sum(h.square().sum() for h in hn)
+            loss = out.sin().sum() + sum(h.square().sum() for h in hn) + out.sum()
             res.append([out, *hn, *torch.autograd.grad(loss, [xi, *hi, *layer.parameters()])])
         for u, v in zip(*res):
             torch.testing.assert_close(v, u, atol=1e-10, rtol=1e-8)
+# batch-first input and a state given as a non-contiguous view
+for cell in ("lstm", "gru"):
+    torch.manual_seed(0)
+    kw = dict(scheme="zoneout:p_cell=0,p_hidden=0.3+semeniuta:p=0.3", batch_first=True)
+    ref = Recurrent(cell, 3, 4, num_layers=2, path="reference", **kw).double()
+    fus = Recurrent(cell, 3, 4, num_layers=2, path="fused", **kw).double()
+    fus.load_state_dict(ref.state_dict())
+    masks = ref.mask_plan().sample(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = torch.randn(3, 5, 3, dtype=torch.float64)
+    h0 = torch.randn(2, 4, 3, dtype=torch.float64).transpose(1, 2)  # [L, B, H], not contiguous
+    res = []
+    for layer in (ref, fus):
+        hx = (h0, h0.flip(0)) if cell == "lstm" else h0
+        out, _ = layer(x, hx, masks=masks)
+        res.append([out, *torch.autograd.grad(out.sum(), list(layer.parameters()))])
+    for u, v in zip(*res):
+        torch.testing.assert_close(v, u, atol=1e-10, rtol=1e-8)
 print("TRITON-OK")
 """
 
