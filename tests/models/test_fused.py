@@ -246,3 +246,24 @@ def test_triton_step_kernels_under_interpreter():
     res = subprocess.run([sys.executable, "-c", _TRITON_SCRIPT], env=env, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0 and "TRITON-OK" in res.stdout, res.stderr[-3000:]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_single_step_and_single_sample(cell):
+    """T = 1 and B = 1 (no step before the first, one row in every product)."""
+    torch.manual_seed(0)
+    scheme = "zoneout:p_cell=0,p_hidden=0.3+hidden-dropout:p=0.2"
+    ref = Recurrent(cell, 3, 4, scheme=scheme, path="reference").double()
+    fus = Recurrent(cell, 3, 4, scheme=scheme, path="fused").double()
+    fus.load_state_dict(ref.state_dict())
+    for T, B in ((1, 3), (4, 1)):
+        masks = ref.mask_plan().sample(T, B, generator=torch.Generator().manual_seed(T),
+                                       dtype=torch.float64)
+        x = torch.randn(T, B, 3, dtype=torch.float64)
+        res = []
+        for layer in (ref, fus):
+            xi = x.clone().requires_grad_()
+            out, _ = layer(xi, masks=masks)
+            res.append([out, *torch.autograd.grad(out.sum(), [xi, *layer.parameters()])])
+        for u, v in zip(*res):
+            torch.testing.assert_close(v, u, **TOL)
