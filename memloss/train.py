@@ -563,7 +563,7 @@ def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         rd.write_json(out / rd.CONFIG, {
             "train": config.to_dict(), "net": trainer.net.config.to_dict(),
-            "task_info": trainer.task.run_info(), "command": command, "versions": _versions(),
+            "path": trainer.net.rnn.chosen_path(), "task_info": trainer.task.run_info(), "command": command, "versions": _versions(),
             "seed": config.seed, "created": _now(), "resumed": [], "info": dict(info or {})})
         if (out / rd.METRICS).exists():
             (out / rd.METRICS).unlink()

@@ -284,3 +284,10 @@ def test_ner_length_schedule_switches_training_length():
 
     task = ConllNER(root="unused", length_schedule=((5, 2), (15, 1)))
     assert [task.at_epoch(e).train_length for e in range(4)] == [5, 5, 15, 15]
+
+
+def test_config_records_the_execution_path(tmp_path, tiny_to_config):
+    train(tiny_to_config.replace(scheme="semeniuta:p=0.2"), tmp_path / "a")
+    train(tiny_to_config.replace(scheme="zaremba:p=0.2"), tmp_path / "b")
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["path"] == "fused"
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["path"] == "native"
