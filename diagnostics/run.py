@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,14 +16,13 @@ from typing import Any, Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from memloss.atomic import atomic_write_text
+
 from .base import PROBES, Probe, ProbeResult, json_safe
 
-__all__ = ["run_probes", "make_probe", "list_probes", "write_result", "atomic_write_text"]
+__all__ = ["run_probes", "make_probe", "list_probes", "write_result"]
 
 log = logging.getLogger(__name__)
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def list_probes() -> list[str]:
@@ -39,20 +37,6 @@ def make_probe(name: str, **params: Any) -> Probe:
     except TypeError as e:
         raise ValueError(f"probe {name!r}: bad parameters {sorted(params)} ({e}); see "
                          f"docs/diagnostics.md for its parameters") from None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path, Path]:

@@ -20,14 +20,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+
+from .atomic import atomic_write, atomic_write_text
 
 __all__ = [
     "RunDirError", "Run", "load_run", "atomic_write", "write_json", "read_json", "append_jsonl",
@@ -46,43 +47,12 @@ STATE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 class RunDirError(ValueError):
     """A run directory (or one of its files) is missing, truncated or corrupt."""
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then rename it over ``path``.
-
-    If ``write`` fails, ``path`` is untouched and the temp file is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def _write_text(path: str | os.PathLike, text: str) -> Path:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-    return atomic_write(path, write)
+    return atomic_write_text(path, text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
-from diagnostics.run import atomic_write_text
 from memloss.cli import main
 from models import list_cells
 
@@ -86,17 +85,7 @@ def test_run_probes_rejects_bad_requests(tmp_path):
         run_probes(42)
 
 
-def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    target = tmp_path / "x.csv"
-    atomic_write_text(target, "old\n")
 
-    def boom(*a, **k):
-        raise OSError("disk full")
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        atomic_write_text(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]
 
 
 def test_memloss_probe_on_a_trained_run_directory(tmp_path, capsys):
