@@ -51,6 +51,7 @@ class TrainConfig:
     scheme: str = "none"
     embedding_dim: int | None = None
     init_range: float | None = None
+    forget_bias: float | None = None
     nonlinearity: str = "tanh"
     path: str = "auto"
     # optimisation
@@ -150,7 +151,8 @@ class TrainConfig:
     def net_fields(self) -> dict:
         """The NetConfig fields this config sets (the task adds input/output sizes)."""
         return {k: getattr(self, k) for k in ("cell", "hidden_size", "num_layers", "scheme",
-                                              "embedding_dim", "init_range", "nonlinearity", "path")}
+                                              "embedding_dim", "init_range", "forget_bias", "nonlinearity",
+                                              "path")}
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -20,16 +20,15 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from memloss.train import Callback
-from reports.atomic import atomic_write_text
+from memloss.atomic import atomic_write_text
 
-__all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo", "ForgetGateBias",
+__all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo",
            "table1", "demo_sizes"]
 
 log = logging.getLogger(__name__)
@@ -138,24 +137,6 @@ def demo_sizes() -> list[str]:
     return list(SIZES)
 
 
-class ForgetGateBias(Callback):
-    """Trainer callback: set the initial LSTM forget-gate bias (``b_ih`` forget block to
-    ``value``, ``b_hh`` forget block to 0) before the first step."""
-
-    def __init__(self, value: float) -> None:
-        self.value = float(value)
-
-    def on_train_start(self, trainer: Any) -> None:
-        net = trainer.net
-        if trainer.step or net.config.cell != "lstm":
-            return
-        H = net.config.hidden_size
-        with torch.no_grad():
-            for k in range(net.config.num_layers):
-                getattr(net.rnn, f"bias_ih_l{k}")[H:2 * H].fill_(self.value)
-                getattr(net.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
-
-
 def _length_name(length: str | int) -> str:
     return str(length)
 
@@ -167,7 +148,8 @@ def _train_config(cfg: DemoConfig, scheme: DemoScheme, length: str | int) -> Any
         task="temporal-order",
         task_params={"length": length, "train_size": cfg.train_size,
                      "valid_size": cfg.valid_size, "test_size": cfg.test_size, "seed": cfg.seed},
-        cell="lstm", hidden_size=cfg.hidden_size, scheme=scheme.spec, optimizer="adam",
+        cell="lstm", hidden_size=cfg.hidden_size, forget_bias=cfg.forget_bias,
+        scheme=scheme.spec, optimizer="adam",
         lr=cfg.lr, clip=1.0, epochs=cfg.epochs, batch_size=cfg.batch_size,
         eval_modes=("deterministic", "mc", "train-mode"), mc_samples=cfg.mc_samples,
         restore_best=False, seed=cfg.seed, progress=None)
@@ -356,13 +338,10 @@ def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
         run_dir = runs_dir / f"{length}-{scheme.key}"
         t0 = time.perf_counter()
         preset = _preset(scheme.family, length, scheme.sampling)
-        info: dict[str, Any] = {"demo": {"size": cfg.label, "forget_bias": cfg.forget_bias,
-                                         "note": "initial LSTM forget-gate bias set by the "
-                                                 "demo's ForgetGateBias callback"}}
+        info: dict[str, Any] = {"demo": {"size": cfg.label}}
         if preset is not None:
             info["preset"] = preset.to_dict()
-        train(tc, run_dir, callbacks=[ForgetGateBias(cfg.forget_bias)],
-              command=["memloss", "demo", f"--size={cfg.label}"], info=info)
+        train(tc, run_dir, command=["memloss", "demo", f"--size={cfg.label}"], info=info)
         t1 = time.perf_counter()
         acc = _accuracies(run_dir, cfg)
         run_probes(run_dir, probes, params=params, seed=cfg.seed)

@@ -22,6 +22,8 @@ class NetConfig:
 
     Give ``vocab_size`` for token-id input (an embedding of ``embedding_dim`` is added),
     else ``input_size`` for float features. ``output_size`` adds a linear head.
+    ``init_range``: uniform(-r, r) init of every parameter (Zaremba, Semeniuta use 0.05-0.1).
+    ``forget_bias``: initial LSTM forget-gate bias (``b_ih`` forget block; ``b_hh``'s is 0).
     """
 
     cell: str = "lstm"
@@ -34,6 +36,7 @@ class NetConfig:
     output_size: int | None = None
     nonlinearity: str = "tanh"
     init_range: float | None = None
+    forget_bias: float | None = None
     path: str = "auto"
     extra: dict = field(default_factory=dict)
 
@@ -47,6 +50,8 @@ class NetConfig:
                 raise ValueError(f"NetConfig.{name} must be a positive integer, got {v!r}")
         if self.init_range is not None and not self.init_range > 0:
             raise ValueError(f"NetConfig.init_range must be > 0, got {self.init_range!r}")
+        if self.forget_bias is not None and self.cell != "lstm":
+            raise ValueError(f"forget_bias applies to the lstm cell only, not {self.cell!r}")
         parse_scheme(self.scheme)  # fail early on a bad scheme string
 
     def to_dict(self) -> dict:
@@ -82,6 +87,12 @@ class Net(nn.Module):
         if config.init_range is not None:
             for p in self.parameters():
                 nn.init.uniform_(p, -config.init_range, config.init_range)
+        if config.forget_bias is not None:
+            H = config.hidden_size
+            with torch.no_grad():
+                for k in range(config.num_layers):
+                    getattr(self.rnn, f"bias_ih_l{k}")[H:2 * H].fill_(config.forget_bias)
+                    getattr(self.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
 
     def mask_plan(self) -> MaskPlan:
         plan = self.rnn.mask_plan()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from .atomic import atomic_write_bytes, atomic_write_text
+from memloss.atomic import atomic_write_bytes, atomic_write_text
 from .describe import describe_runs
 from .document import Report, Section
 from .html import render_html

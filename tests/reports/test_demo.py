@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from memloss.cli import main
-from memloss.demo import SCHEMES, SIZES, DemoConfig, ForgetGateBias, table1
+from memloss.demo import SCHEMES, SIZES, DemoConfig, table1
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +66,6 @@ def test_demo_schemes_use_the_papers_scaling_and_presets_exist():
                 assert f"semeniuta-t1-{length}-{s.family}-{s.sampling}" in PRESETS
 
 
-def test_forget_gate_bias_callback():
-    from models import Net, NetConfig
-
-    net = Net(NetConfig(hidden_size=3, input_size=2, output_size=2))
-
-    class T:  # the part of the Trainer the callback reads
-        step = 0
-    T.net = net
-    ForgetGateBias(1.0).on_train_start(T)
-    b = net.rnn.bias_ih_l0 + net.rnn.bias_hh_l0
-    assert torch.equal(b[3:6], torch.ones(3))
-
-
 def test_bad_demo_config():
     with pytest.raises(ValueError, match="hidden_size"):
         replace(SIZES["tiny"], hidden_size=0)
@@ -91,3 +78,19 @@ def test_demo_refuses_a_file_as_output(tmp_path, capsys):
     target.write_text("x")
     assert main(["demo", "--size", "tiny", "--out", str(target)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_cli_size_names_match_demo_sizes():
+    from memloss.commands.demo import SIZE_NAMES
+
+    assert set(SIZE_NAMES) == set(SIZES)
+
+
+def test_forget_bias_is_a_net_setting():
+    from models import Net, NetConfig
+
+    net = Net(NetConfig(hidden_size=3, input_size=2, output_size=2, forget_bias=1.0))
+    b = net.rnn.bias_ih_l0 + net.rnn.bias_hh_l0
+    assert torch.equal(b[3:6], torch.ones(3))
+    with pytest.raises(ValueError, match="lstm cell only"):
+        NetConfig(cell="gru", input_size=2, forget_bias=1.0)

@@ -10,7 +10,7 @@ import pytest
 
 from reports import BarPlot, Code, Figure, LinePlot, Report, Section, Table, Text, render_html, \
     render_pdf, write_report
-from reports.atomic import atomic_write_bytes
+from memloss.atomic import atomic_write_bytes
 from reports.build import output_paths
 
 
