@@ -11,7 +11,6 @@ sentences. The metric is entity-level F1 (seqeval's chunking, micro-averaged).
 from __future__ import annotations
 
 import functools
-import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path

@@ -14,7 +14,6 @@ both from the summed negative log-likelihood of every scored token.
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-import torch
 from torch import Tensor
 
 try:  # triton is optional: CUDA wheels of torch ship it; CPU installs may not

@@ -65,7 +65,7 @@ def test_every_registered_task_trains_from_the_cli(task, tmp_path, capsys):
     metric = run.task.metric
     assert metric in final["test"]["deterministic"] and metric in final["test"]["mc"]
     assert len(read_jsonl(out / "metrics.jsonl")) >= 1
-    assert f"test deterministic: " in capsys.readouterr().out
+    assert "test deterministic: " in capsys.readouterr().out
 
 
 def test_regression_variant_of_sentiment_trains(tmp_path):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import Recurrent, make_scheme
+from models import Recurrent
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from seqeval.metrics import f1_score
 
-from tasks import Batch, make_task
+from tasks import make_task
 from tasks.data.errors import DataError
 from tasks.ner import CAP_FEATURES, PAPER_SCHEDULE, capitalization
 from tests.tasks.data.helpers import FIXTURES, check_steps
