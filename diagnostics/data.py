@@ -5,9 +5,13 @@ from typing import Any, Iterator
 
 import torch
 
+from models import Net
 from tasks import SPLITS, Batch
 
-__all__ = ["first_batch", "iter_batches", "check_split"]
+from .base import default_generator, net_device
+from .unroll import reference_view
+
+__all__ = ["first_batch", "iter_batches", "check_split", "probe_context"]
 
 
 def check_split(owner: str, split: str) -> None:
@@ -30,3 +34,13 @@ def first_batch(task: Any, split: str, batch_size: int, device: torch.device) ->
         return batch
     raise ValueError(f"task {getattr(task, 'name', type(task).__name__)!r} yielded no "
                      f"{split!r} batch; check its data or pick another split")
+
+
+def probe_context(net: Net, task: Any, split: str, batch_size: int,
+                  generator: torch.Generator | None
+                  ) -> tuple[torch.Generator, torch.device, Net, Batch]:
+    """What a step-wise probe starts from: its generator, the net's device, the net on the
+    reference path (:func:`reference_view`) and the first batch of ``split``."""
+    device = net_device(net)
+    return (default_generator(generator), device, reference_view(net),
+            first_batch(task, split, batch_size, device))

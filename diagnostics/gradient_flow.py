@@ -23,12 +23,11 @@ from torch import Tensor
 from models import Masks, Net
 from tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
-    net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
 from .fit import log_slope, step_factor
 from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import readout, reference_view, split_state, step_masks
+from .unroll import readout, split_state, step_masks
 
 __all__ = ["GradientFlow", "step_loss", "step_jacobian_norm", "LOSSES"]
 
@@ -194,10 +193,7 @@ class GradientFlow(Probe):
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen = default_generator(generator)
-        device = net_device(net)
-        view = reference_view(net)
-        batch = first_batch(task, self.split, self.batch_size, device)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
         B, T = batch.inputs.shape[:2]
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {"length": T, "log_slope": {}, "per_step_factor": {},

@@ -14,12 +14,11 @@ from torch import Tensor
 
 from models import Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
-    net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
 from .fit import half_life, log_slope
 from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import join_state, readout, reference_view, split_state, step_masks, unroll
+from .unroll import join_state, readout, split_state, step_masks, unroll
 
 __all__ = ["Impulse", "perturb_inputs"]
 
@@ -103,10 +102,7 @@ class Impulse(Probe):
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen = default_generator(generator)
-        device = net_device(net)
-        view = reference_view(net)
-        batch = first_batch(task, self.split, self.batch_size, device)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
         B, T = batch.inputs.shape[:2]
         t0 = T // 4 if self.t0 is None else self.t0
         if t0 >= T:

@@ -19,11 +19,10 @@ from torch import Tensor
 
 from models import Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
-    net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
 from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import reference_view, unroll
+from .unroll import unroll
 
 __all__ = ["Retention", "ridge_fit", "squared_correlation", "input_targets"]
 
@@ -86,14 +85,11 @@ class Retention(Probe):
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen = default_generator(generator)
-        device = net_device(net)
-        view = reference_view(net)
         L = net.config.num_layers
         if not -L <= self.layer < L:
             raise ValueError(f"{self.name}: layer={self.layer} but the net has {L} layer(s)")
         layer = self.layer % L
-        batch = first_batch(task, self.split, self.batch_size, device)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
         B, T = batch.inputs.shape[:2]
         if B < 4:
             raise ValueError(f"{self.name}: needs at least 4 sequences (got {B}); raise batch_size "

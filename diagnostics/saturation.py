@@ -20,11 +20,10 @@ from torch import Tensor
 
 from models import Masks, Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
-    net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
 from .modes import DETERMINISTIC, OTHER_SCALING, check_modes, mode_masks, mode_scaling
-from .unroll import reference_view, unroll
+from .unroll import unroll
 
 __all__ = ["Saturation", "gate_activations", "GATES"]
 
@@ -102,13 +101,10 @@ class Saturation(Probe):
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen = default_generator(generator)
-        device = net_device(net)
-        view = reference_view(net)
         if net.config.cell == "rnn" and net.config.nonlinearity != "tanh":
             raise ValueError(f"{self.name}: a {net.config.nonlinearity} RNN has neither gates nor a "
                              "bounded activation; run this probe on lstm, gru or tanh-rnn nets")
-        batch = first_batch(task, self.split, self.batch_size, device)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
         B, T = batch.inputs.shape[:2]
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {"low": self.low, "high": self.high, "modes": {}}

@@ -16,12 +16,11 @@ import torch
 
 from models import Net, SiteSpec
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
-    net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
 from .fit import log_slope, step_factor
 from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import Trace, join_state, reference_view, unroll
+from .unroll import Trace, join_state, unroll
 
 __all__ = ["StateDecay", "state_norms", "analytic_weights"]
 
@@ -97,10 +96,7 @@ class StateDecay(Probe):
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen = default_generator(generator)
-        device = net_device(net)
-        view = reference_view(net)
-        batch = first_batch(task, self.split, self.batch_size, device)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
         B, T = batch.inputs.shape[:2]
         hx = self.initial_state(net, B, gen, device)
         norms: dict[str, dict[str, torch.Tensor]] = {}
