@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from models import Net, NetConfig
+from memloss.models import Net, NetConfig
 
 __all__ = ["train_delayed_recall", "Quality"]
 

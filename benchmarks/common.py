@@ -11,8 +11,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from models import Recurrent
-from models.paths import native_eligible
+from memloss.models import Recurrent
+from memloss.models.paths import native_eligible
 
 __all__ = ["SCHEMES", "PATHS", "CELLS", "T", "device_or_skip", "make_layer", "fwd_bwd", "sync"]
 

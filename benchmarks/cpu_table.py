@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 from .common import T, fwd_bwd
 

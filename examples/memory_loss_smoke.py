@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 
 def open_gate_lstm(scheme: str) -> Recurrent:

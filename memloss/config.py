@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterable
 
-from models.net import INFERENCE_MODES
+from memloss.models.net import INFERENCE_MODES
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "apply_overrides", "parse_value",
            "RESUME_OVERRIDABLE"]
@@ -29,7 +29,7 @@ RESUME_OVERRIDABLE = ("epochs", "max_steps", "patience", "eval_modes", "mc_sampl
 class TrainConfig:
     """One training run: task, net, optimiser, schedule, length, evaluation, seed.
 
-    Net fields (``cell`` ... ``path``) are those of :class:`models.NetConfig`; the input and
+    Net fields (``cell`` ... ``path``) are those of :class:`memloss.models.NetConfig`; the input and
     output sizes come from the task. ``optimizer``: ``sgd``, ``momentum`` (SGD with
     ``momentum``), ``adam`` or ``rmsprop`` (smoothing ``rmsprop_alpha``). ``clip``: max-norm
     gradient clipping (None = off). ``schedule``: see :data:`SCHEDULES`; ``lr_decay`` is the

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from memloss.atomic import atomic_write_text
+from memloss.core.atomic import atomic_write_text
 
 __all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo",
            "table1", "demo_sizes"]
@@ -186,7 +186,7 @@ def _preset(family: str | None, length: str | int, sampling: str) -> Any:
     if family is None or not isinstance(length, str):
         return None
     try:
-        from tasks.presets import PRESETS
+        from memloss.presets import PRESETS
     except ImportError:
         return None
     name = f"semeniuta-t1-{length}-{family}-{sampling}"
@@ -239,8 +239,8 @@ def _percent(paper: str) -> str:
 
 
 def _lead_sections(cfg: DemoConfig, results: pd.DataFrame) -> list:
-    from reports.document import Figure, Section, Table, Text
-    from reports.plots import BarPlot
+    from memloss.reports.document import Figure, Section, Table, Text
+    from memloss.reports.plots import BarPlot
 
     lengths = ", ".join(f"{n} ({l})" for n, l in dict.fromkeys(
         zip(results["length"], results["seq_len"])))
@@ -273,7 +273,7 @@ def _lead_sections(cfg: DemoConfig, results: pd.DataFrame) -> list:
         "cell at every step (compounding) versus (1-p) on the update (not compounding).")
     t1 = Table("Semeniuta Table 1: measured beside the paper", table1(results),
                "Accuracy on the temporal order task; '(paper)' columns are Semeniuta et al. "
-               "(2016) Table 1 (via tasks.presets), empty where the paper has no such row.")
+               "(2016) Table 1 (via memloss.presets), empty where the paper has no such row.")
     detail = Table("Accuracy per split and inference mode", results.drop(columns=["spec"]),
                    "deterministic: expected masks; mc: mean of the predicted probabilities over "
                    f"{cfg.mc_samples} mask samples; train_mode: one mask sample; "
@@ -296,7 +296,7 @@ def run_demo(cfg: DemoConfig, out_dir: "str | Path", *, progress: bool | None = 
     bytes depend only on the results)."""
     import shutil
 
-    from diagnostics import list_probes
+    from memloss.diagnostics import list_probes
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -322,9 +322,9 @@ def run_demo(cfg: DemoConfig, out_dir: "str | Path", *, progress: bool | None = 
 
 def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
          params: dict[str, dict[str, Any]], progress: bool | None) -> dict:
-    from diagnostics import run_probes
+    from memloss.diagnostics import run_probes
     from memloss.train import build_task, train
-    from reports import report_from_runs, write_report
+    from memloss.reports import report_from_runs, write_report
 
     jobs = [(length, s) for length in cfg.lengths for s in cfg.schemes]
     disable = (not sys.stderr.isatty()) if progress is None else not progress

@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write, atomic_write_text
+from .core.atomic import atomic_write, atomic_write_text
 
 __all__ = [
     "RunDirError", "Run", "load_run", "atomic_write", "write_json", "read_json", "append_jsonl",
@@ -151,7 +151,7 @@ class Run:
     """A loaded run directory.
 
     ``config``: the whole config.json dict (``config["train"]`` is the TrainConfig,
-    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`models.Net` in eval mode
+    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`memloss.models.Net` in eval mode
     with the chosen weights. ``task``: the task rebuilt from the config. ``metrics``: the
     metrics.jsonl records. ``final``: final.json (empty dict before training finished).
     """
@@ -177,8 +177,8 @@ def load_run(path: str | os.PathLike, weights: str = "final", device: str = "cpu
     ``weights``: ``"last"`` (model.safetensors), ``"best"`` (best.safetensors) or
     ``"final"`` (whichever final.json was computed with; "last" if there is no final.json).
     """
-    from models import Net, NetConfig
-    from tasks import make_task
+    from memloss.models import Net, NetConfig
+    from memloss.tasks import make_task
 
     path = Path(path)
     if not path.is_dir():

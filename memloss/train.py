@@ -27,9 +27,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from models import INFERENCE_MODES, Net, NetConfig
-from models.registry import Registry
-from tasks import Batch, Task, make_task
+from memloss.models import INFERENCE_MODES, Net, NetConfig
+from memloss.core.registry import Registry
+from memloss.tasks import Batch, Task, make_task
 
 from . import rundir as rd
 from .config import RESUME_OVERRIDABLE, TrainConfig, apply_overrides
@@ -56,7 +56,7 @@ def build_task(config: TrainConfig) -> Task:
     except TypeError as e:
         from dataclasses import fields, is_dataclass
 
-        from tasks import TASKS
+        from memloss.tasks import TASKS
 
         cls = TASKS.get(config.task)
         valid = [f.name for f in fields(cls)] if is_dataclass(cls) else []
@@ -102,7 +102,7 @@ def _optimizer(config: TrainConfig, params: Iterable[nn.Parameter]) -> torch.opt
 def _resolve_hooks(config: TrainConfig) -> list["Callback"]:
     if config.hooks:
         try:  # diagnostics registers its training hooks on import
-            importlib.import_module("diagnostics")
+            importlib.import_module("memloss.diagnostics")
         except ImportError:
             pass
     return [CALLBACKS.get(name)(config) for name in config.hooks]
@@ -126,7 +126,7 @@ def predict(net: Net, inputs: Tensor, states: Sequence[State] | None = None, *,
             ) -> tuple[Tensor, list[State]]:
     """Predictions ``[B, T, C]`` under an inference mode, and the final states.
 
-    Same as :meth:`models.Net.predict_proba` (softmax probabilities; raw outputs when
+    Same as :meth:`memloss.models.Net.predict_proba` (softmax probabilities; raw outputs when
     ``regression``), but also takes and returns the recurrent state(s) so that evaluation
     can carry state across a stream: one state for ``deterministic``/``train-mode``, one
     per sample for ``mc`` (each MC sample is its own network).

@@ -8,7 +8,7 @@ __all__ = ["add_parser"]
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from tasks.data.store import fetch
+    from memloss.tasks.data.store import fetch
 
     def report(name: str, status: str) -> None:
         print(f"{name}: {'already present, verified' if status == 'ok' else 'downloaded, verified'}")
@@ -19,14 +19,14 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _path(args: argparse.Namespace) -> int:
-    from tasks.data.store import data_dir, data_path
+    from memloss.tasks.data.store import data_dir, data_path
 
     print(data_path(args.name) if args.name else data_dir())
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    from tasks.data.store import DATASETS, data_path, missing_files
+    from memloss.tasks.data.store import DATASETS, data_path, missing_files
 
     rows = []
     for name in DATASETS.list():

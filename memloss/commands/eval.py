@@ -10,8 +10,8 @@ __all__ = ["add_parser", "eval_run"]
 def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
              weights: str = "final", batch_size: int | None = None) -> dict:
     """Evaluate ``run_dir`` under each mode; update ``final.json[split][mode]``; return them."""
-    from models import INFERENCE_MODES
-    from tasks import SPLITS
+    from memloss.models import INFERENCE_MODES
+    from memloss.tasks import SPLITS
 
     from ..rundir import FINAL, load_run, write_json
     from ..train import evaluate
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    from models import INFERENCE_MODES
+    from memloss.models import INFERENCE_MODES
 
     p = sub.add_parser("eval", help="evaluate a run directory under inference modes",
                        description=__doc__.splitlines()[0])

@@ -17,11 +17,11 @@ def _from_registry(module: str, attr: str) -> Callable[[], list[tuple[str, str]]
 
 #: what ``memloss ls`` can list: kind -> rows of (name, description), imported lazily
 LISTINGS: dict[str, Callable[[], list[tuple[str, str]]]] = {
-    "cells": _from_registry("models.cells", "CELLS"),
-    "schemes": _from_registry("models.schemes", "SCHEMES"),
-    "tasks": _from_registry("tasks", "TASKS"),
-    "presets": _from_registry("tasks.presets", "PRESETS"),
-    "probes": _from_registry("diagnostics", "PROBES"),
+    "cells": _from_registry("memloss.models.cells", "CELLS"),
+    "schemes": _from_registry("memloss.models.schemes", "SCHEMES"),
+    "tasks": _from_registry("memloss.tasks", "TASKS"),
+    "presets": _from_registry("memloss.presets", "PRESETS"),
+    "probes": _from_registry("memloss.diagnostics", "PROBES"),
 }
 
 

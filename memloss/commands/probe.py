@@ -28,7 +28,7 @@ def _headline(summary: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from diagnostics import PROBES, run_probes
+    from memloss.diagnostics import PROBES, run_probes
 
     for name in args.probe or []:
         PROBES.get(name)  # unknown names fail before any work

@@ -7,7 +7,7 @@ __all__ = ["add_parser"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    from reports import report_from_runs, write_report
+    from memloss.reports import report_from_runs, write_report
 
     report = report_from_runs(args.runs, title=args.title)
     html, pdf = write_report(report, args.out)

@@ -17,8 +17,8 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     Everything is checked here (names, options, task parameters, the net), so a bad
     command line fails before any training starts.
     """
-    from tasks import TASKS
-    from tasks.presets import PRESETS
+    from memloss.tasks import TASKS
+    from memloss.presets import PRESETS
 
     from ..config import TrainConfig, apply_overrides
     from ..train import build_net, build_task
@@ -39,7 +39,7 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
 
 def _preset_info(target: str) -> dict:
     """What config.json records about a preset: its paper row and reported numbers."""
-    from tasks.presets import PRESETS
+    from memloss.presets import PRESETS
 
     if target not in PRESETS:
         return {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Recurrent
-from models.paths import native_eligible
+from memloss.models import Recurrent
+from memloss.models.paths import native_eligible
 
 H, B, T = 256, 32, 35
 SCHEMES = {"none": "none", "semeniuta": "semeniuta:p=0.25", "zoneout-hidden":

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from memloss.cli import main
-from models import list_cells, list_schemes
+from memloss.models import list_cells, list_schemes
 
 EXPECTED_SCHEMES = {"none", "zaremba", "gal", "moon", "hidden-dropout", "semeniuta", "zoneout",
                     "output-zoneout", "weight-drop"}

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from diagnostics.gradient_flow import GradientFlow, step_jacobian_norm
-from diagnostics.modes import expected_masks, mode_masks
-from diagnostics.unroll import split_state
-from models import Net, NetConfig
+from memloss.diagnostics.gradient_flow import GradientFlow, step_jacobian_norm
+from memloss.diagnostics.modes import expected_masks, mode_masks
+from memloss.diagnostics.unroll import split_state
+from memloss.models import Net, NetConfig
 
 from .toys import LinearTask, TokenTask, net
 

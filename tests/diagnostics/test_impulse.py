@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from diagnostics.impulse import Impulse
+from memloss.diagnostics.impulse import Impulse
 
 from .toys import FloatTask, TokenTask, net, open_gate_lstm
 

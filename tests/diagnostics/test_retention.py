@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diagnostics.retention import Retention, ridge_fit, squared_correlation
-from models import Net, NetConfig
+from memloss.diagnostics.retention import Retention, ridge_fit, squared_correlation
+from memloss.models import Net, NetConfig
 
 from .toys import FloatTask, TokenTask, net
 

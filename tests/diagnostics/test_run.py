@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
+from memloss.diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
 from memloss.cli import main
-from models import list_cells
+from memloss.models import list_cells
 
 from .toys import FloatTask, net
 

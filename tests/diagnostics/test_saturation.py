@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from diagnostics.modes import expected_masks
-from diagnostics.saturation import Saturation, gate_activations
-from diagnostics.unroll import unroll
+from memloss.diagnostics.modes import expected_masks
+from memloss.diagnostics.saturation import Saturation, gate_activations
+from memloss.diagnostics.unroll import unroll
 
 from .toys import FloatTask, net, open_gate_lstm
 

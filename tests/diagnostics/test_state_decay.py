@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from diagnostics import BASE_COLUMNS
-from diagnostics.state_decay import StateDecay, analytic_weights
-from models import SiteSpec
+from memloss.diagnostics import BASE_COLUMNS
+from memloss.diagnostics.state_decay import StateDecay, analytic_weights
+from memloss.models import SiteSpec
 
 from .toys import FloatTask, net, open_gate_lstm
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from diagnostics import run_probes
+from memloss.diagnostics import run_probes
 
 
 @pytest.mark.slow

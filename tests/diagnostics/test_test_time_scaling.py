@@ -7,8 +7,8 @@ from typing import ClassVar
 import pytest
 import torch
 
-from diagnostics.test_time_scaling import TestTimeScaling, task_at_length, task_length
-from tasks import make_task
+from memloss.diagnostics.test_time_scaling import TestTimeScaling, task_at_length, task_length
+from memloss.tasks import make_task
 
 from .toys import FloatTask, LinearTask, net
 
@@ -23,7 +23,7 @@ def _direct_accuracy(n, task, mode_factor_masks):
 
 
 def test_sweep_modes_and_direct_values():
-    from diagnostics.modes import expected_masks
+    from memloss.diagnostics.modes import expected_masks
 
     n = net("lstm", "moon:p=0.5")
     task = FloatTask(length=5, size=32)

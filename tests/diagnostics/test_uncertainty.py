@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from diagnostics.uncertainty import Uncertainty, entropy, expected_calibration_error
+from memloss.diagnostics.uncertainty import Uncertainty, entropy, expected_calibration_error
 
 from .toys import FloatTask, LinearTask, TokenTask, net
 

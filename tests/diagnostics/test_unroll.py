@@ -6,9 +6,9 @@ import logging
 import pytest
 import torch
 
-from diagnostics.modes import expected_masks, mode_masks, net_scaling
-from diagnostics.unroll import readout, reference_view, step_masks, unroll
-from models import Net, NetConfig, list_cells, list_schemes
+from memloss.diagnostics.modes import expected_masks, mode_masks, net_scaling
+from memloss.diagnostics.unroll import readout, reference_view, step_masks, unroll
+from memloss.models import Net, NetConfig, list_cells, list_schemes
 
 VARIANTS = [s for s in list_schemes() if s != "output-zoneout"] + [
     "moon:sampling=step", "semeniuta:sampling=sequence", "gal:tied=false,p_embedding=0.2",
@@ -89,7 +89,7 @@ def test_unknown_mode_is_rejected():
 
 def test_output_zoneout_warns_that_states_are_approximate(caplog):
     net = _make("lstm", "output-zoneout:p=0.2", False)
-    with caplog.at_level(logging.WARNING, logger="diagnostics.unroll"):
+    with caplog.at_level(logging.WARNING, logger="memloss.diagnostics.unroll"):
         unroll(net, torch.randn(2, 3, 4), expected_masks(net))
     assert "output gate" in caplog.text
 

@@ -7,8 +7,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from models import Net, NetConfig
-from tasks import Batch, Task
+from memloss.models import Net, NetConfig
+from memloss.tasks import Batch, Task
 
 
 @dataclass(frozen=True)

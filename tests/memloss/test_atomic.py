@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from memloss.atomic import atomic_write_bytes, atomic_write_text
+from memloss.core.atomic import atomic_write_bytes, atomic_write_text
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -42,7 +42,7 @@ TINY: dict[str, list[str]] = {
 
 
 def _registered() -> list[str]:
-    from tasks import TASKS
+    from memloss.tasks import TASKS
 
     return TASKS.list()
 

@@ -10,8 +10,8 @@ from memloss.config import TrainConfig
 from memloss.rundir import load_run, load_weights, read_json, read_jsonl
 from memloss.train import (CALLBACKS, Callback, NonFiniteError, build_net, build_task, evaluate,
                            predict, train)
-from models import Net, NetConfig
-from tasks.synthetic import Adding, TemporalOrder
+from memloss.models import Net, NetConfig
+from memloss.tasks.synthetic import Adding, TemporalOrder
 
 
 def _weights(path):
@@ -279,7 +279,7 @@ def test_training_batches_come_from_the_task_at_each_epoch(tmp_path, tiny_to_con
 
 
 def test_ner_length_schedule_switches_training_length():
-    from tasks.ner import ConllNER
+    from memloss.tasks.ner import ConllNER
 
     task = ConllNER(root="unused", length_schedule=((5, 2), (15, 1)))
     assert [task.at_epoch(e).train_length for e in range(4)] == [5, 5, 15, 15]

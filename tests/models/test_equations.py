@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 from .reference_eqs import reference_forward
 from .variants import cell_scheme_cases

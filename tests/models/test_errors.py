@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from models import Net, NetConfig, Recurrent, Stack, make_scheme, parse_scheme
+from memloss.models import Net, NetConfig, Recurrent, Stack, make_scheme, parse_scheme
 
 
 @pytest.mark.parametrize("p", [1.0, -0.1, 1.5, math.nan, math.inf])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Recurrent
-from models.cells import get_cell
-from models.paths.fused import _FusedGRU, _FusedLSTM, _FusedRNN, _Masks, fused_supported
-from models.paths.reference import LayerMasks
+from memloss.models import Recurrent
+from memloss.models.cells import get_cell
+from memloss.models.paths.fused import _FusedGRU, _FusedLSTM, _FusedRNN, _Masks, fused_supported
+from memloss.models.paths.reference import LayerMasks
 
 from .variants import cell_scheme_cases
 
@@ -164,7 +164,7 @@ def test_fused_equals_reference_cuda(cid, cell, scheme):
 def test_fused_float32_products(cell, scheme, onednn, monkeypatch):
     """float32 on CPU runs the products through oneDNN prepacked weights when available;
     both product back ends agree with the reference to float32 precision."""
-    from models.paths import gemm
+    from memloss.models.paths import gemm
     monkeypatch.setattr(gemm, "ONEDNN", onednn)
     torch.manual_seed(0)
     ref = Recurrent(cell, 6, 8, num_layers=2, scheme=scheme, path="reference")
@@ -183,8 +183,8 @@ def test_fused_float32_products(cell, scheme, onednn, monkeypatch):
 
 _TRITON_SCRIPT = r"""
 import torch
-from models import Recurrent
-from models.paths import triton_steps
+from memloss.models import Recurrent
+from memloss.models.paths import triton_steps
 assert triton_steps.available(torch.zeros(1)), "interpreter mode expected"
 CASES = [("lstm", s) for s in ("none", "semeniuta:p=0.3+zaremba:p=0.3", "zoneout+moon:p=0.2",
                                 "output-zoneout:p=0.3+hidden-dropout:p=0.2",

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 from .variants import cell_scheme_cases
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Net, NetConfig, Recurrent, make_scheme
+from memloss.models import Net, NetConfig, Recurrent, make_scheme
 
 from .variants import scheme_variants
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 T, DROP = 10, 0.3
 KEEP = 1 - DROP

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models import Net, NetConfig
+from memloss.models import Net, NetConfig
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from models import Recurrent
+from memloss.models import Recurrent
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import fields
 
-from models import CELLS, SCHEMES, Stack, get_cell, make_scheme
+from memloss.models import CELLS, SCHEMES, Stack, get_cell, make_scheme
 
 # choices for the switches every scheme may have; rates are raised so masks matter
 _SWITCHES = {"sampling": ("step", "sequence"), "scaling": ("inverted", "expectation"),

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from memloss.config import TrainConfig
-from models import NetConfig
+from memloss.models import NetConfig
 
 SCHEMES = {
     "moon": "moon:p=0.5,sampling=sequence,scaling=expectation",

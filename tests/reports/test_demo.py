@@ -56,7 +56,7 @@ def test_table1_puts_the_paper_beside_the_measurement():
 
 
 def test_demo_schemes_use_the_papers_scaling_and_presets_exist():
-    from tasks.presets import PRESETS
+    from memloss.presets import PRESETS
 
     for s in SCHEMES:
         if s.name in ("moon", "semeniuta", "gal", "zaremba"):
@@ -87,7 +87,7 @@ def test_cli_size_names_match_demo_sizes():
 
 
 def test_forget_bias_is_a_net_setting():
-    from models import Net, NetConfig
+    from memloss.models import Net, NetConfig
 
     net = Net(NetConfig(hidden_size=3, input_size=2, output_size=2, forget_bias=1.0))
     b = net.rnn.bias_ih_l0 + net.rnn.bias_hh_l0

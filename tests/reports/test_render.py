@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import BarPlot, Code, Figure, LinePlot, Report, Section, Table, Text, render_html, \
+from memloss.reports import BarPlot, Code, Figure, LinePlot, Report, Section, Table, Text, render_html, \
     render_pdf, write_report
-from memloss.atomic import atomic_write_bytes
-from reports.build import output_paths
+from memloss.core.atomic import atomic_write_bytes
+from memloss.reports.build import output_paths
 
 
 def _frame() -> pd.DataFrame:

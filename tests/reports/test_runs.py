@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from memloss.rundir import RunDirError
-from reports.describe import describe_runs, probe_frame, results_table
-from reports.document import Figure, Table
-from reports.paper import match_preset, scheme_key
-from reports.runs import read_run, read_runs, short_scheme
+from memloss.reports.describe import describe_runs, probe_frame, results_table
+from memloss.reports.document import Figure, Table
+from memloss.reports.paper import match_preset, scheme_key
+from memloss.reports.runs import read_run, read_runs, short_scheme
 
 
 def test_seeds_share_a_label_and_schemes_are_short(four_runs):
@@ -112,7 +112,7 @@ def test_same_directory_twice_is_rejected(make_run):
 
 
 def test_runs_without_probes_or_metrics_still_report(make_run, tmp_path):
-    from reports import report_from_runs, write_report
+    from memloss.reports import report_from_runs, write_report
 
     a = make_run("a", probes=False)
     (a / "metrics.jsonl").write_text("")
@@ -129,7 +129,7 @@ def test_runs_without_probes_or_metrics_still_report(make_run, tmp_path):
 def test_many_schemes_get_distinct_colours():
     import pandas as pd
 
-    from reports.plots import LinePlot
+    from memloss.reports.plots import LinePlot
 
     frame = pd.DataFrame([{"label": f"s{i}", "t": t, "value": i + t} for i in range(12)
                           for t in range(3)])

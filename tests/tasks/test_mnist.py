@@ -6,9 +6,9 @@ import shutil
 import pytest
 import torch
 
-from tasks import make_task
-from tasks.data.errors import DataError
-from tasks.mnist import PIXELS, mnist_root
+from memloss.tasks import make_task
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.mnist import PIXELS, mnist_root
 from tests.tasks.data.helpers import FIXTURES, check_steps
 
 ROOT = str(FIXTURES / "mnist")

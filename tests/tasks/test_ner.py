@@ -5,9 +5,9 @@ import pytest
 import torch
 from seqeval.metrics import f1_score
 
-from tasks import make_task
-from tasks.data.errors import DataError
-from tasks.ner import CAP_FEATURES, PAPER_SCHEDULE, capitalization
+from memloss.tasks import make_task
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.ner import CAP_FEATURES, PAPER_SCHEDULE, capitalization
 from tests.tasks.data.helpers import FIXTURES, check_steps
 
 ROOT = str(FIXTURES / "conll")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from memloss.commands.ls import listing
-from models import Net, NetConfig, get_cell, parse_scheme
-from tasks import TASKS
-from tasks.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
+from memloss.models import Net, NetConfig, get_cell, parse_scheme
+from memloss.tasks import TASKS
+from memloss.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
 
 PAPERS = Path(__file__).resolve().parents[3] / "shared" / "papers"
 PAPER_FILES = {SEMENIUTA: "semeniuta2016-recurrent-dropout-without-memory-loss.txt",

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tasks import Batch, make_task
-from tasks.data.errors import DataError
+from memloss.tasks import Batch, make_task
+from memloss.tasks.data.errors import DataError
 from tests.tasks.data.helpers import FIXTURES, check_steps
 
 SEMEVAL = str(FIXTURES / "semeval")

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from tasks import Batch, make_task
-from tasks.synthetic import Adding, Copy, TemporalOrder
+from memloss.tasks import Batch, make_task
+from memloss.tasks.synthetic import Adding, Copy, TemporalOrder
 
 
 def _ids(x: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,10 @@ import shutil
 import pytest
 import torch
 
-from tasks import Batch, make_task
-from tasks.data.errors import DataError
-from tasks.data.text import EOS
-from tasks.text import default_text_root
+from memloss.tasks import Batch, make_task
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.data.text import EOS
+from memloss.tasks.text import default_text_root
 from tests.tasks.data.helpers import FIXTURES, check_steps
 
 PTB = str(FIXTURES / "ptb")

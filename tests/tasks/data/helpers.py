@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from models import Net, NetConfig
-from tasks import Batch, Task
+from memloss.models import Net, NetConfig
+from memloss.tasks import Batch, Task
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

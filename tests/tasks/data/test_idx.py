@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.data.errors import DataError
-from tasks.data.idx import read_idx, write_idx
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.data.idx import read_idx, write_idx
 from tests.tasks.data.helpers import FIXTURES
 
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from seqeval.metrics.sequence_labeling import get_entities
 
-from tasks.data.conll import iob1_to_iob2, read_conll
-from tasks.data.errors import DataError
-from tasks.data.sentiment import read_scale_data, read_semeval
-from tasks.data.text import (EOS, UNK, Vocab, char_tokens, ptb_char_tokens, read_lines,
+from memloss.tasks.data.conll import iob1_to_iob2, read_conll
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.data.sentiment import read_scale_data, read_semeval
+from memloss.tasks.data.text import (EOS, UNK, Vocab, char_tokens, ptb_char_tokens, read_lines,
                              tokenize, word_tokens, words_to_ptb_chars)
-from tasks.data.word2vec import read_word2vec, write_word2vec
+from memloss.tasks.data.word2vec import read_word2vec, write_word2vec
 from tests.tasks.data.helpers import FIXTURES
 
 

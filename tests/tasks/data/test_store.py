@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from memloss.cli import main
-from tasks.data import store
-from tasks.data.errors import DataError
-from tasks.data.store import (DATASETS, Dataset, FetchError, RemoteFile, data_dir, data_path,
+from memloss.tasks.data import store
+from memloss.tasks.data.errors import DataError
+from memloss.tasks.data.store import (DATASETS, Dataset, FetchError, RemoteFile, data_dir, data_path,
                               fetch, verify_file)
 
 GOOD = b"the quick brown fox\njumps over the lazy dog\n" * 50
@@ -120,7 +120,7 @@ def test_bad_mirror_falls_back_to_the_next_url(server, tmp_path, caplog):
     (www / "bad.txt").write_bytes(OTHER)
     (www / "a.txt").write_bytes(GOOD)
     ds = Dataset("t", "test", (spec("a.txt", [f"{base}/bad.txt", f"{base}/a.txt"]),))
-    with caplog.at_level(logging.WARNING, logger="tasks.data.store"):
+    with caplog.at_level(logging.WARNING, logger="memloss.tasks.data.store"):
         out = fetch(ds, tmp_path / "data")
     assert (out / "a.txt").read_bytes() == GOOD
     assert any("checksum mismatch" in r.getMessage() for r in caplog.records)

@@ -1,0 +1,110 @@
+"""What every probe shares: the result type, the registry, and tidy-frame helpers.
+
+A probe is a small frozen dataclass that is called as ``probe(net, task, *, generator=None)``
+and returns a :class:`ProbeResult`: a tidy long-format :class:`pandas.DataFrame` (one
+measured number per row) and a JSON-safe summary dict. Probes never plot.
+"""
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Iterable
+
+import pandas as pd
+import torch
+
+from memloss.models import Net
+from memloss.core.registry import Registry
+
+__all__ = ["ProbeResult", "Probe", "PROBES", "BASE_COLUMNS", "make_frame", "json_safe",
+           "net_device", "default_generator", "check_positive_int"]
+
+#: columns every probe frame has, in this order (probe-specific columns follow)
+BASE_COLUMNS = ("probe", "scheme", "cell", "scaling", "mode", "quantity", "layer", "t", "value")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A probe's output: ``frame`` (tidy, long format) and ``summary`` (JSON-safe)."""
+
+    frame: pd.DataFrame
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Probe(abc.ABC):
+    """Base class of the probes: subclasses are frozen dataclasses with a ``name``."""
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
+                 ) -> ProbeResult:
+        """Measure ``net`` on ``task``; masks are drawn from ``generator``."""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+PROBES: Registry[type[Probe]] = Registry("probe")
+
+
+def check_positive_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def net_device(net: Net) -> torch.device:
+    for p in net.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def default_generator(generator: torch.Generator | None, seed: int = 0) -> torch.Generator:
+    """The caller's generator, or a fresh CPU one seeded with ``seed`` (reproducible probes)."""
+    if generator is None:
+        return torch.Generator().manual_seed(seed)
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    return generator
+
+
+def make_frame(probe: str, net: Net, rows: Iterable[dict[str, Any]],
+               extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Build a probe frame from row dicts; fills ``probe``, ``scheme``, ``cell`` and puts
+    :data:`BASE_COLUMNS` first. Missing ``layer``/``t`` are NA (nullable integers)."""
+    from .modes import net_scaling
+
+    rows = list(rows)
+    cols = list(BASE_COLUMNS) + [c for c in extra_columns if c not in BASE_COLUMNS]
+    df = pd.DataFrame(rows, columns=cols)
+    df["probe"] = probe
+    df["scheme"] = str(net.config.scheme)
+    df["cell"] = net.config.cell
+    if df["scaling"].isna().all():
+        df["scaling"] = net_scaling(net)
+    for c in ("layer", "t"):
+        df[c] = pd.array(df[c].astype("Float64").round(), dtype="Int64") if len(df) else \
+            pd.array([], dtype="Int64")
+    df["value"] = df["value"].astype(float)
+    return df
+
+
+def json_safe(obj: Any) -> Any:
+    """Turn tensors/numpy scalars into floats and non-finite floats into None (valid JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return json_safe(obj.tolist())
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    try:
+        x = float(obj)
+    except (TypeError, ValueError):
+        return str(obj)
+    return x if math.isfinite(x) else None

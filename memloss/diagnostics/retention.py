@@ -1,0 +1,128 @@
+"""``retention``: how much of the input from k steps back a linear read-out recovers from h_t.
+
+For every lag ``k = 0..max_lag`` a closed-form ridge regression maps the last layer's
+``h_t`` to the input ``u_{t-k}`` (one-hot token for token input, the feature vector for
+float input). It is fitted on half of the sequences and scored on the other half: the
+``capacity`` at lag k is the mean over target dimensions of the squared correlation between
+prediction and truth (Jaeger's memory capacity; the sum over k is the summary's
+``memory_capacity``). For categorical inputs (token ids, or one-hot float features) the
+``accuracy`` of the arg-max decode is reported too, next to ``chance`` (the majority class).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from memloss.models import Net
+
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
+from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from .unroll import unroll
+
+__all__ = ["Retention", "ridge_fit", "squared_correlation", "input_targets"]
+
+
+def ridge_fit(X: Tensor, Y: Tensor, alpha: float) -> tuple[Tensor, Tensor]:
+    """Closed-form ridge regression with an intercept: returns ``(W, b)`` with
+    ``Y ~ X W + b``; the penalty is ``alpha`` times the mean eigenvalue of the centred
+    ``X^T X`` (scale free)."""
+    X, Y = X.double(), Y.double()
+    mx, my = X.mean(0), Y.mean(0)
+    Xc, Yc = X - mx, Y - my
+    G = Xc.T @ Xc
+    lam = alpha * (torch.trace(G) / G.shape[0]).clamp_min(1e-12)
+    W = torch.linalg.solve(G + lam * torch.eye(G.shape[0], dtype=G.dtype, device=G.device), Xc.T @ Yc)
+    return W, my - mx @ W
+
+
+def squared_correlation(pred: Tensor, y: Tensor) -> Tensor:
+    """Squared Pearson correlation per column, NaN where a column is constant."""
+    pc, yc = pred - pred.mean(0), y - y.mean(0)
+    den = pc.norm(dim=0) * yc.norm(dim=0)
+    r = (pc * yc).sum(0) / den
+    return torch.where(den > 1e-12, r * r, torch.full_like(r, float("nan")))
+
+
+def input_targets(net: Net, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The decoding targets ``[B, T, D]`` and, for categorical input, class ids ``[B, T]``."""
+    if net.embedding is not None:
+        return F.one_hot(inputs, net.embedding.num_embeddings).double(), inputs
+    x = inputs.double()
+    onehot = bool(((x == 0) | (x == 1)).all()) and bool((x.sum(-1) == 1).all())
+    return x, (x.argmax(-1) if onehot else None)
+
+
+@PROBES.register("retention", "ridge probes decoding the input from k steps back out of h_t; "
+                 "memory-capacity curve over k")
+@dataclass(frozen=True)
+class Retention(Probe):
+    """Args: ``max_lag`` largest k (capped at T-1); ``alpha`` relative ridge penalty;
+    ``batch_size`` sequences (half fit, half score); ``layer`` whose h is read."""
+
+    name: ClassVar[str] = "retention"
+    max_lag: int = 20
+    alpha: float = 1e-3
+    batch_size: int = 256
+    split: str = "test"
+    layer: int = -1
+    modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.name, "max_lag", self.max_lag, minimum=0)
+        check_positive_int(self.name, "batch_size", self.batch_size, minimum=4)
+        check_split(self.name, self.split)
+        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
+        if not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
+            raise ValueError(f"{self.name}: alpha must be a number > 0, got {self.alpha!r}")
+        if not isinstance(self.layer, int) or isinstance(self.layer, bool):
+            raise ValueError(f"{self.name}: layer must be an integer, got {self.layer!r}")
+
+    @torch.no_grad()
+    def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
+                 ) -> ProbeResult:
+        L = net.config.num_layers
+        if not -L <= self.layer < L:
+            raise ValueError(f"{self.name}: layer={self.layer} but the net has {L} layer(s)")
+        layer = self.layer % L
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        B, T = batch.inputs.shape[:2]
+        if B < 4:
+            raise ValueError(f"{self.name}: needs at least 4 sequences (got {B}); raise batch_size "
+                             "or use a split with more data")
+        Y, classes = input_targets(net, batch.inputs)
+        fit, score = slice(0, B // 2), slice(B // 2, B)
+        rows: list[dict[str, Any]] = []
+        summary: dict[str, Any] = {"memory_capacity": {}, "layer": layer, "length": T,
+                                   "categorical": classes is not None}
+        for mode in self.modes:
+            masks = mode_masks(net, mode, T, B, generator=gen, device=device)
+            h = unroll(view, batch.inputs, masks).stacked()[0][:, layer].transpose(0, 1)  # [B,T,H]
+            sc = mode_scaling(net, mode)
+            total = 0.0
+            for k in range(min(self.max_lag, T - 1) + 1):
+                Xf, Yf = h[fit, k:].reshape(-1, h.shape[-1]), Y[fit, :T - k].reshape(-1, Y.shape[-1])
+                Xs, Ys = h[score, k:].reshape(-1, h.shape[-1]), Y[score, :T - k].reshape(-1, Y.shape[-1])
+                W, b = ridge_fit(Xf, Yf, self.alpha)
+                pred = Xs.double() @ W + b
+                r2 = squared_correlation(pred, Ys)
+                cap = float(torch.nanmean(r2)) if bool(torch.isfinite(r2).any()) else float("nan")
+                total += cap if cap == cap else 0.0
+                base = dict(mode=mode, scaling=sc, layer=layer, lag=k)
+                rows.append(dict(base, quantity="capacity", value=cap))
+                if classes is not None:
+                    cs = classes[score, :T - k].reshape(-1)
+                    acc = float((pred.argmax(-1) == cs).double().mean())
+                    chance = float(torch.bincount(cs).max() / cs.numel())
+                    rows.append(dict(base, quantity="accuracy", value=acc))
+                    rows.append(dict(base, quantity="chance", value=chance))
+            summary["memory_capacity"][mode] = total
+            rows.append(dict(mode=mode, scaling=sc, layer=layer, quantity="memory_capacity",
+                             value=total))
+        frame = make_frame(self.name, net, rows, extra_columns=("lag",))
+        frame["lag"] = frame["lag"].astype("Int64")
+        return ProbeResult(frame, summary)

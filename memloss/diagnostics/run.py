@@ -1,0 +1,106 @@
+"""Run several probes on a run directory (or a net and a task) and write their outputs.
+
+``run_probes(run_dir)`` writes ``<run_dir>/diagnostics/<probe>.csv`` (the frame) and
+``<probe>.json`` (``{"probe", "params", "columns", "rows", "summary"}``), each atomically.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import zlib
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from memloss.core.atomic import atomic_write_text
+
+from .base import PROBES, Probe, ProbeResult, json_safe
+
+__all__ = ["run_probes", "make_probe", "list_probes", "write_result"]
+
+log = logging.getLogger(__name__)
+
+
+def list_probes() -> list[str]:
+    return PROBES.list()
+
+
+def make_probe(name: str, **params: Any) -> Probe:
+    """Build a registered probe, e.g. ``make_probe("impulse", t0=5)``."""
+    cls = PROBES.get(name)
+    try:
+        return cls(**params)  # type: ignore[call-arg]
+    except TypeError as e:
+        raise ValueError(f"probe {name!r}: bad parameters {sorted(params)} ({e}); see "
+                         f"docs/diagnostics.md for its parameters") from None
+
+
+def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path, Path]:
+    """Write ``<probe>.csv`` and ``<probe>.json`` into ``out_dir`` atomically."""
+    out_dir = Path(out_dir)
+    csv_path, json_path = out_dir / f"{probe.name}.csv", out_dir / f"{probe.name}.json"
+    atomic_write_text(csv_path, result.frame.to_csv(index=False))
+    meta = {"probe": probe.name, "params": json_safe(probe.params),
+            "columns": list(result.frame.columns), "rows": len(result.frame),
+            "summary": json_safe(result.summary)}
+    atomic_write_text(json_path, json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return csv_path, json_path
+
+
+def _load(source: Any, device: str, weights: str) -> tuple[Any, Any, Path | None]:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_dir():
+            raise FileNotFoundError(f"run directory {str(path)!r} does not exist; pass a "
+                                    "directory written by `memloss train`")
+        from memloss.rundir import load_run  # the run-directory layer (memloss.rundir)
+
+        run = load_run(path, weights=weights, device=device)
+        return run.net, run.task, path
+    if isinstance(source, tuple) and len(source) == 2:
+        return source[0], source[1], None
+    raise ValueError("run_probes takes a run directory path or a (net, task) pair, got "
+                     f"{type(source).__name__}")
+
+
+def run_probes(source: "str | os.PathLike | tuple[Any, Any]",
+               names: Sequence[str] | None = None, out_dir: "str | os.PathLike | None" = None,
+               *, params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
+               device: str = "cpu", weights: str = "final") -> dict[str, ProbeResult]:
+    """Run the probes ``names`` (default: all) on a run directory or a ``(net, task)`` pair.
+
+    Results are written to ``out_dir`` (default ``<run_dir>/diagnostics``; nothing is written
+    for a ``(net, task)`` pair without ``out_dir``). ``params`` overrides probe parameters
+    by probe name. Each probe gets its own generator seeded from ``seed`` and its name, so
+    a probe's numbers do not depend on which other probes ran. ``device`` and ``weights``
+    apply when loading a run directory (see :func:`memloss.rundir.load_run`).
+    """
+    net, task, run_dir = _load(source, device, weights)
+    names = list(names) if names else list_probes()
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ValueError(f"params given for probes that do not run: {unknown}; running {names}")
+    probes = [make_probe(n, **dict(params.get(n, {}))) for n in names]
+    target = Path(out_dir) if out_dir is not None else (
+        run_dir / "diagnostics" if run_dir is not None else None)
+    was_training = net.training
+    net.eval()
+    results: dict[str, ProbeResult] = {}
+    try:
+        bar = tqdm(probes, desc="probes", unit="probe", disable=not sys.stderr.isatty())
+        for probe in bar:
+            bar.set_postfix_str(probe.name)
+            gen = torch.Generator().manual_seed(seed + zlib.crc32(probe.name.encode()) % 2**31)
+            result = probe(net, task, generator=gen)
+            results[probe.name] = result
+            if target is not None:
+                csv_path, _ = write_result(target, probe, result)
+                log.debug("%s: %d rows -> %s", probe.name, len(result.frame), csv_path)
+    finally:
+        net.train(was_training)
+    return results

@@ -1,0 +1,173 @@
+"""``state-decay``: how the state's size evolves over time in each inference mode.
+
+Measures the mean per-sequence norms ``||c_t||`` and ``||h_t||`` (per layer) under
+deterministic inference (own and other scaling convention) and in training mode (averaged
+over K mask samples), their ratio to the training-mode norm, and overlays Semeniuta's
+open-gate analysis: eq. 17 (the weight ``s^(t+1)`` of the initial state when the state
+itself is dropped, ``cell`` site for LSTM, ``hidden`` site for GRU/RNN) and eq. 19 (the
+constant weight of every update when only the update ``g`` is dropped, ``update`` site).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import torch
+
+from memloss.models import Net, SiteSpec
+
+from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .data import check_split, probe_context
+from .fit import log_slope, step_factor
+from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from .unroll import Trace, join_state, unroll
+
+__all__ = ["StateDecay", "state_norms", "analytic_weights"]
+
+
+def state_norms(trace: Trace) -> dict[str, torch.Tensor]:
+    """``{"h_norm": [T, L], "c_norm": [T, L]}``: mean over the batch of per-sequence norms."""
+    h, c = trace.stacked()
+    out = {"h_norm": h.norm(dim=-1).mean(dim=-1)}
+    if c is not None:
+        out["c_norm"] = c.norm(dim=-1).mean(dim=-1)
+    return out
+
+
+def analytic_weights(spec: SiteSpec, T: int, kind: str, mode: str) -> list[float]:
+    """Semeniuta's open-gate weights (all gates 1) for steps ``t = 0..T-1``.
+
+    ``kind="eq17"``: weight of the initial state in the state after step t when the state
+    is dropped at every step (deterministic: ``s^(t+1)`` with ``s`` the test-time factor;
+    training mode: ``E[prod of the t+1 masks]``, i.e. ``(q k)^(t+1)`` per step and
+    ``q k^(t+1)`` per sequence, ``q = 1-p`` the keep probability and ``k`` the multiplier of a
+    kept unit). ``kind="eq19"``: weight of each update when the update is dropped (constant:
+    ``s``, or ``q k`` in training mode).
+    """
+    q = 1.0 - spec.p
+    if mode == OTHER_SCALING:
+        other = {"inverted": "expectation", "expectation": "inverted"}[spec.scaling]
+        spec = replace(spec, scaling=other)
+    if mode == TRAIN_MODE:
+        k = float(spec.train_value(1.0))  # type: ignore[arg-type]
+        if kind == "eq19":
+            return [q * k] * T
+        if spec.sampling == "sequence":
+            return [q * k ** (t + 1) for t in range(T)]
+        return [(q * k) ** (t + 1) for t in range(T)]
+    s = spec.test_value
+    return [s] * T if kind == "eq19" else [s ** (t + 1) for t in range(T)]
+
+
+@PROBES.register("state-decay", "norms of c_t and h_t over time per inference mode, their ratio "
+                 "to training mode, Semeniuta eq. 17/19 curves, fitted decay rate")
+@dataclass(frozen=True)
+class StateDecay(Probe):
+    """Args: ``samples`` training-mode mask draws (K); ``batch_size`` sequences of ``split``;
+    ``init_scale`` > 0 starts from a random state N(0, init_scale^2) (the same in every
+    mode) instead of zeros, which makes the decay of the initial state visible."""
+
+    name: ClassVar[str] = "state-decay"
+    samples: int = 8
+    batch_size: int = 32
+    split: str = "test"
+    init_scale: float = 0.0
+    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.name, "samples", self.samples)
+        check_positive_int(self.name, "batch_size", self.batch_size)
+        check_split(self.name, self.split)
+        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
+        if not (isinstance(self.init_scale, (int, float)) and self.init_scale >= 0):
+            raise ValueError(f"{self.name}: init_scale must be a number >= 0, got "
+                             f"{self.init_scale!r}")
+
+    def initial_state(self, net: Net, B: int, generator: torch.Generator,
+                      device: torch.device) -> object:
+        if self.init_scale == 0:
+            return None
+        shape = (net.config.num_layers, B, net.config.hidden_size)
+        h = torch.randn(shape, generator=generator) * self.init_scale
+        c = torch.randn(shape, generator=generator) * self.init_scale
+        dtype = next(net.parameters()).dtype
+        return join_state(net, h.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype))
+
+    @torch.no_grad()
+    def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
+                 ) -> ProbeResult:
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        B, T = batch.inputs.shape[:2]
+        hx = self.initial_state(net, B, gen, device)
+        norms: dict[str, dict[str, torch.Tensor]] = {}
+        spread: dict[str, dict[str, torch.Tensor]] = {}
+        modes = list(self.modes)
+        for mode in dict.fromkeys(modes + [TRAIN_MODE]):  # ratios need training mode
+            draws = self.samples if mode == TRAIN_MODE else 1
+            runs = [state_norms(unroll(view, batch.inputs,
+                                       mode_masks(net, mode, T, B, generator=gen, device=device),
+                                       hx)) for _ in range(draws)]
+            norms[mode] = {q: torch.stack([r[q] for r in runs]).mean(0) for q in runs[0]}
+            spread[mode] = {q: torch.stack([r[q] for r in runs]).std(0, correction=0)
+                            for q in runs[0]}
+        rows: list[dict[str, Any]] = []
+        for mode in modes:
+            sc = mode_scaling(net, mode)
+            for q, v in norms[mode].items():
+                ref = norms[TRAIN_MODE][q]
+                for t in range(T):
+                    for layer in range(v.shape[1]):
+                        rows.append(dict(mode=mode, scaling=sc, quantity=q, layer=layer, t=t,
+                                         value=float(v[t, layer]), std=float(spread[mode][q][t, layer])))
+                        if mode != TRAIN_MODE:
+                            r = float(v[t, layer] / ref[t, layer]) if ref[t, layer] > 0 else float("nan")
+                            rows.append(dict(mode=mode, scaling=sc, quantity=q.replace("norm", "ratio"),
+                                             layer=layer, t=t, value=r))
+        analytic = self._analytic(net, T)
+        for (kind, mode), w in analytic.items():
+            if mode not in modes:
+                continue
+            sc = mode_scaling(net, mode)
+            for t in range(T):
+                rows.append(dict(mode=mode, scaling=sc, quantity=kind, t=t, value=w[t]))
+                if mode != TRAIN_MODE:
+                    ref = analytic[(kind, TRAIN_MODE)][t]
+                    rows.append(dict(mode=mode, scaling=sc, quantity=f"{kind}_ratio", t=t,
+                                     value=w[t] / ref if ref > 0 else float("nan")))
+        frame = make_frame(self.name, net, rows, extra_columns=("std",))
+        return ProbeResult(frame, self._summary(net, norms, analytic, T))
+
+    def _sites(self, net: Net) -> dict[str, SiteSpec]:
+        sites = net.rnn.sites
+        out = {}
+        state_site = "cell" if net.rnn.cell.has_cell else "hidden"
+        if state_site in sites:
+            out["eq17"] = sites[state_site]
+        if "update" in sites:
+            out["eq19"] = sites["update"]
+        return out
+
+    def _analytic(self, net: Net, T: int) -> dict[tuple[str, str], list[float]]:
+        return {(kind, mode): analytic_weights(spec, T, kind, mode)
+                for kind, spec in self._sites(net).items()
+                for mode in (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)}
+
+    def _summary(self, net: Net, norms: dict[str, dict[str, torch.Tensor]],
+                 analytic: dict[tuple[str, str], list[float]], T: int) -> dict[str, Any]:
+        q = "c_norm" if net.rnn.cell.has_cell else "h_norm"
+        ts = list(range(T))
+        rate = {m: step_factor(log_slope(ts, v[q][:, -1].tolist())) for m, v in norms.items()
+                if m in self.modes}
+        final_ratio = {m: float(v[q][-1, -1] / norms[TRAIN_MODE][q][-1, -1])
+                       for m, v in norms.items() if m in self.modes and m != TRAIN_MODE}
+        return {
+            "quantity": q,
+            "decay_rate": rate,
+            "final_ratio_to_train_mode": final_ratio,
+            "final_norm": {m: float(v[q][-1, -1]) for m, v in norms.items() if m in self.modes},
+            "analytic_final": {f"{k}/{m}": w[-1] for (k, m), w in analytic.items()
+                               if m in self.modes},
+            "site_rates": {k: s.p for k, s in self._sites(net).items()},
+            "length": T,
+            "samples": self.samples,
+        }

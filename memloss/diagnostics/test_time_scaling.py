@@ -1,0 +1,166 @@
+"""``test-time-scaling``: the task metric per inference mode over sequence lengths.
+
+Shows the scaling mismatch of Semeniuta's section 3.2 / Table 1: a net whose state is
+dropped (Moon's per-sequence cell dropout) can fit the training data with masks on and
+still fail under deterministic inference, and more so on sequences longer than trained on.
+Modes: ``deterministic`` (the net's own test-time factor), ``other-scaling`` (the other
+convention's factor), ``mc`` (K sampled mask sets, probabilities averaged) and
+``train-mode`` (one sampled mask set). The sweep sets the task's ``length`` parameter to
+``lengths`` if given, else to ``factors`` times its current value (tasks that are
+dataclasses with a ``length`` field are rebuilt with ``dataclasses.replace``; other tasks
+are evaluated as they are); the ``length`` column is the number of time steps actually
+fed (for most tasks the same number).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from memloss.models import Net
+from memloss.tasks import Batch
+
+from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
+    net_device
+from .data import check_split, iter_batches
+from .modes import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+
+__all__ = ["TestTimeScaling", "task_at_length", "task_length", "predictions"]
+
+log = logging.getLogger(__name__)
+_REGRESSION_METRICS = ("mse", "rmse", "mae")
+
+
+def task_length(task: Any) -> int | None:
+    """The task's ``length`` parameter as an integer (a named length such as temporal
+    order's ``"short"`` resolves through the task's ``seq_len``), or None without one."""
+    if not (dataclasses.is_dataclass(task)
+            and "length" in {f.name for f in dataclasses.fields(task)}):
+        return None
+    length = getattr(task, "length")
+    if isinstance(length, int) and not isinstance(length, bool):
+        return length
+    resolved = getattr(task, "seq_len", None)
+    if isinstance(resolved, int):
+        return resolved
+    raise ValueError(f"task {getattr(task, 'name', type(task).__name__)!r} has a non-integer "
+                     f"length {length!r} that it does not resolve (no integer seq_len)")
+
+
+def task_at_length(task: Any, length: int) -> Any:
+    """The same task with sequences of ``length`` steps."""
+    if task_length(task) is None:
+        raise ValueError(f"task {getattr(task, 'name', type(task).__name__)!r} has no 'length' "
+                         "parameter, so it cannot be evaluated at other lengths; leave "
+                         "test-time-scaling's lengths and factors at their defaults")
+    return dataclasses.replace(task, length=length)
+
+
+def predictions(task: Any, out: Tensor) -> Tensor:
+    """What :meth:`Task.score` takes: class probabilities, or raw outputs for regression."""
+    if getattr(task, "regression", False) or getattr(task, "metric", "") in _REGRESSION_METRICS:
+        return out
+    return torch.softmax(out.float(), dim=-1)
+
+
+@PROBES.register("test-time-scaling", "task metric under deterministic, other-scaling, MC and "
+                 "train-mode inference over sequence lengths longer than trained")
+@dataclass(frozen=True)
+class TestTimeScaling(Probe):
+    """Args: ``lengths`` explicit lengths, else ``factors`` x the task's length; ``samples``
+    K for mc; up to ``max_batches`` batches of ``batch_size`` from each of ``splits``."""
+
+    __test__: ClassVar[bool] = False  # not a pytest test class despite its name
+    name: ClassVar[str] = "test-time-scaling"
+    lengths: tuple[int, ...] = ()
+    factors: tuple[float, ...] = (1.0, 2.0, 4.0)
+    samples: int = 10
+    batch_size: int = 128
+    max_batches: int = 4
+    splits: tuple[str, ...] = ("test",)
+    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
+
+    def __post_init__(self) -> None:
+        for n in ("samples", "batch_size", "max_batches"):
+            check_positive_int(self.name, n, getattr(self, n))
+        if not isinstance(self.lengths, tuple):
+            raise ValueError(f"{self.name}: lengths must be a tuple of integers, got {self.lengths!r}")
+        for L in self.lengths:
+            check_positive_int(self.name, "every length", L)
+        if not isinstance(self.factors, tuple) or not self.factors or not all(
+                isinstance(f, (int, float)) and f > 0 for f in self.factors):
+            raise ValueError(f"{self.name}: factors must be a non-empty tuple of numbers > 0, got "
+                             f"{self.factors!r}")
+        if not isinstance(self.splits, tuple) or not self.splits:
+            raise ValueError(f"{self.name}: splits must be a non-empty tuple, got {self.splits!r}")
+        for s in self.splits:
+            check_split(self.name, s)
+        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
+
+    def sweep(self, task: Any) -> list[int | None]:
+        base = task_length(task)
+        if self.lengths:
+            if base is None:
+                task_at_length(task, self.lengths[0])  # raises the clear error
+            return list(self.lengths)
+        if base is None:
+            log.info("%s: task has no length parameter; evaluating it as it is", self.name)
+            return [None]
+        return sorted({max(1, round(f * base)) for f in self.factors})
+
+    def _steps(self, task: Any) -> int | None:
+        """Time steps of the task as given (the trained length)."""
+        for batch in task.batches(self.splits[0], 1):
+            return int(batch.inputs.shape[1])
+        return None
+
+    @torch.no_grad()
+    def _probs(self, net: Net, task: Any, batch: Batch, mode: str, gen: torch.Generator) -> Tensor:
+        B, T = batch.inputs.shape[:2]
+        draws = self.samples if mode == MC else 1
+        total = None
+        for _ in range(draws):
+            masks = mode_masks(net, mode, T, B, generator=gen, device=batch.inputs.device)
+            p = predictions(task, net(batch.inputs, masks=masks)[0])
+            total = p if total is None else total + p
+        assert total is not None
+        return total / draws
+
+    def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
+                 ) -> ProbeResult:
+        gen = default_generator(generator)
+        device = net_device(net)
+        rows: list[dict[str, Any]] = []
+        table: dict[str, Any] = {}
+        for L in self.sweep(task):
+            t = task if L is None else task_at_length(task, L)
+            for split in self.splits:
+                batches = list(iter_batches(t, split, self.batch_size, self.max_batches, device))
+                if not batches:
+                    raise ValueError(f"{self.name}: task yielded no {split!r} batch at length {L}")
+                length = int(batches[0].inputs.shape[1])
+                for mode in self.modes:
+                    sums: dict[str, float] = {}
+                    for batch in batches:
+                        for k, v in t.score(self._probs(net, t, batch, mode, gen), batch).items():
+                            sums[k] = sums.get(k, 0.0) + float(v)
+                    metrics = t.finalize(sums)
+                    if task.metric not in metrics:
+                        raise ValueError(f"task {t.name!r}: finalize() returned {sorted(metrics)} "
+                                         f"without its headline metric {task.metric!r}")
+                    sc = mode_scaling(net, mode)
+                    for q, v in metrics.items():
+                        rows.append(dict(mode=mode, scaling=sc, quantity=q, value=float(v),
+                                         split=split, length=length,
+                                         samples=self.samples if mode == MC else 1))
+                    table.setdefault(split, {}).setdefault(mode, {})[str(length)] = \
+                        float(metrics[task.metric])
+        frame = make_frame(self.name, net, rows, extra_columns=("split", "length", "samples"))
+        frame["length"] = frame["length"].astype("Int64")
+        summary = {"metric": task.metric, "lower_is_better": bool(task.lower_is_better),
+                   "trained_length": self._steps(task), "table": table}
+        return ProbeResult(frame, summary)

@@ -1,0 +1,149 @@
+"""``uncertainty``: predictive entropy and calibration under MC and deterministic inference.
+
+Predictions are taken where the task scores them (the last step for sequence labels,
+every counted step for per-step targets). For each mode: ``accuracy``, ``nll`` (mean
+negative log-likelihood of the target class), ``ece`` (expected calibration error over
+``bins`` equal-width confidence bins: ``sum_b n_b/N |acc_b - conf_b|``), ``entropy``
+(mean predictive entropy, nats); for ``mc`` also ``mutual_information`` (entropy of the
+mean minus the mean entropy of the K samples, Gal's epistemic part). Reliability-diagram
+rows (``reliability_confidence``, ``reliability_accuracy``, ``reliability_fraction``) carry
+the bin centre in ``bin``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from memloss.models import Net
+from memloss.tasks import Batch
+
+from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
+    net_device
+from .data import check_split, iter_batches
+from .modes import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+
+__all__ = ["Uncertainty", "expected_calibration_error", "entropy", "scored_positions"]
+
+
+def entropy(p: Tensor) -> Tensor:
+    """Entropy (nats) of distributions along the last axis."""
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+
+
+def expected_calibration_error(confidence: Tensor, correct: Tensor, bins: int = 15
+                               ) -> tuple[float, list[dict[str, float]]]:
+    """ECE over ``bins`` equal-width bins of the confidence in [0, 1] (right-closed, the
+    first bin includes 0), and per-bin rows ``{bin, confidence, accuracy, fraction}``
+    (empty bins have NaN confidence/accuracy and fraction 0)."""
+    if confidence.shape != correct.shape or confidence.dim() != 1:
+        raise ValueError(f"expected_calibration_error: confidence and correct must be 1-D of one "
+                         f"length, got {tuple(confidence.shape)} and {tuple(correct.shape)}")
+    if confidence.numel() == 0:
+        raise ValueError("expected_calibration_error: no predictions to score")
+    conf, corr = confidence.double().cpu(), correct.double().cpu()
+    idx = torch.clamp(torch.ceil(conf * bins).long() - 1, 0, bins - 1)
+    N, ece, table = conf.numel(), 0.0, []
+    for b in range(bins):
+        sel = idx == b
+        n = int(sel.sum())
+        c = float(conf[sel].mean()) if n else math.nan
+        a = float(corr[sel].mean()) if n else math.nan
+        if n:
+            ece += n / N * abs(a - c)
+        table.append({"bin": (b + 0.5) / bins, "confidence": c, "accuracy": a, "fraction": n / N})
+    return ece, table
+
+
+def scored_positions(probs: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
+    """``(probs [N, C], labels [N])`` where the task scores predictions."""
+    y = batch.targets
+    if y.is_floating_point():
+        raise ValueError("the uncertainty probe needs class targets (integer labels); this task "
+                         "has real-valued targets")
+    if y.dim() == 1:
+        return probs[:, -1], y
+    keep = torch.ones_like(y, dtype=torch.bool) if batch.weights is None else batch.weights > 0
+    return probs[keep], y[keep]
+
+
+@PROBES.register("uncertainty", "MC vs deterministic inference: predictive entropy, mutual "
+                 "information, calibration (ECE, NLL, reliability bins)")
+@dataclass(frozen=True)
+class Uncertainty(Probe):
+    """Args: ``samples`` K mask sets for ``mc``; ``bins`` calibration bins; up to
+    ``max_batches`` batches of ``batch_size`` from ``split``."""
+
+    name: ClassVar[str] = "uncertainty"
+    samples: int = 20
+    bins: int = 15
+    batch_size: int = 256
+    max_batches: int = 4
+    split: str = "test"
+    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
+
+    def __post_init__(self) -> None:
+        for n in ("samples", "bins", "batch_size", "max_batches"):
+            check_positive_int(self.name, n, getattr(self, n))
+        check_split(self.name, self.split)
+        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
+
+    @torch.no_grad()
+    def _predict(self, net: Net, batch: Batch, mode: str, gen: torch.Generator
+                 ) -> tuple[Tensor, Tensor | None]:
+        """Mean probabilities ``[B, T, C]`` and, for mc, the mean per-sample entropy."""
+        B, T = batch.inputs.shape[:2]
+        draws = self.samples if mode == MC else 1
+        total, ent = None, None
+        for _ in range(draws):
+            masks = mode_masks(net, mode, T, B, generator=gen, device=batch.inputs.device)
+            p = torch.softmax(net(batch.inputs, masks=masks)[0].float(), dim=-1)
+            total = p if total is None else total + p
+            e = entropy(p)
+            ent = e if ent is None else ent + e
+        assert total is not None and ent is not None
+        return total / draws, (ent / draws if mode == MC else None)
+
+    def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
+                 ) -> ProbeResult:
+        gen = default_generator(generator)
+        device = net_device(net)
+        batches = list(iter_batches(task, self.split, self.batch_size, self.max_batches, device))
+        if not batches:
+            raise ValueError(f"{self.name}: task yielded no {self.split!r} batch")
+        rows: list[dict[str, Any]] = []
+        summary: dict[str, Any] = {"samples": self.samples, "modes": {}}
+        for mode in self.modes:
+            ps, ys, mean_ent = [], [], []
+            for batch in batches:
+                probs, ent = self._predict(net, batch, mode, gen)
+                p, y = scored_positions(probs, batch)
+                ps.append(p)
+                ys.append(y)
+                if ent is not None:
+                    mean_ent.append(scored_positions(ent[..., None], batch)[0][:, 0])
+            p, y = torch.cat(ps), torch.cat(ys).long()
+            conf, pred = p.max(-1)
+            correct = (pred == y).double()
+            ece, table = expected_calibration_error(conf, correct, self.bins)
+            metrics = {
+                "accuracy": float(correct.mean()),
+                "nll": float(-torch.log(p.gather(1, y[:, None]).clamp_min(1e-12)).mean()),
+                "ece": ece,
+                "entropy": float(entropy(p).mean()),
+            }
+            if mean_ent:
+                metrics["mutual_information"] = float((entropy(p) - torch.cat(mean_ent)).mean())
+            sc = mode_scaling(net, mode)
+            for q, v in metrics.items():
+                rows.append(dict(mode=mode, scaling=sc, quantity=q, value=v, count=len(y)))
+            for r in table:
+                for q in ("confidence", "accuracy", "fraction"):
+                    rows.append(dict(mode=mode, scaling=sc, quantity=f"reliability_{q}",
+                                     bin=r["bin"], value=r[q], count=len(y)))
+            summary["modes"][mode] = metrics
+        frame = make_frame(self.name, net, rows, extra_columns=("bin", "count"))
+        return ProbeResult(frame, summary)

@@ -1,0 +1,221 @@
+"""The Recurrent layer: a stack of LSTM/GRU/RNN layers under any scheme, torch.nn contract."""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .cells import NONLINEARITIES, CellSpec, get_cell
+from .masks import MaskEntry, MaskPlan, Masks
+from .paths import LayerMasks, LayerWeights, native_eligible, native_layer, reference_layer
+from .paths.fused import fused_layer, fused_supported
+from .schemes import Scheme, SiteSpec, parse_scheme
+
+__all__ = ["Recurrent", "PATHS", "State"]
+
+log = logging.getLogger(__name__)
+
+State = "Tensor | tuple[Tensor, Tensor]"
+#: execution paths; "auto" picks native (torch.nn/cuDNN) when no mask acts inside the
+#: recurrence, else fused where the fused path supports the cell and sites, else reference
+PATHS = ("auto", "reference", "native", "fused")
+_RUNS = {"reference": reference_layer, "native": native_layer, "fused": fused_layer}
+_LAYER_SITES = ("input", "recurrent", "update", "cell", "hidden", "zoneout_cell",
+                "zoneout_hidden", "output_gate", "weight")
+
+
+class Recurrent(nn.Module):
+    r"""A multi-layer recurrent network whose regularization is a :class:`~memloss.models.schemes.Scheme`.
+
+    Args:
+        cell: ``"lstm"``, ``"gru"`` or ``"rnn"``.
+        input_size: features of the input ``x``.
+        hidden_size: features of the hidden state ``h``.
+        num_layers: stacked layers; the ``input`` site acts on each layer's input (so
+            between layers too) and the ``output`` site on the last layer's output.
+        scheme: a scheme object or its text form (``"semeniuta:p=0.25+zaremba:p=0.5"``).
+        batch_first: input and output as ``[B, T, *]``.
+        nonlinearity: ``"tanh"`` or ``"relu"`` (vanilla RNN only).
+        bias: use bias vectors ``b_ih`` and ``b_hh``.
+        path: ``"auto"``, ``"reference"``, ``"native"`` or ``"fused"``; ``auto`` takes
+            native when no mask acts inside the recurrence, else fused (see
+            :meth:`chosen_path`, also shown in ``repr``).
+
+    Parameters are named as in ``torch.nn.LSTM`` (``weight_ih_l0`` ...), so a state dict
+    of an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` loads directly.
+
+    Shape:
+        - input: ``[T, B, input_size]`` (``[B, T, input_size]`` with ``batch_first``)
+        - hx: ``[num_layers, B, H]`` for GRU/RNN, a pair of those ``(h_0, c_0)`` for LSTM
+        - output: ``[T, B, H]`` (``[B, T, H]`` with ``batch_first``), h_n like hx
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 scheme: "Scheme | str | None" = None, batch_first: bool = False,
+                 nonlinearity: str = "tanh", bias: bool = True, path: str = "auto") -> None:
+        super().__init__()
+        self.cell: CellSpec = get_cell(cell)
+        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
+                        ("num_layers", num_layers)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        if nonlinearity != "tanh" and self.cell.name != "rnn":
+            raise ValueError(f"nonlinearity={nonlinearity!r} applies to the rnn cell only")
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.batch_first, self.nonlinearity, self.bias, self.path = batch_first, nonlinearity, bias, path
+        self.scheme: Scheme = parse_scheme(scheme)
+        self.sites: dict[str, SiteSpec] = self.scheme.sites(self.cell)
+        if "embedding" in self.sites:
+            self.sites = {k: v for k, v in self.sites.items() if k != "embedding"}
+        G, H = self.cell.gates, hidden_size
+        for k in range(num_layers):
+            I = input_size if k == 0 else H
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(G * H, I)))
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(G * H, H)))
+            if bias:
+                self.register_parameter(f"bias_ih_l{k}", nn.Parameter(torch.empty(G * H)))
+                self.register_parameter(f"bias_hh_l{k}", nn.Parameter(torch.empty(G * H)))
+        self.reset_parameters()
+
+    def reset_parameters(self, init_range: float | None = None) -> None:
+        """Uniform(-r, r) init; ``r = 1/sqrt(H)`` as torch.nn unless ``init_range`` is given."""
+        r = init_range if init_range is not None else 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -r, r)
+
+    # --- masks ---------------------------------------------------------------------------
+    def mask_plan(self) -> MaskPlan:
+        """The masks this layer's scheme needs, keyed ``l{k}.{site}`` and ``output``."""
+        G, H = self.cell.gates, self.hidden_size
+        entries: list[MaskEntry] = []
+        for k in range(self.num_layers):
+            I = self.input_size if k == 0 else H
+            for site in _LAYER_SITES:
+                spec = self.sites.get(site)
+                if spec is None:
+                    continue
+                width = I if site == "input" else H
+                shape = (G * H, H) if site == "weight" else ((G, width) if spec.per_gate else (width,))
+                entries.append(MaskEntry(f"l{k}.{site}", spec, shape))
+        if "output" in self.sites:
+            entries.append(MaskEntry("output", self.sites["output"], (H,)))
+        return MaskPlan(tuple(entries))
+
+    def chosen_path(self, device: torch.device | None = None) -> str:
+        """The path ``forward`` will take (``auto`` resolved): ``"native"``, ``"fused"`` or
+        ``"reference"``. Record it in run configs; ``device`` is reserved for
+        device-dependent choices (all three paths run on CPU and CUDA)."""
+        if self.path != "auto":
+            return self.path
+        if native_eligible(self.sites):
+            return "native"
+        return "fused" if fused_supported(self.cell, self.sites) else "reference"
+
+    # --- forward -------------------------------------------------------------------------
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"input must be a tensor, got {type(x).__name__}")
+        if x.dim() != 3:
+            order = "[B, T, features]" if self.batch_first else "[T, B, features]"
+            raise ValueError(f"input must be 3-D {order}, got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"input has {x.shape[-1]} features, expected input_size="
+                             f"{self.input_size} (shape {tuple(x.shape)})")
+        if not x.is_floating_point():
+            raise ValueError(f"input must be floating point, got {x.dtype}; embed token ids first "
+                             "(models.Net with vocab_size does this)")
+
+    def _initial_state(self, hx: object, B: int, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        L, H = self.num_layers, self.hidden_size
+        want = (L, B, H)
+        if hx is None:
+            z = x.new_zeros(want)
+            return z, (x.new_zeros(want) if self.cell.has_cell else None)
+        if self.cell.has_cell:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise ValueError("hx for an LSTM must be a pair (h_0, c_0)")
+            h0, c0 = hx
+        else:
+            if not isinstance(hx, Tensor):
+                raise ValueError(f"hx for a {self.cell.name} must be one tensor h_0")
+            h0, c0 = hx, None
+        for name, s in (("h_0", h0), ("c_0", c0)):
+            if s is not None and tuple(s.shape) != want:
+                raise ValueError(f"{name} has shape {tuple(s.shape)}, expected {want} "
+                                 "[num_layers, B, hidden_size]")
+        return h0, c0
+
+    def _layer_masks(self, masks: Mapping[str, Tensor], k: int) -> LayerMasks:
+        vals, step, gate = {}, set(), set()
+        for site in _LAYER_SITES:
+            m = masks.get(f"l{k}.{site}")
+            if m is None:
+                continue
+            vals[site] = m
+            spec = self.sites[site]
+            if spec.sampling == "step" and m.dim() > 0:
+                step.add(site)
+            if spec.per_gate:
+                gate.add(site)
+        return LayerMasks(vals, frozenset(step), frozenset(gate))
+
+    def resolve_masks(self, T: int, B: int, *, masks: Mapping[str, Tensor] | None,
+                      stochastic: bool | None, generator: torch.Generator | None,
+                      device: torch.device, dtype: torch.dtype) -> Masks:
+        plan = self.mask_plan()
+        if masks is not None:
+            plan.validate(masks, T, B)
+            return {k: v.to(device=device, dtype=dtype) for k, v in masks.items()}
+        if stochastic is None:
+            stochastic = self.training
+        if stochastic:
+            return plan.sample(T, B, generator=generator, device=device, dtype=dtype)
+        return plan.expected(device=device, dtype=dtype)
+
+    def forward(self, input: Tensor, hx: "Tensor | tuple[Tensor, Tensor] | None" = None, *,
+                masks: Mapping[str, Tensor] | None = None, stochastic: bool | None = None,
+                generator: torch.Generator | None = None
+                ) -> tuple[Tensor, "Tensor | tuple[Tensor, Tensor]"]:
+        """Run the stack. ``masks`` (from ``mask_plan().sample``) replays exact masks;
+        otherwise masks are sampled when ``stochastic`` (default: ``self.training``) and
+        replaced by their expectation when not."""
+        self._check_input(input)
+        x = input.transpose(0, 1) if self.batch_first else input
+        T, B = x.shape[0], x.shape[1]
+        h0, c0 = self._initial_state(hx, B, x)
+        m = self.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
+                               device=x.device, dtype=x.dtype)
+        path = self.chosen_path(x.device)
+        run = _RUNS[path]
+        if path == "fused" and not fused_supported(self.cell, self.sites):
+            raise ValueError(f"path='fused' does not support a {self.cell.name} cell with "
+                             f"sites {sorted(self.sites)}; use path='reference' or 'auto'")
+        if run is native_layer and not native_eligible(self.sites):
+            raise ValueError(f"path='native' cannot run scheme {self.scheme.spec!r}: it has masks "
+                             f"inside the recurrence ({sorted(set(self.sites) - {'input', 'output', 'weight'})}); "
+                             "use path='reference' or 'auto'")
+        hs, cs = [], []
+        for k in range(self.num_layers):
+            w = LayerWeights(getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"),
+                             getattr(self, f"bias_ih_l{k}", None), getattr(self, f"bias_hh_l{k}", None))
+            x, h, c = run(self.cell, x, h0[k], None if c0 is None else c0[k], w,
+                          self._layer_masks(m, k), self.nonlinearity)
+            hs.append(h)
+            cs.append(c)
+        if "output" in m:
+            x = x * m["output"]
+        out = x.transpose(0, 1) if self.batch_first else x
+        h_n = torch.stack(hs)
+        return out, ((h_n, torch.stack(cs)) if self.cell.has_cell else h_n)
+
+    def extra_repr(self) -> str:
+        return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
+                f"num_layers={self.num_layers}, scheme={self.scheme.spec!r}, path={self.path!r}, "
+                f"chosen_path={self.chosen_path()!r}")

@@ -1,0 +1,356 @@
+"""Recurrent-regularization schemes as data: each scheme places masks at named sites.
+
+A scheme is a small frozen dataclass. ``scheme.sites(cell)`` returns ``{site: SiteSpec}``;
+schemes compose with ``+`` (or :class:`Stack`), and two schemes that claim the same site
+are rejected. Site names (see docs/models.md for where each acts in the step):
+
+``embedding`` word-type dropout (Gal 4.2), ``input`` layer input, ``recurrent`` h_{t-1}
+before the recurrent product, ``update`` candidate g (LSTM) / n (GRU), ``cell`` new cell
+state (Moon), ``hidden`` new hidden state, ``zoneout_cell`` / ``zoneout_hidden``
+(Krueger), ``output_gate`` output-gate zoneout tied to the update mask (Krueger 3.3),
+``weight`` DropConnect on the recurrent matrix, ``output`` last layer's output.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import ClassVar, Literal
+
+from .cells import CellSpec
+from memloss.core.registry import Registry
+
+__all__ = [
+    "SiteSpec",
+    "Scheme",
+    "Stack",
+    "SCHEMES",
+    "make_scheme",
+    "parse_scheme",
+    "list_schemes",
+    "SAMPLINGS",
+    "SCALINGS",
+]
+
+Sampling = Literal["step", "sequence", "forward"]
+Scaling = Literal["inverted", "expectation"]
+SAMPLINGS = ("step", "sequence")
+SCALINGS = ("inverted", "expectation")
+DROPOUT_SITES = ("embedding", "input", "recurrent", "update", "cell", "hidden", "weight", "output")
+ZONEOUT_SITES = ("zoneout_cell", "zoneout_hidden", "output_gate")
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    """One mask site: rate ``p``, how often it is sampled, how it is scaled.
+
+    ``kind="dropout"`` masks multiply the value (kept units scaled by 1/(1-p) under
+    ``inverted``; test-time factor 1-p under ``expectation``). ``kind="zoneout"`` masks are
+    indicators (1 = keep the previous value) with expectation p at test time.
+    ``per_gate`` gives one mask per gate block (Gal's untied variant).
+    """
+
+    p: float
+    sampling: Sampling
+    kind: Literal["dropout", "zoneout"] = "dropout"
+    scaling: Scaling = "inverted"
+    per_gate: bool = False
+    tied_to: str | None = None
+
+    def train_value(self, keep: "object") -> "object":
+        """The training-mode mask for a draw ``keep`` ~ Bernoulli(1-p) (float tensor of 0/1).
+
+        Dropout: the (scaled) keep indicator. Zoneout: the indicator of zoning out,
+        ``1 - keep``, which is 1 with probability p.
+        """
+        if self.kind == "zoneout":
+            return 1.0 - keep
+        if self.scaling == "inverted":
+            return keep / (1.0 - self.p)
+        return keep
+
+    @property
+    def test_value(self) -> float:
+        """The deterministic (expected) multiplier used at test time."""
+        if self.kind == "zoneout":
+            return self.p
+        return 1.0 if self.scaling == "inverted" else 1.0 - self.p
+
+
+def _check_rate(scheme: str, name: str, p: float) -> None:
+    if not isinstance(p, (int, float)) or isinstance(p, bool) or not math.isfinite(p):
+        raise ValueError(f"{scheme}: {name} must be a number in [0, 1), got {p!r}")
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"{scheme}: {name}={p} is outside [0, 1); pass a rate such as 0.25")
+
+
+def _check_choice(scheme: str, name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{scheme}: {name}={value!r} is not one of {', '.join(choices)}")
+
+
+class Scheme:
+    """Base class: subclasses are frozen dataclasses with a ``name`` and ``sites``."""
+
+    name: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name.startswith("p"):
+                _check_rate(self.name, f.name, value)
+            elif f.name == "sampling":
+                _check_choice(self.name, f.name, value, SAMPLINGS)
+            elif f.name == "scaling":
+                _check_choice(self.name, f.name, value, SCALINGS)
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        raise NotImplementedError
+
+    def __add__(self, other: "Scheme") -> "Stack":
+        return Stack(_flatten(self) + _flatten(other))
+
+    @property
+    def spec(self) -> str:
+        """Round-trippable text form, e.g. ``semeniuta:p=0.25,sampling=step``."""
+        args = ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))  # type: ignore[arg-type]
+        return f"{self.name}:{args}" if args else self.name
+
+
+def _flatten(s: Scheme) -> tuple[Scheme, ...]:
+    return s.schemes if isinstance(s, Stack) else (s,)
+
+
+def _need_site(scheme: Scheme, cell: CellSpec, site: str, hint: str) -> None:
+    if site not in cell.sites:
+        raise ValueError(f"scheme {scheme.name!r} needs the {site!r} site, which a {cell.name} cell "
+                         f"does not have; {hint}")
+
+
+SCHEMES: Registry[type[Scheme]] = Registry("scheme")
+
+
+@SCHEMES.register("none", "no regularization")
+@dataclass(frozen=True)
+class NoScheme(Scheme):
+    name: ClassVar[str] = "none"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        return {}
+
+
+@SCHEMES.register("zaremba", "Zaremba 2014: dropout on non-recurrent connections (input, between "
+                  "layers, output), new mask every step")
+@dataclass(frozen=True)
+class Zaremba(Scheme):
+    name: ClassVar[str] = "zaremba"
+    p: float = 0.5
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        s = SiteSpec(self.p, "step", scaling=self.scaling)
+        return {"input": s, "output": s} if self.p > 0 else {}
+
+
+@SCHEMES.register("gal", "Gal 2016 variational: one mask per sequence on inputs, h_{t-1} and "
+                  "outputs (tied or untied per gate), word-type embedding dropout")
+@dataclass(frozen=True)
+class Gal(Scheme):
+    name: ClassVar[str] = "gal"
+    p: float = 0.25
+    p_recurrent: float = 0.25
+    p_embedding: float = 0.0
+    tied: bool = True
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        untied = not self.tied and cell.gates > 1
+        out: dict[str, SiteSpec] = {}
+        if self.p > 0:
+            out["input"] = SiteSpec(self.p, "sequence", scaling=self.scaling, per_gate=untied)
+            out["output"] = SiteSpec(self.p, "sequence", scaling=self.scaling)
+        if self.p_recurrent > 0:
+            out["recurrent"] = SiteSpec(self.p_recurrent, "sequence", scaling=self.scaling,
+                                        per_gate=untied)
+        if self.p_embedding > 0:
+            out["embedding"] = SiteSpec(self.p_embedding, "sequence", scaling=self.scaling)
+        return out
+
+
+@SCHEMES.register("moon", "Moon 2015 rnnDrop: dropout on the cell state c_t (Semeniuta eq. 8), "
+                  "per sequence or per step")
+@dataclass(frozen=True)
+class Moon(Scheme):
+    name: ClassVar[str] = "moon"
+    p: float = 0.5
+    sampling: Sampling = "sequence"
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        _need_site(self, cell, "cell", "use 'hidden-dropout' to drop the hidden state instead")
+        return {"cell": SiteSpec(self.p, self.sampling, scaling=self.scaling)} if self.p > 0 else {}
+
+
+@SCHEMES.register("hidden-dropout", "dropout directly on the hidden state h_t (the baseline "
+                  "Semeniuta 3.2 discusses), per sequence or per step")
+@dataclass(frozen=True)
+class HiddenDropout(Scheme):
+    name: ClassVar[str] = "hidden-dropout"
+    p: float = 0.5
+    sampling: Sampling = "sequence"
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        return {"hidden": SiteSpec(self.p, self.sampling, scaling=self.scaling)} if self.p > 0 else {}
+
+
+@SCHEMES.register("semeniuta", "Semeniuta 2016 recurrent dropout on the update vector g (LSTM eq. 9, "
+                  "GRU eq. 13; vanilla RNN eq. 2 drops h_{t-1}), per step or per sequence")
+@dataclass(frozen=True)
+class Semeniuta(Scheme):
+    name: ClassVar[str] = "semeniuta"
+    p: float = 0.25
+    sampling: Sampling = "step"
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        if self.p == 0:
+            return {}
+        site = "update" if "update" in cell.sites else "recurrent"
+        return {site: SiteSpec(self.p, self.sampling, scaling=self.scaling)}
+
+
+@SCHEMES.register("zoneout", "Krueger 2016 zoneout: units keep their previous value with "
+                  "probability p_cell (cells) / p_hidden (hidden states), per step")
+@dataclass(frozen=True)
+class Zoneout(Scheme):
+    name: ClassVar[str] = "zoneout"
+    p_cell: float = 0.5
+    p_hidden: float = 0.05
+    sampling: Sampling = "step"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        out: dict[str, SiteSpec] = {}
+        if self.p_cell > 0:
+            _need_site(self, cell, "zoneout_cell", "set p_cell=0 and use p_hidden")
+            out["zoneout_cell"] = SiteSpec(self.p_cell, self.sampling, kind="zoneout")
+        if self.p_hidden > 0:
+            out["zoneout_hidden"] = SiteSpec(self.p_hidden, self.sampling, kind="zoneout")
+        return out
+
+
+@SCHEMES.register("output-zoneout", "Krueger 2016 3.3: recurrent dropout on the update with the "
+                  "output gate zoned out where the update was dropped")
+@dataclass(frozen=True)
+class OutputZoneout(Scheme):
+    name: ClassVar[str] = "output-zoneout"
+    p: float = 0.25
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        _need_site(self, cell, "output_gate", "only an LSTM has an output gate")
+        if self.p == 0:
+            return {}
+        return {
+            "update": SiteSpec(self.p, "step", scaling=self.scaling),
+            "output_gate": SiteSpec(self.p, "step", kind="zoneout", tied_to="update"),
+        }
+
+
+@SCHEMES.register("weight-drop", "DropConnect on the recurrent weight matrix, one mask per "
+                  "forward pass (AWD-LSTM)")
+@dataclass(frozen=True)
+class WeightDrop(Scheme):
+    name: ClassVar[str] = "weight-drop"
+    p: float = 0.5
+    scaling: Scaling = "inverted"
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        return {"weight": SiteSpec(self.p, "forward", scaling=self.scaling)} if self.p > 0 else {}
+
+
+@dataclass(frozen=True)
+class Stack(Scheme):
+    """Several schemes at once (e.g. ``semeniuta + zaremba``); no two may claim a site."""
+
+    name: ClassVar[str] = "stack"
+    schemes: tuple[Scheme, ...] = ()
+
+    def __post_init__(self) -> None:
+        for s in self.schemes:
+            if not isinstance(s, Scheme):
+                raise ValueError(f"Stack takes schemes, got {type(s).__name__}")
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        out: dict[str, SiteSpec] = {}
+        owner: dict[str, str] = {}
+        for s in self.schemes:
+            for site, spec in s.sites(cell).items():
+                if site in out:
+                    raise ValueError(
+                        f"incompatible schemes: {owner[site]!r} and {s.name!r} both place a mask "
+                        f"at the {site!r} site; keep one of them or set its rate to 0")
+                out[site] = spec
+                owner[site] = s.name
+        return out
+
+    @property
+    def spec(self) -> str:
+        return "+".join(s.spec for s in self.schemes) or "none"
+
+
+def list_schemes() -> list[str]:
+    return SCHEMES.list()
+
+
+def _coerce(cls: type[Scheme], key: str, raw: str) -> object:
+    types = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
+    if key not in types:
+        valid = ", ".join(types) or "none"
+        raise ValueError(f"scheme {cls.name!r} has no parameter {key!r}; valid: {valid}")
+    t = str(types[key])
+    if t == "bool":
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(f"scheme {cls.name!r}: {key} must be true or false, got {raw!r}")
+    if t == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"scheme {cls.name!r}: {key} must be a number, got {raw!r}") from None
+    return raw
+
+
+def make_scheme(name: str, **params: object) -> Scheme:
+    """Build a registered scheme by name, e.g. ``make_scheme("semeniuta", p=0.3)``."""
+    cls = SCHEMES.get(name)
+    valid = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    bad = sorted(set(params) - valid)
+    if bad:
+        raise ValueError(f"scheme {name!r} has no parameter {bad[0]!r}; valid: "
+                         f"{', '.join(sorted(valid)) or 'none'}")
+    return cls(**params)  # type: ignore[call-arg]
+
+
+def parse_scheme(text: "str | Scheme | None") -> Scheme:
+    """Parse ``"semeniuta:p=0.25,sampling=step+zaremba:p=0.5"`` into a scheme (stacked by ``+``)."""
+    if text is None:
+        return NoScheme()
+    if isinstance(text, Scheme):
+        return text
+    parts = [p.strip() for p in str(text).split("+") if p.strip()]
+    if not parts:
+        raise ValueError("empty scheme; use 'none' or e.g. 'semeniuta:p=0.25'")
+    schemes = []
+    for part in parts:
+        name, _, args = part.partition(":")
+        cls = SCHEMES.get(name.strip())
+        params: dict[str, object] = {}
+        for item in filter(None, (a.strip() for a in args.split(","))):
+            key, eq, raw = item.partition("=")
+            if not eq:
+                raise ValueError(f"scheme {name!r}: expected key=value, got {item!r}")
+            params[key.strip()] = _coerce(cls, key.strip(), raw.strip())
+        schemes.append(make_scheme(name.strip(), **params))
+    return schemes[0] if len(schemes) == 1 else Stack(tuple(schemes))

@@ -1,0 +1,164 @@
+"""Read run directories into plain tables for the reports (no model is loaded).
+
+A :class:`RunRecord` holds what a report shows of one run: its config, metrics.jsonl
+records, final.json and the probe outputs in ``diagnostics/``. Runs are labelled by what
+differs between them: :func:`label_runs` gives each run a ``label`` (its scheme, short)
+and a ``group`` (the other settings that differ, e.g. the task's length), so that runs
+differing only in their seed share a label and are drawn as one curve with a band.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from memloss import rundir as rd
+from memloss.models.schemes import parse_scheme
+
+__all__ = ["RunRecord", "read_run", "read_runs", "label_runs", "short_scheme", "flat_config",
+           "VOLATILE_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: config.json / metrics keys that change from one identical run to the next (times,
+#: machine details); reports leave them out so that their output is reproducible
+VOLATILE_KEYS = ("created", "resumed", "versions", "command", "seconds")
+#: settings that do not make runs different experiments
+_IGNORED = ("seed", "progress", "device", "eval_batch_size", "hooks")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run directory as tables. ``diagnostics`` maps probe name to its tidy frame and
+    ``probe_meta`` to its JSON (params, summary)."""
+
+    path: Path
+    config: dict
+    metrics: tuple[dict, ...]
+    final: dict
+    diagnostics: dict[str, pd.DataFrame] = field(default_factory=dict)
+    probe_meta: dict[str, dict] = field(default_factory=dict)
+    label: str = ""
+    group: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def train(self) -> dict:
+        return self.config.get("train", {})
+
+    @property
+    def seed(self) -> int | None:
+        return self.train.get("seed")
+
+
+def _read_diagnostics(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    frames: dict[str, pd.DataFrame] = {}
+    metas: dict[str, dict] = {}
+    folder = path / "diagnostics"
+    if not folder.is_dir():
+        return frames, metas
+    for csv in sorted(folder.glob("*.csv")):
+        try:
+            frame = pd.read_csv(csv)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise rd.RunDirError(f"{csv} is not a readable CSV table ({e}); it is corrupt or "
+                                 "truncated: re-run the probes (`memloss probe`)") from None
+        if "value" not in frame.columns:
+            raise rd.RunDirError(f"{csv} has no 'value' column (columns: {list(frame.columns)}); "
+                                 "it was not written by a memloss probe")
+        frames[csv.stem] = frame
+        meta_path = csv.with_suffix(".json")
+        if meta_path.exists():
+            meta = rd.read_json(meta_path)
+            if isinstance(meta, dict):
+                metas[csv.stem] = meta
+    return frames, metas
+
+
+def read_run(path: "str | os.PathLike[str]") -> RunRecord:
+    """Read one run directory; raises :class:`memloss.rundir.RunDirError` (a ValueError)
+    naming the missing, truncated or corrupt file."""
+    path = Path(path)
+    if not path.is_dir():
+        raise rd.RunDirError(f"run directory {path} does not exist; pass folders written by "
+                             "`memloss train --out` (or `memloss demo`)")
+    config = rd.read_json(path / rd.CONFIG)
+    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+        raise rd.RunDirError(f"{path / rd.CONFIG} has no 'train' section; it was not written by "
+                             "memloss train")
+    final = rd.read_json(path / rd.FINAL) if (path / rd.FINAL).exists() else {}
+    if not final:
+        log.warning("%s has no final.json (training did not finish); its test metrics are empty",
+                    path)
+    metrics = tuple(rd.read_jsonl(path / rd.METRICS))
+    frames, metas = _read_diagnostics(path)
+    return RunRecord(path, config, metrics, final if isinstance(final, dict) else {}, frames, metas)
+
+
+def short_scheme(spec: str) -> str:
+    """``"moon:p=0.5,sampling=sequence,scaling=expectation"`` -> ``"moon/sequence"``."""
+    scheme = parse_scheme(spec)
+    parts = getattr(scheme, "schemes", (scheme,))
+    out = []
+    for s in parts:
+        sampling = getattr(s, "sampling", None)
+        out.append(f"{s.name}/{sampling}" if sampling and s.name not in ("zoneout",) else s.name)
+    return "+".join(out) or "none"
+
+
+def flat_config(train: dict) -> dict[str, Any]:
+    """The train config flattened (``task_params.length``), without run-invariant keys."""
+    out: dict[str, Any] = {}
+    for k, v in train.items():
+        if k in _IGNORED:
+            continue
+        if k == "task_params" and isinstance(v, dict):
+            for pk, pv in v.items():
+                if pk != "seed":
+                    out[f"task.{pk}"] = pv
+        elif k == "scheme":
+            out[k] = parse_scheme(v).spec
+        else:
+            out[k] = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
+    return out
+
+
+def label_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Give every run a ``label`` (scheme, short unless two different schemes would read the
+    same) and a ``group`` (the other settings that differ between the runs)."""
+    flats = [flat_config(r.train) for r in runs]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
+    schemes = [f.get("scheme", "none") for f in flats]
+    shorts = [short_scheme(s) for s in schemes]
+    clash = {s for s in set(shorts) if len({full for full, sh in zip(schemes, shorts) if sh == s}) > 1}
+    out = []
+    for run, flat, full, short in zip(runs, flats, schemes, shorts):
+        label = full if short in clash else short
+        group = ", ".join(f"{k.removeprefix('task.')}={flat.get(k)}" for k in differ if k != "scheme")
+        out.append(replace(run, label=label, group=group))
+    return out
+
+
+def read_runs(paths: Sequence["str | os.PathLike[str]"]) -> list[RunRecord]:
+    """Read and label several run directories (in the order given)."""
+    if not paths:
+        raise ValueError("no run directories given; pass one or more folders written by "
+                         "`memloss train --out`")
+    seen: set[Path] = set()
+    runs = []
+    for p in paths:
+        resolved = Path(p).resolve()
+        if resolved in seen:
+            raise ValueError(f"run directory {p} is given twice; pass each run once")
+        seen.add(resolved)
+        runs.append(read_run(p))
+    return label_runs(runs)
