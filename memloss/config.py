@@ -1,20 +1,23 @@
 """``TrainConfig``: everything that defines a training run, as one frozen dataclass.
 
 It is saved as ``config.json["train"]`` in every run directory and rebuilt from there by
-``--resume`` and :func:`memloss.rundir.load_run`. ``--set key=value`` overrides go through
-:func:`apply_overrides` (``task.NAME=value`` sets a task parameter).
+``--resume`` and :func:`memloss.runs.load_run`. The net is a nested
+:class:`~memloss.models.NetConfig` (``net``) whose data sizes the task fills in.
+``--set key=value`` overrides go through :func:`apply_overrides`: ``task.NAME=value`` sets
+a task parameter, ``net.NAME=value`` (or just ``NAME=value``, e.g. ``hidden_size=128``) a
+net field.
 """
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Iterable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Iterable, Mapping
 
-from memloss.models.net import INFERENCE_MODES
+from memloss.core import validate
+from memloss.models import DATA_FIELDS, INFERENCE_MODES, NetConfig
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "apply_overrides", "parse_value",
-           "RESUME_OVERRIDABLE"]
+           "RESUME_OVERRIDABLE", "NET_FIELDS"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 #: constant; plateau = lr *= lr_decay after an evaluation that did not improve validation;
@@ -23,37 +26,30 @@ SCHEDULES = ("constant", "plateau", "decay")
 #: fields that may change when a run is resumed (how long and how it is evaluated)
 RESUME_OVERRIDABLE = ("epochs", "max_steps", "patience", "eval_modes", "mc_samples", "progress",
                       "device", "eval_batch_size")
+#: the NetConfig fields a TrainConfig sets (the task sets the data sizes)
+NET_FIELDS = tuple(n for n in NetConfig.field_names() if n not in DATA_FIELDS)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run: task, net, optimiser, schedule, length, evaluation, seed.
 
-    Net fields (``cell`` ... ``path``) are those of :class:`memloss.models.NetConfig`; the input and
-    output sizes come from the task. ``optimizer``: ``sgd``, ``momentum`` (SGD with
-    ``momentum``), ``adam`` or ``rmsprop`` (smoothing ``rmsprop_alpha``). ``clip``: max-norm
-    gradient clipping (None = off). ``schedule``: see :data:`SCHEDULES`; ``lr_decay`` is the
-    multiplier (e.g. ``1/1.5`` to divide by 1.5). Training stops after ``epochs`` epochs or
-    ``max_steps`` steps (whichever comes first; give at least one), or when validation has
-    not improved for ``patience`` evaluations. Validation runs at every epoch end and every
-    ``eval_every`` steps under ``valid_mode``; the test split is scored at the end under each
-    of ``eval_modes`` (``mc`` with ``mc_samples`` samples), with the best-validation weights
-    when ``restore_best``. ``hooks`` names callbacks registered in
-    :data:`memloss.train.CALLBACKS`. ``progress``: tqdm bars (None = only on a terminal).
+    ``net``: a :class:`~memloss.models.NetConfig` without data sizes (or a dict of its
+    fields); the task adds input and output sizes. ``optimizer``: ``sgd``, ``momentum``
+    (SGD with ``momentum``), ``adam`` or ``rmsprop`` (smoothing ``rmsprop_alpha``).
+    ``clip``: max-norm gradient clipping (None = off). ``schedule``: see :data:`SCHEDULES`;
+    ``lr_decay`` is the multiplier (e.g. ``1/1.5`` to divide by 1.5). Training stops after
+    ``epochs`` epochs or ``max_steps`` steps (whichever comes first; give at least one), or
+    when validation has not improved for ``patience`` evaluations. Validation runs at every
+    epoch end and every ``eval_every`` steps under ``valid_mode``; the test split is scored
+    at the end under each of ``eval_modes`` (``mc`` with ``mc_samples`` samples), with the
+    best-validation weights when ``restore_best``. ``hooks`` names callbacks registered in
+    :data:`memloss.training.CALLBACKS`. ``progress``: tqdm bars (None = only on a terminal).
     """
 
     task: str
     task_params: dict = field(default_factory=dict)
-    # net
-    cell: str = "lstm"
-    hidden_size: int = 256
-    num_layers: int = 1
-    scheme: str = "none"
-    embedding_dim: int | None = None
-    init_range: float | None = None
-    forget_bias: float | None = None
-    nonlinearity: str = "tanh"
-    path: str = "auto"
+    net: NetConfig = field(default_factory=NetConfig)
     # optimisation
     optimizer: str = "sgd"
     lr: float = 0.1
@@ -82,80 +78,60 @@ class TrainConfig:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
+        o = "TrainConfig"
         if not isinstance(self.task, str) or not self.task:
             raise ValueError(f"TrainConfig.task must be a task name, got {self.task!r}")
         if not isinstance(self.task_params, dict):
             raise ValueError(f"TrainConfig.task_params must be a dict, got {self.task_params!r}")
+        if isinstance(self.net, Mapping):
+            object.__setattr__(self, "net", NetConfig.from_dict(self.net))
+        if not isinstance(self.net, NetConfig):
+            raise ValueError(f"TrainConfig.net must be a NetConfig, got {type(self.net).__name__}")
+        fixed = [k for k in DATA_FIELDS if getattr(self.net, k) is not None]
+        if fixed:
+            raise ValueError(f"TrainConfig.net must not set {fixed}: the task fixes them")
         for name in ("eval_modes", "hooks"):
             v = getattr(self, name)
             if isinstance(v, str):
                 v = (v,)
             object.__setattr__(self, name, tuple(v))
-        self._check_choice("optimizer", OPTIMIZERS)
-        self._check_choice("schedule", SCHEDULES)
-        self._check_choice("valid_mode", INFERENCE_MODES)
-        self._check_choice("device", None)
+        validate.choice(o, "optimizer", self.optimizer, OPTIMIZERS)
+        validate.choice(o, "schedule", self.schedule, SCHEDULES)
+        validate.choice(o, "valid_mode", self.valid_mode, INFERENCE_MODES)
+        if not isinstance(self.device, str) or not (
+                self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+            raise ValueError(f"TrainConfig.device must be cpu, cuda, cuda:N or auto, got "
+                             f"{self.device!r}")
         for m in self.eval_modes:
             if m not in INFERENCE_MODES:
                 raise ValueError(f"TrainConfig.eval_modes: unknown mode {m!r}; valid: "
                                  f"{', '.join(INFERENCE_MODES)}")
-        for name in ("hidden_size", "num_layers", "batch_size", "eval_batch_size", "mc_samples"):
-            self._check_int(name, minimum=1)
-        for name in ("epochs", "max_steps", "eval_every", "patience", "embedding_dim"):
-            if getattr(self, name) is not None:
-                self._check_int(name, minimum=1)
-        self._check_int("decay_start", minimum=0)
-        self._check_int("seed", minimum=0)
+        for name in ("batch_size", "eval_batch_size", "mc_samples"):
+            validate.integer(o, name, getattr(self, name))
+        for name in ("epochs", "max_steps", "eval_every", "patience"):
+            validate.optional(validate.integer, o, name, getattr(self, name))
+        validate.integer(o, "decay_start", self.decay_start, minimum=0)
+        validate.integer(o, "seed", self.seed, minimum=0)
         if self.epochs is None and self.max_steps is None:
             raise ValueError("TrainConfig needs epochs or max_steps (or both) to know when to stop")
-        self._check_float("lr", low=0.0, low_open=True)
-        self._check_float("weight_decay", low=0.0)
-        self._check_float("min_lr", low=0.0)
-        self._check_float("momentum", low=0.0, high=1.0)
-        self._check_float("rmsprop_alpha", low=0.0, high=1.0)
-        self._check_float("lr_decay", low=0.0, high=1.0, low_open=True)
-        for name in ("clip", "init_range"):
-            if getattr(self, name) is not None:
-                self._check_float(name, low=0.0, low_open=True)
+        validate.number(o, "lr", self.lr, 0.0, low_open=True)
+        validate.number(o, "weight_decay", self.weight_decay, 0.0)
+        validate.number(o, "min_lr", self.min_lr, 0.0)
+        validate.number(o, "momentum", self.momentum, 0.0, 1.0)
+        validate.number(o, "rmsprop_alpha", self.rmsprop_alpha, 0.0, 1.0)
+        validate.number(o, "lr_decay", self.lr_decay, 0.0, 1.0, low_open=True)
+        validate.optional(validate.number, o, "clip", self.clip, 0.0, low_open=True)
         if self.schedule != "constant" and self.lr_decay == 1.0:
             raise ValueError(f"schedule={self.schedule!r} needs lr_decay < 1 (the multiplier, "
                              "e.g. 0.6667 to divide the learning rate by 1.5)")
-        for name in ("restore_best",):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"TrainConfig.{name} must be true or false")
-
-    def _check_choice(self, name: str, choices: tuple[str, ...] | None) -> None:
-        v = getattr(self, name)
-        if choices is None:  # device
-            if not isinstance(v, str) or not (v in ("cpu", "cuda", "auto") or v.startswith("cuda:")):
-                raise ValueError(f"TrainConfig.device must be cpu, cuda, cuda:N or auto, got {v!r}")
-            return
-        if v not in choices:
-            raise ValueError(f"TrainConfig.{name}={v!r} is not one of {', '.join(choices)}")
-
-    def _check_int(self, name: str, minimum: int) -> None:
-        v = getattr(self, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise ValueError(f"TrainConfig.{name} must be an integer >= {minimum}, got {v!r}")
-
-    def _check_float(self, name: str, low: float, high: float | None = None,
-                     low_open: bool = False) -> None:
-        v = getattr(self, name)
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        ok = ok and (v > low if low_open else v >= low) and (high is None or v <= high)
-        if not ok:
-            rng = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}]"
-            raise ValueError(f"TrainConfig.{name} must be a number in {rng}, got {v!r}")
+        validate.flag(o, "restore_best", self.restore_best)
+        validate.optional(validate.flag, o, "progress", self.progress)
 
     # --- conversions ---------------------------------------------------------------------
-    def net_fields(self) -> dict:
-        """The NetConfig fields this config sets (the task adds input/output sizes)."""
-        return {k: getattr(self, k) for k in ("cell", "hidden_size", "num_layers", "scheme",
-                                              "embedding_dim", "init_range", "forget_bias", "nonlinearity",
-                                              "path")}
-
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["task_params"] = dict(self.task_params)
+        d["net"] = {k: v for k, v in self.net.to_dict().items() if k not in DATA_FIELDS}
         d["eval_modes"] = list(self.eval_modes)
         d["hooks"] = list(self.hooks)
         return d
@@ -165,24 +141,45 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        if not isinstance(d, dict):
+    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
+        """Rebuild from :meth:`to_dict`; run directories of older versions, whose net fields
+        sit at the top level, load too."""
+        if not isinstance(d, Mapping):
             raise ValueError(f"a TrainConfig is a JSON object, got {type(d).__name__}")
+        d = dict(d)
+        net = dict(d.pop("net", None) or {})
+        for k in NET_FIELDS:
+            if k in d:
+                net[k] = d.pop(k)
         unknown = sorted(set(d) - set(cls.field_names()))
         if unknown:
             raise ValueError(f"unknown TrainConfig option {unknown[0]!r}; valid: "
-                             f"{', '.join(cls.field_names())}")
-        return cls(**d)
+                             f"{', '.join(_option_names())}")
+        return cls(**d, net=net)
 
     def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with ``changes``; net fields may be given by name (``hidden_size=128``)."""
+        net_changes = {k: changes.pop(k) for k in list(changes) if k in NET_FIELDS}
         unknown = sorted(set(changes) - set(self.field_names()))
         if unknown:
             raise ValueError(f"unknown TrainConfig option {unknown[0]!r}; valid: "
-                             f"{', '.join(self.field_names())}")
+                             f"{', '.join(_option_names())}")
+        if net_changes:
+            base = changes.get("net", self.net)
+            if isinstance(base, Mapping):
+                base = NetConfig.from_dict(base)
+            changes["net"] = replace(base, **net_changes)
         return replace(self, **changes)
 
 
-_FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig)}
+def _option_names() -> list[str]:
+    """Every option name a config or ``--set`` takes (net fields by their plain names)."""
+    return [n for n in TrainConfig.field_names() if n != "net"] + list(NET_FIELDS)
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig) if f.name != "net"}
+_FIELD_TYPES.update({f.name: str(f.type) for f in fields(NetConfig) if f.name in NET_FIELDS})
+_FIELD_TYPES["scheme"] = "str"
 
 
 def parse_value(raw: str) -> Any:
@@ -225,7 +222,8 @@ def _coerce(key: str, raw: str) -> Any:
 
 
 def apply_overrides(config: TrainConfig, sets: Iterable[str]) -> TrainConfig:
-    """Apply ``key=value`` strings: TrainConfig fields, or ``task.NAME=value`` task params."""
+    """Apply ``key=value`` strings: TrainConfig fields, ``task.NAME=value`` task parameters,
+    and net fields (``hidden_size=128`` or ``net.hidden_size=128``)."""
     changes: dict[str, Any] = {}
     task_params = dict(config.task_params)
     for item in sets:
@@ -239,13 +237,15 @@ def apply_overrides(config: TrainConfig, sets: Iterable[str]) -> TrainConfig:
             if not name:
                 raise ValueError(f"--set {item!r}: name the task parameter, e.g. task.length=30")
             task_params[name] = parse_value(raw)
-        elif key in _FIELD_TYPES and key not in ("task", "task_params"):
+            continue
+        if key.startswith("net.") and key[len("net."):] in NET_FIELDS:
+            key = key[len("net."):]
+        if key in _FIELD_TYPES and key != "task_params":
             changes[key] = _coerce(key, raw)
         elif key == "task":
             changes["task"] = raw
         else:
             raise ValueError(f"unknown option {key!r} in --set; valid: task.<param>, "
-                             f"{', '.join(k for k in _FIELD_TYPES if k != 'task_params')}")
+                             f"{', '.join(k for k in _option_names() if k != 'task_params')}")
     changes["task_params"] = task_params
     return config.replace(**changes)
-

@@ -26,7 +26,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from memloss.config import TrainConfig
+from memloss.core import runfiles as rf
+from memloss.core import validate
 from memloss.core.atomic import atomic_write_text
+from memloss.core.seeds import stream_seed
 
 __all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo",
            "table1", "demo_sizes"]
@@ -105,11 +109,8 @@ class DemoConfig:
             raise ValueError("DemoConfig.schemes is empty")
         for name in ("hidden_size", "epochs", "batch_size", "train_size", "valid_size",
                      "test_size", "eval_train_size", "mc_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DemoConfig.{name} must be a positive integer, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"DemoConfig.lr must be > 0, got {self.lr!r}")
+            validate.integer("DemoConfig", name, getattr(self, name))
+        validate.number("DemoConfig", "lr", self.lr, 0.0, low_open=True)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -137,80 +138,73 @@ def demo_sizes() -> list[str]:
     return list(SIZES)
 
 
-def _length_name(length: str | int) -> str:
-    return str(length)
-
-
-def _train_config(cfg: DemoConfig, scheme: DemoScheme, length: str | int) -> Any:
-    from memloss.train import TrainConfig
-
+def _train_config(cfg: DemoConfig, scheme: DemoScheme, length: str | int) -> TrainConfig:
     return TrainConfig(
         task="temporal-order",
         task_params={"length": length, "train_size": cfg.train_size,
                      "valid_size": cfg.valid_size, "test_size": cfg.test_size, "seed": cfg.seed},
-        cell="lstm", hidden_size=cfg.hidden_size, forget_bias=cfg.forget_bias,
-        scheme=scheme.spec, optimizer="adam",
-        lr=cfg.lr, clip=1.0, epochs=cfg.epochs, batch_size=cfg.batch_size,
+        net={"cell": "lstm", "hidden_size": cfg.hidden_size, "forget_bias": cfg.forget_bias,
+             "scheme": scheme.spec},
+        optimizer="adam", lr=cfg.lr, clip=1.0, epochs=cfg.epochs, batch_size=cfg.batch_size,
         eval_modes=("deterministic", "mc", "train-mode"), mc_samples=cfg.mc_samples,
         restore_best=False, seed=cfg.seed, progress=None)
 
 
-def _accuracies(run_dir: Path, cfg: DemoConfig) -> dict[str, dict[str, float]]:
-    """Accuracy per split and inference mode: test from final.json; train on the first
-    ``eval_train_size`` training sequences; "during-training" is the last epoch's
-    training-mode accuracy from metrics.jsonl."""
-    from memloss.rundir import load_run
-    from memloss.train import predict
+#: inference modes the demo scores the training split under
+_TRAIN_MODES = ("deterministic", "mc", "train-mode")
 
-    run = load_run(run_dir)
-    out: dict[str, dict[str, float]] = {"test": {m: v["accuracy"]
-                                                 for m, v in run.final["test"].items()}}
-    x, y, _ = run.task.split("train")
-    n = min(cfg.eval_train_size, x.shape[0])
-    gen = torch.Generator().manual_seed(cfg.seed + 7)
-    out["train"] = {}
-    for mode in ("deterministic", "mc", "train-mode"):
-        correct = 0.0
-        for i in range(0, n, 500):
-            probs, _ = predict(run.net, x[i:min(i + 500, n)], mode=mode, samples=cfg.mc_samples,
-                               generator=gen)
-            correct += float((probs[:, -1].argmax(-1) == y[i:min(i + 500, n)]).sum())
-        out["train"][mode] = correct / n
-    last = next((r for r in reversed(run.metrics) if "train_accuracy" in r), {})
-    out["train"]["during-training"] = last.get("train_accuracy", float("nan"))
-    out["test"]["during-training"] = float("nan")
-    return out
+
+def _score_train_split(run: Any, cfg: DemoConfig) -> None:
+    """Score the first ``eval_train_size`` training sequences under every mode (the shared
+    evaluation) and record them in the run's final.json under ``train``."""
+    from memloss.tasks import evaluate
+
+    gen = torch.Generator().manual_seed(stream_seed(cfg.seed, "train-eval"))
+    n = min(cfg.eval_train_size, cfg.train_size)
+    final = dict(run.final)
+    final["train"] = {mode: evaluate(run.net, run.task, "train", mode=mode,
+                                     samples=cfg.mc_samples, batch_size=500, generator=gen,
+                                     max_examples=n)
+                      for mode in _TRAIN_MODES}
+    final["train_examples"] = n
+    rf.write_json(run.path / rf.FINAL, final)
+
+
+def _rows(record: Any) -> list[dict[str, Any]]:
+    """The results.csv rows of one demo run, read from its run directory: train and test
+    accuracy under each inference mode, the last epoch's training-mode accuracy and the
+    paper's number."""
+    from memloss.reports.paper import paper_row
+
+    demo = record.config["info"]["demo"]
+    preset = paper_row(record.config)
+    last = next((r for r in reversed(record.metrics) if "train_accuracy" in r), {})
+    rows = []
+    for split, headline in (("train", "train-mode"), ("test", "deterministic")):
+        acc = {m: v["accuracy"] for m, v in record.final[split].items()}
+        during = last.get("train_accuracy", float("nan")) if split == "train" else float("nan")
+        paper = ""
+        if preset is not None and split in preset.reported:
+            paper = f"{preset.bounds.get(split, '')}{preset.reported[split]:g}"
+        rows.append({
+            "length": str(demo["length"]), "seq_len": record.config["task_info"]["seq_len"],
+            "scheme": demo["scheme"], "sampling": demo["sampling"], "split": split,
+            "accuracy": acc[headline], "inference": headline,
+            "deterministic": acc["deterministic"], "mc": acc["mc"],
+            "train_mode": acc["train-mode"], "during_training": during,
+            "paper": paper, "preset": "" if preset is None else preset.name,
+            "spec": demo["spec"],
+        })
+    return rows
 
 
 def _preset(family: str | None, length: str | int, sampling: str) -> Any:
     if family is None or not isinstance(length, str):
         return None
-    try:
-        from memloss.presets import PRESETS
-    except ImportError:
-        return None
+    from memloss.presets import PRESETS
+
     name = f"semeniuta-t1-{length}-{family}-{sampling}"
     return PRESETS.get(name) if name in PRESETS else None
-
-
-def _rows(cfg: DemoConfig, scheme: DemoScheme, length: str | int, seq_len: int,
-          acc: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    preset = _preset(scheme.family, length, scheme.sampling)
-    rows = []
-    for split, headline in (("train", "train-mode"), ("test", "deterministic")):
-        a = acc[split]
-        paper = ""
-        if preset is not None and split in preset.reported:
-            paper = f"{preset.bounds.get(split, '')}{preset.reported[split]:g}"
-        rows.append({
-            "length": _length_name(length), "seq_len": seq_len, "scheme": scheme.name,
-            "sampling": scheme.sampling, "split": split, "accuracy": a[headline],
-            "inference": headline,
-            "deterministic": a["deterministic"], "mc": a["mc"], "train_mode": a["train-mode"],
-            "during_training": a.get("during-training", float("nan")),
-            "paper": paper, "preset": "" if preset is None else preset.name, "spec": scheme.spec,
-        })
-    return rows
 
 
 def table1(results: pd.DataFrame) -> pd.DataFrame:
@@ -292,8 +286,10 @@ def _lead_sections(cfg: DemoConfig, results: pd.DataFrame) -> list:
 def run_demo(cfg: DemoConfig, out_dir: "str | Path", *, progress: bool | None = None) -> dict:
     """Run the whole demo into ``out_dir``; returns ``{"results": DataFrame, "seconds",
     "report": (html, pdf)}``. Run directories go to ``out_dir/runs/``; an existing demo
-    output is replaced. The wall time goes to ``timing.json`` (not into the report, whose
-    bytes depend only on the results)."""
+    output is replaced. Every number the report shows is written into the run directories
+    first (final.json holds the train-split accuracies too), and the results table and the
+    report are read back from them. The wall time goes to ``timing.json`` (not into the
+    report, whose bytes depend only on the results)."""
     import shutil
 
     from memloss.diagnostics import list_probes
@@ -323,13 +319,12 @@ def run_demo(cfg: DemoConfig, out_dir: "str | Path", *, progress: bool | None = 
 def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
          params: dict[str, dict[str, Any]], progress: bool | None) -> dict:
     from memloss.diagnostics import run_probes
-    from memloss.train import build_task, train
-    from memloss.reports import report_from_runs, write_report
+    from memloss.reports import read_runs, report_from_records, write_report
+    from memloss.training import train
 
     jobs = [(length, s) for length in cfg.lengths for s in cfg.schemes]
     disable = (not sys.stderr.isatty()) if progress is None else not progress
     start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
     run_dirs: list[Path] = []
     bar = tqdm(jobs, desc="demo runs", unit="run", disable=disable)
     for length, scheme in bar:
@@ -338,28 +333,29 @@ def _run(cfg: DemoConfig, out: Path, runs_dir: Path, probes: list[str],
         run_dir = runs_dir / f"{length}-{scheme.key}"
         t0 = time.perf_counter()
         preset = _preset(scheme.family, length, scheme.sampling)
-        info: dict[str, Any] = {"demo": {"size": cfg.label}}
+        info: dict[str, Any] = {"demo": {"size": cfg.label, "length": length,
+                                         "scheme": scheme.name, "sampling": scheme.sampling,
+                                         "spec": scheme.spec}}
         if preset is not None:
-            info["preset"] = preset.to_dict()
-        train(tc, run_dir, command=["memloss", "demo", f"--size={cfg.label}"], info=info)
+            info["preset"] = preset.record()
+        run = train(tc, run_dir, command=["memloss", "demo", f"--size={cfg.label}"], info=info)
         t1 = time.perf_counter()
-        acc = _accuracies(run_dir, cfg)
-        run_probes(run_dir, probes, params=params, seed=cfg.seed)
+        _score_train_split(run, cfg)
+        run_probes(run.net, run.task, probes, run_dir / rf.DIAGNOSTICS, params=params,
+                   seed=cfg.seed)
         t2 = time.perf_counter()
-        seq_len = build_task(tc).seq_len
-        rows += _rows(cfg, scheme, length, seq_len, acc)
         run_dirs.append(run_dir)
-        log.info("%s %-20s train %.3f test %.3f (train %.1fs, eval+probes %.1fs)", length,
-                 scheme.key, acc["train"]["train-mode"], acc["test"]["deterministic"],
-                 t1 - t0, t2 - t1)
+        log.info("%s %-20s (train %.1fs, eval+probes %.1fs)", length, scheme.key, t1 - t0, t2 - t1)
     bar.close()
-    results = pd.DataFrame(rows)
+    records = read_runs(run_dirs)
+    results = pd.DataFrame([row for record in records for row in _rows(record)])
     atomic_write_text(out / "results.csv", results.to_csv(index=False, float_format="%.4f"))
     atomic_write_text(out / "demo.json", json.dumps(cfg.to_dict(), indent=2, default=str) + "\n")
     seconds = time.perf_counter() - start
-    report = report_from_runs(run_dirs, title="memloss demo: memory loss on the temporal order task",
-                              subtitle="Semeniuta et al. (2016) Table 1, reproduced at CPU size",
-                              lead=_lead_sections(cfg, results))
+    report = report_from_records(records,
+                                 title="memloss demo: memory loss on the temporal order task",
+                                 subtitle="Semeniuta et al. (2016) Table 1, reproduced at CPU size",
+                                 lead=_lead_sections(cfg, results))
     paths = write_report(report, out / "report")
     total = time.perf_counter() - start
     atomic_write_text(out / "timing.json", json.dumps(

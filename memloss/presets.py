@@ -5,18 +5,25 @@ Every setup and number below is taken from the papers in ``shared/papers/`` (sec
 table named in each preset); where a paper leaves a setting unstated, the preset's
 ``notes`` say so and what is used instead. Each preset has a ``-cpu`` variant: the same
 task and scheme at a size that trains in minutes on a CPU (its numbers are not comparable
-with the paper's). Rows whose regularizer has no scheme in :mod:`memloss.models.schemes` are left
-out and listed in :data:`OMITTED`.
+with the paper's). Rows whose regularizer has no scheme in :mod:`memloss.models.schemes` are
+left out and listed in :data:`OMITTED`.
+
+A preset keeps its settings as plain values; its :class:`~memloss.config.TrainConfig` is
+built (and validated) when first asked for, so importing this module builds no config.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property, lru_cache
+from typing import Any, Sequence
 
-from memloss.config import TrainConfig
+from memloss.config import NET_FIELDS, TrainConfig
 from memloss.core.registry import Registry
+from memloss.models import parse_scheme
 
-__all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "OMITTED"]
+__all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "OMITTED", "match_preset",
+           "scheme_key"]
 
 SEMENIUTA = "Semeniuta et al. 2016, Recurrent Dropout without Memory Loss"
 ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization"
@@ -31,7 +38,8 @@ class Preset:
     ``reported`` maps what was measured (``train``, ``valid``, ``test``, ``test_mc``) to the
     value in units of ``metric`` (accuracy as a fraction, error rate, perplexity, bpc).
     ``bounds`` marks values reported as an inequality (e.g. ``{"test": "<"}`` for "<25%").
-    ``cpu_of`` names the full preset a ``-cpu`` variant shrinks.
+    ``cpu_of`` names the full preset a ``-cpu`` variant shrinks. ``settings``: the
+    TrainConfig's options by name (net fields by their plain names, as ``--set`` takes them).
     """
 
     name: str
@@ -40,10 +48,17 @@ class Preset:
     row: str
     metric: str
     reported: dict[str, float]
-    config: TrainConfig
+    settings: dict[str, Any]
     notes: str = ""
     bounds: dict[str, str] = field(default_factory=dict)
     cpu_of: str | None = None
+
+    @cached_property
+    def config(self) -> TrainConfig:
+        """The preset's TrainConfig (built on first use)."""
+        s = dict(self.settings)
+        net = {k: s.pop(k) for k in list(s) if k in NET_FIELDS}
+        return TrainConfig(**s, net=net)
 
     def describe(self) -> str:
         shown = ", ".join(f"{k} {self.bounds.get(k, '')}{v:g}" for k, v in self.reported.items())
@@ -57,6 +72,12 @@ class Preset:
                 "metric": self.metric, "reported": dict(self.reported), "bounds": dict(self.bounds),
                 "notes": self.notes, "cpu_of": self.cpu_of, "config": self.config.to_dict()}
 
+    def record(self) -> dict[str, Any]:
+        """What a run's config.json records of the preset it reproduces (``info.preset``)."""
+        d = self.to_dict()
+        d.pop("config")
+        return d
+
 
 PRESETS: Registry[Preset] = Registry("preset")
 
@@ -69,12 +90,13 @@ def _add(preset: Preset, cpu: dict[str, Any]) -> None:
     ``task_params`` there is merged into the preset's)."""
     PRESETS.register(preset.name, preset.describe())(preset)
     cpu = dict(cpu)
-    params = {**preset.config.task_params, **cpu.pop("task_params", {})}
-    small = preset.config.replace(task_params=params, **cpu)
+    full_params = preset.settings.get("task_params", {})
+    params = {**full_params, **cpu.pop("task_params", {})}
+    small = {**preset.settings, "task_params": params, **cpu}
     variant = Preset(f"{preset.name}-cpu", preset.paper, preset.table, preset.row, preset.metric,
                      dict(preset.reported), small,
                      f"CPU-sized variant of {preset.name} ({', '.join(f'{k}={v}' for k, v in cpu.items())}"
-                     f"{', task ' + str(params) if params != preset.config.task_params else ''}); "
+                     f"{', task ' + str(params) if params != full_params else ''}); "
                      "numbers are not comparable with the paper's.",
                      dict(preset.bounds), cpu_of=preset.name)
     PRESETS.register(variant.name, variant.describe())(variant)
@@ -105,7 +127,7 @@ for (family, sampling), by_len in _T1.items():
             f"semeniuta-t1-{length}-{family}-{sampling}", SEMENIUTA, "Table 1",
             f"{_T1_ROW[family]}, {sampling} sampling, {length} sequences", "accuracy",
             {"train": train_acc, "test": test_acc},
-            TrainConfig(task="temporal-order", task_params={"length": length}, hidden_size=256,
+            dict(task="temporal-order", task_params={"length": length}, hidden_size=256,
                         scheme=_T1_SCHEME[family].format(s=sampling), optimizer="sgd", lr=0.1,
                         epochs=5000, batch_size=32),
             notes=("Section 4.1 setup. Moon per-sequence, medium: the paper reports the test "
@@ -144,7 +166,7 @@ for (family, rate, sampling), (valid, test) in _T2.items():
         row = f"{_T1_ROW[family]}, rate {rate:g}, {sampling} sampling, no forward dropout"
     _add(Preset(
         name, SEMENIUTA, "Table 2", row, "perplexity", {"valid": valid, "test": test},
-        TrainConfig(task="ptb-word", task_params={"batching": "stream", "bptt": 35},
+        dict(task="ptb-word", task_params={"batching": "stream", "bptt": 35},
                     hidden_size=256, init_range=0.05, scheme=scheme, optimizer="sgd", lr=1.0,
                     clip=10.0, batch_size=32, schedule="plateau", lr_decay=1 / 1.5, epochs=40),
         notes="Section 4.2 setup; the number of epochs is not stated in the paper (40 here, "
@@ -184,7 +206,7 @@ for size, z in _ZAREMBA.items():
     c = dict(z["config"])
     _add(Preset(f"zaremba-{size}", ZAREMBA, "Table 1" if size != "small" else "Section 4.1",
                 z["row"], "perplexity", z["reported"],
-                TrainConfig(task="ptb-word", task_params=c.pop("task_params"), optimizer="sgd",
+                dict(task="ptb-word", task_params=c.pop("task_params"), optimizer="sgd",
                             lr=1.0, batch_size=20, **c),
                 notes=z["notes"]),
          {"hidden_size": 64, "epochs": 1, "max_steps": 300})
@@ -205,7 +227,7 @@ for (size, tied), (valid, test, test_mc) in _GAL.items():
     kind = "tied" if tied else "untied"
     _add(Preset(f"gal-{size}-{kind}", GAL, "Table 1", f"Variational ({kind} weights), {size} LSTM",
                 "perplexity", {"valid": valid, "test": test, "test_mc": test_mc},
-                TrainConfig(task="ptb-word", task_params=z.pop("task_params"), optimizer="sgd",
+                dict(task="ptb-word", task_params=z.pop("task_params"), optimizer="sgd",
                             lr=1.0, batch_size=20, eval_modes=("deterministic", "mc"),
                             mc_samples=1000, **z),
                 notes="Section 5.1: Zaremba's setup with the variational scheme; weight decay "
@@ -220,7 +242,7 @@ _K1 = {"lstm": ("none", "LSTM", 0.092, 0.102),
 for key, (scheme, row, valid, test) in _K1.items():
     _add(Preset(f"krueger-t1-{key}", KRUEGER, "Table 1", f"{row}, permuted sequential MNIST",
                 "error", {"valid": valid, "test": test},
-                TrainConfig(task="permuted-mnist", task_params={"source": "mnist"},
+                dict(task="permuted-mnist", task_params={"source": "mnist"},
                             hidden_size=100, scheme=scheme, optimizer="rmsprop", rmsprop_alpha=0.5,
                             lr=0.001, clip=1.0, epochs=150, batch_size=32),
                 notes="Section 4.1. The hidden size and batch size are not stated in the text "
@@ -247,7 +269,7 @@ for key, (zc, zh, reported) in _K2.items():
     row = "LSTM" if scheme == "none" else f"zoneout z_c={zc:g}, z_h={zh:g}"
     _add(Preset(f"krueger-t2-{key}", KRUEGER, "Table 2", f"{row}, character-level PTB", "bpc",
                 reported,
-                TrainConfig(task="ptb-char", task_params={"batching": "slices", "bptt": 100},
+                dict(task="ptb-char", task_params={"batching": "slices", "bptt": 100},
                             hidden_size=1000, scheme=scheme, optimizer="adam", lr=0.002, clip=1.0,
                             batch_size=32, epochs=50),
                 notes="Section 4.2.1. The number of epochs and the embedding size are not "
@@ -269,7 +291,7 @@ OMITTED["krueger-t3 stochastic depth, norm-stabilizer, weight noise"] = "no such
 for key, (scheme, row, valid) in _K3.items():
     _add(Preset(f"krueger-t3-{key}", KRUEGER, "Table 3", f"{row}, word-level PTB", "perplexity",
                 {"valid": valid},
-                TrainConfig(task="ptb-word", task_params={"batching": "slices", "bptt": 35},
+                dict(task="ptb-word", task_params={"batching": "slices", "bptt": 35},
                             hidden_size=256, init_range=0.05, scheme=scheme, optimizer="momentum",
                             momentum=0.99, lr=1.0, clip=10.0, batch_size=32, schedule="plateau",
                             lr_decay=1 / 1.5, epochs=40),
@@ -283,3 +305,46 @@ def get_preset(name: str) -> Preset:
 
 def list_presets() -> list[str]:
     return PRESETS.list()
+
+
+#: task parameters that do not change which experiment a run is
+_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed")
+
+
+def _drop_scaling(spec: str) -> str:
+    return re.sub(r",?scaling=(inverted|expectation)", "", spec).replace(":,", ":")
+
+
+@lru_cache(maxsize=None)
+def scheme_key(spec: str) -> str:
+    """A scheme's full text form without its scaling convention (which the papers' numbers
+    do not depend on: it is an implementation choice)."""
+    return _drop_scaling(parse_scheme(spec).spec)
+
+
+def _task_key(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in _SIZE_PARAMS}
+
+
+def match_preset(config: TrainConfig, command: Sequence[str] = ()) -> Preset | None:
+    """The preset a run reproduces: one named on its command line, else one that trains the
+    same task with the same task setting (e.g. ``length``) and the same scheme. Sizes of the
+    data splits, the model and the optimiser may differ (CPU-sized reproductions), and so
+    may the scaling convention. Full-size presets are preferred over their ``-cpu``
+    variants."""
+    names = PRESETS.list()
+    for token in command:
+        if isinstance(token, str) and token in names:
+            return PRESETS.get(token)
+    key = _drop_scaling(config.net.scheme.spec)  # type: ignore[union-attr]
+    params = _task_key(config.task_params)
+    found = []
+    for name in names:
+        p = PRESETS.get(name)
+        s = p.settings
+        if s["task"] != config.task or _task_key(s.get("task_params", {})) != params:
+            continue
+        if scheme_key(s.get("scheme", "none")) == key:
+            found.append(p)
+    found.sort(key=lambda p: (p.cpu_of is not None, p.name))
+    return found[0] if found else None

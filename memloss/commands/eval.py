@@ -10,26 +10,24 @@ __all__ = ["add_parser", "eval_run"]
 def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
              weights: str = "final", batch_size: int | None = None) -> dict:
     """Evaluate ``run_dir`` under each mode; update ``final.json[split][mode]``; return them."""
+    from memloss.core import validate
+    from memloss.core.runfiles import FINAL, write_json
+    from memloss.core.seeds import stream_seed
     from memloss.models import INFERENCE_MODES
-    from memloss.tasks import SPLITS
-
-    from ..rundir import FINAL, load_run, write_json
-    from ..train import evaluate
+    from memloss.runs import load_run
+    from memloss.tasks import SPLITS, evaluate
 
     for m in modes:
-        if m not in INFERENCE_MODES:
-            raise ValueError(f"unknown mode {m!r}; valid: {', '.join(INFERENCE_MODES)}")
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"--samples must be a positive integer, got {samples!r}")
+        validate.choice("eval", "mode", m, INFERENCE_MODES)
+    validate.choice("eval", "split", split, SPLITS)
+    validate.integer("eval", "samples", samples)
     run = load_run(run_dir, weights=weights)
     cfg = run.config["train"]
     bs = batch_size or cfg.get("eval_batch_size", 256)
     results = {}
     for m in modes:
         metrics = evaluate(run.net, run.task, split, mode=m, samples=samples, batch_size=bs,
-                           seed=cfg.get("seed", 0) + 3)
+                           seed=stream_seed(cfg.get("seed", 0), "eval"))
         results[m] = {**metrics, "samples": samples} if m == "mc" else metrics
     final = dict(run.final)
     final.setdefault("weights", run.weights)

@@ -28,11 +28,9 @@ def _headline(summary: dict) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from memloss.diagnostics import PROBES, run_probes
+    from memloss.runs import probe_run
 
-    for name in args.probe or []:
-        PROBES.get(name)  # unknown names fail before any work
-    params = {}
+    params: dict = {}
     for item in args.set or []:
         name, sep, rest = item.partition(":")
         key, eq, raw = rest.partition("=")
@@ -43,8 +41,8 @@ def _run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             value = raw
         params.setdefault(name, {})[key] = tuple(value) if isinstance(value, list) else value
-    results = run_probes(args.run_dir, args.probe, args.out, params=params, seed=args.seed,
-                         device=args.device, weights=args.weights)
+    results = probe_run(args.run_dir, args.probe, args.out, params=params, seed=args.seed,
+                        device=args.device, weights=args.weights)
     out = args.out or f"{args.run_dir}/diagnostics"
     for name, result in results.items():
         print(f"{name}: {len(result.frame)} rows -> {out}/{name}.csv  {_headline(result.summary)}")

@@ -17,11 +17,10 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     Everything is checked here (names, options, task parameters, the net), so a bad
     command line fails before any training starts.
     """
-    from memloss.tasks import TASKS
+    from memloss.build import build_task, net_config
+    from memloss.config import TrainConfig, apply_overrides
     from memloss.presets import PRESETS
-
-    from ..config import TrainConfig, apply_overrides
-    from ..train import build_net, build_task
+    from memloss.tasks import TASKS
 
     if target in PRESETS:
         config = PRESETS.get(target).config
@@ -33,7 +32,7 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     if scheme is not None:
         config = config.replace(scheme=scheme)
     config = apply_overrides(config, sets or [])
-    build_net(config, build_task(config))  # validates task parameters, scheme and sizes
+    net_config(config, build_task(config))  # validates task parameters, scheme and sizes
     return config
 
 
@@ -43,15 +42,13 @@ def _preset_info(target: str) -> dict:
 
     if target not in PRESETS:
         return {}
-    d = PRESETS.get(target).to_dict()
-    d.pop("config")
-    return {"preset": d}
+    return {"preset": PRESETS.get(target).record()}
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..config import TrainConfig, apply_overrides
-    from ..rundir import read_json
-    from ..train import train
+    from memloss.config import TrainConfig, apply_overrides
+    from memloss.core.runfiles import read_json
+    from memloss.training import train
 
     command = ["memloss", *sys.argv[1:]] if args.argv is None else args.argv
     if args.resume:
@@ -60,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
                              "give a TASK, --scheme or --out (use --set max_steps=N to extend)")
         saved = TrainConfig.from_dict(read_json(f"{args.resume}/config.json")["train"])
         config = apply_overrides(saved, args.set) if args.set else None
-        out = train(config, args.resume, resume=True, command=command)
+        out = train(config, args.resume, resume=True, command=command).path
     else:
         if not args.target:
             raise ValueError("name a task or preset to train (`memloss ls tasks`, `memloss ls "
@@ -68,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out RUN_DIR is required: the directory the run is written to")
         config = resolve_config(args.target, args.scheme, args.set)
-        out = train(config, args.out, command=command, info=_preset_info(args.target))
+        out = train(config, args.out, command=command, info=_preset_info(args.target)).path
     final = read_json(f"{out}/final.json")
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())

@@ -6,7 +6,7 @@ Every probe is a frozen dataclass registered in :data:`PROBES` and called as
 directory. The columns of each frame are described in ``docs/diagnostics.md``.
 """
 from .base import BASE_COLUMNS, PROBES, Probe, ProbeResult
-from .modes import MODES
+from memloss.models.inference import MODES
 # importing registers the probes; this order is the order of `memloss ls probes`
 from . import state_decay  # noqa: F401,E402  isort: skip
 from . import impulse  # noqa: F401,E402  isort: skip

@@ -74,7 +74,7 @@ def make_frame(probe: str, net: Net, rows: Iterable[dict[str, Any]],
                extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """Build a probe frame from row dicts; fills ``probe``, ``scheme``, ``cell`` and puts
     :data:`BASE_COLUMNS` first. Missing ``layer``/``t`` are NA (nullable integers)."""
-    from .modes import net_scaling
+    from memloss.models.inference import net_scaling
 
     rows = list(rows)
     cols = list(BASE_COLUMNS) + [c for c in extra_columns if c not in BASE_COLUMNS]

@@ -26,7 +26,7 @@ from memloss.tasks import Batch
 from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
-from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 from .unroll import readout, split_state, step_masks
 
 __all__ = ["GradientFlow", "step_loss", "step_jacobian_norm", "LOSSES"]

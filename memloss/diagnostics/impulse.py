@@ -17,7 +17,7 @@ from memloss.models import Net
 from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
 from .data import check_split, probe_context
 from .fit import half_life, log_slope
-from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 from .unroll import join_state, readout, split_state, step_masks, unroll
 
 __all__ = ["Impulse", "perturb_inputs"]

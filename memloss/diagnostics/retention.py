@@ -21,7 +21,7 @@ from memloss.models import Net
 
 from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
 from .data import check_split, probe_context
-from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 from .unroll import unroll
 
 __all__ = ["Retention", "ridge_fit", "squared_correlation", "input_targets"]

@@ -1,7 +1,9 @@
-"""Run several probes on a run directory (or a net and a task) and write their outputs.
+"""Run several probes on a net and a task and write their outputs.
 
-``run_probes(run_dir)`` writes ``<run_dir>/diagnostics/<probe>.csv`` (the frame) and
-``<probe>.json`` (``{"probe", "params", "columns", "rows", "summary"}``), each atomically.
+``run_probes(net, task, out_dir=DIR)`` writes ``DIR/<probe>.csv`` (the frame) and
+``DIR/<probe>.json`` (``{"probe", "params", "columns", "rows", "summary"}``), each
+atomically. Loading a run directory is the application's part
+(:func:`memloss.runs.probe_run`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from memloss.core.atomic import atomic_write_text
+from memloss.models import Net
 
 from .base import PROBES, Probe, ProbeResult, json_safe
 
@@ -51,43 +54,25 @@ def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path
     return csv_path, json_path
 
 
-def _load(source: Any, device: str, weights: str) -> tuple[Any, Any, Path | None]:
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_dir():
-            raise FileNotFoundError(f"run directory {str(path)!r} does not exist; pass a "
-                                    "directory written by `memloss train`")
-        from memloss.rundir import load_run  # the run-directory layer (memloss.rundir)
+def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
+               out_dir: "str | os.PathLike | None" = None, *,
+               params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0
+               ) -> dict[str, ProbeResult]:
+    """Run the probes ``names`` (default: all) on ``net`` and ``task``.
 
-        run = load_run(path, weights=weights, device=device)
-        return run.net, run.task, path
-    if isinstance(source, tuple) and len(source) == 2:
-        return source[0], source[1], None
-    raise ValueError("run_probes takes a run directory path or a (net, task) pair, got "
-                     f"{type(source).__name__}")
-
-
-def run_probes(source: "str | os.PathLike | tuple[Any, Any]",
-               names: Sequence[str] | None = None, out_dir: "str | os.PathLike | None" = None,
-               *, params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
-               device: str = "cpu", weights: str = "final") -> dict[str, ProbeResult]:
-    """Run the probes ``names`` (default: all) on a run directory or a ``(net, task)`` pair.
-
-    Results are written to ``out_dir`` (default ``<run_dir>/diagnostics``; nothing is written
-    for a ``(net, task)`` pair without ``out_dir``). ``params`` overrides probe parameters
-    by probe name. Each probe gets its own generator seeded from ``seed`` and its name, so
-    a probe's numbers do not depend on which other probes ran. ``device`` and ``weights``
-    apply when loading a run directory (see :func:`memloss.rundir.load_run`).
+    Results are written to ``out_dir`` when given. ``params`` overrides probe parameters by
+    probe name. Each probe gets its own generator seeded from ``seed`` and its name, so a
+    probe's numbers do not depend on which other probes ran.
     """
-    net, task, run_dir = _load(source, device, weights)
+    if not isinstance(net, Net):
+        raise ValueError(f"run_probes takes a memloss Net, got {type(net).__name__}")
     names = list(names) if names else list_probes()
     params = dict(params or {})
     unknown = sorted(set(params) - set(names))
     if unknown:
         raise ValueError(f"params given for probes that do not run: {unknown}; running {names}")
     probes = [make_probe(n, **dict(params.get(n, {}))) for n in names]
-    target = Path(out_dir) if out_dir is not None else (
-        run_dir / "diagnostics" if run_dir is not None else None)
+    target = Path(out_dir) if out_dir is not None else None
     was_training = net.training
     net.eval()
     results: dict[str, ProbeResult] = {}

@@ -22,7 +22,7 @@ from memloss.models import Masks, Net
 
 from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
 from .data import check_split, probe_context
-from .modes import DETERMINISTIC, OTHER_SCALING, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, check_modes, mode_masks, mode_scaling
 from .unroll import unroll
 
 __all__ = ["Saturation", "gate_activations", "GATES"]

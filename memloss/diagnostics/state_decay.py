@@ -19,7 +19,7 @@ from memloss.models import Net, SiteSpec
 from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
-from .modes import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 from .unroll import Trace, join_state, unroll
 
 __all__ = ["StateDecay", "state_norms", "analytic_weights"]

@@ -24,7 +24,7 @@ from memloss.tasks import Batch
 from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
     net_device
 from .data import check_split, iter_batches
-from .modes import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 
 __all__ = ["Uncertainty", "expected_calibration_error", "entropy", "scored_positions"]
 

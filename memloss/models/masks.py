@@ -13,16 +13,23 @@ Sampled masks already carry the scaling convention (e.g. ``keep / (1-p)``); dete
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import torch
+from torch import Tensor
 
 from .schemes import SiteSpec
+from .sites import layer_sites
 
-__all__ = ["MaskEntry", "MaskPlan", "Masks"]
+__all__ = ["MaskEntry", "MaskPlan", "Masks", "LayerMasks", "ResolvedMasks"]
 
 Masks = dict[str, torch.Tensor]
+
+
+class ResolvedMasks(dict):
+    """The masks of one forward pass, already validated against the plan and on the input's
+    device and dtype: a layer given these uses them as they are (resolved once per forward)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,60 @@ class MaskEntry:
         if self.spec.sampling == "step":
             return (T, B) + self.shape
         return (B,) + self.shape
+
+
+@dataclass(frozen=True)
+class LayerMasks:
+    """One layer's masks by site, as the execution paths read them.
+
+    ``values`` maps a site to its tensor (per step ``[T, B, N]``, per sequence ``[B, N]``,
+    per gate with a ``G`` axis before ``N``, or 0-dim expectations); ``step`` names the
+    sites whose tensor has a time axis, ``per_gate`` those with one mask per gate block.
+    """
+
+    values: dict[str, Tensor] = field(default_factory=dict)
+    step: frozenset[str] = frozenset()
+    per_gate: frozenset[str] = frozenset()
+
+    def has(self, site: str) -> bool:
+        return site in self.values
+
+    def at(self, site: str, t: int) -> Tensor | None:
+        """The mask of ``site`` at step ``t`` (None where the site is unused)."""
+        m = self.values.get(site)
+        if m is None or site not in self.step:
+            return m
+        return m[t]
+
+    def steps(self, site: str, T: int) -> Sequence[Tensor | None]:
+        """The mask of every step (views, no copies); ``None`` where the site is unused."""
+        m = self.values.get(site)
+        if m is not None and site in self.step:
+            return m.unbind(0)
+        return (m,) * T
+
+    @property
+    def rec_per_gate(self) -> bool:
+        """True when the recurrent site has a sampled mask per gate block."""
+        m = self.values.get("recurrent")
+        return "recurrent" in self.per_gate and m is not None and m.dim() > 0
+
+    def gate_major(self) -> "LayerMasks":
+        """The same masks with per-gate recurrent masks laid out ``[.., G, B, H]`` (for a
+        batched product over gates), without the ``input`` and ``weight`` sites (they act
+        outside a fused time loop)."""
+        values = {k: v for k, v in self.values.items() if k not in ("input", "weight")}
+        if self.rec_per_gate:
+            values["recurrent"] = values["recurrent"].transpose(-3, -2)
+        return LayerMasks(values, self.step, self.per_gate)
+
+    def recurrent_all(self) -> Tensor | None:
+        """The recurrent mask broadcastable to ``[T, B, H]`` (gate-major per gate:
+        ``[T, G, B, H]``)."""
+        m = self.values.get("recurrent")
+        if m is None or m.dim() == 0 or "recurrent" in self.step:
+            return m
+        return m.unsqueeze(0)
 
 
 @dataclass(frozen=True)
@@ -82,6 +143,24 @@ class MaskPlan:
         """Deterministic-inference masks: every mask replaced by its expectation (0-dim)."""
         return {e.key: torch.tensor(e.spec.test_value, dtype=dtype, device=device)
                 for e in self.entries}
+
+    def layer(self, masks: Mapping[str, Tensor], k: int) -> LayerMasks:
+        """Layer ``k``'s masks (keys ``l{k}.{site}``) as the execution paths read them."""
+        vals, step, gate = {}, set(), set()
+        for site in layer_sites():
+            key = f"l{k}.{site}"
+            m = masks.get(key)
+            if m is None:
+                continue
+            entry = self.get(key)
+            if entry is None:
+                raise ValueError(f"mask {key!r} is not part of this model's plan {self.keys()}")
+            vals[site] = m
+            if entry.spec.sampling == "step" and m.dim() > 0:
+                step.add(site)
+            if entry.spec.per_gate:
+                gate.add(site)
+        return LayerMasks(vals, frozenset(step), frozenset(gate))
 
     def validate(self, masks: Mapping[str, torch.Tensor], T: int, B: int) -> None:
         """Check explicitly passed masks: every key present, no unknown key, right shapes."""

@@ -1,19 +1,25 @@
 """Net: optional embedding -> Recurrent stack -> optional linear head, with inference modes."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .masks import MaskEntry, MaskPlan, Masks
-from .recurrent import Recurrent
+from memloss.core import validate
+
+from .cells import NONLINEARITIES, get_cell
+from .inference import predict
+from .masks import MaskEntry, MaskPlan
+from .recurrent import PATHS, Recurrent
 from .schemes import Scheme, parse_scheme
 
-__all__ = ["NetConfig", "Net", "INFERENCE_MODES"]
+__all__ = ["NetConfig", "Net", "DATA_FIELDS"]
 
-INFERENCE_MODES = ("deterministic", "mc", "train-mode")
+
+#: NetConfig fields a task fixes from its data
+DATA_FIELDS = ("input_size", "vocab_size", "output_size")
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,18 @@ class NetConfig:
     """Everything that defines a :class:`Net` (saved into every run directory).
 
     Give ``vocab_size`` for token-id input (an embedding of ``embedding_dim`` is added),
-    else ``input_size`` for float features. ``output_size`` adds a linear head.
-    ``init_range``: uniform(-r, r) init of every parameter (Zaremba, Semeniuta use 0.05-0.1).
-    ``forget_bias``: initial LSTM forget-gate bias (``b_ih`` forget block; ``b_hh``'s is 0).
+    else ``input_size`` for float features; a config with neither describes a net whose
+    data sizes a task fills in (``TrainConfig.net``), and a :class:`Net` needs one.
+    ``output_size`` adds a linear head. ``init_range``: uniform(-r, r) init of every
+    parameter (Zaremba, Semeniuta use 0.05-0.1). ``forget_bias``: initial LSTM forget-gate
+    bias (``b_ih`` forget block; ``b_hh``'s is 0). ``scheme`` is a scheme object or its text
+    form, parsed once here (``to_dict`` writes the text form back).
     """
 
     cell: str = "lstm"
     hidden_size: int = 256
     num_layers: int = 1
-    scheme: str = "none"
+    scheme: "Scheme | str" = "none"
     input_size: int | None = None
     vocab_size: int | None = None
     embedding_dim: int | None = None
@@ -38,24 +47,59 @@ class NetConfig:
     init_range: float | None = None
     forget_bias: float | None = None
     path: str = "auto"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if (self.input_size is None) == (self.vocab_size is None):
-            raise ValueError("NetConfig needs exactly one of input_size (float features) or "
-                             "vocab_size (token ids)")
+        o = "NetConfig"
+        cell = get_cell(self.cell)
+        validate.integer(o, "hidden_size", self.hidden_size)
+        validate.integer(o, "num_layers", self.num_layers)
         for name in ("input_size", "vocab_size", "embedding_dim", "output_size"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                raise ValueError(f"NetConfig.{name} must be a positive integer, got {v!r}")
-        if self.init_range is not None and not self.init_range > 0:
-            raise ValueError(f"NetConfig.init_range must be > 0, got {self.init_range!r}")
+            validate.optional(validate.integer, o, name, getattr(self, name))
+        if self.input_size is not None and self.vocab_size is not None:
+            raise ValueError("NetConfig takes one of input_size (float features) or vocab_size "
+                             "(token ids), not both")
+        validate.choice(o, "nonlinearity", self.nonlinearity, NONLINEARITIES)
+        if self.nonlinearity != "tanh" and self.cell != "rnn":
+            raise ValueError(f"nonlinearity={self.nonlinearity!r} applies to the rnn cell only")
+        validate.choice(o, "path", self.path, PATHS)
+        validate.optional(validate.number, o, "init_range", self.init_range, 0.0, low_open=True)
+        validate.optional(validate.number, o, "forget_bias", self.forget_bias)
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to the lstm cell only, not {self.cell!r}")
-        parse_scheme(self.scheme)  # fail early on a bad scheme string
+        if not isinstance(self.scheme, Scheme):
+            object.__setattr__(self, "scheme", parse_scheme(self.scheme))
+        sites = self.scheme.sites(cell)  # type: ignore[union-attr]
+        if "embedding" in sites and self.input_size is not None:
+            raise ValueError("embedding dropout (p_embedding > 0) needs token input: set "
+                             "vocab_size, not input_size")
+
+    @property
+    def complete(self) -> bool:
+        """True when the data sizes are set (exactly one of input_size or vocab_size)."""
+        return (self.input_size is None) != (self.vocab_size is None)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["scheme"] = self.scheme.spec  # type: ignore[union-attr]
+        return d
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "NetConfig":
+        """Rebuild from :meth:`to_dict` (older run directories' empty ``extra`` is ignored)."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a NetConfig is a JSON object, got {type(d).__name__}")
+        d = dict(d)
+        if d.get("extra") in ({}, None):
+            d.pop("extra", None)
+        unknown = sorted(set(d) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"unknown NetConfig option {unknown[0]!r}; valid: "
+                             f"{', '.join(cls.field_names())}")
+        return cls(**d)
 
 
 class Net(nn.Module):
@@ -70,8 +114,14 @@ class Net(nn.Module):
 
     def __init__(self, config: NetConfig) -> None:
         super().__init__()
+        if not isinstance(config, NetConfig):
+            raise ValueError(f"Net takes a NetConfig, got {type(config).__name__}")
+        if not config.complete:
+            raise ValueError("NetConfig needs exactly one of input_size (float features) or "
+                             "vocab_size (token ids) to build a Net")
         self.config = config
-        scheme: Scheme = parse_scheme(config.scheme)
+        scheme = config.scheme
+        assert isinstance(scheme, Scheme)
         self.embedding: nn.Embedding | None = None
         in_size = config.input_size
         if config.vocab_size is not None:
@@ -81,8 +131,7 @@ class Net(nn.Module):
                              scheme=scheme, batch_first=True, nonlinearity=config.nonlinearity,
                              path=config.path)
         self.embedding_site = scheme.sites(self.rnn.cell).get("embedding")
-        if self.embedding_site is not None and self.embedding is None:
-            raise ValueError("embedding dropout (p_embedding > 0) needs token input: set vocab_size")
+        self._plan = self._make_plan()
         self.head = nn.Linear(config.hidden_size, config.output_size) if config.output_size else None
         if config.init_range is not None:
             for p in self.parameters():
@@ -95,6 +144,10 @@ class Net(nn.Module):
                     getattr(self.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
 
     def mask_plan(self) -> MaskPlan:
+        """Every mask of the net: ``embedding`` (if any), then the recurrent stack's."""
+        return self._plan
+
+    def _make_plan(self) -> MaskPlan:
         plan = self.rnn.mask_plan()
         if self.embedding_site is None:
             return plan
@@ -116,41 +169,19 @@ class Net(nn.Module):
                                  f"got shape {tuple(input.shape)}")
             B, T = input.shape[:2]
             x = input
-        plan = self.mask_plan()
-        if masks is not None:
-            plan.validate(masks, T, B)
-            m: Masks = dict(masks)
-        else:
-            sample = self.training if stochastic is None else stochastic
-            m = (plan.sample(T, B, generator=generator, device=x.device, dtype=x.dtype) if sample
-                 else plan.expected(device=x.device, dtype=x.dtype))
+        m = self.rnn.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
+                                   device=x.device, dtype=x.dtype, plan=self._plan)
         me = m.pop("embedding", None)
         if me is not None:
-            me = me.to(device=x.device, dtype=x.dtype)
             x = x * (me if me.dim() == 0 else torch.gather(me, 1, input).unsqueeze(-1))
         out, h_n = self.rnn(x, hx, masks=m)
         if self.head is not None:
             out = self.head(out)
         return out, h_n
 
-    @torch.no_grad()
     def predict_proba(self, input: Tensor, hx=None, *, mode: str = "deterministic",
                       samples: int = 10, generator: torch.Generator | None = None) -> Tensor:
-        """Class probabilities at every step under an inference mode.
-
-        ``deterministic``: expected masks. ``mc``: average of the softmax over ``samples``
-        independently sampled mask sets (Gal eq. 4). ``train-mode``: one sampled mask set.
-        """
-        if mode not in INFERENCE_MODES:
-            raise ValueError(f"unknown inference mode {mode!r}; valid: {', '.join(INFERENCE_MODES)}")
-        if mode == "deterministic":
-            return torch.softmax(self(input, hx, stochastic=False)[0], dim=-1)
-        if mode == "train-mode":
-            return torch.softmax(self(input, hx, stochastic=True, generator=generator)[0], dim=-1)
-        if not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"mc inference needs samples >= 1, got {samples!r}")
-        total = None
-        for _ in range(samples):
-            p = torch.softmax(self(input, hx, stochastic=True, generator=generator)[0], dim=-1)
-            total = p if total is None else total + p
-        return total / samples
+        """Class probabilities at every step under an inference mode
+        (:func:`memloss.models.inference.predict`)."""
+        return predict(self, input, None if hx is None else [hx] * (samples if mode == "mc" else 1),
+                       mode=mode, samples=samples, generator=generator)[0]

@@ -8,11 +8,14 @@ from typing import Mapping
 import torch
 from torch import Tensor, nn
 
+from memloss.core import validate
+
 from .cells import NONLINEARITIES, CellSpec, get_cell
-from .masks import MaskEntry, MaskPlan, Masks
-from .paths import LayerMasks, LayerWeights, native_eligible, native_layer, reference_layer
+from .masks import MaskEntry, MaskPlan, Masks, ResolvedMasks
+from .paths import LayerWeights, native_eligible, native_layer, reference_layer
 from .paths.fused import fused_layer, fused_supported
 from .schemes import Scheme, SiteSpec, parse_scheme
+from .sites import SITES, layer_sites, recurrence_sites
 
 __all__ = ["Recurrent", "PATHS", "State"]
 
@@ -23,8 +26,6 @@ State = "Tensor | tuple[Tensor, Tensor]"
 #: recurrence, else fused where the fused path supports the cell and sites, else reference
 PATHS = ("auto", "reference", "native", "fused")
 _RUNS = {"reference": reference_layer, "native": native_layer, "fused": fused_layer}
-_LAYER_SITES = ("input", "recurrent", "update", "cell", "hidden", "zoneout_cell",
-                "zoneout_hidden", "output_gate", "weight")
 
 
 class Recurrent(nn.Module):
@@ -60,20 +61,18 @@ class Recurrent(nn.Module):
         self.cell: CellSpec = get_cell(cell)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+            validate.integer("Recurrent", name, v)
+        validate.choice("Recurrent", "nonlinearity", nonlinearity, NONLINEARITIES)
         if nonlinearity != "tanh" and self.cell.name != "rnn":
             raise ValueError(f"nonlinearity={nonlinearity!r} applies to the rnn cell only")
-        if path not in PATHS:
-            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+        validate.choice("Recurrent", "path", path, PATHS)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.nonlinearity, self.bias, self.path = batch_first, nonlinearity, bias, path
         self.scheme: Scheme = parse_scheme(scheme)
-        self.sites: dict[str, SiteSpec] = self.scheme.sites(self.cell)
-        if "embedding" in self.sites:
-            self.sites = {k: v for k, v in self.sites.items() if k != "embedding"}
+        # the embedding site belongs to the Net (it acts on word types before this layer)
+        self.sites: dict[str, SiteSpec] = {k: v for k, v in self.scheme.sites(self.cell).items()
+                                           if k != "embedding"}
+        self._plan = self._make_plan()
         G, H = self.cell.gates, hidden_size
         for k in range(num_layers):
             I = input_size if k == 0 else H
@@ -92,16 +91,20 @@ class Recurrent(nn.Module):
 
     # --- masks ---------------------------------------------------------------------------
     def mask_plan(self) -> MaskPlan:
-        """The masks this layer's scheme needs, keyed ``l{k}.{site}`` and ``output``."""
+        """The masks this layer's scheme needs, keyed ``l{k}.{site}`` and ``output`` (fixed
+        by the scheme, the cell and the sizes; built once)."""
+        return self._plan
+
+    def _make_plan(self) -> MaskPlan:
         G, H = self.cell.gates, self.hidden_size
         entries: list[MaskEntry] = []
         for k in range(self.num_layers):
             I = self.input_size if k == 0 else H
-            for site in _LAYER_SITES:
+            for site in layer_sites():
                 spec = self.sites.get(site)
                 if spec is None:
                     continue
-                width = I if site == "input" else H
+                width = {"input": I, "hidden": H}.get(SITES.get(site).width, H)
                 shape = (G * H, H) if site == "weight" else ((G, width) if spec.per_gate else (width,))
                 entries.append(MaskEntry(f"l{k}.{site}", spec, shape))
         if "output" in self.sites:
@@ -152,32 +155,24 @@ class Recurrent(nn.Module):
                                  "[num_layers, B, hidden_size]")
         return h0, c0
 
-    def _layer_masks(self, masks: Mapping[str, Tensor], k: int) -> LayerMasks:
-        vals, step, gate = {}, set(), set()
-        for site in _LAYER_SITES:
-            m = masks.get(f"l{k}.{site}")
-            if m is None:
-                continue
-            vals[site] = m
-            spec = self.sites[site]
-            if spec.sampling == "step" and m.dim() > 0:
-                step.add(site)
-            if spec.per_gate:
-                gate.add(site)
-        return LayerMasks(vals, frozenset(step), frozenset(gate))
-
     def resolve_masks(self, T: int, B: int, *, masks: Mapping[str, Tensor] | None,
                       stochastic: bool | None, generator: torch.Generator | None,
-                      device: torch.device, dtype: torch.dtype) -> Masks:
-        plan = self.mask_plan()
+                      device: torch.device, dtype: torch.dtype,
+                      plan: MaskPlan | None = None) -> ResolvedMasks:
+        """The masks of one forward, once: the given ones validated and moved to ``device``
+        and ``dtype``, or sampled (``stochastic``, default ``self.training``), or their
+        expectations. ``plan`` defaults to this layer's (a Net passes its own, which adds
+        the embedding)."""
+        plan = self._plan if plan is None else plan
         if masks is not None:
             plan.validate(masks, T, B)
-            return {k: v.to(device=device, dtype=dtype) for k, v in masks.items()}
+            return ResolvedMasks({k: v.to(device=device, dtype=dtype) for k, v in masks.items()})
         if stochastic is None:
             stochastic = self.training
         if stochastic:
-            return plan.sample(T, B, generator=generator, device=device, dtype=dtype)
-        return plan.expected(device=device, dtype=dtype)
+            return ResolvedMasks(plan.sample(T, B, generator=generator, device=device,
+                                             dtype=dtype))
+        return ResolvedMasks(plan.expected(device=device, dtype=dtype))
 
     def forward(self, input: Tensor, hx: "Tensor | tuple[Tensor, Tensor] | None" = None, *,
                 masks: Mapping[str, Tensor] | None = None, stochastic: bool | None = None,
@@ -189,24 +184,27 @@ class Recurrent(nn.Module):
         self._check_input(input)
         x = input.transpose(0, 1) if self.batch_first else input
         T, B = x.shape[0], x.shape[1]
+        if isinstance(masks, ResolvedMasks):  # resolved by the caller (a Net) for this forward
+            m: Masks = masks
+        else:
+            m = self.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
+                                   device=x.device, dtype=x.dtype)
         h0, c0 = self._initial_state(hx, B, x)
-        m = self.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
-                               device=x.device, dtype=x.dtype)
         path = self.chosen_path(x.device)
         run = _RUNS[path]
         if path == "fused" and not fused_supported(self.cell, self.sites):
             raise ValueError(f"path='fused' does not support a {self.cell.name} cell with "
                              f"sites {sorted(self.sites)}; use path='reference' or 'auto'")
         if run is native_layer and not native_eligible(self.sites):
+            inside = sorted(set(self.sites) & recurrence_sites())
             raise ValueError(f"path='native' cannot run scheme {self.scheme.spec!r}: it has masks "
-                             f"inside the recurrence ({sorted(set(self.sites) - {'input', 'output', 'weight'})}); "
-                             "use path='reference' or 'auto'")
+                             f"inside the recurrence ({inside}); use path='reference' or 'auto'")
         hs, cs = [], []
         for k in range(self.num_layers):
             w = LayerWeights(getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"),
                              getattr(self, f"bias_ih_l{k}", None), getattr(self, f"bias_hh_l{k}", None))
             x, h, c = run(self.cell, x, h0[k], None if c0 is None else c0[k], w,
-                          self._layer_masks(m, k), self.nonlinearity)
+                          self._plan.layer(m, k), self.nonlinearity)
             hs.append(h)
             cs.append(c)
         if "output" in m:

@@ -12,11 +12,11 @@ state (Moon), ``hidden`` new hidden state, ``zoneout_cell`` / ``zoneout_hidden``
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import ClassVar, Literal
 
 from .cells import CellSpec
+from memloss.core import validate
 from memloss.core.registry import Registry
 
 __all__ = [
@@ -35,8 +35,6 @@ Sampling = Literal["step", "sequence", "forward"]
 Scaling = Literal["inverted", "expectation"]
 SAMPLINGS = ("step", "sequence")
 SCALINGS = ("inverted", "expectation")
-DROPOUT_SITES = ("embedding", "input", "recurrent", "update", "cell", "hidden", "weight", "output")
-ZONEOUT_SITES = ("zoneout_cell", "zoneout_hidden", "output_gate")
 
 
 @dataclass(frozen=True)
@@ -76,18 +74,6 @@ class SiteSpec:
         return 1.0 if self.scaling == "inverted" else 1.0 - self.p
 
 
-def _check_rate(scheme: str, name: str, p: float) -> None:
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not math.isfinite(p):
-        raise ValueError(f"{scheme}: {name} must be a number in [0, 1), got {p!r}")
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"{scheme}: {name}={p} is outside [0, 1); pass a rate such as 0.25")
-
-
-def _check_choice(scheme: str, name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{scheme}: {name}={value!r} is not one of {', '.join(choices)}")
-
-
 class Scheme:
     """Base class: subclasses are frozen dataclasses with a ``name`` and ``sites``."""
 
@@ -97,11 +83,11 @@ class Scheme:
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if f.name.startswith("p"):
-                _check_rate(self.name, f.name, value)
+                validate.rate(self.name, f.name, value)
             elif f.name == "sampling":
-                _check_choice(self.name, f.name, value, SAMPLINGS)
+                validate.choice(self.name, f.name, value, SAMPLINGS)
             elif f.name == "scaling":
-                _check_choice(self.name, f.name, value, SCALINGS)
+                validate.choice(self.name, f.name, value, SCALINGS)
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         raise NotImplementedError
@@ -114,6 +100,16 @@ class Scheme:
         """Round-trippable text form, e.g. ``semeniuta:p=0.25,sampling=step``."""
         args = ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))  # type: ignore[arg-type]
         return f"{self.name}:{args}" if args else self.name
+
+    @property
+    def short(self) -> str:
+        """A short label for tables and legends: the name, with the sampling where the scheme
+        has a choice of it (``moon/sequence``)."""
+        sampling = getattr(self, "sampling", None)
+        return f"{self.name}/{sampling}" if sampling and self.name != "zoneout" else self.name
+
+    def __str__(self) -> str:
+        return self.spec
 
 
 def _flatten(s: Scheme) -> tuple[Scheme, ...]:
@@ -296,6 +292,10 @@ class Stack(Scheme):
     @property
     def spec(self) -> str:
         return "+".join(s.spec for s in self.schemes) or "none"
+
+    @property
+    def short(self) -> str:
+        return "+".join(s.short for s in self.schemes) or "none"
 
 
 def list_schemes() -> list[str]:

@@ -11,9 +11,9 @@ from .describe import describe_runs
 from .document import Report, Section
 from .html import render_html
 from .pdf import render_pdf
-from .runs import read_runs
+from .runs import RunRecord, read_runs
 
-__all__ = ["report_from_runs", "write_report", "output_paths"]
+__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,12 @@ def report_from_runs(paths: Sequence["str | os.PathLike[str]"], *, title: str = 
                      subtitle: str = "", lead: Sequence[Section] = ()) -> Report:
     """Read, label and describe the runs; ``lead`` sections come first (e.g. the demo's
     Table 1 comparison)."""
-    runs = read_runs(paths)
+    return report_from_records(read_runs(paths), title=title, subtitle=subtitle, lead=lead)
+
+
+def report_from_records(runs: Sequence[RunRecord], *, title: str = "memloss report",
+                        subtitle: str = "", lead: Sequence[Section] = ()) -> Report:
+    """The same from run directories already read (:func:`~memloss.reports.read_runs`)."""
     return Report(title, tuple(lead) + tuple(describe_runs(runs)), subtitle)
 
 

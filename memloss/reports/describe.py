@@ -13,7 +13,7 @@ from typing import Sequence
 import pandas as pd
 
 from .document import Code, Figure, Section, Table, Text
-from .paper import match_preset, paper_value
+from .paper import paper_row, paper_value
 from .plots import LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord
 
@@ -40,7 +40,7 @@ def results_table(runs: Sequence[RunRecord]) -> pd.DataFrame:
     for r in runs:
         metric = _metric(r)
         last = next((m for m in reversed(r.metrics) if f"train_{metric}" in m), {})
-        preset = match_preset(r.config)
+        preset = paper_row(r.config)
         row: dict[str, object] = {"run": r.name, "group": r.group, "scheme": r.label,
                                   "seed": r.seed, "metric": metric,
                                   "train (train-mode)": last.get(f"train_{metric}")}
@@ -231,7 +231,7 @@ def describe_runs(runs: Sequence[RunRecord]) -> list[Section]:
     summary = [Text(f"{len(runs)} run(s). Test metrics are on the task's test split under each "
                     "inference mode of final.json; 'train (train-mode)' is the last epoch's "
                     "training-mode metric (masks on). Paper numbers come from the matching "
-                    "preset (memloss.presets), where there is one."),
+                    "paper row its config.json records, where there is one."),
                Table("Results", results)]
     sections = [Section("Results", tuple(summary))]
     curves = training_curves(runs)

@@ -17,10 +17,9 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from memloss import rundir as rd
-from memloss.models.schemes import parse_scheme
+from memloss.core import runfiles as rd
 
-__all__ = ["RunRecord", "read_run", "read_runs", "label_runs", "short_scheme", "flat_config",
+__all__ = ["RunRecord", "read_run", "read_runs", "label_runs", "scheme_labels", "flat_config",
            "VOLATILE_KEYS"]
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def _read_diagnostics(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, di
 
 
 def read_run(path: "str | os.PathLike[str]") -> RunRecord:
-    """Read one run directory; raises :class:`memloss.rundir.RunDirError` (a ValueError)
+    """Read one run directory; raises :class:`memloss.core.runfiles.RunDirError` (a ValueError)
     naming the missing, truncated or corrupt file."""
     path = Path(path)
     if not path.is_dir():
@@ -103,19 +102,22 @@ def read_run(path: "str | os.PathLike[str]") -> RunRecord:
     return RunRecord(path, config, metrics, final if isinstance(final, dict) else {}, frames, metas)
 
 
-def short_scheme(spec: str) -> str:
-    """``"moon:p=0.5,sampling=sequence,scaling=expectation"`` -> ``"moon/sequence"``."""
-    scheme = parse_scheme(spec)
-    parts = getattr(scheme, "schemes", (scheme,))
-    out = []
-    for s in parts:
-        sampling = getattr(s, "sampling", None)
-        out.append(f"{s.name}/{sampling}" if sampling and s.name not in ("zoneout",) else s.name)
-    return "+".join(out) or "none"
+def scheme_labels(config: dict) -> tuple[str, str]:
+    """A run's scheme as recorded in its config.json: ``(text form, short form)``, e.g.
+    ``("moon:p=0.5,sampling=sequence,scaling=expectation", "moon/sequence")``. Run
+    directories without ``labels`` show the text form for both."""
+    labels = config.get("labels")
+    train = config.get("train", {})
+    net = train.get("net") if isinstance(train.get("net"), dict) else train
+    spec = str(net.get("scheme", "none"))
+    if isinstance(labels, dict) and isinstance(labels.get("scheme_short"), str):
+        return str(labels.get("scheme", spec)), labels["scheme_short"]
+    return spec, spec
 
 
 def flat_config(train: dict) -> dict[str, Any]:
-    """The train config flattened (``task_params.length``), without run-invariant keys."""
+    """The train config flattened (``task.length``, net fields by their plain names),
+    without run-invariant keys."""
     out: dict[str, Any] = {}
     for k, v in train.items():
         if k in _IGNORED:
@@ -124,8 +126,9 @@ def flat_config(train: dict) -> dict[str, Any]:
             for pk, pv in v.items():
                 if pk != "seed":
                     out[f"task.{pk}"] = pv
-        elif k == "scheme":
-            out[k] = parse_scheme(v).spec
+        elif k == "net" and isinstance(v, dict):
+            for nk, nv in v.items():
+                out[nk] = json.dumps(nv, sort_keys=True) if isinstance(nv, (list, dict)) else nv
         else:
             out[k] = json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v
     return out
@@ -137,8 +140,9 @@ def label_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
     flats = [flat_config(r.train) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
-    schemes = [f.get("scheme", "none") for f in flats]
-    shorts = [short_scheme(s) for s in schemes]
+    labels = [scheme_labels(r.config) for r in runs]
+    schemes = [full for full, _ in labels]
+    shorts = [short for _, short in labels]
     clash = {s for s in set(shorts) if len({full for full, sh in zip(schemes, shorts) if sh == s}) > 1}
     out = []
     for run, flat, full, short in zip(runs, flats, schemes, shorts):

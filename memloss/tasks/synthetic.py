@@ -133,6 +133,9 @@ class TemporalOrder(_Generated):
     def net_kwargs(self) -> dict:
         return {"input_size": 4, "output_size": 4}
 
+    def run_info(self) -> dict:
+        return {"seq_len": self.seq_len}
+
     def _generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, None]:
         T = self.seq_len
         a, b = T // 3, 2 * T // 3

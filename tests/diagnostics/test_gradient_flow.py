@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from memloss.diagnostics.gradient_flow import GradientFlow, step_jacobian_norm
-from memloss.diagnostics.modes import expected_masks, mode_masks
+from memloss.models.inference import expected_masks, mode_masks
 from memloss.diagnostics.unroll import split_state
 from memloss.models import Net, NetConfig
 

@@ -10,7 +10,8 @@ import torch
 
 from memloss.diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
 from memloss.cli import main
-from memloss.models import list_cells
+from memloss.runs import probe_run
+from memloss.models import list_cells, parse_scheme
 
 from .toys import FloatTask, net
 
@@ -46,7 +47,7 @@ def test_every_probe_on_every_cell(name, cell):
     assert len(f) > 0
     assert list(f.columns[:len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
     assert set(f["probe"]) == {name} and set(f["cell"]) == {cell}
-    assert set(f["scheme"]) == {SCHEME[cell]} and set(f["scaling"]) <= {"inverted", "expectation"}
+    assert set(f["scheme"]) == {parse_scheme(SCHEME[cell]).spec} and set(f["scaling"]) <= {"inverted", "expectation"}
     assert f["quantity"].notna().all() and f["mode"].notna().all()
     json.dumps(result.summary, allow_nan=True)
 
@@ -54,7 +55,7 @@ def test_every_probe_on_every_cell(name, cell):
 def test_run_probes_writes_csv_and_json_atomically(tmp_path):
     n = net("lstm", "moon:p=0.3").train()
     names = ["state-decay", "retention"]
-    results = run_probes((n, FloatTask()), names, tmp_path / "diag",
+    results = run_probes(n, FloatTask(), names, tmp_path / "diag",
                          params={k: TINY[k] for k in names}, seed=1)
     assert set(results) == set(names)
     for name in names:
@@ -65,7 +66,7 @@ def test_run_probes_writes_csv_and_json_atomically(tmp_path):
         assert meta["probe"] == name and meta["rows"] == len(back)
         assert meta["params"]["batch_size"] == TINY[name]["batch_size"]
     assert not [p for p in os.listdir(tmp_path / "diag") if p.endswith(".tmp")]
-    again = run_probes((n, FloatTask()), ["retention"], params={"retention": TINY["retention"]},
+    again = run_probes(n, FloatTask(), ["retention"], params={"retention": TINY["retention"]},
                        seed=1)
     assert again["retention"].frame.equals(results["retention"].frame)  # seed per probe name
     assert n.training  # run_probes puts the net back in the mode it found it in
@@ -74,28 +75,28 @@ def test_run_probes_writes_csv_and_json_atomically(tmp_path):
 def test_run_probes_rejects_bad_requests(tmp_path):
     pair = (net(), FloatTask())
     with pytest.raises(ValueError, match="unknown probe 'nope'"):
-        run_probes(pair, ["nope"])
+        run_probes(*pair, ["nope"])
     with pytest.raises(ValueError, match="do not run"):
-        run_probes(pair, ["saturation"], params={"retention": {}})
+        run_probes(*pair, ["saturation"], params={"retention": {}})
     with pytest.raises(ValueError, match="bad parameters"):
-        run_probes(pair, ["saturation"], params={"saturation": {"colour": 1}})
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        run_probes(tmp_path / "missing")
-    with pytest.raises(ValueError, match="run directory path or a"):
-        run_probes(42)
+        run_probes(*pair, ["saturation"], params={"saturation": {"colour": 1}})
+    with pytest.raises(ValueError, match="takes a memloss Net"):
+        run_probes(42, FloatTask())
+    with pytest.raises(ValueError, match="does not exist"):
+        probe_run(tmp_path / "missing")
 
 
 
 
 
 def test_memloss_probe_on_a_trained_run_directory(tmp_path, capsys):
-    from memloss.train import TrainConfig, train
+    from memloss.training import TrainConfig, train
 
     cfg = TrainConfig(task="temporal-order",
                       task_params={"length": 8, "train_size": 64, "valid_size": 16, "test_size": 32},
-                      hidden_size=8, scheme="moon:p=0.5,sampling=sequence", path="reference",
-                      optimizer="adam", lr=0.01, epochs=1, batch_size=32, progress=False)
-    run = train(cfg, tmp_path / "run")
+                      optimizer="adam", lr=0.01, epochs=1, batch_size=32, progress=False,
+                      net=dict(hidden_size=8, scheme="moon:p=0.5,sampling=sequence", path="reference"))
+    run = train(cfg, tmp_path / "run").path
     argv = ["probe", str(run), "--probe", "state-decay", "--probe", "test-time-scaling",
             "--set", "state-decay:samples=2", "--set", "test-time-scaling:factors=[1,2]",
             "--set", "test-time-scaling:samples=2"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from memloss.diagnostics.modes import expected_masks
+from memloss.models.inference import expected_masks
 from memloss.diagnostics.saturation import Saturation, gate_activations
 from memloss.diagnostics.unroll import unroll
 

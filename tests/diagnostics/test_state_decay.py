@@ -88,7 +88,7 @@ def test_frame_layout_and_summary_for_gru():
     f = result.frame
     assert list(f.columns[:len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
     assert set(f.quantity) == {"h_norm", "h_ratio", "eq17", "eq17_ratio"}
-    assert set(f["cell"]) == {"gru"} and set(f["scheme"]) == {"hidden-dropout:p=0.2"}
+    assert set(f["cell"]) == {"gru"} and set(f["scheme"]) == {"hidden-dropout:p=0.2,sampling=sequence,scaling=inverted"}
     assert set(f.layer.dropna()) == {0, 1}
     assert len(f[(f.quantity == "h_norm") & (f["mode"] == "train-mode")]) == 5 * 2
     assert result.summary["quantity"] == "h_norm"

@@ -14,18 +14,18 @@ from memloss.diagnostics import run_probes
 
 @pytest.mark.slow
 def test_moon_per_sequence_fails_deterministic_inference_on_longer_sequences(tmp_path):
-    from memloss.train import TrainConfig, train
+    from memloss.training import TrainConfig, train
 
     tables = {}
     for scheme in ("moon", "semeniuta"):
         cfg = TrainConfig(task="temporal-order",
                           task_params={"length": 15, "train_size": 1600, "valid_size": 128,
                                        "test_size": 256},
-                          hidden_size=32, scheme=f"{scheme}:p=0.25,sampling=sequence,"
-                                                 "scaling=expectation",
-                          optimizer="adam", lr=0.01, epochs=4, batch_size=32, progress=False)
+                          optimizer="adam", lr=0.01, epochs=4, batch_size=32, progress=False,
+                          net=dict(hidden_size=32, scheme=f"{scheme}:p=0.25,sampling=sequence,"
+                                                 "scaling=expectation"))
         run = train(cfg, tmp_path / scheme)
-        res = run_probes(run, ["test-time-scaling"],
+        res = run_probes(run.net, run.task, ["test-time-scaling"],
                          params={"test-time-scaling": {"factors": (1.0, 2.0), "samples": 5}})
         tables[scheme] = res["test-time-scaling"].summary["table"]["test"]
     moon, sem = tables["moon"], tables["semeniuta"]

@@ -23,7 +23,7 @@ def _direct_accuracy(n, task, mode_factor_masks):
 
 
 def test_sweep_modes_and_direct_values():
-    from memloss.diagnostics.modes import expected_masks
+    from memloss.models.inference import expected_masks
 
     n = net("lstm", "moon:p=0.5")
     task = FloatTask(length=5, size=32)

@@ -6,7 +6,7 @@ import logging
 import pytest
 import torch
 
-from memloss.diagnostics.modes import expected_masks, mode_masks, net_scaling
+from memloss.models.inference import expected_masks, mode_masks, net_scaling
 from memloss.diagnostics.unroll import readout, reference_view, step_masks, unroll
 from memloss.models import Net, NetConfig, list_cells, list_schemes
 

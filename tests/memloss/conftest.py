@@ -15,5 +15,5 @@ def tiny_to_config():
 
     return TrainConfig(task="temporal-order",
                        task_params={"train_size": 96, "valid_size": 16, "test_size": 16},
-                       hidden_size=8, batch_size=32, eval_batch_size=64, epochs=2, lr=0.1,
-                       progress=False)
+                       batch_size=32, eval_batch_size=64, epochs=2, lr=0.1, progress=False,
+                       net=dict(hidden_size=8))

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from memloss.cli import main
-from memloss.rundir import load_run, read_json, read_jsonl
+from memloss.core.runfiles import read_json, read_jsonl
+from memloss.runs import load_run
 
 from .conftest import TINY_TO
 
@@ -110,7 +111,8 @@ def test_train_a_preset_from_the_cli(tmp_path, capsys):
                "--set", "max_steps=2", "--set", "progress=false", "--out", str(out)])
     assert rc == 0
     cfg = read_json(out / "config.json")["train"]
-    assert cfg["scheme"] == "moon:p=0.5,sampling=sequence" and cfg["task_params"]["length"] == "short"
+    assert cfg["net"]["scheme"] == "moon:p=0.5,sampling=sequence,scaling=inverted"
+    assert cfg["task_params"]["length"] == "short"
     assert "the paper (Semeniuta et al. 2016, Table 1) reports accuracy train 1, test 0.25" in \
         capsys.readouterr().out
     preset = read_json(out / "config.json")["info"]["preset"]
@@ -170,7 +172,7 @@ def test_eval_records_which_weights_scored_a_split(tmp_path):
     final = read_json(out / "final.json")
     assert final["test_weights"] == "last"
     last = load_run(out, weights="last")
-    from memloss.train import evaluate
+    from memloss.tasks import evaluate
     assert final["test"]["deterministic"] == pytest.approx(evaluate(last.net, last.task, "test"))
     assert main(["eval", str(out)]) == 0
     assert "test_weights" not in read_json(out / "final.json")

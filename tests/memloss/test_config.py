@@ -9,14 +9,16 @@ from memloss.config import TrainConfig, apply_overrides
 def test_overrides_coerce_types():
     c = apply_overrides(TrainConfig(task="adding"), [
         "lr=1", "clip=none", "eval_modes=deterministic,mc", "progress=false", "epochs=3",
-        "task.length=30", "task.name=short", "init_range=0.05", "max_steps=null"])
+        "task.length=30", "task.name=short", "init_range=0.05", "max_steps=null",
+        "net.hidden_size=16"])
     assert c.lr == 1.0 and isinstance(c.lr, float) and c.clip is None and c.epochs == 3
     assert c.eval_modes == ("deterministic", "mc") and c.progress is False
-    assert c.task_params == {"length": 30, "name": "short"} and c.init_range == 0.05
+    assert c.task_params == {"length": 30, "name": "short"} and c.net.init_range == 0.05
+    assert c.net.hidden_size == 16
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"lr": 0}, "lr must be a number in \\(0.0"),
+    ({"lr": 0}, "lr must be a number in \\(0, inf\\)"),
     ({"lr": float("nan")}, "lr must be"),
     ({"epochs": None, "max_steps": None}, "needs epochs or max_steps"),
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),

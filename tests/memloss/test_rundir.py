@@ -7,8 +7,9 @@ import os
 import pytest
 import torch
 
-from memloss import rundir as rd
-from memloss.train import train
+from memloss.core import runfiles as rd
+from memloss.runs import load_run
+from memloss.training import train
 
 
 def _no_temp_files(folder):
@@ -59,7 +60,7 @@ def test_append_jsonl(tmp_path):
 
 @pytest.fixture
 def run(tmp_path, tiny_to_config):
-    return train(tiny_to_config.replace(epochs=1), tmp_path / "run")
+    return train(tiny_to_config.replace(epochs=1), tmp_path / "run").path
 
 
 def _truncate(path, keep=0.5):
@@ -70,13 +71,13 @@ def _truncate(path, keep=0.5):
 def test_truncated_weights_give_a_clear_error(run):
     _truncate(run / "model.safetensors")
     with pytest.raises(rd.RunDirError, match="model.safetensors is truncated or corrupt"):
-        rd.load_run(run, weights="last")
+        load_run(run, weights="last")
 
 
 def test_corrupt_weights_give_a_clear_error(run):
     (run / "best.safetensors").write_bytes(b"\x00" * 64)
     with pytest.raises(rd.RunDirError, match="best.safetensors is truncated or corrupt"):
-        rd.load_run(run, weights="best")
+        load_run(run, weights="best")
 
 
 def test_truncated_trainer_state_blocks_resume(run, tiny_to_config):
@@ -95,18 +96,18 @@ def test_mismatched_checkpoint_pair_blocks_resume(run, tiny_to_config):
 def test_corrupt_or_missing_config(run, tmp_path):
     (run / "config.json").write_text('{"train": ')
     with pytest.raises(rd.RunDirError, match="config.json is not valid JSON"):
-        rd.load_run(run)
+        load_run(run)
     with pytest.raises(rd.RunDirError, match="does not exist"):
-        rd.load_run(tmp_path / "nowhere")
+        load_run(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(rd.RunDirError, match="config.json is missing"):
-        rd.load_run(tmp_path / "empty")
+        load_run(tmp_path / "empty")
 
 
 def test_load_run_picks_weights(run):
-    final = rd.load_run(run)
+    final = load_run(run)
     assert final.weights == rd.read_json(run / "final.json")["weights"]
-    last = rd.load_run(run, weights="last")
+    last = load_run(run, weights="last")
     assert last.weights == "last"
     with pytest.raises(ValueError, match="weights must be"):
-        rd.load_run(run, weights="newest")
+        load_run(run, weights="newest")

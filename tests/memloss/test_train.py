@@ -7,9 +7,11 @@ import pytest
 import torch
 
 from memloss.config import TrainConfig
-from memloss.rundir import load_run, load_weights, read_json, read_jsonl
-from memloss.train import (CALLBACKS, Callback, NonFiniteError, build_net, build_task, evaluate,
-                           predict, train)
+from memloss.core.runfiles import load_weights, read_json, read_jsonl
+from memloss.runs import load_run
+from memloss.models import predict
+from memloss.training import (CALLBACKS, Callback, NonFiniteError, build_net, build_task, evaluate,
+                              train)
 from memloss.models import Net, NetConfig
 from memloss.tasks.synthetic import Adding, TemporalOrder
 
@@ -25,7 +27,7 @@ def _records(path):
 def test_train_writes_a_complete_run(tmp_path, tiny_to_config):
     cfg = tiny_to_config.replace(scheme="semeniuta:p=0.25", eval_modes=("deterministic", "mc"),
                                  mc_samples=2)
-    out = train(cfg, tmp_path / "run", command=["test"])
+    out = train(cfg, tmp_path / "run", command=["test"]).path
     for name in ("config.json", "metrics.jsonl", "final.json", "model.safetensors",
                  "trainer_state.pt", "trainer_state.json", "best.safetensors"):
         assert (out / name).is_file(), name
@@ -64,8 +66,8 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_to_config, resume_at):
     cfg = tiny_to_config.replace(scheme="semeniuta:p=0.3,sampling=step", optimizer="momentum",
                                  epochs=None, max_steps=6, eval_every=2, schedule="plateau",
                                  lr_decay=0.5, eval_modes=("deterministic", "mc"), mc_samples=2)
-    straight = train(cfg, tmp_path / "straight")
-    half = train(cfg.replace(max_steps=resume_at), tmp_path / "half")
+    straight = train(cfg, tmp_path / "straight").path
+    half = train(cfg.replace(max_steps=resume_at), tmp_path / "half").path
     assert read_json(half / "trainer_state.json")["step"] == resume_at
     train(cfg, half, resume=True)
     a, b = _weights(straight), _weights(half)
@@ -80,7 +82,7 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_to_config, resume_at):
 
 
 def test_resume_rejects_changed_setup(tmp_path, tiny_to_config):
-    out = train(tiny_to_config.replace(epochs=1), tmp_path / "r")
+    out = train(tiny_to_config.replace(epochs=1), tmp_path / "r").path
     with pytest.raises(ValueError, match="cannot change \\['lr'\\]"):
         train(tiny_to_config.replace(lr=0.5), out, resume=True)
     with pytest.raises(ValueError, match="already holds a run"):
@@ -89,7 +91,7 @@ def test_resume_rejects_changed_setup(tmp_path, tiny_to_config):
 
 def test_decay_schedule_and_logged_lr(tmp_path, tiny_to_config):
     cfg = tiny_to_config.replace(lr=1.0, epochs=4, schedule="decay", lr_decay=0.5, decay_start=2)
-    out = train(cfg, tmp_path / "r")
+    out = train(cfg, tmp_path / "r").path
     # lr 1 for epochs 1-2, then halved after every epoch from epoch 2 on (Zaremba style)
     assert [r["lr"] for r in read_jsonl(out / "metrics.jsonl")] == [1.0, 1.0, 0.5, 0.25]
 
@@ -97,7 +99,7 @@ def test_decay_schedule_and_logged_lr(tmp_path, tiny_to_config):
 def test_plateau_schedule_and_early_stopping(tmp_path, tiny_to_config):
     # a learning rate so small that validation cannot improve after the first evaluation
     cfg = tiny_to_config.replace(lr=1e-12, epochs=5, schedule="plateau", lr_decay=0.5, patience=2)
-    out = train(cfg, tmp_path / "r")
+    out = train(cfg, tmp_path / "r").path
     recs = read_jsonl(out / "metrics.jsonl")
     assert [r["lr"] for r in recs] == [1e-12, 1e-12, 0.5e-12]
     final = read_json(out / "final.json")
@@ -153,9 +155,10 @@ def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
 
 
 def test_huge_learning_rate_is_caught(tmp_path):
-    cfg = TrainConfig(task="adding", task_params={"length": 6, "train_size": 256, "valid_size": 8,
+    cfg = TrainConfig(task="adding",
+                      task_params={"length": 6, "train_size": 256, "valid_size": 8,
                                                   "test_size": 8},
-                      hidden_size=8, lr=1e30, epochs=3, batch_size=8, progress=False)
+                      lr=1e30, epochs=3, batch_size=8, progress=False, net=dict(hidden_size=8))
     with pytest.raises(NonFiniteError, match="non-finite"):
         train(cfg, tmp_path / "r")
 
@@ -228,7 +231,7 @@ def test_max_norm_clipping_bounds_the_update(tmp_path, tiny_to_config):
                                  restore_best=False)
     task = build_task(cfg)
     before = build_net(cfg, task).state_dict()
-    out = train(cfg, tmp_path / "r")
+    out = train(cfg, tmp_path / "r").path
     after = _weights(out)
     step = torch.sqrt(sum(((after[k] - before[k]) ** 2).sum() for k in before))
     assert 0 < float(step) <= 1e-3 * (1 + 1e-4)  # SGD step = lr * clipped gradient
@@ -240,22 +243,23 @@ def test_resume_carries_the_recurrent_state(tmp_path):
     root = Path(__file__).resolve().parents[1] / "fixtures" / "ptb"
     if not root.exists():
         pytest.skip(f"fixture {root} is not committed yet")
-    cfg = TrainConfig(task="ptb-word", task_params={"root": str(root), "bptt": 5,
+    cfg = TrainConfig(task="ptb-word",
+                      task_params={"root": str(root), "bptt": 5,
                                                     "batching": "stream"},
-                      hidden_size=8, batch_size=4, eval_batch_size=4, epochs=None, max_steps=6,
-                      eval_every=3, scheme="gal:p=0.2,p_recurrent=0.2", optimizer="adam",
-                      lr=0.01, progress=False)
+                      batch_size=4, eval_batch_size=4, epochs=None, max_steps=6, eval_every=3,
+                      optimizer="adam", lr=0.01, progress=False,
+                      net=dict(hidden_size=8, scheme="gal:p=0.2,p_recurrent=0.2"))
     task = build_task(cfg)
     assert next(task.batches("train", 4)).carry
-    straight = train(cfg, tmp_path / "straight")
-    half = train(cfg.replace(max_steps=4), tmp_path / "half")
+    straight = train(cfg, tmp_path / "straight").path
+    half = train(cfg.replace(max_steps=4), tmp_path / "half").path
     state = torch.load(half / "trainer_state.pt", weights_only=True)
     assert len(state["hx"]) == 2 and state["loop"]["batch_in_epoch"] > 0  # (h, c) mid-stream
     train(cfg, half, resume=True)
     a, b = _weights(straight), _weights(half)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # without the carried state the continuation differs
-    other = train(cfg.replace(max_steps=4), tmp_path / "other")
+    other = train(cfg.replace(max_steps=4), tmp_path / "other").path
     st = torch.load(other / "trainer_state.pt", weights_only=True)
     st["hx"] = []
     torch.save(st, other / "trainer_state.pt")

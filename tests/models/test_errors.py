@@ -105,12 +105,16 @@ def test_wrong_masks():
 
 
 def test_net_config_errors():
+    partial = NetConfig(hidden_size=3)  # data sizes left to a task
+    assert not partial.complete
     with pytest.raises(ValueError, match="exactly one of input_size"):
-        NetConfig(hidden_size=3)
+        Net(partial)
+    with pytest.raises(ValueError, match="not both"):
+        NetConfig(input_size=2, vocab_size=3)
     with pytest.raises(ValueError, match="unknown scheme"):
         NetConfig(input_size=2, scheme="nope")
     with pytest.raises(ValueError, match="vocab_size"):
-        Net(NetConfig(input_size=2, scheme="gal:p_embedding=0.2"))
+        NetConfig(input_size=2, scheme="gal:p_embedding=0.2")
     net = Net(NetConfig(vocab_size=10, hidden_size=3))
     with pytest.raises(ValueError, match="token ids"):
         net(torch.randn(2, 3, 4))

@@ -7,8 +7,8 @@ import torch
 
 from memloss.models import Recurrent
 from memloss.models.cells import get_cell
-from memloss.models.paths.fused import _FusedGRU, _FusedLSTM, _FusedRNN, _Masks, fused_supported
-from memloss.models.paths.reference import LayerMasks
+from memloss.models.paths.fused import _FusedGRU, _FusedLSTM, _FusedRNN, fused_supported
+from memloss.models.masks import LayerMasks
 
 from .variants import cell_scheme_cases
 
@@ -87,7 +87,7 @@ def test_fused_function_gradcheck(cell, fn):
         del sites["update"]
     vals = {s: (torch.rand(T, B, H, generator=g) < 0.6).double() * 1.4 for s in sites}
     vals["recurrent"] = (torch.rand(B, H, generator=g) < 0.7).double() / 0.7
-    M = _Masks(LayerMasks(vals, frozenset(sites), frozenset()))
+    M = LayerMasks(vals, frozenset(sites), frozenset()).gate_major()
     xw = torch.randn(T, B, G * H, generator=g, dtype=torch.float64, requires_grad=True)
     w = torch.randn(G * H, H, generator=g, dtype=torch.float64).mul(0.5).requires_grad_()
     h0 = torch.randn(B, H, generator=g, dtype=torch.float64, requires_grad=True)

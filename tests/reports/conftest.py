@@ -10,6 +10,7 @@ import pytest
 
 from memloss.config import TrainConfig
 from memloss.models import NetConfig
+from memloss.runs import config_record
 
 SCHEMES = {
     "moon": "moon:p=0.5,sampling=sequence,scaling=expectation",
@@ -48,15 +49,16 @@ def _scaling_sweep(scheme: str, seed: int) -> pd.DataFrame:
 
 def write_run(path: Path, scheme: str = "moon", seed: int = 0, length: int = 6,
               probes: bool = True) -> Path:
-    """A complete run directory as memloss.train writes it."""
-    train = TrainConfig(task="temporal-order", task_params={"length": length}, hidden_size=8,
-                        scheme=SCHEMES[scheme], optimizer="adam", lr=0.01, epochs=2, seed=seed)
+    """A complete run directory as memloss.training.train writes it."""
+    train = TrainConfig(task="temporal-order", task_params={"length": length}, optimizer="adam",
+                        lr=0.01, epochs=2, seed=seed,
+                        net=dict(hidden_size=8, scheme=SCHEMES[scheme]))
     net = NetConfig(cell="lstm", hidden_size=8, scheme=SCHEMES[scheme], input_size=4,
                     output_size=4)
     path.mkdir(parents=True)
-    config = {"train": train.to_dict(), "net": net.to_dict(), "task_info": {},
-              "command": ["memloss", "train", "temporal-order"], "versions": {"torch": "x"},
-              "seed": seed, "created": f"2026-01-0{seed + 1}T00:00:00+00:00", "resumed": []}
+    config = config_record(train, net, path="fused", task_info={"seq_len": 6},
+                           command=["memloss", "train", "temporal-order"])
+    config.update(versions={"torch": "x"}, created=f"2026-01-0{seed + 1}T00:00:00+00:00")
     (path / "config.json").write_text(json.dumps(config, indent=2))
     lines = []
     for epoch in (1, 2):

@@ -6,18 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from memloss.rundir import RunDirError
+from memloss.core.runfiles import RunDirError
 from memloss.reports.describe import describe_runs, probe_frame, results_table
 from memloss.reports.document import Figure, Table
-from memloss.reports.paper import match_preset, scheme_key
-from memloss.reports.runs import read_run, read_runs, short_scheme
+from memloss.config import TrainConfig
+from memloss.models import parse_scheme
+from memloss.presets import match_preset, scheme_key
+from memloss.reports.runs import read_run, read_runs
 
 
 def test_seeds_share_a_label_and_schemes_are_short(four_runs):
     runs = read_runs(four_runs)
     assert [r.label for r in runs] == ["moon/sequence"] * 2 + ["semeniuta/step"] * 2
     assert {r.group for r in runs} == {""}
-    assert short_scheme("semeniuta:p=0.25,sampling=step+zaremba:p=0.5") == "semeniuta/step+zaremba"
+    assert parse_scheme("semeniuta:p=0.25,sampling=step+zaremba:p=0.5").short == \
+        "semeniuta/step+zaremba"
 
 
 def test_other_differences_become_groups(make_run):
@@ -30,7 +33,8 @@ def test_same_short_name_different_rates_keeps_full_specs(make_run, tmp_path):
     a = make_run("a")
     b = make_run("b")
     cfg = json.loads((b / "config.json").read_text())
-    cfg["train"]["scheme"] = "moon:p=0.25,sampling=sequence,scaling=expectation"
+    cfg["train"]["net"]["scheme"] = "moon:p=0.25,sampling=sequence,scaling=expectation"
+    cfg["labels"]["scheme"] = cfg["train"]["net"]["scheme"]
     (b / "config.json").write_text(json.dumps(cfg))
     labels = [r.label for r in read_runs([a, b])]
     assert labels[0] != labels[1] and "p=0.25" in labels[1]
@@ -51,11 +55,11 @@ def test_results_table_has_modes_and_paper_numbers(make_run):
 def test_preset_matching_ignores_scaling_and_sizes():
     assert scheme_key("moon:p=0.5,sampling=sequence,scaling=expectation") == \
         scheme_key("moon:p=0.5,sampling=sequence")
-    cfg = {"train": {"task": "temporal-order", "scheme": "gal:p=0,p_recurrent=0.5",
-                     "task_params": {"length": "short", "test_size": 50}}}
+    cfg = TrainConfig(task="temporal-order", task_params={"length": "short", "test_size": 50},
+                      net={"scheme": "gal:p=0,p_recurrent=0.5"})
     assert match_preset(cfg).name == "semeniuta-t1-short-gal-sequence"
-    cfg["train"]["scheme"] = "gal:p=0.3,p_recurrent=0.5"
-    assert match_preset(cfg) is None
+    assert match_preset(cfg.replace(scheme="gal:p=0.3,p_recurrent=0.5")) is None
+    assert match_preset(cfg, ["memloss", "train", "krueger-t1-lstm"]).name == "krueger-t1-lstm"
 
 
 def test_describe_draws_a_figure_per_probe_and_tables_scalars(four_runs):

@@ -33,7 +33,6 @@ Equations (``m_*`` dropout masks, ``z_*`` zoneout indicators or their expectatio
 """
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -42,47 +41,18 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from ..cells import CellSpec
 from . import pointwise as pw
 from .gemm import Linear
-from .reference import LayerMasks, LayerWeights, input_projection
+from ..masks import LayerMasks
+from .reference import LayerWeights, input_projection
 
-__all__ = ["FUSED_SITES", "fused_supported", "fused_layer"]
+__all__ = ["fused_supported", "fused_layer"]
 
-#: sites the fused path implements (input/weight act outside the Function)
-FUSED_SITES = frozenset({"input", "recurrent", "update", "cell", "hidden", "zoneout_cell",
-                         "zoneout_hidden", "output_gate", "weight", "output", "embedding"})
 _CELLS = ("lstm", "gru", "rnn")
 
 
 def fused_supported(cell: CellSpec, sites: dict[str, object]) -> bool:
-    """True when the fused path implements this cell and every site of the scheme."""
-    return cell.name in _CELLS and set(sites) <= FUSED_SITES
-
-
-class _Masks:
-    """Per-step access to one layer's masks; per-gate recurrent masks laid out ``[.., G, B, H]``."""
-
-    def __init__(self, lm: LayerMasks) -> None:
-        self.values = {k: v for k, v in lm.values.items() if k not in ("input", "weight")}
-        self.step = lm.step
-        self.rec_per_gate = "recurrent" in lm.per_gate and self.values["recurrent"].dim() > 0
-        if self.rec_per_gate:  # [.., B, G, H] -> [.., G, B, H] for bmm
-            self.values["recurrent"] = self.values["recurrent"].transpose(-3, -2)
-
-    def has(self, site: str) -> bool:
-        return site in self.values
-
-    def steps(self, site: str, T: int) -> Sequence[Tensor | None]:
-        """The mask of every step (views, no copies); ``None`` where the site is unused."""
-        m = self.values.get(site)
-        if m is not None and site in self.step:
-            return m.unbind(0)
-        return (m,) * T
-
-    def recurrent_all(self) -> Tensor | None:
-        """The recurrent mask broadcastable to ``[T, B, H]`` (per gate: ``[T, G, B, H]``)."""
-        m = self.values.get("recurrent")
-        if m is None or m.dim() == 0 or "recurrent" in self.step:
-            return m
-        return m.unsqueeze(0)
+    """True when the fused path implements this cell (it implements every site the cell
+    offers)."""
+    return cell.name in _CELLS and set(sites) <= set(cell.sites)
 
 
 def _outer_sum(dy: Tensor, x: Tensor) -> Tensor:
@@ -92,7 +62,7 @@ def _outer_sum(dy: Tensor, x: Tensor) -> Tensor:
     return x.t().mm(dy).t().contiguous()
 
 
-def _weight_grad(dA: Tensor, h0: Tensor, out: Tensor, M: _Masks, G: int) -> Tensor:
+def _weight_grad(dA: Tensor, h0: Tensor, out: Tensor, M: LayerMasks, G: int) -> Tensor:
     """``dW_hh = sum_t dA_t^T (h_{t-1} m_rec)`` as one product over ``T x B``."""
     T, B, GH = dA.shape
     H = GH // G
@@ -144,7 +114,7 @@ def _project(x: Tensor, w: LayerWeights, masks: LayerMasks, cell: CellSpec) -> T
 class _FusedLSTM(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, h0: Tensor, c0: Tensor,
-                masks: _Masks) -> tuple[Tensor, Tensor, Tensor]:
+                masks: LayerMasks) -> tuple[Tensor, Tensor, Tensor]:
         gates, out, c_all, tch, oeff = pw.lstm_forward(xw, w_hh, h0, c0, masks)
         ctx.save_for_backward(w_hh, h0, gates, out, c_all, tch)
         ctx.oeff, ctx.masks = oeff, masks
@@ -166,7 +136,7 @@ class _FusedLSTM(torch.autograd.Function):
 class _FusedGRU(torch.autograd.Function):
     @staticmethod
     def forward(ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, b_hh: Tensor | None, h0: Tensor,
-                masks: _Masks) -> tuple[Tensor, Tensor]:
+                masks: LayerMasks) -> tuple[Tensor, Tensor]:
         hn, act, out = pw.gru_forward(xw, w_hh, b_hh, h0, masks)
         ctx.save_for_backward(w_hh, h0, hn, act, out)
         ctx.masks, ctx.has_bias = masks, b_hh is not None
@@ -186,7 +156,7 @@ class _FusedGRU(torch.autograd.Function):
 
 class _FusedRNN(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, h0: Tensor, masks: _Masks,
+    def forward(ctx: FunctionCtx, xw: Tensor, w_hh: Tensor, h0: Tensor, masks: LayerMasks,
                 relu: bool) -> tuple[Tensor, Tensor]:
         pre, out = pw.rnn_forward(xw, w_hh, h0, masks, relu)
         ctx.save_for_backward(w_hh, h0, pre, out)
@@ -216,7 +186,7 @@ def fused_layer(cell: CellSpec, x: Tensor, h0: Tensor, c0: Tensor | None, w: Lay
     w_hh = w.w_hh
     if "weight" in masks.values:
         w_hh = w_hh * masks.values["weight"]
-    M = _Masks(masks)
+    M = masks.gate_major()
     if cell.name == "lstm":
         if c0 is None:
             raise ValueError("an LSTM layer needs an initial cell state c0")

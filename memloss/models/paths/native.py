@@ -12,12 +12,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..cells import CellSpec
-from .reference import LayerMasks, LayerWeights, apply_site
+from ..masks import LayerMasks
+from ..sites import recurrence_sites
+from .reference import LayerWeights, apply_site
 
-__all__ = ["native_eligible", "native_layer", "NATIVE_SITES"]
-
-#: sites that act outside the recurrence (or on weights) and so keep the native kernel usable
-NATIVE_SITES = frozenset({"input", "output", "weight", "embedding"})
+__all__ = ["native_eligible", "native_layer"]
 
 _MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 _templates: dict[tuple, nn.Module] = {}
@@ -25,7 +24,7 @@ _templates: dict[tuple, nn.Module] = {}
 
 def native_eligible(sites: dict[str, object]) -> bool:
     """True when every site is outside the recurrence and input masks are tied."""
-    if not set(sites) <= NATIVE_SITES:
+    if set(sites) & recurrence_sites():
         return False
     spec = sites.get("input")
     return not getattr(spec, "per_gate", False)

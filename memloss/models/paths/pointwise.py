@@ -12,28 +12,21 @@ loop so the loop body is only arithmetic. Zoneout blends ``new + z (prev - new)`
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor
 
+from ..masks import LayerMasks
 from . import triton_steps as _tr
 from .gemm import Linear
 
-__all__ = ["StepMasks", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
+__all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
            "rnn_forward", "rnn_backward", "recurrent_product", "recurrent_grad"]
 
 _SIG_BW = torch.ops.aten.sigmoid_backward.grad_input    # out = g * y * (1 - y)
 _TANH_BW = torch.ops.aten.tanh_backward.grad_input      # out = g * (1 - y^2)
 _RELU_BW = torch.ops.aten.threshold_backward.grad_input  # out = g where y > 0
-
-
-class StepMasks(Protocol):
-    rec_per_gate: bool
-
-    def steps(self, site: str, T: int) -> Sequence[Tensor | None]: ...
-
-    def has(self, site: str) -> bool: ...
 
 
 def recurrent_product(lin: Linear, bias: Tensor, h: Tensor, m: Tensor | None, per_gate: bool,
@@ -77,7 +70,7 @@ def _split(d: Tensor, z: Tensor | None, direct: Tensor) -> Tensor | None:
 
 
 # --- LSTM ------------------------------------------------------------------------------
-def lstm_forward(xw: Tensor, w: Tensor, h0: Tensor, c0: Tensor, M: StepMasks
+def lstm_forward(xw: Tensor, w: Tensor, h0: Tensor, c0: Tensor, M: LayerMasks
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None]:
     """Returns (gates i,f,g,o after activation [T,B,4H], h [T,B,H], c [T+1,B,H] with c_0,
     tanh(c^) [T,B,H], effective output gate o~ [T,B,H] or None)."""
@@ -144,7 +137,7 @@ def lstm_forward(xw: Tensor, w: Tensor, h0: Tensor, c0: Tensor, M: StepMasks
 
 def lstm_backward(d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None, w: Tensor,
                   gates: Tensor, c_all: Tensor, tch: Tensor, oeff: Tensor | None,
-                  M: StepMasks) -> tuple[Tensor, Tensor, Tensor]:
+                  M: LayerMasks) -> tuple[Tensor, Tensor, Tensor]:
     """Returns (dA [T,B,4H], dL/dh_0, dL/dc_0)."""
     T, B, GH = gates.shape
     H = GH // 4
@@ -209,7 +202,7 @@ def lstm_backward(d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None
 
 def _lstm_backward_triton(DO: Sequence[Tensor] | None, dh: Tensor, dc: Tensor, lin_t: Linear,
                           dA: Tensor, gates: Tensor, C: Sequence[Tensor], TC: Sequence[Tensor],
-                          OE: Sequence[Tensor] | None, M: StepMasks
+                          OE: Sequence[Tensor] | None, M: LayerMasks
                           ) -> tuple[Tensor, Tensor, Tensor]:
     """The LSTM backward loop with one Triton kernel per step (the product stays cuBLAS)."""
     T = gates.shape[0]
@@ -233,7 +226,7 @@ def _lstm_backward_triton(DO: Sequence[Tensor] | None, dh: Tensor, dc: Tensor, l
 
 
 # --- GRU (torch/cuDNN reset-after form) ------------------------------------------------
-def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: StepMasks
+def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: LayerMasks
                 ) -> tuple[Tensor, Tensor, Tensor]:
     """Returns (the n block of the recurrent product hn [T,B,H] incl. b_hh, activations
     r,z,n [T,B,3H] with n before the update mask, h [T,B,H])."""
@@ -276,7 +269,7 @@ def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: StepM
 
 
 def gru_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tensor,
-                 hn_all: Tensor, act: Tensor, out: Tensor, M: StepMasks
+                 hn_all: Tensor, act: Tensor, out: Tensor, M: LayerMasks
                  ) -> tuple[Tensor, Tensor, Tensor]:
     """Returns (dxw = (da_r, da_z, da_n), dhh = (da_r, da_z, da_n r), dL/dh_0)."""
     T, B, GH = act.shape
@@ -334,7 +327,7 @@ def gru_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tenso
 
 
 # --- vanilla RNN -----------------------------------------------------------------------
-def rnn_forward(xw: Tensor, w: Tensor, h0: Tensor, M: StepMasks, relu: bool
+def rnn_forward(xw: Tensor, w: Tensor, h0: Tensor, M: LayerMasks, relu: bool
                 ) -> tuple[Tensor, Tensor]:
     """Returns (activations before the hidden mask [T,B,H], h [T,B,H])."""
     T, B, H = xw.shape
@@ -363,7 +356,7 @@ def rnn_forward(xw: Tensor, w: Tensor, h0: Tensor, M: StepMasks, relu: bool
 
 
 def rnn_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tensor, pre: Tensor,
-                 M: StepMasks, relu: bool) -> tuple[Tensor, Tensor]:
+                 M: LayerMasks, relu: bool) -> tuple[Tensor, Tensor]:
     """Returns (dA [T,B,H], dL/dh_0)."""
     T = pre.shape[0]
     dA = torch.empty_like(pre)

@@ -5,15 +5,16 @@ recurrent product and the pointwise step. Every mask site of :mod:`memloss.model
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..cells import CellSpec
+from ..masks import LayerMasks
 
-__all__ = ["LayerMasks", "LayerWeights", "reference_layer", "input_projection", "apply_site"]
+__all__ = ["LayerWeights", "reference_layer", "input_projection", "apply_site"]
 
 
 @dataclass(frozen=True)
@@ -22,21 +23,6 @@ class LayerWeights:
     w_hh: Tensor  # [G*H, H]
     b_ih: Tensor | None
     b_hh: Tensor | None
-
-
-@dataclass
-class LayerMasks:
-    """One layer's masks by site; ``step`` names the sites whose tensors have a time axis."""
-
-    values: dict[str, Tensor] = field(default_factory=dict)
-    step: frozenset[str] = frozenset()
-    per_gate: frozenset[str] = frozenset()
-
-    def at(self, site: str, t: int) -> Tensor | None:
-        m = self.values.get(site)
-        if m is None or site not in self.step:
-            return m
-        return m[t]
 
 
 def apply_site(x: Tensor, m: Tensor | None) -> Tensor:

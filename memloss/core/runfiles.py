@@ -1,4 +1,6 @@
-"""Run directories: the unit the trainer writes and everything else reads.
+"""The run-directory file format: file names, and reading and writing each file.
+
+A run directory is the unit the trainer writes and everything else reads.
 
 Layout (every file written atomically: a temp file in the same folder, then ``os.replace``)::
 
@@ -11,6 +13,7 @@ Layout (every file written atomically: a temp file in the same folder, then ``os
     RUN/trainer_state.pt     optimizer, schedule, RNG and loop state for --resume
                              (tensors and plain containers only: torch.load(weights_only=True))
     RUN/trainer_state.json   the loop counters in readable form
+    RUN/diagnostics/         probe outputs: <probe>.csv (tidy frame) and <probe>.json
 
 Loading never unpickles arbitrary objects; a missing, truncated or corrupt file raises
 :class:`RunDirError` naming the file and what to do.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .core.atomic import atomic_write, atomic_write_text
+from .atomic import atomic_write, atomic_write_text
 
 __all__ = [
-    "RunDirError", "Run", "load_run", "atomic_write", "write_json", "read_json", "append_jsonl",
+    "RunDirError", "atomic_write", "write_json", "read_json", "append_jsonl",
     "read_jsonl", "save_weights", "load_weights", "weights_metadata", "save_state", "load_state", "CONFIG", "METRICS",
-    "FINAL", "MODEL", "BEST", "STATE", "STATE_JSON", "is_run_dir",
+    "FINAL", "MODEL", "BEST", "STATE", "STATE_JSON", "DIAGNOSTICS", "is_run_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ MODEL = "model.safetensors"
 BEST = "best.safetensors"
 STATE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"
+DIAGNOSTICS = "diagnostics"
 
 
 class RunDirError(ValueError):
@@ -144,61 +147,3 @@ def load_state(path: str | os.PathLike) -> dict:
 
 def is_run_dir(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG).is_file()
-
-
-@dataclass
-class Run:
-    """A loaded run directory.
-
-    ``config``: the whole config.json dict (``config["train"]`` is the TrainConfig,
-    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`memloss.models.Net` in eval mode
-    with the chosen weights. ``task``: the task rebuilt from the config. ``metrics``: the
-    metrics.jsonl records. ``final``: final.json (empty dict before training finished).
-    """
-
-    path: Path
-    config: dict
-    net: "torch.nn.Module"
-    task: Any
-    metrics: list[dict]
-    final: dict
-    weights: str
-
-    @property
-    def train_config(self) -> Any:
-        from .train import TrainConfig
-
-        return TrainConfig.from_dict(self.config["train"])
-
-
-def load_run(path: str | os.PathLike, weights: str = "final", device: str = "cpu") -> Run:
-    """Load a run directory written by :func:`memloss.train.train`.
-
-    ``weights``: ``"last"`` (model.safetensors), ``"best"`` (best.safetensors) or
-    ``"final"`` (whichever final.json was computed with; "last" if there is no final.json).
-    """
-    from memloss.models import Net, NetConfig
-    from memloss.tasks import make_task
-
-    path = Path(path)
-    if not path.is_dir():
-        raise RunDirError(f"run directory {path} does not exist; pass the --out folder of a "
-                          "`memloss train` run")
-    if weights not in ("final", "last", "best"):
-        raise ValueError(f"weights must be 'final', 'last' or 'best', got {weights!r}")
-    config = read_json(path / CONFIG)
-    if not isinstance(config, dict) or "train" not in config or "net" not in config:
-        raise RunDirError(f"{path / CONFIG} lacks the 'train' and 'net' sections; it was not "
-                          "written by memloss train")
-    final = read_json(path / FINAL) if (path / FINAL).exists() else {}
-    chosen = final.get("weights", "last") if weights == "final" else weights
-    net = Net(NetConfig(**config["net"]))
-    state = load_weights(path / (BEST if chosen == "best" else MODEL))
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as e:
-        raise RunDirError(f"weights in {path} do not match the net in its config.json: {e}") from None
-    net.to(device).eval()
-    train_cfg = config["train"]
-    task = make_task(train_cfg["task"], **train_cfg.get("task_params", {}))
-    return Run(path, config, net, task, read_jsonl(path / METRICS), final, chosen)

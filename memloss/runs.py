@@ -1,0 +1,142 @@
+"""Run directories as the application sees them: what a new run records, and loading a run
+back into a net and a task.
+
+The files and their format are :mod:`memloss.core.runfiles`; this module builds what goes in
+them from configs (``config.json``: the resolved configs, labels and the paper row a run
+reproduces, so that reports read them instead of re-deriving them) and rebuilds the net and
+the task from them (:func:`load_run`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from memloss.build import build_task
+from memloss.config import TrainConfig
+from memloss.core import runfiles as rf
+from memloss.core.runfiles import RunDirError
+from memloss.models import Net, NetConfig
+from memloss.tasks import Task
+
+__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "now", "RunDirError"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """A run directory with its net and task.
+
+    ``config``: the whole config.json dict (``config["train"]`` is the TrainConfig,
+    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`~memloss.models.Net` in
+    eval mode with the weights ``weights`` names (``"last"`` or ``"best"``). ``task``: the
+    task rebuilt from the config. ``metrics``: the metrics.jsonl records. ``final``:
+    final.json (empty before training finished).
+    """
+
+    path: Path
+    config: dict
+    net: Net
+    task: Task
+    metrics: list[dict]
+    final: dict
+    weights: str
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config["train"])
+
+
+def versions() -> dict[str, str]:
+    """Python, platform and the versions of the packages a run's numbers depend on."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("memloss", "torch", "numpy", "safetensors", "pandas", "tqdm"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def config_record(config: TrainConfig, net: NetConfig, *, path: str, task_info: dict,
+                  command: Sequence[str], info: dict | None = None) -> dict[str, Any]:
+    """The config.json of a new run.
+
+    ``labels`` holds what tables and legends show (the scheme's text and short forms) and
+    ``info.preset`` the paper row the run reproduces: the one given (``memloss train
+    PRESET``, the demo), else the preset with the same task, task setting and scheme, if
+    any. Reports read these; they parse nothing.
+    """
+    from memloss.presets import match_preset
+
+    info = dict(info or {})
+    if "preset" not in info:
+        preset = match_preset(config, command)
+        if preset is not None:
+            info["preset"] = preset.record()
+    scheme = net.scheme
+    return {"train": config.to_dict(), "net": net.to_dict(), "path": path,
+            "labels": {"scheme": scheme.spec, "scheme_short": scheme.short},  # type: ignore[union-attr]
+            "task_info": task_info, "command": list(command), "versions": versions(),
+            "seed": config.seed, "created": now(), "resumed": [], "info": info}
+
+
+def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str = "cpu") -> Run:
+    """Load a run directory written by :func:`memloss.training.train`.
+
+    ``weights``: ``"last"`` (model.safetensors), ``"best"`` (best.safetensors) or
+    ``"final"`` (whichever final.json was computed with; "last" if there is no final.json).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"run directory {path} does not exist; pass the --out folder of a "
+                          "`memloss train` run")
+    if weights not in ("final", "last", "best"):
+        raise ValueError(f"weights must be 'final', 'last' or 'best', got {weights!r}")
+    config = rf.read_json(path / rf.CONFIG)
+    if not isinstance(config, dict) or "train" not in config or "net" not in config:
+        raise RunDirError(f"{path / rf.CONFIG} lacks the 'train' and 'net' sections; it was not "
+                          "written by memloss train")
+    final = rf.read_json(path / rf.FINAL) if (path / rf.FINAL).exists() else {}
+    chosen = final.get("weights", "last") if weights == "final" else weights
+    net = Net(NetConfig.from_dict(config["net"]))
+    state = rf.load_weights(path / (rf.BEST if chosen == "best" else rf.MODEL))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise RunDirError(f"weights in {path} do not match the net in its config.json: {e}") from None
+    net.to(torch.device(device)).eval()
+    task = build_task(TrainConfig.from_dict(config["train"]))
+    return Run(path, config, net, task, rf.read_jsonl(path / rf.METRICS), final, chosen)
+
+
+def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None,
+              out_dir: "str | os.PathLike[str] | None" = None, *,
+              params: dict[str, dict[str, Any]] | None = None, seed: int = 0,
+              device: str = "cpu", weights: str = "final") -> dict[str, Any]:
+    """Run probes (default: all) on a run directory's net and task and write their outputs
+    to ``out_dir`` (default ``RUN/diagnostics``); see :func:`memloss.diagnostics.run_probes`.
+    ``weights`` and ``device`` are those of :func:`load_run`."""
+    from memloss.diagnostics import PROBES, run_probes
+
+    for name in names or []:
+        PROBES.get(name)  # unknown names fail before the run is loaded
+    path = Path(path)
+    if not path.is_dir():
+        raise RunDirError(f"run directory {str(path)!r} does not exist; pass a directory "
+                          "written by `memloss train`")
+    run = load_run(path, weights=weights, device=device)
+    target = Path(out_dir) if out_dir is not None else path / rf.DIAGNOSTICS
+    return run_probes(run.net, run.task, names, target, params=params, seed=seed)
