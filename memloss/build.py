@@ -12,24 +12,29 @@ from memloss.tasks import TASKS, Task, make_task
 
 from .config import TrainConfig
 
-__all__ = ["build_task", "net_config", "build_net", "device"]
+__all__ = ["build_task", "task_from", "net_config", "build_net", "device"]
 
 
 def build_task(config: TrainConfig) -> Task:
     """The config's task; unknown parameters fail listing the valid ones."""
-    cls = TASKS.get(config.task)
+    return task_from(config.task, config.task_params)
+
+
+def task_from(name: str, params: dict) -> Task:
+    """A registered task from its name and parameters; unknown parameters fail listing the
+    valid ones."""
+    cls = TASKS.get(name)
     valid = [f.name for f in fields(cls)] if is_dataclass(cls) else None
     if valid is not None:
-        unknown = sorted(set(config.task_params) - set(valid))
+        unknown = sorted(set(params) - set(valid))
         if unknown:
-            raise ValueError(f"task {config.task!r} has no parameter {unknown[0]!r}; valid "
+            raise ValueError(f"task {name!r} has no parameter {unknown[0]!r}; valid "
                              f"parameters: {', '.join(valid) or 'none'} (--set task.NAME=VALUE)")
     try:
-        return make_task(config.task, **config.task_params)
+        return make_task(name, **params)
     except TypeError as e:
-        raise ValueError(f"task {config.task!r} rejected its parameters {config.task_params} "
-                         f"({e}); valid parameters: {', '.join(valid or []) or 'see its docs'}"
-                         ) from None
+        raise ValueError(f"task {name!r} rejected its parameters {params} ({e}); valid "
+                         f"parameters: {', '.join(valid or []) or 'see its docs'}") from None
 
 
 def net_config(config: TrainConfig, task: Task) -> NetConfig:

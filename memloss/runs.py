@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from memloss.build import build_task
+from memloss.build import task_from
 from memloss.config import TrainConfig
 from memloss.core import runfiles as rf
 from memloss.core.runfiles import RunDirError
@@ -118,7 +118,8 @@ def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str
     except RuntimeError as e:
         raise RunDirError(f"weights in {path} do not match the net in its config.json: {e}") from None
     net.to(torch.device(device)).eval()
-    task = build_task(TrainConfig.from_dict(config["train"]))
+    train = config["train"]
+    task = task_from(train.get("task", ""), dict(train.get("task_params") or {}))
     return Run(path, config, net, task, rf.read_jsonl(path / rf.METRICS), final, chosen)
 
 

@@ -18,7 +18,7 @@ from memloss.models import Net
 from memloss.core.registry import Registry
 
 __all__ = ["ProbeResult", "Probe", "PROBES", "BASE_COLUMNS", "make_frame", "json_safe",
-           "net_device", "default_generator", "check_positive_int"]
+           "net_device", "default_generator"]
 
 #: columns every probe frame has, in this order (probe-specific columns follow)
 BASE_COLUMNS = ("probe", "scheme", "cell", "scaling", "mode", "quantity", "layer", "t", "value")
@@ -42,17 +42,20 @@ class Probe(abc.ABC):
                  ) -> ProbeResult:
         """Measure ``net`` on ``task``; masks are drawn from ``generator``."""
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        """Parameters that make this probe run in well under a second on a tiny net, for the
+        generated tests (every registered probe runs on every cell with them). Every probe
+        declares this; one that does not fails the tests instead of being skipped."""
+        raise NotImplementedError(f"probe {cls.name!r} declares no tiny parameters: implement "
+                                  f"{cls.__name__}.tiny() returning small parameters")
+
     @property
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
 PROBES: Registry[type[Probe]] = Registry("probe")
-
-
-def check_positive_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
 
 
 def net_device(net: Net) -> torch.device:

@@ -20,10 +20,11 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Masks, Net
 from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
@@ -113,12 +114,16 @@ class GradientFlow(Probe):
     jvp: str = "autograd"
     modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"samples": 2, "batch_size": 8, "power_iters": 2, "jacobian_stride": 2}
+
     def __post_init__(self) -> None:
-        check_positive_int(self.name, "samples", self.samples)
-        check_positive_int(self.name, "batch_size", self.batch_size)
-        check_positive_int(self.name, "power_iters", self.power_iters)
-        check_positive_int(self.name, "jacobian_stride", self.jacobian_stride, minimum=0)
-        check_positive_int(self.name, "jacobian_samples", self.jacobian_samples)
+        validate.integer(self.name, "samples", self.samples)
+        validate.integer(self.name, "batch_size", self.batch_size)
+        validate.integer(self.name, "power_iters", self.power_iters)
+        validate.integer(self.name, "jacobian_stride", self.jacobian_stride, minimum=0)
+        validate.integer(self.name, "jacobian_samples", self.jacobian_samples)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
         if self.jvp not in ("autograd", "func"):

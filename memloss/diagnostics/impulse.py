@@ -12,9 +12,10 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import half_life, log_slope
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
@@ -58,13 +59,17 @@ class Impulse(Probe):
     split: str = "test"
     modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"samples": 2, "batch_size": 8}
+
     def __post_init__(self) -> None:
-        check_positive_int(self.name, "samples", self.samples)
-        check_positive_int(self.name, "batch_size", self.batch_size)
+        validate.integer(self.name, "samples", self.samples)
+        validate.integer(self.name, "batch_size", self.batch_size)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
         if self.t0 is not None:
-            check_positive_int(self.name, "t0", self.t0, minimum=0)
+            validate.integer(self.name, "t0", self.t0, minimum=0)
         if self.perturb not in ("input", "state"):
             raise ValueError(f"{self.name}: perturb must be 'input' or 'state', got {self.perturb!r}")
         if not (isinstance(self.eps, (int, float)) and self.eps > 0):

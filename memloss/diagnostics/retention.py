@@ -17,9 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 from .unroll import unroll
@@ -72,9 +73,13 @@ class Retention(Probe):
     layer: int = -1
     modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"max_lag": 3, "batch_size": 16}
+
     def __post_init__(self) -> None:
-        check_positive_int(self.name, "max_lag", self.max_lag, minimum=0)
-        check_positive_int(self.name, "batch_size", self.batch_size, minimum=4)
+        validate.integer(self.name, "max_lag", self.max_lag, minimum=0)
+        validate.integer(self.name, "batch_size", self.batch_size, minimum=4)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
         if not (isinstance(self.alpha, (int, float)) and self.alpha > 0):

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Masks, Net
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, check_modes, mode_masks, mode_scaling
 from .unroll import unroll
@@ -88,13 +89,17 @@ class Saturation(Probe):
     split: str = "test"
     modes: tuple[str, ...] = (DETERMINISTIC,)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"batch_size": 8}
+
     def __post_init__(self) -> None:
         if not (isinstance(self.low, (int, float)) and isinstance(self.high, (int, float))
                 and 0 < self.low < self.high < 1):
             raise ValueError(f"{self.name}: need 0 < low < high < 1, got low={self.low!r}, "
                              f"high={self.high!r}")
-        check_positive_int(self.name, "bins", self.bins)
-        check_positive_int(self.name, "batch_size", self.batch_size)
+        validate.integer(self.name, "bins", self.bins)
+        validate.integer(self.name, "batch_size", self.batch_size)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING))
 

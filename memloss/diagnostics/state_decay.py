@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from memloss.core import validate
 from memloss.models import Net, SiteSpec
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, make_frame
+from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
@@ -74,9 +75,13 @@ class StateDecay(Probe):
     init_scale: float = 0.0
     modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"samples": 2, "batch_size": 8}
+
     def __post_init__(self) -> None:
-        check_positive_int(self.name, "samples", self.samples)
-        check_positive_int(self.name, "batch_size", self.batch_size)
+        validate.integer(self.name, "samples", self.samples)
+        validate.integer(self.name, "batch_size", self.batch_size)
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
         if not (isinstance(self.init_scale, (int, float)) and self.init_scale >= 0):

@@ -21,10 +21,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Net
 from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
+from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, \
     net_device
 from .data import check_split, iter_batches
 from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
@@ -84,13 +85,17 @@ class TestTimeScaling(Probe):
     splits: tuple[str, ...] = ("test",)
     modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"factors": (1.0, 2.0), "samples": 2, "batch_size": 16, "max_batches": 1}
+
     def __post_init__(self) -> None:
         for n in ("samples", "batch_size", "max_batches"):
-            check_positive_int(self.name, n, getattr(self, n))
+            validate.integer(self.name, n, getattr(self, n))
         if not isinstance(self.lengths, tuple):
             raise ValueError(f"{self.name}: lengths must be a tuple of integers, got {self.lengths!r}")
         for L in self.lengths:
-            check_positive_int(self.name, "every length", L)
+            validate.integer(self.name, "every length", L)
         if not isinstance(self.factors, tuple) or not self.factors or not all(
                 isinstance(f, (int, float)) and f > 0 for f in self.factors):
             raise ValueError(f"{self.name}: factors must be a non-empty tuple of numbers > 0, got "

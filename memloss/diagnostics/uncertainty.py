@@ -18,10 +18,11 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from memloss.core import validate
 from memloss.models import Net
 from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, check_positive_int, default_generator, make_frame, \
+from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, \
     net_device
 from .data import check_split, iter_batches
 from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
@@ -85,9 +86,13 @@ class Uncertainty(Probe):
     split: str = "test"
     modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
 
+    @classmethod
+    def tiny(cls) -> dict[str, Any]:
+        return {"samples": 2, "batch_size": 16, "max_batches": 1}
+
     def __post_init__(self) -> None:
         for n in ("samples", "bins", "batch_size", "max_batches"):
-            check_positive_int(self.name, n, getattr(self, n))
+            validate.integer(self.name, n, getattr(self, n))
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
 

@@ -334,12 +334,17 @@ def make_scheme(name: str, **params: object) -> Scheme:
 
 
 def parse_scheme(text: "str | Scheme | None") -> Scheme:
-    """Parse ``"semeniuta:p=0.25,sampling=step+zaremba:p=0.5"`` into a scheme (stacked by ``+``)."""
+    """Parse ``"semeniuta:p=0.25,sampling=step+zaremba:p=0.5"`` into a scheme (stacked by
+    ``+``); a scheme object is returned as it is, None is ``none``."""
     if text is None:
         return NoScheme()
     if isinstance(text, Scheme):
         return text
-    parts = [p.strip() for p in str(text).split("+") if p.strip()]
+    return _parse_text(str(text))
+
+
+def _parse_text(text: str) -> Scheme:
+    parts = [p.strip() for p in text.split("+") if p.strip()]
     if not parts:
         raise ValueError("empty scheme; use 'none' or e.g. 'semeniuta:p=0.25'")
     schemes = []

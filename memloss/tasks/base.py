@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Iterator, Literal
 
 import torch
@@ -54,6 +55,17 @@ class Task(abc.ABC):
     metric: ClassVar[str] = "accuracy"
     lower_is_better: ClassVar[bool] = False
     regression: ClassVar[bool] = False
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        """Task parameters that make a run of this task take a fraction of a second, for the
+        generated tests (every registered task is trained from the command line with them).
+        File-based tasks read small samples in their standard format from
+        ``fixtures/<dataset>`` (the repository's ``tests/fixtures``). Every task declares
+        this; a task that does not fails the tests instead of being skipped."""
+        raise NotImplementedError(f"task {cls.name!r} declares no tiny parameters: implement "
+                                  f"{cls.__name__}.tiny(fixtures) returning small task "
+                                  "parameters")
 
     def run_info(self) -> dict:
         """JSON-serialisable facts a run must keep to be reproducible (e.g. the pMNIST

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from .base import TASKS, Batch, Task
 from .data.batching import check_batch_size, check_split, class_metrics, class_sums, order
 from .data.errors import DataError
@@ -121,10 +122,8 @@ class SeqMNIST(Task):
         pps = self.pixels_per_step
         if not isinstance(pps, int) or pps < 1 or PIXELS % pps:
             raise ValueError(f"pixels_per_step must divide {PIXELS}, got {pps!r}")
-        if not isinstance(self.valid_size, int) or self.valid_size < 0:
-            raise ValueError(f"valid_size must be a non-negative integer, got {self.valid_size!r}")
-        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
-            raise ValueError(f"limit must be a positive integer or None, got {self.limit!r}")
+        validate.integer(self.name, "valid_size", self.valid_size, minimum=0)
+        validate.optional(validate.integer, self.name, "limit", self.limit)
 
     @property
     def permutation(self) -> Tensor | None:
@@ -137,6 +136,11 @@ class SeqMNIST(Task):
 
     def net_kwargs(self) -> dict:
         return {"input_size": self.pixels_per_step, "output_size": 10}
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"source": "mnist", "root": str(fixtures / "mnist"), "valid_size": 4,
+                "pixels_per_step": 49}
 
     def run_info(self) -> dict:
         """The data source actually read and the pixel order (stored with the run)."""

@@ -20,6 +20,7 @@ import torch
 from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor
 
+from memloss.core import validate
 from .base import SPLITS, TASKS, Batch, Task
 from .data.batching import (check_batch_size, check_split, masked_cross_entropy, order, pad,
                             token_nll_sums)
@@ -160,12 +161,8 @@ class ConllNER(Task):
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 1 or self.window % 2 == 0:
             raise ValueError(f"window must be a positive odd integer, got {self.window!r}")
-        if not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
-            raise ValueError(f"embedding_dim must be a positive integer, got {self.embedding_dim!r}")
-        if self.train_length is not None and (not isinstance(self.train_length, int)
-                                              or self.train_length < 1):
-            raise ValueError(f"train_length must be a positive integer or None, got "
-                             f"{self.train_length!r}")
+        validate.integer(self.name, "embedding_dim", self.embedding_dim)
+        validate.optional(validate.integer, self.name, "train_length", self.train_length)
         if self.length_schedule is not None:
             try:
                 sched = tuple((None if n is None else int(n), int(e))
@@ -177,8 +174,7 @@ class ConllNER(Task):
                 raise ValueError(f"length_schedule needs lengths >= 1 and epochs >= 1, got "
                                  f"{self.length_schedule!r}")
             object.__setattr__(self, "length_schedule", sched)
-        if not isinstance(self.min_freq, int) or self.min_freq < 1:
-            raise ValueError(f"min_freq must be a positive integer, got {self.min_freq!r}")
+        validate.integer(self.name, "min_freq", self.min_freq)
 
     # -- length expansion -----------------------------------------------------------------
     def length_at(self, epoch: int) -> int | None:
@@ -214,6 +210,10 @@ class ConllNER(Task):
     @property
     def feature_size(self) -> int:
         return self.data.vectors.shape[1] + len(CAP_FEATURES)
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"root": str(fixtures / "conll")}
 
     def net_kwargs(self) -> dict:
         d = self.data

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from .base import SPLITS, TASKS, Batch, Task
 from .data.batching import (check_batch_size, check_split, class_sums, order, pad)
 from .data.errors import DataError
@@ -142,18 +143,15 @@ class Sentiment(Task):
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ValueError(f"unknown source {self.source!r}; valid: {', '.join(SOURCES)}")
-        if not isinstance(self.segment_length, int) or self.segment_length < 1:
-            raise ValueError(f"segment_length must be a positive integer, got {self.segment_length!r}")
+        validate.integer(self.name, "segment_length", self.segment_length)
         for f in ("valid_fraction", "test_fraction"):
             v = getattr(self, f)
             if not 0.0 <= v < 1.0:
                 raise ValueError(f"{f} must be in [0, 1), got {v!r}")
         if self.valid_fraction + self.test_fraction >= 1.0:
             raise ValueError("valid_fraction + test_fraction must leave training reviews")
-        if self.max_vocab is not None and (not isinstance(self.max_vocab, int) or self.max_vocab < 3):
-            raise ValueError(f"max_vocab must be an integer >= 3 or None, got {self.max_vocab!r}")
-        if not isinstance(self.min_freq, int) or self.min_freq < 1:
-            raise ValueError(f"min_freq must be a positive integer, got {self.min_freq!r}")
+        validate.optional(validate.integer, self.name, "max_vocab", self.max_vocab, minimum=3)
+        validate.integer(self.name, "min_freq", self.min_freq)
         if self.source == "pang-lee":  # the instance's metric, direction and head type
             object.__setattr__(self, "metric", "mse")
             object.__setattr__(self, "lower_is_better", True)
@@ -177,6 +175,10 @@ class Sentiment(Task):
     @property
     def vocab(self) -> Vocab:
         return self.encoded.vocab
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"source": "semeval", "root": str(fixtures / "semeval")}
 
     def net_kwargs(self) -> dict:
         return {"vocab_size": len(self.vocab), "output_size": 1 if self.regression else len(LABELS)}

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import cached_property
+from pathlib import Path
 from typing import ClassVar, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from .base import SPLITS, TASKS, Batch, Task
 
 __all__ = ["TemporalOrder", "Adding", "Copy", "TEMPORAL_ORDER_LENGTHS"]
@@ -22,12 +24,6 @@ __all__ = ["TemporalOrder", "Adding", "Copy", "TEMPORAL_ORDER_LENGTHS"]
 TEMPORAL_ORDER_LENGTHS = {"short": 15, "medium": 30}
 
 _SPLIT_SEED = {"train": 0, "valid": 1, "test": 2}
-
-
-def _positive_int(task: str, name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{task}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 def _split_generator(seed: int, split: str) -> torch.Generator:
@@ -45,9 +41,8 @@ class _Generated(Task):
 
     def __post_init__(self) -> None:
         for name in ("train_size", "valid_size", "test_size"):
-            _positive_int(self.name, name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"{self.name}: seed must be a non-negative integer, got {self.seed!r}")
+            validate.integer(self.name, name, getattr(self, name))
+        validate.integer(self.name, "seed", self.seed, minimum=0)
 
     def _generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor | None]:
         raise NotImplementedError
@@ -65,7 +60,7 @@ class _Generated(Task):
 
     def batches(self, split: str, batch_size: int, *, generator: torch.Generator | None = None
                 ) -> Iterator[Batch]:
-        _positive_int(self.name, "batch_size", batch_size)
+        validate.integer(self.name, "batch_size", batch_size)
         x, y, w = self.split(split)
         n = x.shape[0]
         order = (torch.randperm(n, generator=generator) if split == "train" and generator is not None
@@ -128,13 +123,17 @@ class TemporalOrder(_Generated):
                 return TEMPORAL_ORDER_LENGTHS[self.length]
             raise ValueError(f"temporal-order: unknown length {self.length!r}; use "
                              f"{', '.join(TEMPORAL_ORDER_LENGTHS)} or an integer >= 6")
-        return _positive_int(self.name, "length", self.length, minimum=6)
+        return validate.integer(self.name, "length", self.length, minimum=6)
 
     def net_kwargs(self) -> dict:
         return {"input_size": 4, "output_size": 4}
 
     def run_info(self) -> dict:
         return {"seq_len": self.seq_len}
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"length": 8, "train_size": 96, "valid_size": 16, "test_size": 16}
 
     def _generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, None]:
         T = self.seq_len
@@ -179,10 +178,14 @@ class Adding(_Generated):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int(self.name, "length", self.length, minimum=2)
+        validate.integer(self.name, "length", self.length, minimum=2)
 
     def net_kwargs(self) -> dict:
         return {"input_size": 2, "output_size": 1}
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"length": 6, "train_size": 64, "valid_size": 8, "test_size": 8}
 
     def _generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, None]:
         T = self.length
@@ -233,9 +236,9 @@ class Copy(_Generated):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _positive_int(self.name, "delay", self.delay)
-        _positive_int(self.name, "length", self.length)
-        _positive_int(self.name, "symbols", self.symbols, minimum=2)
+        validate.integer(self.name, "delay", self.delay)
+        validate.integer(self.name, "length", self.length)
+        validate.integer(self.name, "symbols", self.symbols, minimum=2)
         if self.loss_on not in ("recall", "all"):
             raise ValueError(f"copy: loss_on must be 'recall' or 'all', got {self.loss_on!r}")
 
@@ -245,6 +248,10 @@ class Copy(_Generated):
 
     def net_kwargs(self) -> dict:
         return {"input_size": self.symbols + 2, "output_size": self.symbols + 1}
+
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"delay": 4, "length": 3, "train_size": 64, "valid_size": 8, "test_size": 8}
 
     def _generate(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         S, T = self.length, self.seq_len

@@ -21,6 +21,7 @@ from typing import ClassVar, Iterator
 import torch
 from torch import Tensor
 
+from memloss.core import validate
 from .base import SPLITS, TASKS, Batch, Task
 from .data.batching import (check_batch_size, check_split, lm_metrics, masked_cross_entropy,
                             slice_batches, stream_batches, token_nll_sums)
@@ -115,6 +116,8 @@ class _LanguageModel(Task):
     target: ClassVar[str] = "every"
     lower_is_better: ClassVar[bool] = True
     unit: ClassVar[str] = "word"
+    #: the folder of the sample corpus under the tests' fixtures (see :meth:`tiny`)
+    fixture: ClassVar[str] = "text"
 
     root: str | None = None
     batching: str = "stream"
@@ -124,18 +127,19 @@ class _LanguageModel(Task):
     max_vocab: int | None = None
     min_freq: int = 1
 
+    @classmethod
+    def tiny(cls, fixtures: Path) -> dict:
+        return {"root": str(fixtures / cls.fixture), "bptt": 5 if cls.unit == "word" else 10}
+
     def __post_init__(self) -> None:
         if self.batching not in BATCHINGS:
             raise ValueError(f"unknown batching {self.batching!r}; valid: {', '.join(BATCHINGS)}")
         if self.loss_reduction not in REDUCTIONS:
             raise ValueError(f"unknown loss_reduction {self.loss_reduction!r}; valid: "
                              f"{', '.join(REDUCTIONS)}")
-        if not isinstance(self.bptt, int) or self.bptt < 1:
-            raise ValueError(f"bptt must be a positive integer, got {self.bptt!r}")
-        if self.max_vocab is not None and (not isinstance(self.max_vocab, int) or self.max_vocab < 2):
-            raise ValueError(f"max_vocab must be an integer >= 2 or None, got {self.max_vocab!r}")
-        if not isinstance(self.min_freq, int) or self.min_freq < 1:
-            raise ValueError(f"min_freq must be a positive integer, got {self.min_freq!r}")
+        validate.integer(self.name, "bptt", self.bptt)
+        validate.optional(validate.integer, self.name, "max_vocab", self.max_vocab, minimum=2)
+        validate.integer(self.name, "min_freq", self.min_freq)
 
     # -- data ---------------------------------------------------------------------------
     def _root(self) -> Path:
@@ -205,6 +209,7 @@ class PTBWord(_LanguageModel):
     name: ClassVar[str] = "ptb-word"
     metric: ClassVar[str] = "perplexity"
     unit: ClassVar[str] = "word"
+    fixture: ClassVar[str] = "ptb"
 
     def _root(self) -> Path:
         return Path(self.root).expanduser() if self.root is not None else data_path("ptb")

@@ -1,6 +1,7 @@
 """``memloss train`` / ``memloss eval`` from the command line, at tiny size."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,36 +11,21 @@ from memloss.cli import main
 from memloss.core.runfiles import read_json, read_jsonl
 from memloss.runs import load_run
 
-from .conftest import TINY_TO
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
-#: tiny parameters per registered task (file-based tasks read the committed fixtures)
-TINY: dict[str, list[str]] = {
-    "temporal-order": TINY_TO,
-    "adding": ["--set", "task.length=6", "--set", "task.train_size=64", "--set", "task.valid_size=8",
-               "--set", "task.test_size=8", "--set", "hidden_size=8"],
-    "copy": ["--set", "task.delay=4", "--set", "task.length=3", "--set", "task.train_size=64",
-             "--set", "task.valid_size=8", "--set", "task.test_size=8", "--set", "hidden_size=8"],
-    "seq-mnist": ["--set", "task.source=mnist", "--set", f"task.root={FIXTURES / 'mnist'}",
-                  "--set", "task.valid_size=4", "--set", "task.pixels_per_step=49",
-                  "--set", "hidden_size=8"],
-    "permuted-mnist": ["--set", "task.source=mnist", "--set", f"task.root={FIXTURES / 'mnist'}",
-                       "--set", "task.valid_size=4", "--set", "task.pixels_per_step=49",
-                       "--set", "hidden_size=8"],
-    "ptb-word": ["--set", f"task.root={FIXTURES / 'ptb'}", "--set", "task.bptt=5",
-                 "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
-    "ptb-char": ["--set", f"task.root={FIXTURES / 'ptb'}", "--set", "task.bptt=10",
-                 "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
-    "text-word": ["--set", f"task.root={FIXTURES / 'text'}", "--set", "task.bptt=5",
-                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
-    "text-char": ["--set", f"task.root={FIXTURES / 'text'}", "--set", "task.bptt=10",
-                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
-    "conll-ner": ["--set", f"task.root={FIXTURES / 'conll'}", "--set", "hidden_size=8",
-                  "--set", "batch_size=4"],
-    "sentiment": ["--set", "task.source=semeval", "--set", f"task.root={FIXTURES / 'semeval'}",
-                  "--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"],
-}
+#: what every tiny run sets besides the task's own tiny parameters
+TINY_RUN = ["--set", "hidden_size=8", "--set", "batch_size=4", "--set", "eval_batch_size=4"]
+
+
+def tiny_args(task: str) -> list[str]:
+    """``--set`` arguments for a tiny run of ``task``: its own declared tiny parameters
+    (:meth:`memloss.tasks.Task.tiny`, reading the committed fixtures) and a tiny net."""
+    from memloss.tasks import TASKS
+
+    params = TASKS.get(task).tiny(FIXTURES)
+    sets = [f"task.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in params.items()]
+    return [a for s in sets for a in ("--set", s)] + TINY_RUN
 
 
 def _registered() -> list[str]:
@@ -50,13 +36,8 @@ def _registered() -> list[str]:
 
 @pytest.mark.parametrize("task", _registered())
 def test_every_registered_task_trains_from_the_cli(task, tmp_path, capsys):
-    if task not in TINY:
-        pytest.skip(f"no tiny command line for task {task!r} yet: add one to TINY in {__file__}")
-    root = next((a.split("=", 1)[1] for a in TINY[task] if a.startswith("task.root=")), None)
-    if root is not None and not Path(root).exists():
-        pytest.skip(f"fixture {root} for {task!r} is not committed yet")
     out = tmp_path / "run"
-    rc = main(["train", task, *TINY[task], "--set", "epochs=1", "--set", "max_steps=3",
+    rc = main(["train", task, *tiny_args(task), "--set", "epochs=1", "--set", "max_steps=3",
                "--set", "eval_every=2",
                "--set", "progress=false", "--set", "eval_modes=deterministic,mc",
                "--set", "mc_samples=2", "--out", str(out)])
@@ -71,8 +52,6 @@ def test_every_registered_task_trains_from_the_cli(task, tmp_path, capsys):
 
 def test_regression_variant_of_sentiment_trains(tmp_path):
     root = FIXTURES / "pang-lee"
-    if not root.exists():
-        pytest.skip(f"fixture {root} is not committed yet")
     out = tmp_path / "run"
     assert main(["train", "sentiment", "--set", "task.source=pang-lee", "--set", f"task.root={root}",
                  "--set", "task.segment_length=5", "--set", "hidden_size=8", "--set", "batch_size=4",
@@ -86,7 +65,7 @@ def test_regression_variant_of_sentiment_trains(tmp_path):
 def test_train_resume_and_eval_from_the_cli(tmp_path, capsys):
     straight, half = tmp_path / "a", tmp_path / "b"
     common = ["train", "copy", "--scheme", "zoneout:p_cell=0.2,p_hidden=0.1",
-              *TINY["copy"], "--set", "optimizer=adam", "--set", "lr=0.01", "--set", "epochs=3",
+              *tiny_args("copy"), "--set", "optimizer=adam", "--set", "lr=0.01", "--set", "epochs=3",
               "--set", "progress=false"]
     assert main([*common, "--set", "max_steps=8", "--out", str(straight)]) == 0
     assert main([*common, "--set", "max_steps=3", "--out", str(half)]) == 0
@@ -145,7 +124,7 @@ def test_bad_command_lines_fail_before_training(argv, message, tmp_path, capsys)
 
 def test_existing_run_and_bad_resume(tmp_path, capsys):
     out = tmp_path / "r"
-    base = ["train", "adding", *TINY["adding"], "--set", "max_steps=2", "--set", "progress=false"]
+    base = ["train", "adding", *tiny_args("adding"), "--set", "max_steps=2", "--set", "progress=false"]
     assert main([*base, "--out", str(out)]) == 0
     assert main([*base, "--out", str(out)]) == 2
     assert "already holds a run; resume it with --resume" in capsys.readouterr().err
@@ -165,7 +144,7 @@ def test_eval_errors(tmp_path, capsys):
 
 def test_eval_records_which_weights_scored_a_split(tmp_path):
     out = tmp_path / "r"
-    assert main(["train", "adding", *TINY["adding"], "--set", "epochs=2", "--set", "progress=false",
+    assert main(["train", "adding", *tiny_args("adding"), "--set", "epochs=2", "--set", "progress=false",
                  "--out", str(out)]) == 0
     assert read_json(out / "final.json")["weights"] == "best"
     assert main(["eval", str(out), "--weights", "last"]) == 0

@@ -241,8 +241,6 @@ def test_resume_carries_the_recurrent_state(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "fixtures" / "ptb"
-    if not root.exists():
-        pytest.skip(f"fixture {root} is not committed yet")
     cfg = TrainConfig(task="ptb-word",
                       task_params={"root": str(root), "bptt": 5,
                                                     "batching": "stream"},

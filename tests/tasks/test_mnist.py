@@ -86,7 +86,7 @@ def test_bad_parameters():
         next(make_task("seq-mnist", root=ROOT, valid_size=24).batches("train", 4))
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         next(task().batches("dev", 4))
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         next(task().batches("train", 0))
 
 

@@ -133,7 +133,7 @@ def test_loss_reductions():
 def test_bad_input():
     with pytest.raises(ValueError, match="unknown batching 'bptt'; valid: stream, slices"):
         make_task("ptb-word", root=PTB, batching="bptt")
-    with pytest.raises(ValueError, match="bptt must be a positive integer"):
+    with pytest.raises(ValueError, match="bptt must be an integer >= 1"):
         make_task("text-word", root=TEXT, bptt=0)
     with pytest.raises(ValueError, match="unknown char_source"):
         make_task("ptb-char", root=PTB, char_source="bytes")

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from memloss.core import validate
 from ..base import SPLITS, Batch
 
 __all__ = ["check_split", "check_batch_size", "order", "pad", "stream_batches", "slice_batches",
@@ -24,8 +25,7 @@ def check_split(split: str) -> None:
 
 
 def check_batch_size(batch_size: int) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    validate.integer("batches", "batch_size", batch_size)
 
 
 def order(n: int, shuffle: bool, generator: torch.Generator | None) -> Tensor:
