@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .schemes import SiteSpec
-from .sites import layer_sites
+from .sites import layer_sites, step_sites
 
 __all__ = ["MaskEntry", "MaskPlan", "Masks", "LayerMasks", "ResolvedMasks"]
 
@@ -75,6 +75,13 @@ class LayerMasks:
         if m is not None and site in self.step:
             return m.unbind(0)
         return (m,) * T
+
+    def step_masks(self, T: int) -> list[dict[str, Tensor]]:
+        """For each of ``T`` steps, the masks the cell's step reads (the sites acting in the
+        step), by site name; the per-step ones are views of their step."""
+        sites = [s for s in step_sites() if s in self.values]
+        columns = [self.steps(s, T) for s in sites]
+        return [{s: col[t] for s, col in zip(sites, columns)} for t in range(T)]
 
     @property
     def rec_per_gate(self) -> bool:

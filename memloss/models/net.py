@@ -9,11 +9,12 @@ from torch import Tensor, nn
 
 from memloss.core import validate
 
-from .cells import NONLINEARITIES, get_cell
+from .cells import NONLINEARITIES, get_cell, list_cells
 from .inference import predict
 from .masks import MaskEntry, MaskPlan
 from .recurrent import PATHS, Recurrent
 from .schemes import Scheme, parse_scheme
+from .sites import mask_shape
 
 __all__ = ["NetConfig", "Net", "DATA_FIELDS"]
 
@@ -59,13 +60,16 @@ class NetConfig:
             raise ValueError("NetConfig takes one of input_size (float features) or vocab_size "
                              "(token ids), not both")
         validate.choice(o, "nonlinearity", self.nonlinearity, NONLINEARITIES)
-        if self.nonlinearity != "tanh" and self.cell != "rnn":
-            raise ValueError(f"nonlinearity={self.nonlinearity!r} applies to the rnn cell only")
+        if self.nonlinearity not in cell.nonlinearities:
+            raise ValueError(f"nonlinearity={self.nonlinearity!r} does not apply to the "
+                             f"{self.cell} cell (it takes {', '.join(cell.nonlinearities)})")
         validate.choice(o, "path", self.path, PATHS)
         validate.optional(validate.number, o, "init_range", self.init_range, 0.0, low_open=True)
         validate.optional(validate.number, o, "forget_bias", self.forget_bias)
-        if self.forget_bias is not None and self.cell != "lstm":
-            raise ValueError(f"forget_bias applies to the lstm cell only, not {self.cell!r}")
+        if self.forget_bias is not None and "f" not in cell.gates:
+            with_f = [c for c in list_cells() if "f" in get_cell(c).gates]
+            raise ValueError(f"forget_bias applies to cells with a forget gate "
+                             f"({', '.join(with_f)}), not {self.cell!r}")
         if not isinstance(self.scheme, Scheme):
             object.__setattr__(self, "scheme", parse_scheme(self.scheme))
         sites = self.scheme.sites(cell)  # type: ignore[union-attr]
@@ -129,19 +133,32 @@ class Net(nn.Module):
             self.embedding = nn.Embedding(config.vocab_size, in_size)
         self.rnn = Recurrent(config.cell, in_size, config.hidden_size, config.num_layers,
                              scheme=scheme, batch_first=True, nonlinearity=config.nonlinearity,
-                             path=config.path)
+                             path=config.path, applied_outside=("embedding",))
         self.embedding_site = scheme.sites(self.rnn.cell).get("embedding")
         self._plan = self._make_plan()
         self.head = nn.Linear(config.hidden_size, config.output_size) if config.output_size else None
-        if config.init_range is not None:
-            for p in self.parameters():
-                nn.init.uniform_(p, -config.init_range, config.init_range)
+        if config.init_range is not None:  # in parameter order: embedding, stack, head
+            r = config.init_range
+            if self.embedding is not None:
+                nn.init.uniform_(self.embedding.weight, -r, r)
+            self.rnn.reset_parameters(r)
+            for p in self.head.parameters() if self.head is not None else ():
+                nn.init.uniform_(p, -r, r)
         if config.forget_bias is not None:
-            H = config.hidden_size
-            with torch.no_grad():
-                for k in range(config.num_layers):
-                    getattr(self.rnn, f"bias_ih_l{k}")[H:2 * H].fill_(config.forget_bias)
-                    getattr(self.rnn, f"bias_hh_l{k}")[H:2 * H].zero_()
+            self._set_forget_bias(config.forget_bias)
+
+    def _set_forget_bias(self, value: float) -> None:
+        """The forget-gate block of the first gate bias set to ``value``, of the others to 0
+        (LSTM: ``b_ih`` and ``b_hh``; LayerNorm-LSTM: its one bias)."""
+        cell, H = self.rnn.cell, self.config.hidden_size
+        rows = cell.gate_slice("f", H)
+        biases = [p.name for p in cell.params if p.bias and p.rows == "gates"]
+        with torch.no_grad():
+            for k in range(self.config.num_layers):
+                for i, name in enumerate(biases):
+                    b = getattr(self.rnn, f"{name}_l{k}", None)
+                    if b is not None:
+                        b[rows].fill_(value if i == 0 else 0.0)
 
     def mask_plan(self) -> MaskPlan:
         """Every mask of the net: ``embedding`` (if any), then the recurrent stack's."""
@@ -151,7 +168,9 @@ class Net(nn.Module):
         plan = self.rnn.mask_plan()
         if self.embedding_site is None:
             return plan
-        emb = MaskEntry("embedding", self.embedding_site, (self.config.vocab_size,))
+        shape = mask_shape("embedding", self.embedding_site, self.rnn.cell.num_gates,
+                           self.rnn.input_size, self.config.hidden_size, self.config.vocab_size)
+        emb = MaskEntry("embedding", self.embedding_site, shape)
         return MaskPlan((emb,) + plan.entries)
 
     def forward(self, input: Tensor, hx: "Tensor | tuple[Tensor, Tensor] | None" = None, *,

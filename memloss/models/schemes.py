@@ -159,7 +159,7 @@ class Gal(Scheme):
     scaling: Scaling = "inverted"
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
-        untied = not self.tied and cell.gates > 1
+        untied = not self.tied and cell.num_gates > 1
         out: dict[str, SiteSpec] = {}
         if self.p > 0:
             out["input"] = SiteSpec(self.p, "sequence", scaling=self.scaling, per_gate=untied)

@@ -17,6 +17,11 @@ GRU (torch/cuDNN form of Semeniuta eq. 10-13):
     r = sigm(W_r x~ + b_ir + U_r h~ + b_hr), z = sigm(...),
     n = tanh(W_n x~ + b_in + r (U_n h~ + b_hn)),  h^ = (1 - z) d_upd(n) + z h_{t-1}
 RNN (Semeniuta eq. 2): h^ = f(W x~ + b_ih + U h~ + b_hh)
+LayerNorm-LSTM (Ba et al. 2016 as haste.LayerNormLSTM, lmnt-com/haste issue #1):
+    pre_k = LN(W x~)_k * gx_k + LN(U h~)_k * gh_k + b_k  (LN over all 4H pre-activations,
+            mean and biased variance, eps 1e-5, no shift), then the LSTM above with
+    h^ = d_hid(o' tanh(LN(c^) * gc + bc))
+The state of a scheme with output-gate zoneout is (h, c, o'); o' starts as o_0 when not given.
 """
 from __future__ import annotations
 
@@ -39,46 +44,70 @@ def _gate_mask(m, k):
     return m[:, k] if m.dim() == 3 else m
 
 
+def _ln(v, gain, shift=None, eps=1e-5):
+    """Layer normalization over the last axis, written out."""
+    mean = v.mean(-1, keepdim=True)
+    var = ((v - mean) ** 2).mean(-1, keepdim=True)
+    out = (v - mean) / torch.sqrt(var + eps) * gain
+    return out if shift is None else out + shift
+
+
 def reference_forward(layer, x, hx=None, masks=None):
     """``layer``: a models.Recurrent (weights and scheme read from it). x: [T, B, I]."""
     cell = layer.cell.name
-    G, H, L = layer.cell.gates, layer.hidden_size, layer.num_layers
+    G, H, L = len(layer.cell.gates), layer.hidden_size, layer.num_layers
+    lstm_like = cell in ("lstm", "layernorm-lstm")
+    carry_o = any(k.endswith(".output_gate") for k in layer.mask_plan().keys())
     plan = layer.mask_plan()
     masks = masks or {}
     step = {e.key: e.spec.sampling == "step" for e in plan.entries}
     T, B, _ = x.shape
+    o0 = None
     if hx is None:
         h0 = x.new_zeros(L, B, H)
         c0 = x.new_zeros(L, B, H)
-    elif cell == "lstm":
-        h0, c0 = hx
+    elif lstm_like:
+        h0, c0, *rest = hx
+        o0 = rest[0] if rest else None
     else:
         h0, c0 = hx, None
     inp = x
-    hs, cs = [], []
+    hs, cs, os_ = [], [], []
     for l in range(L):
         W = getattr(layer, f"weight_ih_l{l}").split(H, 0)
         U = list(getattr(layer, f"weight_hh_l{l}").split(H, 0))
-        bi = getattr(layer, f"bias_ih_l{l}").split(H, 0)
-        bh = getattr(layer, f"bias_hh_l{l}").split(H, 0)
+        if cell == "layernorm-lstm":
+            b = getattr(layer, f"bias_l{l}").split(H, 0)
+            bi, bh = b, [0.0] * G
+            gx = getattr(layer, f"ln_ih_weight_l{l}")
+            gh = getattr(layer, f"ln_hh_weight_l{l}")
+            gc, bc = getattr(layer, f"ln_cell_weight_l{l}"), getattr(layer, f"ln_cell_bias_l{l}")
+        else:
+            bi = getattr(layer, f"bias_ih_l{l}").split(H, 0)
+            bh = getattr(layer, f"bias_hh_l{l}").split(H, 0)
         Mw = masks.get(f"l{l}.weight")
         if Mw is not None:
             Mk = Mw.split(H, 0) if Mw.dim() else [Mw] * G
             U = [U[k] * Mk[k] for k in range(G)]
         h, c = h0[l], (c0[l] if c0 is not None else None)
-        o_prev = None
+        o_prev = None if o0 is None else o0[l]
         outs = []
         for t in range(T):
             def mk(site):
                 return _mask(masks, f"l{l}.{site}", t, step)
 
             zx, zh = mk("input"), mk("recurrent")
-            pre = []
+            wx, uh = [], []
             for k in range(G):
                 xk = inp[t] if zx is None else inp[t] * _gate_mask(zx, k)
                 hk = h if zh is None else h * _gate_mask(zh, k)
-                pre.append((xk @ W[k].T + bi[k], hk @ U[k].T + bh[k]))
-            if cell == "lstm":
+                wx.append(xk @ W[k].T)
+                uh.append(hk @ U[k].T)
+            if cell == "layernorm-lstm":  # LN over the 4H pre-activations of each product
+                wx = _ln(torch.cat(wx, -1), gx).split(H, -1)
+                uh = _ln(torch.cat(uh, -1), gh).split(H, -1)
+            pre = [(wx[k] + bi[k], uh[k] + bh[k]) for k in range(G)]
+            if lstm_like:
                 i = torch.sigmoid(sum(pre[0]))
                 f = torch.sigmoid(sum(pre[1]))
                 g = torch.tanh(sum(pre[2]))
@@ -93,7 +122,7 @@ def reference_forward(layer, x, hx=None, masks=None):
                     prev = o if o_prev is None else o_prev
                     o = (1 - zo) * o + zo * prev
                     o_prev = o
-                h_hat = o * torch.tanh(c_hat)
+                h_hat = o * torch.tanh(c_hat if cell == "lstm" else _ln(c_hat, gc, bc))
                 zc = mk("zoneout_cell")
                 c = c_hat if zc is None else zc * c + (1 - zc) * c_hat
             elif cell == "gru":
@@ -114,9 +143,12 @@ def reference_forward(layer, x, hx=None, masks=None):
         inp = torch.stack(outs)
         hs.append(h)
         cs.append(c)
+        os_.append(o_prev)
     out = inp
     mo = masks.get("output")
     if mo is not None:
         out = out * (mo if mo.dim() == 0 or not step.get("output") else mo)
     h_n = torch.stack(hs)
-    return out, ((h_n, torch.stack(cs)) if cell == "lstm" else h_n)
+    if not lstm_like:
+        return out, h_n
+    return out, (h_n, torch.stack(cs)) + ((torch.stack(os_),) if carry_o else ())

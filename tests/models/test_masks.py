@@ -6,13 +6,13 @@ import torch
 
 from memloss.models import Net, NetConfig, Recurrent, make_scheme
 
-from .variants import scheme_variants
+from .variants import make_layer, scheme_variants
 
 P = 0.3
 
 
 def _big_plan(scheme, cell="lstm"):
-    return Recurrent(cell, 64, 64, num_layers=1, scheme=scheme).mask_plan()
+    return make_layer(cell, 64, 64, num_layers=1, scheme=scheme).mask_plan()
 
 
 @pytest.mark.parametrize("sid,scheme", scheme_variants(), ids=[s[0] for s in scheme_variants()])

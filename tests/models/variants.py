@@ -4,7 +4,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import fields
 
-from memloss.models import CELLS, SCHEMES, Stack, get_cell, make_scheme
+from memloss.models import CELLS, SCHEMES, SITES, Recurrent, Stack, get_cell, make_scheme
+from memloss.models.paths import native_eligible
+
+#: sites a Net applies around its Recurrent stack (word-type embedding dropout)
+NET_SITES = tuple(n for n in SITES if SITES.get(n).acts == "net")
 
 # choices for the switches every scheme may have; rates are raised so masks matter
 _SWITCHES = {"sampling": ("step", "sequence"), "scaling": ("inverted", "expectation"),
@@ -51,3 +55,16 @@ def cell_scheme_cases():
             cases.append((f"{cell}-zoneout[hidden]", cell,
                           make_scheme("zoneout", p_cell=0.0, p_hidden=_RATE), True))
     return cases
+
+
+def make_layer(cell, input_size, hidden_size, **kw):
+    """A Recurrent for layer-level tests: sites a Net would apply (the embedding) are left
+    to the absent Net, as a Net does."""
+    return Recurrent(cell, input_size, hidden_size, applied_outside=NET_SITES, **kw)
+
+
+def paths_for(cell, scheme):
+    """The paths that run a cell x scheme: reference, fused, and native where eligible."""
+    spec = get_cell(cell)
+    sites = {k: v for k, v in scheme.sites(spec).items() if k not in NET_SITES}
+    return ["reference", "fused"] + (["native"] if native_eligible(sites, spec) else [])
