@@ -52,7 +52,8 @@ class _Run:
 
 
 class _Sequence:
-    """The buffers and per-step views of one sequence (forward), kept for the backward."""
+    """The buffers of one sequence and every step's kernel arguments (views into them, laid
+    out once), kept from the forward for the backward."""
 
     def __init__(self, run: _Run, xp: Tensor, w_hh: Tensor, b_rec: Tensor | None,
                  p: Sequence[Tensor], state0: Sequence[Tensor | None]) -> None:
@@ -72,71 +73,59 @@ class _Sequence:
         self.hm = new(T + 1, B, H) if run.next_rec else None  # h~_{t-1} = h_{t-1} m_rec,t
         cols = [run.masks.steps(s, T) for s in run.sites]
         self.step_masks = [[c[t] for c in cols] for t in range(T)]
+        # per step: the previous state (None: a carried state not given at the start),
+        # the pre-activation inputs, the tied recurrent mask of the next step
+        outs = self.out.unbind(0)
+        extras = [b.unbind(0) for b in self.extra]
+        self.prev = [[self.state0[0] if t == 0 else outs[t - 1]]
+                     + [None if t == 0 and s is None else e[t]
+                        for e, s in zip(extras, self.state0[1:])] for t in range(T)]
+        self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
+        pres = self.pre.unbind(0)
+        X = xp.unbind(0)
+        self.pres = [(pres[t],) if run.cell.joint else (X[t], pres[t]) for t in range(T)]
+        self.m_next = [[self.rec[min(t + 1, T - 1)]] if run.next_rec else [] for t in range(T)]
+        self.layouts = [Layout(len(self.pres[t]), tuple(s is not None for s in self.prev[t]),
+                               run.sites, run.params, run.next_rec) for t in range(T)]
 
-    # per-step views
-    def prev(self, t: int) -> list[Tensor | None]:
-        h = self.state0[0] if t == 0 else self.out[t - 1]
-        return [h] + [None if t == 0 and s is None else b[t]
-                      for b, s in zip(self.extra, self.state0[1:])]
-
-    def new(self, t: int) -> list[Tensor]:
-        return [self.out[t]] + [b[t + 1] for b in self.extra]
-
-    def pres(self, t: int) -> tuple[Tensor, ...]:
-        return (self.pre[t],) if self.run.cell.joint else (self.xp[t], self.pre[t])
-
-    def m_next(self, t: int) -> list[Tensor]:
-        if not self.run.next_rec:
-            return []
-        m = self.rec[min(t + 1, self.T - 1)]  # the last step's is written but never read
-        assert m is not None
-        return [m]
-
-    def layout(self, t: int) -> Layout:
-        r = self.run
-        return Layout(1 if r.cell.joint else 2, tuple(s is not None for s in self.prev(t)),
-                      r.sites, r.params, r.next_rec)
-
-    def forward_args(self, t: int) -> list[Tensor]:
-        args = [*self.pres(t), *(s for s in self.prev(t) if s is not None),
-                *self.step_masks[t], *self.p, *self.m_next(t), *self.new(t)]
-        if self.hm is not None:
-            args.append(self.hm[t + 1])
-        return args
-
-    def product(self, t: int, h: Tensor) -> None:
-        """The recurrent product of step ``t`` into its slot of ``self.pre``."""
-        r, pre = self.run, self.pre[t]
-        if r.per_gate:
-            prod = recurrent_pre(h, self.w_hh, self.b_rec, self.rec[t], True)
-            if r.cell.joint:
-                torch.add(self.xp[t], prod, out=pre)
-            else:
-                pre.copy_(prod)
-            return
-        hm = h if self.hm is None else self.hm[t]
-        base = self.xp[t] if r.cell.joint else self.b_rec
-        if base is None:
-            torch.mm(hm, self.w_t, out=pre)
-        else:
-            torch.addmm(base, hm, self.w_t, out=pre)
+    def _common_args(self, t: int) -> list[Tensor]:
+        return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
+                *self.step_masks[t], *self.p, *self.m_next[t]]
 
     def run_forward(self) -> None:
         r, T = self.run, self.T
-        self.w_t = self.w_hh.t()
+        w_t = self.w_hh.t()
+        hm = self.hm.unbind(0) if self.hm is not None else [s[0] for s in self.prev]
         if self.hm is not None:
             torch.mul(self.state0[0], self.rec[0], out=self.hm[0])
-        kernels = {}
+        args = [self._common_args(t) + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
+                for t in range(T)]
+        kernels: dict[Layout, Any] = {}
+        steps = []
         for t in range(T):
-            lay = self.layout(t)
-            args = self.forward_args(t)
-            kernel = kernels.get(lay)
-            if kernel is None:
-                kernel = kernels[lay] = forward_kernel(r.cell, r.nonlinearity, lay, args)
-            h = self.prev(t)[0]
-            assert h is not None
-            self.product(t, h)
-            kernel(*args)
+            lay = self.layouts[t]
+            if lay not in kernels:
+                kernels[lay] = forward_kernel(r.cell, r.nonlinearity, lay, args[t])
+            steps.append(kernels[lay])
+        pre = self.pre.unbind(0)
+        if r.per_gate:
+            for t in range(T):
+                h = self.prev[t][0]
+                assert h is not None
+                prod = recurrent_pre(h, self.w_hh, self.b_rec, self.rec[t], True)
+                if r.cell.joint:
+                    torch.add(self.xp[t], prod, out=pre[t])
+                else:
+                    pre[t].copy_(prod)
+                steps[t](*args[t])
+            return
+        base = self.xp.unbind(0) if r.cell.joint else [self.b_rec] * T
+        for t in range(T):  # the loop every step of every sequence runs: keep it bare
+            if base[t] is None:
+                torch.mm(hm[t], w_t, out=pre[t])
+            else:
+                torch.addmm(base[t], hm[t], w_t, out=pre[t])
+            steps[t](*args[t])
 
     def final_state_of(self, out: Tensor) -> tuple[Tensor, ...]:
         return (out[-1].clone(), *(b[self.T].clone() for b in self.extra))
@@ -145,32 +134,39 @@ class _Sequence:
     def run_backward(self, d_out: Tensor | None, d_final: Sequence[Tensor | None],
                      need_w: bool, need_b: bool) -> tuple[Tensor | None, ...]:
         r, T, B, H = self.run, self.T, self.B, self.H
+        n = len(self.prev[0])
         zeros = self.out.new_zeros(B, H)
         D = d_out.contiguous().unbind(0) if d_out is not None else (zeros,) * T
-        d_state = [zeros if d is None else d.contiguous() for d in d_final]
+        # gradients of the state: step t reads one set and writes the other
+        dS = [[self.out.new_zeros(B, H) for _ in range(n)] for _ in range(2)]
+        for buf, d in zip(dS[0], d_final):
+            if d is not None:
+                buf.copy_(d)
         d_pre = torch.empty_like(self.pre)
         d_x = d_pre if r.cell.joint else torch.empty_like(self.xp)
+        dP, dX = d_pre.unbind(0), d_x.unbind(0)
         dh_rec = self.out.new_zeros(B, H)
-        d_p = [torch.zeros_like(p) for p in self.p]
         kernels: dict[Layout, Any] = {}
+        steps = []
         for t in range(T - 1, -1, -1):
-            lay = self.layout(t)
-            given = [s for s in self.prev(t) if s is not None]
-            bufs = (d_pre[t],) if r.cell.joint else (d_x[t], d_pre[t])
-            args = [*self.pres(t), *given, *self.step_masks[t], *self.p, *self.m_next(t),
-                    *d_state, dh_rec, D[t], *bufs]
-            kernel = kernels.get(lay)
-            if kernel is None:
-                kernel = kernels[lay] = backward_kernel(r.cell, r.nonlinearity, lay, args)
+            d_in, d_new = dS[(T - 1 - t) % 2], dS[(T - t) % 2]
+            given = [d for d, s in zip(d_new, self.prev[t]) if s is not None]
+            bufs = [dP[t]] if r.cell.joint else [dX[t], dP[t]]
+            args = self._common_args(t) + d_in + [dh_rec, D[t]] + bufs + given
+            lay = self.layouts[t]
+            if lay not in kernels:
+                kernels[lay] = backward_kernel(r.cell, r.nonlinearity, lay, args)
+            steps.append((kernels[lay], args))
+        d_p = [torch.zeros_like(p) for p in self.p]
+        for (kernel, args), t in zip(steps, range(T - 1, -1, -1)):
             res = kernel(*args)
-            n = len(given)
-            d_state = list(res[:n]) + d_state[n:]
-            for acc, g in zip(d_p, res[n:]):
+            for acc, g in zip(d_p, res):
                 acc.add_(g)
             if r.per_gate:
-                dh_rec = self._per_gate_grad(d_pre[t], t)
+                dh_rec.copy_(self._per_gate_grad(dP[t], t))
             else:
-                torch.mm(d_pre[t], self.w_hh, out=dh_rec)
+                torch.mm(dP[t], self.w_hh, out=dh_rec)
+        d_state = dS[T % 2]
         m0 = self.rec[0]
         dh0 = d_state[0] + (dh_rec if r.per_gate or m0 is None else dh_rec * m0)
         dW = self._weight_grad(d_pre) if need_w else None

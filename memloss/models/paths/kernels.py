@@ -9,9 +9,9 @@ with TorchInductor (C++ on CPU, Triton on CUDA):
   input, when the recurrent site has a tied sampled mask);
 * backward: the vector-Jacobian product of the same ``cell.step`` (``torch.func.vjp``),
   after summing the three gradients that reach ``h_t`` (through the next step's state, its
-  recurrent product, and the output), the pre-activation gradients written into the
-  caller's buffers; it returns the gradients of the previous state and of the step's
-  parameters.
+  recurrent product, and the output); the gradients of the pre-activations and of the
+  previous state are written into the caller's buffers, those of the step's parameters
+  returned.
 
 Writing into buffers lets Inductor store results straight into the sequence's tensors
 (no per-step copies). Whether to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
@@ -105,7 +105,9 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
         i += lay.next_rec
         d_state = args[i:i + n_state]
         dh_rec, d_out = args[i + n_state], args[i + n_state + 1]
-        d_pre_bufs = args[i + n_state + 2:]
+        i += n_state + 2
+        d_pre_bufs = args[i:i + lay.n_pre]
+        d_given_bufs = args[i + lay.n_pre:]
         # everything that reaches h_t: the next step's state path, its recurrent product
         # (through that step's recurrent mask), and the output at t
         dh = d_state[0] + d_out + (dh_rec if m_next is None else dh_rec * m_next)
@@ -118,9 +120,9 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
 
         _, vjp = torch.func.vjp(f, pre, tuple(state[k] for k in given), p)
         d_pre, d_given, d_p = vjp((dh, *d_state[1:]))
-        for buf, g in zip(d_pre_bufs, d_pre):
+        for buf, g in zip((*d_pre_bufs, *d_given_bufs), (*d_pre, *d_given)):
             buf.copy_(g)
-        return (*d_given, *(d_p[k] for k in lay.params))
+        return tuple(d_p[k] for k in lay.params)
 
     return bwd
 
@@ -150,7 +152,9 @@ def _derive(fn: Callable[..., tuple], example: Sequence[Tensor], compile_: bool
         return gm, False
     t0 = time.perf_counter()
     try:
-        compiled = torch._inductor.compile(gm, fresh)
+        # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
+        # for (and two threads on a busy machine wait on each other at every barrier)
+        compiled = torch._inductor.compile(gm, fresh, options={"cpp.threads": 1})
     except Exception as e:  # no working C++ compiler, an unsupported op: run the traced graph
         if not _compile_broken:
             log.warning("compiling a step kernel failed (%s: %s); running traced steps op by "
@@ -167,8 +171,7 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
             example: Sequence[Tensor]) -> Callable[..., Any]:
     pre = example[0]
     want = _want_compile(pre.shape[0] * pre.shape[-1] if pre.dim() > 1 else pre.numel())
-    key = (kind, cell.name, nonlinearity, lay, want, torch.get_num_threads(),
-           tuple(_key(t) for t in example))
+    key = (kind, cell.name, nonlinearity, lay, want, tuple(_key(t) for t in example))
     got = _cache.get(key)
     if got is None:
         build = _forward_fn if kind == "forward" else _backward_fn
@@ -188,8 +191,9 @@ def forward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
 def backward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
                     example: Sequence[Tensor]) -> Callable[..., Any]:
     """The backward kernel of a layout: ``kernel(*pre, *state, *masks, *params,
-    [m_rec_next], *d_state, dh_rec, d_out, *d_pre_buffers)`` returns the gradients of the
-    given previous states, then of the step parameters."""
+    [m_rec_next], *d_state, dh_rec, d_out, *d_pre_buffers, *d_prev_state_buffers)`` writes
+    the gradients of the pre-activations and of the given previous states into the buffers
+    and returns those of the step parameters."""
     return _kernel("backward", cell, nonlinearity, lay, example)
 
 
