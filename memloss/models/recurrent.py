@@ -120,8 +120,12 @@ class Recurrent(nn.Module):
 
     def layer_params(self, k: int) -> dict[str, Tensor]:
         """Layer ``k``'s parameters by their cell name (``weight_ih``, ...)."""
-        return {spec.name: p for spec in self.cell.params
-                if (p := getattr(self, f"{spec.name}_l{k}", None)) is not None}
+        out = {}
+        for spec in self.cell.params:
+            p = getattr(self, f"{spec.name}_l{k}", None)
+            if p is not None:
+                out[spec.name] = p
+        return out
 
     # --- masks ---------------------------------------------------------------------------
     def mask_plan(self) -> MaskPlan:
