@@ -1,16 +1,18 @@
 """The CPU table of docs/performance.md: forward+backward time of every scheme against
-``torch.nn.LSTM`` without dropout, measured in one run.
+``torch.nn.LSTM`` without dropout, at several sizes and thread counts, in one run.
 
-    .venv/bin/python -m benchmarks.cpu_table --hidden 256 650 --rounds 7 --threads 2
-    .venv/bin/python -m benchmarks.cpu_table --threads 1 --clock cpu
+    .venv/bin/python -m benchmarks.cpu_table                       # H 128 256 650, 1 and 2 threads
+    .venv/bin/python -m benchmarks.cpu_table --hidden 128 --threads 1 --rounds 5 --json out.json
 
-Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...) so a
-load change on a shared machine hits all of them; each figure is the median over rounds
-and the ratio column is the median of the per-round ratios, with its quartiles as the
-noise. ``--clock cpu`` measures process CPU time instead of wall-clock time, which is far
-less disturbed by other processes on a shared machine (use it with one thread: with
-several, idle OpenMP threads spinning at barriers count as CPU time). Not an asv
-benchmark (asv collects nothing from this module).
+For each thread count the process is pinned to that many CPUs and torch uses that many
+threads. Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...)
+so a load change on a shared machine hits all of them; each call is timed in process CPU
+time (``--clock cpu``, the default: time other processes take is not counted) or wall time.
+The ratio is the median time of a configuration over the median time of ``nn.LSTM`` (ratio
+of medians); the spread is the interquartile range of the per-round ratios. Compilation
+(the fused path's step kernels, on first use of a layout) happens in a warm-up call before
+the rounds and is reported separately; Inductor keeps compiled kernels in its disk cache
+(``TORCHINDUCTOR_CACHE_DIR``), so a second run reuses them. Not an asv benchmark.
 """
 from __future__ import annotations
 
@@ -20,10 +22,18 @@ import os
 import platform
 import statistics
 import time
+from typing import Callable
 
 import torch
 
-from memloss.models import Recurrent
+from memloss.models import PATHS, Recurrent
+from memloss.models.paths import LAYER_RUNS, kernels
+
+try:  # the hand-written fused path, timed against the derived one while it exists
+    from memloss.models.paths.handwritten import handwritten_layer
+    LAYER_RUNS.setdefault("handwritten", handwritten_layer)
+except ImportError:
+    pass
 
 from .common import T, fwd_bwd
 
@@ -44,6 +54,7 @@ TABLE_SCHEMES = {
     "output-zoneout": "output-zoneout:p=0.25",
     "semeniuta+zaremba": "semeniuta:p=0.25+zaremba:p=0.5",
 }
+BASELINE = ("torch.nn.LSTM", "baseline")
 
 
 def _quartiles(xs: list[float]) -> tuple[float, float]:
@@ -53,37 +64,52 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
     return q[0], q[2]
 
 
-def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...],
-            clock: str = "wall") -> list[dict]:
-    """Rows (scheme, path, chosen path, median ms, ratio and its quartiles)."""
+def _layer(spec: str, path: str, hidden: int) -> Recurrent:
+    layer = Recurrent("lstm", hidden, hidden, scheme=spec,
+                      path=path if path in PATHS else "auto")
+    if path not in PATHS:  # a benchmark-only path registered in LAYER_RUNS
+        layer.path = path
+    return layer.train()
+
+
+def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], threads: int,
+            clock: str = "cpu", schemes: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+    """Rows (threads, H, scheme, path, chosen path, median ms, ratio of medians, IQR of the
+    per-round ratios) and the warm-up record (seconds, of which compiling)."""
     dev = torch.device("cpu")
     torch.manual_seed(0)
-    runs = {("torch.nn.LSTM", "baseline"): fwd_bwd(torch.nn.LSTM(hidden, hidden).train(),
-                                                   batch, hidden, dev)}
-    chosen = {("torch.nn.LSTM", "baseline"): "torch.nn"}
-    for label, spec in TABLE_SCHEMES.items():
+    runs: dict[tuple[str, str], Callable[[], None]] = {
+        BASELINE: fwd_bwd(torch.nn.LSTM(hidden, hidden).train(), batch, hidden, dev)}
+    chosen = {BASELINE: "torch.nn"}
+    for label, spec in (schemes or TABLE_SCHEMES).items():
         for path in paths:
-            layer = Recurrent("lstm", hidden, hidden, scheme=spec, path=path).train()
+            layer = _layer(spec, path, hidden)
             runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
     now = time.perf_counter if clock == "wall" else time.process_time
-    times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
+    before = dict(kernels.COMPILE_SECONDS)
+    t0 = time.perf_counter()
     for run in runs.values():
-        run()  # warm-up
+        run()  # warm-up: builds and compiles the step kernels of each layout
+    warm = {"seconds": time.perf_counter() - t0,
+            "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
+            "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
+            "compiled_kernels": kernels.compiled_kernels()}
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
         for key, run in runs.items():
-            t0 = now()
+            t1 = now()
             run()
-            times[key].append(now() - t0)
-    base = times[("torch.nn.LSTM", "baseline")]
+            times[key].append(now() - t1)
+    base = times[BASELINE]
     rows = []
     for key, ts in times.items():
-        ratios = [t / b for t, b in zip(ts, base)]
-        lo, hi = _quartiles(ratios)
-        rows.append(dict(scheme=key[0], path=key[1], chosen=chosen[key], hidden=hidden,
-                         batch=batch, ms=1e3 * statistics.median(ts),
-                         ratio=statistics.median(ratios), ratio_q1=lo, ratio_q3=hi))
-    return rows
+        lo, hi = _quartiles([t / b for t, b in zip(ts, base)])
+        rows.append(dict(threads=threads, hidden=hidden, batch=batch, scheme=key[0], path=key[1],
+                         chosen=chosen[key], ms=1e3 * statistics.median(ts),
+                         ratio=statistics.median(ts) / statistics.median(base),
+                         ratio_q1=lo, ratio_q3=hi))
+    return rows, warm
 
 
 def _cpu_model() -> str:
@@ -96,41 +122,85 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _markdown(rows: list[dict]) -> str:
-    lines = ["| H | scheme | path (chosen) | fwd+bwd ms (median) | ratio vs nn.LSTM | ratio IQR |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['hidden']} | {r['scheme']} | {r['path']} ({r['chosen']}) | "
-                     f"{r['ms']:.1f} | {r['ratio']:.2f} | {r['ratio_q1']:.2f}-{r['ratio_q3']:.2f} |")
+def _pin(threads: int, cpus: list[int]) -> str:
+    """Use ``threads`` torch threads, pinned to as many of ``cpus`` (where the OS allows)."""
+    torch.set_num_threads(threads)
+    try:
+        os.sched_setaffinity(0, cpus[:threads])
+        return ",".join(map(str, cpus[:threads]))
+    except (AttributeError, OSError):
+        return "not pinned"
+
+
+def markdown(rows: list[dict], path: str) -> str:
+    """One table per path: a row per scheme, a column per (H, threads): ratio (ms)."""
+    cols = sorted({(r["hidden"], r["threads"]) for r in rows})
+    head = "| scheme | " + " | ".join(f"H={h}, {n} thr." for h, n in cols) + " |"
+    lines = [head, "|" + "---|" * (len(cols) + 1)]
+    by = {(r["scheme"], r["path"], r["hidden"], r["threads"]): r for r in rows}
+    labels = [BASELINE[0]] + [s for s in dict.fromkeys(r["scheme"] for r in rows)
+                              if s != BASELINE[0]]
+    for label in labels:
+        p = BASELINE[1] if label == BASELINE[0] else path
+        cells = []
+        for h, n in cols:
+            r = by.get((label, p, h, n))
+            cells.append("" if r is None else
+                         f"{r['ratio']:.2f} ({r['ms']:.1f} ms; {r['ratio_q1']:.2f}-"
+                         f"{r['ratio_q3']:.2f})")
+        chosen = next((r["chosen"] for r in rows if r["scheme"] == label and r["path"] == p), p)
+        lines.append(f"| {label} [{chosen}] | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--hidden", type=int, nargs="+", default=[256, 650])
+    ap.add_argument("--hidden", type=int, nargs="+", default=[128, 256, 650])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--paths", nargs="+", default=["auto", "reference"])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="wall-clock time, or process CPU time (steadier on a shared machine)")
+    ap.add_argument("--paths", nargs="+", default=["auto"],
+                    help="layer paths to time (auto, fused, reference, native)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
+                    help="process CPU time (default; steadier on a shared machine) or wall time")
+    ap.add_argument("--schemes", nargs="+", choices=list(TABLE_SCHEMES),
+                    help="a subset of the table's schemes")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
-    if args.rounds < 1 or args.threads < 1:
-        ap.error("--rounds and --threads must be >= 1")
-    torch.set_num_threads(args.threads)
-    rows = []
-    for h in args.hidden:
-        rows += measure(h, args.batch, args.rounds, tuple(args.paths), args.clock)
-    header = (f"CPU: {_cpu_model()}, torch {torch.__version__}, {torch.get_num_threads()} "
-              f"threads, {args.clock} clock, fp32, B={args.batch}, T={T}, "
-              f"{args.rounds} interleaved rounds")
+    if args.rounds < 1 or min(args.threads) < 1 or min(args.hidden) < 1:
+        ap.error("--rounds, --threads and --hidden must be >= 1")
+    schemes = {k: TABLE_SCHEMES[k] for k in args.schemes} if args.schemes else None
+    rows: list[dict] = []
+    warmups: list[dict] = []
+    load = [os.getloadavg()[0]]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        allowed = []
+    for n in args.threads:
+        cpus = _pin(n, allowed)
+        for h in args.hidden:
+            got, warm = measure(h, args.batch, args.rounds, tuple(args.paths), n, args.clock,
+                                schemes)
+            rows += got
+            warmups.append(dict(warm, threads=n, hidden=h, cpus=cpus))
+            load.append(os.getloadavg()[0])
+            print(f"threads={n} (CPUs {cpus}) H={h}: warm-up {warm['seconds']:.1f} s, of which "
+                  f"tracing {warm['trace_seconds']:.1f} s and compiling "
+                  f"{warm['compile_seconds']:.1f} s; load average {load[-1]:.1f}", flush=True)
+    header = (f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.clock} clock, fp32, "
+              f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
+              f"load average {min(load):.1f}-{max(load):.1f}")
     print(header)
-    print(_markdown(rows))
+    for path in args.paths:
+        print(f"\npath={path}: ratio of medians vs nn.LSTM (median ms; IQR of per-round ratios)")
+        print(markdown(rows, path))
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"header": header, "rows": rows}, f, indent=1)
+            json.dump({"header": header, "rows": rows, "warmups": warmups, "load": load}, f,
+                      indent=1)
         os.replace(tmp, args.json)
     return 0
 

@@ -119,12 +119,17 @@ class _Sequence:
                     pre[t].copy_(prod)
                 steps[t](*args[t])
             return
-        base = self.xp.unbind(0) if r.cell.joint else [self.b_rec] * T
-        for t in range(T):  # the loop every step of every sequence runs: keep it bare
-            if base[t] is None:
+        # the product adds into its slot, which starts as the input part (joint cells) or
+        # the recurrent bias: one copy for the sequence instead of one per step
+        base = self.xp if r.cell.joint else self.b_rec
+        if base is None:
+            for t in range(T):
                 torch.mm(hm[t], w_t, out=pre[t])
-            else:
-                torch.addmm(base[t], hm[t], w_t, out=pre[t])
+                steps[t](*args[t])
+            return
+        self.pre.copy_(base.expand_as(self.pre))
+        for t in range(T):  # the loop every step of every sequence runs: keep it bare
+            pre[t].addmm_(hm[t], w_t)
             steps[t](*args[t])
 
     def final_state_of(self, out: Tensor) -> tuple[Tensor, ...]:

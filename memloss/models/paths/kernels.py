@@ -31,7 +31,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
 from ..cells import CellSpec
 
@@ -152,9 +154,13 @@ def _derive(fn: Callable[..., tuple], example: Sequence[Tensor], compile_: bool
         return gm, False
     t0 = time.perf_counter()
     try:
+        # fake inputs of a mode with a shape environment: what Inductor's disk cache needs
+        # to key (and so reuse across processes) a graph compiled outside torch.compile
+        mode = FakeTensorMode(shape_env=ShapeEnv())
+        fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
         # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
         # for (and two threads on a busy machine wait on each other at every barrier)
-        compiled = torch._inductor.compile(gm, fresh, options={"cpp.threads": 1})
+        compiled = torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
     except Exception as e:  # no working C++ compiler, an unsupported op: run the traced graph
         if not _compile_broken:
             log.warning("compiling a step kernel failed (%s: %s); running traced steps op by "
