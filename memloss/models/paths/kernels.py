@@ -67,7 +67,9 @@ class Layout:
     params: tuple[str, ...]
     next_rec: bool
 
-    def _common(self, args: Sequence[Any]) -> tuple[tuple, tuple, dict, dict, int]:
+    def split(self, args: Sequence[Any]) -> tuple[tuple, tuple, dict, dict, Any, int]:
+        """The step's arguments from a kernel's: (pre, state, masks, params, the next
+        step's recurrent mask or None, the index of the kernel's next argument)."""
         i = self.n_pre
         pre = tuple(args[:i])
         state: list[Tensor | None] = []
@@ -76,17 +78,17 @@ class Layout:
             i += given
         m = dict(zip(self.sites, args[i:i + len(self.sites)]))
         i += len(self.sites)
-        p = dict(zip(self.params, args[i:i + len(self.params)]))
-        return pre, tuple(state), m, p, i + len(self.params)
+        i += len(self.params)
+        p = dict(zip(self.params, args[i - len(self.params):i]))
+        m_next = args[i] if self.next_rec else None
+        return pre, tuple(state), m, p, m_next, i + self.next_rec
 
 
 def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
     n_state = len(lay.present)
 
     def fwd(*args: Tensor) -> tuple:
-        pre, state, m, p, i = lay._common(args)
-        m_next = args[i] if lay.next_rec else None
-        i += lay.next_rec
+        pre, state, m, p, m_next, i = lay.split(args)
         new = cell.step(pre, state, m, p, nonlinearity)
         for buf, value in zip(args[i:i + n_state], new):
             buf.copy_(value)
@@ -102,9 +104,7 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
     given = [k for k, g in enumerate(lay.present) if g]
 
     def bwd(*args: Tensor) -> tuple:
-        pre, state, m, p, i = lay._common(args)
-        m_next = args[i] if lay.next_rec else None
-        i += lay.next_rec
+        pre, state, m, p, m_next, i = lay.split(args)
         d_state = args[i:i + n_state]
         dh_rec, d_out = args[i + n_state], args[i + n_state + 1]
         i += n_state + 2
