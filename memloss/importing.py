@@ -34,7 +34,7 @@ from memloss.build import net_config, task_from
 from memloss.config import TrainConfig
 from memloss.core import runfiles as rf
 from memloss.diagnostics.external import net_from_weights
-from memloss.models import DATA_FIELDS, Net, get_cell, parse_scheme
+from memloss.models import DATA_FIELDS, Net, get_cell
 from memloss.runs import config_record
 
 __all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",

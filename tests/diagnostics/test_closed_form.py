@@ -27,7 +27,6 @@ from memloss.diagnostics.state_decay import StateDecay
 from memloss.diagnostics.test_time_scaling import TestTimeScaling
 from memloss.diagnostics.uncertainty import Uncertainty
 from memloss.models import Net, NetConfig
-from memloss.tasks import Batch
 
 from .test_defects import linear_two_layer
 from .toys import FloatTask, LinearTask, TokenTask, net, open_gate_lstm
@@ -87,7 +86,7 @@ def test_analytic_ratio_rows(scaling):
     r = StateDecay(samples=1, batch_size=4)(
         net("lstm", f"moon:p=0.4,sampling=sequence,scaling={scaling}"), FloatTask(length=T))
     assert _rows(r.frame, "eq17_ratio") == pytest.approx([q ** t for t in range(T)])
-    assert r.summary["analytic_final"][f"eq17/deterministic"] == pytest.approx(
+    assert r.summary["analytic_final"]["eq17/deterministic"] == pytest.approx(
         1.0 if scaling == "inverted" else q ** T)
     r = StateDecay(samples=1, batch_size=4)(
         net("gru", f"semeniuta:p=0.4,sampling=sequence,scaling={scaling}"), FloatTask(length=T))
