@@ -283,10 +283,13 @@ def _check_sizes(net: Net, hidden_size: int | None, num_layers: int | None, task
             raise ValueError(f"{name} {given} but the weights have {have}")
     want = task.net_kwargs()
     for key, value in want.items():
-        if getattr(c, key) != value:
-            hint = " (give the model's vocabulary with --vocab)" if key == "vocab_size" else ""
+        have = getattr(c, key)
+        if have != value:
+            hint = {"vocab_size": " (give the model's vocabulary with --vocab)",
+                    "output_size": " (name the head with --part head=PREFIX)" if have is None
+                    else ""}.get(key, "")
             raise ValueError(f"the task {task.name!r} needs {key}={value}, the weights have "
-                             f"{getattr(c, key)}{hint}")
+                             f"{'none' if have is None else have}{hint}")
 
 
 def _apply_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,

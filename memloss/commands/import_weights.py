@@ -1,5 +1,7 @@
-"""``memloss import STATE_DICT --task NAME [--set task.KEY=VALUE ...] [--scheme S] --out RUN_DIR``:
-make a run directory of a model trained elsewhere, so that probe, eval and report work on it."""
+"""Make a run directory of a PyTorch state dict trained elsewhere, for probe, eval and report.
+
+``memloss import STATE_DICT --task NAME [--set task.KEY=VALUE ...] [--scheme S] --out RUN_DIR``
+(see docs/diagnostics.md)."""
 from __future__ import annotations
 
 import argparse

@@ -164,6 +164,17 @@ def test_step_wise_probes_refuse_output_zoneout_with_a_reason(name):
         make_probe(name, **PROBES.get(name).tiny())(n, FloatTask(length=6, size=16))
 
 
+def test_all_probes_on_output_zoneout_run_those_that_can(caplog):
+    from memloss.diagnostics import PROBES, run_probes
+
+    n = net("lstm", "output-zoneout:p=0.3")
+    params = {k: PROBES.get(k).tiny() for k in PROBES.list()}
+    with caplog.at_level("WARNING", logger="memloss.diagnostics.run"):
+        results = run_probes(n, FloatTask(length=6, size=16), params=params)
+    assert set(results) == set(PROBES.list()) - set(STEPWISE)
+    assert all(f"{name} left out" in caplog.text for name in STEPWISE)
+
+
 def test_whole_sequence_probes_still_run_output_zoneout():
     n = net("lstm", "output-zoneout:p=0.3")
     for name, kw in (("test-time-scaling", {"factors": (1.0,), "samples": 2}),
