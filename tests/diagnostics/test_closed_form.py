@@ -112,6 +112,9 @@ def test_delta_h_and_delta_output_of_a_one_unit_open_gate_lstm():
         [w * math.tanh(q ** j * eps) for j in k], rel=1e-12)
     slope = log_slope(list(range(t0 + 1, T)), want_h[1:])
     assert r.summary["half_life"]["deterministic"]["delta_h"] == pytest.approx(half_life(slope))
+    # delta_output is delta_h times ||W||: the same slope, the same half-life
+    assert r.summary["half_life"]["deterministic"]["delta_output"] == pytest.approx(
+        half_life(slope))
 
 
 def test_input_impulse_through_a_linear_recurrence():
