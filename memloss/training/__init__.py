@@ -18,6 +18,7 @@ from memloss.runs import Run, config_record, now
 from memloss.tasks.evaluation import evaluate
 
 from .callbacks import CALLBACKS, Callback, Checkpointer, MetricsLogger
+from . import trackers  # noqa: F401  (registers the tracker callbacks)
 from .resume import resume_or_start
 from .trainer import NonFiniteError, Trainer
 
