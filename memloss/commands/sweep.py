@@ -10,11 +10,11 @@ log = logging.getLogger(__name__)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from memloss.sweep import (LaunchOptions, default_threads, parse_seeds, run_sweep, spec_runs,
-                               suites)
+    from memloss.sweep import (LaunchOptions, all_suites, default_threads, parse_seeds, run_sweep,
+                               spec_runs)
 
     if args.list_suites:
-        for name, suite in suites().items():
+        for name, suite in all_suites().items():
             print(f"{name:<26} {suite.describe()}")
         return 0
     if not args.spec:

@@ -16,9 +16,9 @@ from .job import SWEEP_META, run_job
 from .launchers import LAUNCHERS, LaunchOptions
 from .run import SweepOutcome, default_threads, run_sweep, usable_cpus
 from .spec import RunSpec, grid_runs, load_grid, name_runs, parse_seeds
-from .suites import Suite, get_suite, suites
+from .suites import Suite, all_suites, get_suite
 
-__all__ = ["RunSpec", "grid_runs", "load_grid", "name_runs", "parse_seeds", "Suite", "suites",
+__all__ = ["RunSpec", "grid_runs", "load_grid", "name_runs", "parse_seeds", "Suite", "all_suites",
            "get_suite", "run_sweep", "SweepOutcome", "LaunchOptions", "LAUNCHERS", "run_job",
            "SWEEP_META", "spec_runs", "default_threads", "usable_cpus"]
 

@@ -100,7 +100,7 @@ _TOKEN_NUM = re.compile(r"(\w+)=(-?[0-9][0-9.e+-]*)")
 def _token(value: Any) -> str:
     """A value as a piece of a directory name: ``moon:p=0.25,sampling=sequence`` ->
     ``moon-p0.25-sampling-sequence``."""
-    text = _set_text(value)
+    text = _set_text(value).replace("e+", "e")  # 1e+30 -> 1e30
     text = _TOKEN_NUM.sub(r"\1\2", text)
     text = re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.")
     return text or "x"

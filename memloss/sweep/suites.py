@@ -17,7 +17,7 @@ from memloss.presets import PRESETS, Preset
 
 from .spec import RunSpec, grid_runs
 
-__all__ = ["Suite", "suites", "get_suite", "suite_name"]
+__all__ = ["Suite", "all_suites", "get_suite", "suite_name"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def suite_name(preset: Preset) -> str:
     return f"{author}-{table}" + ("-cpu" if preset.cpu_of else "")
 
 
-def suites() -> dict[str, Suite]:
+def all_suites() -> dict[str, Suite]:
     """Every suite, by name, in the order of the presets' registration."""
     groups: dict[str, list[Preset]] = {}
     for name in PRESETS.list():
@@ -63,7 +63,7 @@ def suites() -> dict[str, Suite]:
 
 
 def get_suite(name: str) -> Suite:
-    found = suites()
+    found = all_suites()
     if name not in found:
         raise ValueError(f"unknown suite {name!r}; suites: {', '.join(found)} (or give a grid "
                          "file, SPEC.toml)")
