@@ -195,7 +195,7 @@ class IntervalPlot:
                 ax.set_title(split)
                 ax.set_xlabel(_UNITS.get(self.metric, self.metric))
                 ax.set_yticks(range(len(rows)), [str(r) for r in rows])
-                ax.invert_yaxis()
+            axes[0][0].invert_yaxis()  # the first row on top (the panels share the axis)
             axes[0][0].set_ylabel("table row")
             handles, labels = axes[0][-1].get_legend_handles_labels()
             fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),

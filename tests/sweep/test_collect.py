@@ -135,3 +135,4 @@ def test_the_report_shows_each_table_beside_the_paper(sweep_dir):
     ax = fig.axes[0]
     assert ax.get_xlabel() == "accuracy (fraction)" and ax.get_ylabel() == "table row"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["row a", "row b", "row c"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # inverted once: the first row on top
