@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 
 __all__ = ["add_parser"]
 
@@ -24,7 +25,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         root = args.out or "DIR"
         for run in runs:
-            print(f"{run.name}: {' '.join(run.argv(f'{root}/{run.name}'))}")
+            print(f"{run.name}: {shlex.join(run.argv(f'{root}/{run.name}'))}")
         return 0
     if not args.out:
         raise ValueError("--out DIR is required: the directory the sweep's runs are written to")

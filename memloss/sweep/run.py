@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -148,14 +149,8 @@ def _write_manifest(sweep_dir: Path, spec: str, runs: Sequence[RunSpec], launche
               "extra": list(options.extra), "runs": [r.to_dict() for r in runs]}
     atomic_write_text(meta / "sweep.json", json.dumps(record, indent=2) + "\n")
     # the same runs as plain command lines (e.g. for a hand-written batch script)
-    lines = [" ".join(_quote(a) for a in r.argv(sweep_dir / r.name)) for r in runs]
+    lines = [shlex.join(r.argv(sweep_dir / r.name)) for r in runs]
     atomic_write_text(meta / "commands.txt", "\n".join(lines) + "\n")
-
-
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
 
 
 def run_sweep(runs: Sequence[RunSpec], sweep_dir: str | os.PathLike, *, spec: str = "",

@@ -122,13 +122,15 @@ def _trim_common(names: Sequence[str]) -> list[str]:
 
 
 def name_runs(values: Sequence[dict[str, Any]]) -> list[str]:
-    """Names from each run's values (key -> value, in crossing order): the keys that vary,
-    ``key-value`` joined by ``_`` (targets by their distinctive words, schemes by their
+    """Names from each run's values (key -> value, in crossing order): the keys that vary
+    and the seed, ``key-value`` joined by ``_`` (targets by their distinctive words, schemes by their
     text); a clash gets a short digest of the run's values."""
     if not values:
         return []
     keys = list(dict.fromkeys(k for v in values for k in v))
-    varying = [k for k in keys if len({json.dumps(v.get(k), sort_keys=True) for v in values}) > 1]
+    # the seed is always named, so that adding seeds later keeps the existing runs' names
+    varying = [k for k in keys
+               if k == "seed" or len({json.dumps(v.get(k), sort_keys=True) for v in values}) > 1]
     columns: dict[str, list[str]] = {}
     for k in varying:
         tokens = [_token(v.get(k)) for v in values]
@@ -138,9 +140,9 @@ def name_runs(values: Sequence[dict[str, Any]]) -> list[str]:
             columns[k] = tokens
         else:
             columns[k] = [f"{_token(k.split('.')[-1])}-{t}" for t in tokens]
-    if not varying:
+    if varying == ["seed"] and len(values) == 1:
         only = values[0]
-        return [f"{_token(only['target'])}_seed-{only.get('seed', 0)}"]
+        return [f"{_token(only['target'])}_seed-{only['seed']}"]
     names = ["_".join(columns[k][i] for k in varying) for i in range(len(values))]
     counts = {n: names.count(n) for n in names}
     out = []

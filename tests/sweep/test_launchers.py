@@ -73,9 +73,9 @@ def test_a_failure_is_recorded_and_retried_only_when_asked(tmp_path):
             "set": {"hidden_size": 8, "epochs": 3, "batch_size": 8, "lr": [0.01, 1e30],
                     "task": {"length": 6, "train_size": 256, "valid_size": 8, "test_size": 8}}}
     runs = grid_runs(grid)
-    assert [r.name for r in runs] == ["lr-0.01", "lr-1e30"]
+    assert [r.name for r in runs] == ["lr-0.01_seed-0", "lr-1e30_seed-0"]
     first = run_sweep(runs, tmp_path, options=ONE, progress=False)
-    bad = ["lr-1e30"]
+    bad = ["lr-1e30_seed-0"]
     assert list(first.failed) == bad and len(first.done) == 1
     error = read_json(tmp_path / ".sweep" / "errors" / f"{bad[0]}.json")
     assert "NonFiniteError" in error["error"] and "Traceback" in error["traceback"]

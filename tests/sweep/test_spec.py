@@ -47,6 +47,12 @@ def test_names_stay_distinct_when_tokens_clash():
     assert len({r.name for r in runs}) == 2
 
 
+def test_the_seed_is_always_named():
+    assert [r.name for r in grid_runs({"task": "adding", "set": {"lr": [0.1, 0.2]}})] == \
+        ["lr-0.1_seed-0", "lr-0.2_seed-0"]
+    assert [r.name for r in grid_runs({"task": "adding"})] == ["adding_seed-0"]
+
+
 @pytest.mark.parametrize("grid, message", [
     ({"task": "adding", "preset": "x"}, "exactly one of task"),
     ({"tasks": "adding"}, "unknown key 'tasks'"),
