@@ -25,7 +25,7 @@ OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 SCHEDULES = ("constant", "plateau", "decay")
 #: fields that may change when a run is resumed (how long and how it is evaluated)
 RESUME_OVERRIDABLE = ("epochs", "max_steps", "patience", "eval_modes", "mc_samples", "progress",
-                      "device", "eval_batch_size")
+                      "device", "eval_batch_size", "threads", "hooks")
 #: the NetConfig fields a TrainConfig sets (the task sets the data sizes)
 NET_FIELDS = tuple(n for n in NetConfig.field_names() if n not in DATA_FIELDS)
 
@@ -45,6 +45,8 @@ class TrainConfig:
     at the end under each of ``eval_modes`` (``mc`` with ``mc_samples`` samples), with the
     best-validation weights when ``restore_best``. ``hooks`` names callbacks registered in
     :data:`memloss.training.CALLBACKS`. ``progress``: tqdm bars (None = only on a terminal).
+    ``threads``: torch's intra-op thread count while the run trains (None = leave it as it
+    is); ``memloss sweep --jobs N`` gives each of N parallel runs its share of the cores.
     """
 
     task: str
@@ -76,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         o = "TrainConfig"
@@ -108,7 +111,7 @@ class TrainConfig:
                                  f"{', '.join(INFERENCE_MODES)}")
         for name in ("batch_size", "eval_batch_size", "mc_samples"):
             validate.integer(o, name, getattr(self, name))
-        for name in ("epochs", "max_steps", "eval_every", "patience"):
+        for name in ("epochs", "max_steps", "eval_every", "patience", "threads"):
             validate.optional(validate.integer, o, name, getattr(self, name))
         validate.integer(o, "decay_start", self.decay_start, minimum=0)
         validate.integer(o, "seed", self.seed, minimum=0)

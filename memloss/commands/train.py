@@ -1,4 +1,4 @@
-"""``memloss train TASK|PRESET [--scheme S] [--set key=value ...] --out RUN_DIR``
+"""``memloss train TASK|PRESET [--scheme S] [--set key=value ...] --out RUN_DIR [--resume-or-start]``
 and ``memloss train --resume RUN_DIR [--set max_steps=N ...]``."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-__all__ = ["add_parser", "resolve_config"]
+__all__ = ["add_parser", "resolve_config", "preset_info"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     return config
 
 
-def _preset_info(target: str) -> dict:
+def preset_info(target: str) -> dict:
     """What config.json records about a preset: its paper row and reported numbers."""
     from memloss.presets import PRESETS
 
@@ -65,7 +65,13 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out RUN_DIR is required: the directory the run is written to")
         config = resolve_config(args.target, args.scheme, args.set)
-        out = train(config, args.out, command=command, info=_preset_info(args.target)).path
+        if args.resume_or_start:
+            from memloss.training import resume_or_start
+
+            out = resume_or_start(config, args.out, command=command,
+                                  info=preset_info(args.target)).path
+        else:
+            out = train(config, args.out, command=command, info=preset_info(args.target)).path
     final = read_json(f"{out}/final.json")
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
@@ -89,4 +95,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
                         "task parameter (task.length=30); repeatable")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    p.add_argument("--resume-or-start", action="store_true",
+                   help="with --out: leave a finished run as it is, resume an interrupted one "
+                        "exactly, start an absent one (what a requeued cluster job calls)")
     p.set_defaults(func=_run, argv=None)

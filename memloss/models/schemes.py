@@ -122,7 +122,7 @@ def _need_site(scheme: Scheme, cell: CellSpec, site: str, hint: str) -> None:
                          f"does not have; {hint}")
 
 
-SCHEMES: Registry[type[Scheme]] = Registry("scheme")
+SCHEMES: Registry[type[Scheme]] = Registry("scheme", entry_points="memloss.schemes")
 
 
 @SCHEMES.register("none", "no regularization")

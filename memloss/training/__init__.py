@@ -18,11 +18,13 @@ from memloss.runs import Run, config_record, now
 from memloss.tasks.evaluation import evaluate
 
 from .callbacks import CALLBACKS, Callback, Checkpointer, MetricsLogger
+from . import trackers  # noqa: F401  (registers the tracker callbacks)
+from .resume import resume_or_start
 from .trainer import NonFiniteError, Trainer
 
 __all__ = ["TrainConfig", "train", "evaluate", "build_task", "build_net", "Trainer", "Callback",
            "MetricsLogger", "Checkpointer", "CALLBACKS", "NonFiniteError", "apply_overrides",
-           "changed_fields"]
+           "changed_fields", "resume_or_start"]
 
 log = logging.getLogger(__name__)
 

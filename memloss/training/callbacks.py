@@ -17,7 +17,7 @@ __all__ = ["Callback", "CALLBACKS", "MetricsLogger", "Checkpointer", "resolve_ho
 log = logging.getLogger(__name__)
 
 #: callbacks that configs name in ``hooks``: factories ``(config) -> Callback``
-CALLBACKS: Registry[Callable[["TrainConfig"], "Callback"]] = Registry("callback")
+CALLBACKS: Registry[Callable[["TrainConfig"], "Callback"]] = Registry("callback", entry_points="memloss.callbacks")
 
 
 class Callback:

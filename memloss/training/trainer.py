@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -34,7 +35,7 @@ from memloss.tasks.evaluation import evaluate, state_fits
 
 from .callbacks import Callback, Checkpointer, MetricsLogger, resolve_hooks
 
-__all__ = ["Trainer", "NonFiniteError"]
+__all__ = ["Trainer", "NonFiniteError", "torch_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,21 @@ def _with_last(it: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
         yield cur, False
         cur = nxt
     yield cur, True
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to ``n`` (None: unchanged), and
+    restore the previous count afterwards."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def _disable(progress: bool | None) -> bool | None:
@@ -201,6 +217,12 @@ class Trainer:
         return self.stopped is not None
 
     def fit(self) -> dict:
+        """Train until a stopping rule fires, score the test split, write final.json; with
+        torch's thread count set to ``config.threads`` meanwhile."""
+        with torch_threads(self.config.threads):
+            return self._fit()
+
+    def _fit(self) -> dict:
         c = self.config
         for cb in self.callbacks:
             cb.on_train_start(self)
