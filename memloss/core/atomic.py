@@ -1,17 +1,53 @@
 """Atomic file writes, used for every file memloss writes: a temp file beside the target,
-flushed to disk, then renamed over it, so readers see the old file or the whole new one
-and a failed write leaves the old file untouched."""
+flushed to disk, then renamed over it (and the folder flushed), so readers see the old file
+or the whole new one and a failed write leaves the old file untouched. Temp files are named
+``.NAME.*.tmp``; one left by a killed process is removed by the next writer of the run
+(:func:`memloss.core.runfiles.clean_leftovers`)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "fsync_file",
+           "file_digest"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+_CHUNK = 1 << 20
+
+
+def file_digest(path: "str | os.PathLike[str]", algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (read in chunks)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_file(path: "str | os.PathLike[str]") -> None:
+    """Flush a written file's data to disk."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def fsync_dir(path: "str | os.PathLike[str]") -> None:
+    """Flush a folder's entries (a rename or a new file in it) to disk, where the OS allows."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder; the data is synced anyway
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: "str | os.PathLike[str]", write: Callable[[str], None]) -> Path:
@@ -28,9 +64,9 @@ def atomic_write(path: "str | os.PathLike[str]", write: Callable[[str], None]) -
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_file(tmp)
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

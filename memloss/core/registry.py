@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable, Generic, Iterator, TypeVar
 
+from .validate import shown
+
 __all__ = ["Registry"]
 
 T = TypeVar("T")
@@ -30,10 +32,9 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         try:
             return self._items[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.list())}"
-            ) from None
+        except (KeyError, TypeError):  # TypeError: an unhashable name
+            choices = ", ".join(self.list()) or f"none (no {self.kind} is registered)"
+            raise ValueError(f"unknown {self.kind} {shown(name)}; valid choices: {choices}") from None
 
     def describe(self, name: str) -> str:
         self.get(name)

@@ -9,7 +9,6 @@ into place, so a good file is never overwritten by a bad one and never half-writ
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
@@ -23,6 +22,7 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from memloss.core.atomic import file_digest
 from memloss.core.registry import Registry
 
 from .errors import DataError
@@ -163,14 +163,6 @@ def data_path(name: str) -> Path:
     return data_dir() / name
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(_CHUNK), b""))
@@ -190,7 +182,7 @@ def verify_file(path: "str | os.PathLike[str]", spec: RemoteFile) -> str | None:
     for algorithm in ("sha256", "md5"):
         want = getattr(spec, algorithm)
         if want is not None:
-            got = _digest(p, algorithm)
+            got = file_digest(p, algorithm)
             if got != want.lower():
                 return f"checksum mismatch: {algorithm} {got}, expected {want}"
     if spec.lines is not None:
