@@ -78,8 +78,8 @@ def explain(e: BaseException) -> tuple[int, str]:
                    "eval_batch_size or the task's sizes")
     if isinstance(e, OSError):
         advice = _OS_ADVICE.get(e.errno or -1, "check the path and the disk")
-        where = f" {e.filename}" if e.filename else ""
-        return 1, f"cannot access{where}: {e.strerror or text} ({advice})"
+        where = f"{e.filename}: " if e.filename else ""
+        return 1, f"{where}{e.strerror or text} ({advice})"
     if (isinstance(e, (RuntimeError, AssertionError)) and ("cuda" in text.lower()
                                                               or "device" in text.lower())):
         return 1, (f"device error ({text[:200]}); check the device, or run on the CPU with "

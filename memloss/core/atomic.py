@@ -5,14 +5,16 @@ or the whole new one and a failed write leaves the old file untouched. Temp file
 (:func:`memloss.core.runfiles.clean_leftovers`)."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "fsync_file",
-           "file_digest"]
+           "file_digest", "write_error"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -28,6 +30,30 @@ def file_digest(path: "str | os.PathLike[str]", algorithm: str = "sha256") -> st
         for chunk in iter(lambda: f.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def write_error(path: "str | os.PathLike[str]", e: BaseException) -> BaseException:
+    """The exception to raise for a failed write of ``path``: an ``OSError`` naming the file.
+
+    Writers implemented in C++ or Rust (``torch.save``, safetensors) report a full disk as a
+    ``RuntimeError`` ("unexpected pos ...") or their own error type, and Python's file
+    writes raise ``OSError`` without a file name; all of them become ``OSError(ENOSPC)`` when
+    the disk is full (``EIO`` otherwise) with the file named. Other exceptions pass as they are.
+    """
+    if isinstance(e, OSError):
+        if e.filename is not None:
+            return e
+        return OSError(e.errno, e.strerror or str(e), os.fspath(path))
+    if not isinstance(e, RuntimeError) and type(e).__module__.split(".")[0] != "safetensors":
+        return e
+    text = " ".join(str(e).split())[:160]
+    full = "No space left" in text or "os error 28" in text
+    try:
+        full = full or shutil.disk_usage(os.path.dirname(os.fspath(path)) or ".").free < 2**20
+    except OSError:
+        pass
+    code = errno.ENOSPC if full else errno.EIO
+    return OSError(code, f"{os.strerror(code)} ({text})", os.fspath(path))
 
 
 def fsync_file(path: "str | os.PathLike[str]") -> None:
@@ -67,9 +93,12 @@ def atomic_write(path: "str | os.PathLike[str]", write: Callable[[str], None]) -
         fsync_file(tmp)
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        err = write_error(path, e)
+        if err is e:
+            raise
+        raise err from None
     return path
 
 

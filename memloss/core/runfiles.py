@@ -56,7 +56,8 @@ from filelock import FileLock, Timeout
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write, atomic_write_text, file_digest, fsync_dir, fsync_file
+from .atomic import (atomic_write, atomic_write_text, file_digest, fsync_dir, fsync_file,
+                     write_error)
 from .schemas import CHECKPOINT_DIR_PATTERN, schema_problem
 
 __all__ = [
@@ -357,8 +358,11 @@ def commit_checkpoint(run_dir: "str | os.PathLike[str]", step: int, *,
         files: dict[str, dict] = {}
         for fname, write in writers.items():
             target = tmp / fname
-            write(target)
-            fsync_file(target)
+            try:
+                write(target)
+                fsync_file(target)
+            except Exception as e:
+                raise write_error(target, e) from None
             files[fname] = {"sha256": file_digest(target), "bytes": target.stat().st_size}
         fsync_dir(tmp)
         os.rename(tmp, final)
