@@ -72,6 +72,8 @@ def explain(e: BaseException) -> tuple[int, str]:
         return 2, text
     if isinstance(e, FileNotFoundError):
         return 2, f"{e.filename}: no such file or folder" if e.filename else text
+    if isinstance(e, MemoryError) and text.startswith("the net has"):  # memloss's own check
+        return 1, f"not enough memory: {text}"
     if isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
             isinstance(e, RuntimeError) and any(w in text.lower() for w in _MEMORY_WORDS)):
         return 1, (f"not enough memory ({text[:200]}); reduce hidden_size, batch_size, "

@@ -18,7 +18,7 @@ from memloss.core import validate
 from memloss.models import DATA_FIELDS, INFERENCE_MODES, NetConfig
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "apply_overrides", "parse_value",
-           "RESUME_OVERRIDABLE", "NET_FIELDS"]
+           "RESUME_OVERRIDABLE", "NET_FIELDS", "changed_fields"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 #: constant; plateau = lr *= lr_decay after an evaluation that did not improve validation;
@@ -180,6 +180,14 @@ class TrainConfig:
                 base = NetConfig.from_dict(base)
             changes["net"] = replace(base, **net_changes)
         return replace(self, **changes)
+
+
+def changed_fields(new: TrainConfig, old: TrainConfig) -> list[str]:
+    """The options that differ between two configs (net fields by their plain names)."""
+    a, b = new.to_dict(), old.to_dict()
+    out = [k for k in a if k != "net" and a[k] != b.get(k)]
+    out += [k for k in a["net"] if a["net"][k] != b["net"].get(k)]
+    return sorted(out)
 
 
 def _option_names() -> list[str]:

@@ -21,7 +21,7 @@ import torch
 
 from memloss.build import device as as_device
 from memloss.build import task_from
-from memloss.config import TrainConfig
+from memloss.config import RESUME_OVERRIDABLE, TrainConfig, changed_fields
 from memloss.core import runfiles as rf
 from memloss.core import validate
 from memloss.core.runfiles import RunDirError
@@ -29,7 +29,7 @@ from memloss.models import Net, NetConfig
 from memloss.tasks import Task
 
 __all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "now", "RunDirError",
-           "read_config", "read_final"]
+           "read_config", "read_final", "edited_fields", "check_not_edited"]
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,42 @@ def read_final(path: "str | os.PathLike[str]") -> dict:
     return rf.read_json(file, "final") if file.exists() else {}
 
 
-def _checked_weights(path: Path, chosen: str, final: dict, weights: str) -> dict:
+def edited_fields(config: dict, ckpt: "rf.Checkpoint | None") -> list[str]:
+    """The fields of config.json (``train.X``, ``net.X``) that differ from the configs the
+    checkpoint's weights were trained under, besides those a resume may change: a hand
+    edit that would make the weights be used under another scheme, task or net."""
+    if ckpt is None or ckpt.legacy:
+        return []
+    try:
+        trained = TrainConfig.from_dict(ckpt.manifest["train"])
+        trained_net = NetConfig.from_dict(ckpt.manifest["net"]).to_dict()
+    except (ValueError, TypeError) as e:
+        raise RunDirError(f"{ckpt.run_dir / rf.CHECKPOINT}: its train or net section is "
+                          f"invalid ({str(e)[:150]}); restore the file") from None
+    current = TrainConfig.from_dict(config["train"])
+    net = NetConfig.from_dict(config["net"]).to_dict()
+    out = [f"train.{k}" for k in changed_fields(current, trained) if k not in RESUME_OVERRIDABLE]
+    return out + [f"net.{k}" for k in net if net[k] != trained_net.get(k)]
+
+
+def check_not_edited(path: Path, config: dict, ckpt: "rf.Checkpoint | None") -> None:
+    """Refuse a config.json edited after its checkpoint (see :func:`edited_fields`)."""
+    edited = edited_fields(config, ckpt)
+    if edited:
+        raise RunDirError(f"{path / rf.CONFIG} was edited after the checkpoint was written "
+                          f"({edited[0]} differs from the config the weights were trained under, "
+                          f"kept in {rf.CHECKPOINT}); restore config.json, or start a new run "
+                          "to change it")
+
+
+def _checked_weights(path: Path, config: dict, chosen: str, final: dict, weights: str) -> dict:
     """The verified weights ``chosen`` names; with ``weights="final"`` they must be those
     final.json was scored with."""
     ckpt = rf.read_checkpoint(path)
     if ckpt is None:
         raise RunDirError(f"{path} has no checkpoint yet (its training stopped before the "
                           f"first one); resume it with `memloss train --resume {path}`")
+    check_not_edited(path, config, ckpt)
     if weights == "final" and final and not ckpt.legacy:
         have = ckpt.manifest["best_step"] if chosen == "best" else ckpt.step
         if final.get("weights_step") is not None and have != final["weights_step"]:
@@ -164,7 +193,7 @@ def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str
     final = read_final(path)
     chosen = final.get("weights", "last") if weights == "final" else weights
     net = Net(NetConfig.from_dict(config["net"]))
-    state = _checked_weights(path, chosen, final, weights)
+    state = _checked_weights(path, config, chosen, final, weights)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:

@@ -66,7 +66,7 @@ __all__ = [
     "weights_metadata", "save_state", "load_state", "Checkpoint", "read_checkpoint",
     "commit_checkpoint", "clean_leftovers", "RunLock", "lock_owner", "is_run_dir", "run_entries",
     "non_finite_scores", "CONFIG", "METRICS", "FINAL", "CHECKPOINT", "MODEL", "BEST", "STATE",
-    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER",
+    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 FINAL = "final.json"
 CHECKPOINT = "checkpoint.json"
+FOLDER_MANIFEST = "manifest.json"  # the same manifest, inside its checkpoint folder
 MODEL = "model.safetensors"
 BEST = "best.safetensors"
 STATE = "trainer_state.pt"
@@ -165,6 +166,12 @@ def truncate_jsonl(path: "str | os.PathLike[str]", lines: int) -> int:
     were dropped. Fewer records than ``lines`` is an error (the file lost data)."""
     path = Path(path)
     kept = _jsonl_lines(path) if path.exists() else []
+    for i, line in enumerate(kept[:lines], 1):  # the records kept must be sound
+        try:
+            _check("metrics", json.loads(line), f"{path} line {i}")
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise RunDirError(f"{path} line {i} is not valid JSON ({str(e)[:100]}); the file is "
+                              "corrupt: restore it from a backup") from None
     if len(kept) < lines:
         raise RunDirError(f"{path} has {len(kept)} records but the checkpoint covers {lines}; "
                           "the file was truncated or edited: restore it from a backup")
@@ -297,9 +304,31 @@ class Checkpoint:
         return load_state(self.path(STATE), self.entry(STATE))
 
 
+def _folder_checkpoint(run_dir: Path) -> Checkpoint | None:
+    """Without checkpoint.json: the newest checkpoint folder whose own manifest is sound
+    (a kill between a first commit's folder rename and its manifest, or a deleted
+    checkpoint.json)."""
+    found = []
+    for p in run_dir.iterdir():
+        if p.is_dir() and _CKPT_RE.match(p.name) and (p / FOLDER_MANIFEST).is_file():
+            try:
+                manifest = read_json(p / FOLDER_MANIFEST, "checkpoint")
+            except RunDirError:
+                continue
+            if manifest["dir"] == p.name:
+                found.append(Checkpoint(run_dir, manifest))
+    if not found:
+        return None
+    ckpt = max(found, key=lambda c: (c.manifest["step"], c.manifest.get("created", "")))
+    log.warning("%s has no %s; using the complete checkpoint in %s (step %d)", run_dir,
+                CHECKPOINT, ckpt.folder.name, ckpt.step)
+    return ckpt
+
+
 def read_checkpoint(run_dir: "str | os.PathLike[str]") -> Checkpoint | None:
     """The run's committed checkpoint (manifest checked), a legacy one, or None if the run
-    has none yet."""
+    has none yet. Without checkpoint.json, the newest complete checkpoint folder (each
+    holds a copy of its manifest) is the checkpoint."""
     run_dir = Path(run_dir)
     path = run_dir / CHECKPOINT
     if path.exists():
@@ -309,6 +338,10 @@ def read_checkpoint(run_dir: "str | os.PathLike[str]") -> Checkpoint | None:
             raise RunDirError(f"{ckpt.folder} is missing although {path} names it; the "
                               "checkpoint was deleted: restore it or re-run training")
         return ckpt
+    if run_dir.is_dir():
+        adopted = _folder_checkpoint(run_dir)
+        if adopted is not None:
+            return adopted
     if (run_dir / MODEL).is_file() or (run_dir / STATE).is_file():
         files = {n: {} for n in (MODEL, STATE, BEST) if (run_dir / n).is_file()}
         return Checkpoint(run_dir, {"files": files}, legacy=True)
@@ -364,15 +397,16 @@ def commit_checkpoint(run_dir: "str | os.PathLike[str]", step: int, *,
             except Exception as e:
                 raise write_error(target, e) from None
             files[fname] = {"sha256": file_digest(target), "bytes": target.stat().st_size}
+        manifest = {"format": 1, "step": step, "dir": name, "files": files, **record,
+                    "created": _now()}
+        _check("checkpoint", manifest, run_dir / CHECKPOINT)
+        atomic_write_text(tmp / FOLDER_MANIFEST, json.dumps(manifest, indent=2) + "\n")
         fsync_dir(tmp)
         os.rename(tmp, final)
         fsync_dir(run_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    manifest = {"format": 1, "step": step, "dir": name, "files": files, **record,
-                "created": _now()}
-    _check("checkpoint", manifest, run_dir / CHECKPOINT)
     try:
         write_json(run_dir / CHECKPOINT, manifest)  # the commit point
     except BaseException:
@@ -428,14 +462,12 @@ def clean_leftovers(run_dir: "str | os.PathLike[str]") -> list[str]:
                 else:
                     p.unlink(missing_ok=True)
                 removed.append(str(p.relative_to(run_dir)))
-    current = _committed_dir(run_dir)
-    if current is not None and (run_dir / current).is_dir():
-        removed += _remove_stale(run_dir, current)
-    elif current is None:  # no manifest: checkpoint folders are from interrupted commits
-        for p in run_dir.iterdir():
-            if p.is_dir() and _CKPT_RE.match(p.name):
-                shutil.rmtree(p, ignore_errors=True)
-                removed.append(p.name)
+    try:
+        current = read_checkpoint(run_dir)
+    except RunDirError:  # a damaged manifest: touch no checkpoint, the error comes later
+        current = None
+    if current is not None and not current.legacy:
+        removed += _remove_stale(run_dir, current.folder.name)
     if removed:
         log.info("%s: removed leftovers of an interrupted write: %s", run_dir,
                  ", ".join(sorted(removed)[:5]) + (" ..." if len(removed) > 5 else ""))

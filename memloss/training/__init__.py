@@ -15,12 +15,14 @@ from typing import Sequence
 from memloss.build import build_net, build_task, device, net_config
 from memloss.config import RESUME_OVERRIDABLE, TrainConfig, apply_overrides
 from memloss.core import runfiles as rf
-from memloss.runs import Run, config_record, now, read_config
+from memloss.models import NetConfig
+from memloss.runs import Run, check_not_edited, config_record, now, read_config
 from memloss.tasks.evaluation import evaluate
 
 from .callbacks import CALLBACKS, Callback, Checkpointer, MetricsLogger
-from .guards import (changed_fields, check_memory, check_out, make_dirs, remove_created,
-                     remove_half_run)
+from memloss.config import changed_fields
+
+from .guards import check_memory, check_out, make_dirs, remove_created, remove_half_run
 from .trainer import NonFiniteError, Trainer
 
 __all__ = ["TrainConfig", "train", "evaluate", "build_task", "build_net", "Trainer", "Callback",
@@ -113,16 +115,10 @@ def _resume(config: TrainConfig | None, out: Path, callbacks: Sequence[Callback]
         saved = read_config(out)
         current = TrainConfig.from_dict(saved["train"])
         ckpt = rf.read_checkpoint(out)
+        check_not_edited(out, saved, ckpt)
         trained = current
         if ckpt is not None and not ckpt.legacy:
             trained = TrainConfig.from_dict(ckpt.manifest["train"])
-            edited = [k for k in changed_fields(current, trained) if k not in RESUME_OVERRIDABLE]
-            if edited:
-                raise rf.RunDirError(
-                    f"{out / rf.CONFIG} was edited after the checkpoint was written ({edited[0]} "
-                    f"differs from the config the weights were trained under, kept in "
-                    f"{rf.CHECKPOINT}); restore config.json, or start a new run to change "
-                    f"{edited[0]}")
         cfg = config or current
         diff = [k for k in changed_fields(cfg, trained) if k not in RESUME_OVERRIDABLE]
         if diff:
@@ -130,7 +126,7 @@ def _resume(config: TrainConfig | None, out: Path, callbacks: Sequence[Callback]
                              f"{', '.join(RESUME_OVERRIDABLE)} may change")
         trainer = _build(cfg, out, callbacks)
         if ckpt is not None:
-            if not ckpt.legacy and trainer.net_config.to_dict() != ckpt.manifest["net"]:
+            if not ckpt.legacy and trainer.net_config != NetConfig.from_dict(ckpt.manifest["net"]):
                 raise rf.RunDirError(f"{out}: the net built from the task's data now differs from "
                                      "the one the checkpoint was trained with (the data files "
                                      "changed?); restore the data or start a new run")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from memloss.config import TrainConfig
+from memloss.config import TrainConfig, changed_fields
 from memloss.core import runfiles as rf
 from memloss.models import Net, NetConfig
 
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 #: float32 copies of the parameters a run holds: weights, gradients, up to two optimizer
 #: buffers (Adam, RMSprop with momentum), the best-validation copy and one being saved
 _COPIES = 6
-
-
-def changed_fields(new: TrainConfig, old: TrainConfig) -> list[str]:
-    """The options that differ between two configs (net fields by their plain names)."""
-    a, b = new.to_dict(), old.to_dict()
-    out = [k for k in a if k != "net" and a[k] != b.get(k)]
-    out += [k for k in a["net"] if a["net"][k] != b["net"].get(k)]
-    return sorted(out)
 
 
 def _listing(names: list[str]) -> str:

@@ -16,6 +16,7 @@ on CPU.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -195,6 +196,8 @@ class Trainer:
         """Continue from a committed checkpoint (digests and finiteness checked on load)."""
         weights = ckpt.weights(rf.MODEL)
         state = ckpt.state()
+        if ckpt.has(rf.BEST):
+            ckpt.weights(rf.BEST)  # verified now, not after training to the end
         loop = state["loop"]
         try:
             self.net.load_state_dict(weights)
@@ -238,6 +241,11 @@ class Trainer:
         out, _ = self.net(batch.inputs, None, generator=torch.Generator().manual_seed(0))
         loss = self.task.loss(out, batch)
         if not torch.isfinite(loss):
+            if self.checkpoint is not None:
+                raise NonFiniteError(
+                    f"the weights of the checkpoint (step {self.step}) give a non-finite loss "
+                    f"({loss.item()}) on the first batch: no change of lr or clip can continue "
+                    "from them; start a new run with a lower lr or with clip")
             raise NonFiniteError(f"the loss of the first training batch is {loss.item()} with the "
                                  "initial weights; check init_range, forget_bias and the data")
         loss.backward()
@@ -379,6 +387,10 @@ class Trainer:
                          batch_size=c.eval_batch_size, seed=stream_seed(c.seed, "eval"),
                          device=self.device)
         self.net.train()
+        bad = [k for k, v in valid.items() if not math.isfinite(v)]
+        if bad:  # these weights are not a good checkpoint either
+            self._non_finite(f"non-finite validation {', '.join(bad)} after epoch "
+                             f"{self.epoch + (self.batch_in_epoch > 0)} step {self.step}")
         for k, v in valid.items():
             record[f"valid_{k}"] = v
         score = valid[task.metric]

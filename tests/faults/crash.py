@@ -187,3 +187,15 @@ def full_disk_case(work: Path, ref: Reference, size_kib: int) -> Outcome | None:
         return Outcome(out.category, f"{size_kib} KiB, {first_words}: {out.detail}")
     finally:
         umount(disk)
+
+
+_REFS: dict[str, Reference] = {}
+
+
+def reference_for(tmp: Path) -> Reference:
+    """The reference run of this process (made once)."""
+    if "ref" not in _REFS:
+        import tempfile
+
+        _REFS["ref"] = reference(Path(tempfile.mkdtemp(prefix="memloss-reference-")))
+    return _REFS["ref"]
