@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from .harness import TINY, file_hashes, in_child, resume, start
+from .harness import TINY, file_hashes, in_child, output_to, start
 from .outcomes import Outcome, judge_error
 
 Case = Callable[[Path], Outcome]
@@ -226,8 +226,7 @@ def _race(tmp: Path, make: Callable[[int], Callable[[], int]]) -> list:
         if pid == 0:
             code = 70
             try:
-                err = os.open(tmp / f"race{i}.err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                os.dup2(err, 2)
+                output_to(tmp / f"race{i}.err")
                 torch.set_num_threads(1)
                 code = make(i)()
             finally:

@@ -80,7 +80,8 @@ def _install(plan: Plan, log_fd: int) -> None:
         if count[0] == plan.kill_at:
             if plan.torn and fd is not None:
                 target = os.readlink(f"/proc/self/fd/{fd}")
-                if os.path.isfile(target):
+                # only a file being written can be torn (not a hard link to a kept one)
+                if os.path.isfile(target) and os.stat(target).st_nlink == 1:
                     os.truncate(target, os.path.getsize(target) // 2)
             os.kill(os.getpid(), signal.SIGKILL)
         if count[0] == plan.fail_at and kind in WRITE_OPS:
@@ -106,6 +107,16 @@ def _install(plan: Plan, log_fd: int) -> None:
     wrap(torch, "save", "torch.save", 1)
 
 
+def output_to(path: Path) -> None:
+    """In a child: send stdout and stderr (the descriptors and Python's streams, which a
+    test runner may have replaced) to ``path``."""
+    err = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(err, 2)
+    os.dup2(err, 1)
+    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
+    sys.stdout = sys.stderr
+
+
 def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
              kill_after: float | None = None) -> Result:
     """Run ``fn`` (returning an exit code) in a forked child under ``plan``; ``kill_after``:
@@ -119,11 +130,7 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
         try:
             torch.set_num_threads(1)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            err = os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.dup2(err, 2)
-            os.dup2(err, 1)
-            sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
-            sys.stdout = sys.stderr
+            output_to(err_path)
             if plan is not None:
                 _install(plan, fd)
             code = fn()
