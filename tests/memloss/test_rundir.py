@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -110,7 +111,7 @@ def _legacy(run):
     ckpt = rd.read_checkpoint(run)
     for name in ckpt.manifest["files"]:
         os.replace(ckpt.path(name), run / name)
-    os.rmdir(ckpt.folder)
+    shutil.rmtree(ckpt.folder)
     (run / "checkpoint.json").unlink()
 
 
