@@ -45,6 +45,7 @@ class Plan:
     kill_at: int | None = None
     fail_at: int | None = None
     torn: bool = False
+    interrupt_at: int | None = None  # send SIGINT (Ctrl-C) to itself there
 
 
 @dataclass
@@ -84,6 +85,8 @@ def _install(plan: Plan, log_fd: int) -> None:
                 if os.path.isfile(target) and os.stat(target).st_nlink == 1:
                     os.truncate(target, os.path.getsize(target) // 2)
             os.kill(os.getpid(), signal.SIGKILL)
+        if count[0] == plan.interrupt_at:
+            os.kill(os.getpid(), signal.SIGINT)
         if count[0] == plan.fail_at and kind in WRITE_OPS:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path or name))
 

@@ -58,6 +58,26 @@ def test_small_disk_filling_up(ref, tmp_path):
     _check(outcomes)
 
 
+def test_ctrl_c_during_a_checkpoint_write_completes_it_then_exits_130(ref, tmp_path):
+    """SIGINT arriving between the checkpoint folder's rename and the manifest's: the
+    checkpoint is committed first, then the command stops with exit 130 and one line."""
+    from memloss.core.runfiles import read_checkpoint
+
+    from .crash import _after
+    from .harness import Plan, in_child, start
+    from .outcomes import judge_error
+
+    ops = ref.commit_ops(2)
+    rename = next(op["i"] for op in ops if op["op"] == "rename")
+    run = tmp_path / "run"
+    first = in_child(start(run), Plan(interrupt_at=rename), tmp_path / "int.log")
+    assert first.code == 130, first.err
+    assert judge_error(first.code, first.err, "interrupted; the last complete checkpoint "
+                                              "\\(step 2\\)").category == "clear", first.err
+    assert read_checkpoint(run).step == 2  # the in-flight checkpoint was completed
+    assert _after(run, ref, len(first.ops) + 1, tmp_path, first).category == "ok"
+
+
 @pytest.mark.slow
 def test_sigkill_at_every_operation_of_a_run(ref, tmp_path):
     outcomes = [(f"kill at op {op['i']} {op['op']} {op['name']}",
