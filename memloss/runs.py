@@ -17,7 +17,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 from memloss.build import device as as_device
 from memloss.build import task_from
