@@ -600,7 +600,7 @@ for _sets, _expect, _name in [
         (["embedding_dim=16"], "embedding_dim=16 applies to token input",
          "embedding_dim with float input"),
         (["seed=18446744073709551616"], "seed must be an integer", "seed 2^64"),
-        (["hooks=bogus"], "unknown callback 'bogus'; valid choices: none", "--set hooks=bogus"),
+        (["hooks=bogus"], "unknown callback 'bogus'; valid choices: ", "--set hooks=bogus"),
         (["lr=1_0"], "must be a number such as", "--set lr=1_0"),
         (["lr=0.5", "lr=0.6"], "given twice", "--set lr twice"),
         (["epochs=2.5"], "must be an integer", "--set epochs=2.5"),

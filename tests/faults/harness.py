@@ -132,6 +132,8 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
         code = 70
         try:
             torch.set_num_threads(1)
+            # Ctrl-C as a shell delivers it (a test run may have changed the handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             output_to(err_path)
             if plan is not None:
