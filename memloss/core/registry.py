@@ -17,6 +17,8 @@ import logging
 from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
+from .validate import shown
+
 __all__ = ["Registry"]
 
 T = TypeVar("T")
@@ -65,10 +67,9 @@ class Registry(Generic[T]):
         self._load_plugins()
         try:
             return self._items[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.list())}"
-            ) from None
+        except (KeyError, TypeError):  # TypeError: an unhashable name
+            choices = ", ".join(self.list()) or f"none (no {self.kind} is registered)"
+            raise ValueError(f"unknown {self.kind} {shown(name)}; valid choices: {choices}") from None
 
     def describe(self, name: str) -> str:
         self.get(name)

@@ -41,6 +41,7 @@ class MetricsLogger(Callback):
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
         rf.append_jsonl(trainer.run_dir / rf.METRICS, record)
+        trainer.metrics_lines += 1
         shown = {k: v for k, v in record.items() if k.startswith(("train_", "valid_"))}
         log.info("epoch %s step %d lr %.4g %s", record["epoch"], record["step"], record["lr"],
                  " ".join(f"{k}={v:.4g}" for k, v in shown.items() if isinstance(v, float)))

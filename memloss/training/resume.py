@@ -6,7 +6,9 @@
 * finished (``final.json`` written): leave it as it is;
 * interrupted (config and checkpoint, no ``final.json``): resume it exactly
   (:func:`memloss.training.train` with ``resume=True``);
-* interrupted before its first checkpoint: nothing of it can be resumed, so it starts again.
+* interrupted before its first checkpoint: nothing of it can be resumed, so it starts again
+  (:func:`memloss.training.train` replaces an earlier start of the same config, under the
+  run's lock, and refuses one of another config).
 
 A directory holding a different run (another task, scheme, seed, ...) is an error naming the
 options that differ, never overwritten.
@@ -14,7 +16,6 @@ options that differ, never overwritten.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -44,7 +45,7 @@ class Outcome:
 
 
 def _has_checkpoint(out: Path) -> bool:
-    return (out / rf.STATE).is_file() and (out / rf.MODEL).is_file()
+    return rf.read_checkpoint(out) is not None
 
 
 def run_state(out_dir: str | Path) -> State:
@@ -94,12 +95,6 @@ def resume_or_start(config: TrainConfig, out_dir: str | Path, *,
     if state == "interrupted":
         log.info("%s was interrupted; resuming it", out)
         return Outcome("resumed", out, train(config, out, resume=True, command=command))
-    if state == "unstarted":
-        diff = differences(config, out)
-        if diff:
-            raise ValueError(f"{out} holds another run (its {', '.join(diff)} differ) that "
-                             "stopped before its first checkpoint; remove it or choose another "
-                             "--out")
+    if state == "unstarted":  # train() replaces an earlier start of the same config
         log.warning("%s stopped before its first checkpoint; starting it again", out)
-        shutil.rmtree(out)
     return Outcome("started", out, train(config, out, command=command, info=info))
