@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from memloss.core.runfiles import load_weights, read_json
+from memloss.core.runfiles import read_checkpoint, read_json
 from memloss.sweep import LaunchOptions, grid_runs, run_sweep
 
 TINY = {"hidden_size": 8, "epochs": 1, "optimizer": "adam", "lr": 0.01, "batch_size": 32,
@@ -25,7 +25,7 @@ ONE = LaunchOptions(jobs=2, threads=1)
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_weights(run / "model.safetensors")
+    return read_checkpoint(run).weights()
 
 
 def _same_runs(a: Path, b: Path, names: list[str]) -> None:
@@ -93,7 +93,7 @@ def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_pat
     spec.write_text(_toml(grid))
     cut = tmp_path / "cut"
     name = grid_runs(grid)[0].name
-    state = cut / name / "trainer_state.json"
+    state = cut / name / "checkpoint.json"  # the manifest: step of the last checkpoint
     proc = subprocess.Popen([sys.executable, "-m", "memloss", "sweep", str(spec), "--out", str(cut),
                              "--jobs", "1", "--threads", "1", "--no-progress"],
                             start_new_session=True, stdout=subprocess.DEVNULL,
