@@ -17,7 +17,7 @@ from .paths import LAYER_RUNS, State, native_eligible, traced
 from .schemes import Scheme, SiteSpec, parse_scheme
 from .sites import SITES, layer_sites, mask_shape, recurrence_sites
 
-__all__ = ["Recurrent", "PATHS", "StateLike"]
+__all__ = ["Recurrent", "PATHS", "StateLike", "check_call"]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,29 @@ StateLike = "Tensor | tuple[Tensor, ...]"
 #: execution paths; "auto" picks native (torch.nn/cuDNN) when no mask acts inside the
 #: recurrence and the cell has a torch.nn module, else fused
 PATHS = ("auto", "reference", "native", "fused")
+
+
+def check_call(input: object, hx: object, masks: object, weight: Tensor, time_dim: int) -> None:
+    """Arguments no path can run on, each refused with one clear ValueError: masks that are
+    not a dict, a sequence with no time steps, and an input or ``hx`` whose floating dtype
+    differs from the weights'."""
+    if masks is not None and not isinstance(masks, Mapping):
+        raise ValueError(f"masks must be a dict of tensors keyed like mask_plan().keys(), got a "
+                         f"{type(masks).__name__}; sample one with mask_plan().sample(T, B)")
+    if not isinstance(input, Tensor):
+        return
+    if input.dim() > time_dim and input.shape[time_dim] == 0:
+        raise ValueError(f"input has no time steps (shape {tuple(input.shape)}, time is dimension "
+                         f"{time_dim}); a sequence needs T >= 1")
+    if torch.is_autocast_enabled(input.device.type):
+        return  # autocast casts input, states and weights to its own dtype
+    if input.is_floating_point() and input.dtype != weight.dtype:
+        raise ValueError(f"input is {input.dtype} but the weights are {weight.dtype}; convert one "
+                         f"of them (input.to({weight.dtype}) or net.to({input.dtype}))")
+    for h in hx if isinstance(hx, (tuple, list)) else (hx,):
+        if isinstance(h, Tensor) and h.dtype != weight.dtype:
+            raise ValueError(f"hx is {h.dtype} but the weights are {weight.dtype}; convert it "
+                             f"with .to({weight.dtype})")
 
 
 class Recurrent(nn.Module):
@@ -236,6 +259,7 @@ class Recurrent(nn.Module):
         otherwise masks are sampled when ``stochastic`` (default: ``self.training``) and
         replaced by their expectation when not. Under CPU/CUDA autocast the layer computes
         in the autocast dtype and returns outputs and states in it (as ``nn.LSTM`` does)."""
+        check_call(input, hx, masks, self.weight_ih_l0, 1 if self.batch_first else 0)
         self._check_input(input)
         x = input.transpose(0, 1) if self.batch_first else input
         T, B = x.shape[0], x.shape[1]
