@@ -15,9 +15,6 @@ float64 for every cell x scheme). What makes it fast:
   library ``torch.nn.LSTM`` uses there (:mod:`memloss.models.paths.gemm`).
 
 The loops are in :mod:`memloss.models.paths.pointwise` (plain PyTorch, in place; CPU and CUDA).
-On CUDA with triton installed the LSTM and GRU pointwise steps, forward and backward, are
-one Triton kernel per step (:mod:`memloss.models.paths.triton_steps`; verified against the
-reference under ``TRITON_INTERPRET=1``, not yet timed on a GPU); RNN steps stay PyTorch ops.
 Masks are treated as constants (no gradient flows into them); double backward and
 ``torch.func`` transforms are not supported.
 

@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 from ..masks import LayerMasks
-from . import triton_steps as _tr
 from .gemm import Linear
 
 __all__ = ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward",
@@ -93,16 +92,6 @@ def lstm_forward(xw: Tensor, w: Tensor, h0: Tensor, c0: Tensor, M: LayerMasks
         "recurrent", "update", "cell", "zoneout_cell", "output_gate", "hidden", "zoneout_hidden"))
     lin, pg = Linear(w, B), M.rec_per_gate
     h = h0
-    if _tr.available(xw) and not pg:  # one Triton kernel per step (CUDA)
-        Gt = gates.unbind(0)
-        for t in range(T):
-            r = recurrent_product(lin, X[t], h, mr[t], pg, hm)
-            _tr.lstm_forward_step(r, Gt[t], C[t], C[t + 1], TC[t], h, Hs[t],
-                                  None if OE is None or t == 0 else OE[t - 1],
-                                  None if OE is None else OE[t],
-                                  (mu[t], mc[t], zc[t], zo[t], mh[t], zh[t]))
-            h = Hs[t]
-        return gates, out, c_all, tch, oeff
     for t in range(T):
         a_if, a_g, a_o = recurrent_product(lin, X[t], h, mr[t], pg, hm).split((2 * H, H, H), 1)
         torch.sigmoid(a_if, out=IF[t])
@@ -156,8 +145,6 @@ def lstm_backward(d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None
     mr, mu, mc, zc, zo, mh, zh = (M.steps(s, T) for s in (
         "recurrent", "update", "cell", "zoneout_cell", "output_gate", "hidden", "zoneout_hidden"))
     pg = M.rec_per_gate
-    if _tr.available(gates) and not pg:
-        return _lstm_backward_triton(DO, dh, dc, lin_t, dA, gates, C, TC, OE, M)
     for t in range(T - 1, -1, -1):
         if DO is not None:
             dh.add_(DO[t])
@@ -200,31 +187,6 @@ def lstm_backward(d_out: Tensor | None, d_hT: Tensor | None, d_cT: Tensor | None
     return dA, dh, dc
 
 
-def _lstm_backward_triton(DO: Sequence[Tensor] | None, dh: Tensor, dc: Tensor, lin_t: Linear,
-                          dA: Tensor, gates: Tensor, C: Sequence[Tensor], TC: Sequence[Tensor],
-                          OE: Sequence[Tensor] | None, M: LayerMasks
-                          ) -> tuple[Tensor, Tensor, Tensor]:
-    """The LSTM backward loop with one Triton kernel per step (the product stays cuBLAS)."""
-    T = gates.shape[0]
-    mr, mu, mc, zc, zo, mh, zh = (M.steps(s, T) for s in (
-        "recurrent", "update", "cell", "zoneout_cell", "output_gate", "hidden", "zoneout_hidden"))
-    has_zh = M.has("zoneout_hidden")
-    direct = torch.empty_like(dh) if has_zh else None
-    ocarry = torch.zeros_like(dh) if OE is not None else None
-    Gt, dAt = gates.unbind(0), dA.unbind(0)
-    dh_rec, has_rec, m_next = dh, False, None
-    for t in range(T - 1, -1, -1):
-        _tr.lstm_backward_step(dh_rec, m_next, has_rec, direct, has_zh and t < T - 1,
-                               None if DO is None else DO[t], dc, ocarry, Gt[t], C[t], TC[t],
-                               None if OE is None else OE[t], dAt[t],
-                               (mu[t], mc[t], zc[t], zo[t], mh[t], zh[t]), t == 0)
-        dh_rec, has_rec, m_next = lin_t(dAt[t]), True, mr[t]
-    dh0 = dh_rec if m_next is None else dh_rec * m_next
-    if direct is not None:
-        dh0 = dh0 + direct
-    return dA, dh0, dc
-
-
 # --- GRU (torch/cuDNN reset-after form) ------------------------------------------------
 def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: LayerMasks
                 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -242,13 +204,6 @@ def gru_forward(xw: Tensor, w: Tensor, b_hh: Tensor | None, h0: Tensor, M: Layer
     mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
     lin, pg = Linear(w, B), M.rec_per_gate
     h = h0
-    if _tr.available(xw) and not pg:  # one Triton kernel per step (CUDA)
-        X, A = xw.unbind(0), act.unbind(0)
-        for t in range(T):
-            r = recurrent_product(lin, bias, h, mr[t], pg, hm)
-            _tr.gru_forward_step(r, X[t], A[t], HN[t], h, Hs[t], (mu[t], mh[t], zh[t]))
-            h = Hs[t]
-        return hn_all, act, out
     for t in range(T):
         h_rz, h_n = recurrent_product(lin, bias, h, mr[t], pg, hm).split((2 * H, H), 1)
         torch.add(XRZ[t], h_rz, out=RZ[t]).sigmoid_()
@@ -285,17 +240,6 @@ def gru_backward(d_out: Tensor | None, d_hT: Tensor | None, w: Tensor, h0: Tenso
                            dhh[..., 2 * H:].unbind(0), dhh.unbind(0))
     mr, mu, mh, zh = (M.steps(s, T) for s in ("recurrent", "update", "hidden", "zoneout_hidden"))
     lin_t, pg = Linear(w.t(), B), M.rec_per_gate
-    if _tr.available(act) and not pg:  # one Triton kernel per step (CUDA)
-        A, dX = act.unbind(0), dxw.unbind(0)
-        dh_rec, has_rec, m_next = dh, False, None
-        for t in range(T - 1, -1, -1):
-            _tr.gru_backward_step(dh_rec, m_next, has_rec, hdir, t < T - 1,
-                                  None if DO is None else DO[t], A[t], HN[t],
-                                  h0 if t == 0 else Hs[t - 1], dX[t], dHH[t],
-                                  (mu[t], mh[t], zh[t]))
-            dh_rec, has_rec, m_next = lin_t(dHH[t]), True, mr[t]
-        dh0 = dh_rec if m_next is None else dh_rec * m_next
-        return dxw, dhh, dh0 + hdir
     for t in range(T - 1, -1, -1):
         if DO is not None:
             dh.add_(DO[t])
