@@ -1,15 +1,15 @@
 """The CPU table of docs/performance.md: forward+backward time of every scheme against
 ``torch.nn.LSTM`` without dropout, measured in one run.
 
-    .venv/bin/python -m benchmarks.cpu_table --hidden 256 650 --rounds 7 --threads 2
-    .venv/bin/python -m benchmarks.cpu_table --threads 1 --clock cpu
+    .venv/bin/python -m benchmarks.cpu_table --hidden 256 650 --rounds 7
+    .venv/bin/python -m benchmarks.cpu_table --threads 2 --clock wall
 
-Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...) so a
-load change on a shared machine hits all of them; each figure is the median over rounds
+Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ..., the
+order reversed every other round) so a load change on a shared machine hits all of them; each figure is the median over rounds
 and the ratio column is the median of the per-round ratios, with its quartiles as the
-noise. ``--clock cpu`` measures process CPU time instead of wall-clock time, which is far
-less disturbed by other processes on a shared machine (use it with one thread: with
-several, idle OpenMP threads spinning at barriers count as CPU time). Not an asv
+noise. The default ``--clock cpu --threads 1`` measures process CPU time of one thread,
+far less disturbed by other processes on a shared machine than wall-clock time (with
+several threads, idle OpenMP threads spinning at barriers count as CPU time). Not an asv
 benchmark (asv collects nothing from this module).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from memloss.models import Recurrent
 
-from .common import T, fwd_bwd
+from .common import T, fwd_bwd, interleaved_times
 
 __all__ = ["TABLE_SCHEMES", "measure", "main"]
 
@@ -54,7 +54,7 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
 
 
 def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...],
-            clock: str = "wall") -> list[dict]:
+            clock: str = "cpu") -> list[dict]:
     """Rows (scheme, path, chosen path, median ms, ratio and its quartiles)."""
     dev = torch.device("cpu")
     torch.manual_seed(0)
@@ -66,15 +66,9 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...],
             layer = Recurrent("lstm", hidden, hidden, scheme=spec, path=path).train()
             runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
-    now = time.perf_counter if clock == "wall" else time.process_time
-    times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for run in runs.values():
         run()  # warm-up
-    for _ in range(rounds):
-        for key, run in runs.items():
-            t0 = now()
-            run()
-            times[key].append(now() - t0)
+    times = interleaved_times(runs, rounds, time.perf_counter if clock == "wall" else time.process_time)
     base = times[("torch.nn.LSTM", "baseline")]
     rows = []
     for key, ts in times.items():
@@ -111,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--paths", nargs="+", default=["auto", "reference"])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",
                     help="wall-clock time, or process CPU time (steadier on a shared machine)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
