@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all demo bench clean
+.PHONY: setup test test-all demo bench bench-gate dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,22 @@ test-all: setup
 demo: setup
 	$(PY) -m memloss demo --out $(DEMO_OUT)
 
+# pytest-benchmark: one recurrent step per cell x scheme x path (docs/performance.md)
 bench: setup
 	$(PY) -m pytest tests/benchmarks --benchmark-enable --benchmark-only $(PYTEST_ARGS)
+
+# the regression gate: asv measures BASE and HEAD (committed) in its virtualenv, then
+# benchmarks.compare fails on a slowdown beyond 1.2x that the samples tell from noise
+BASE ?= main
+GATE_BENCH ?= (TimeLayer|RatioToTorchNN).*, 256, 32, 'cpu'\)|PeakMemory.*'cpu'\)|Quality
+bench-gate: setup
+	$(VENV)/bin/asv machine --yes >/dev/null
+	-$(VENV)/bin/asv continuous --factor 1.2 --bench "$(GATE_BENCH)" $(BASE) HEAD
+	$(PY) -m benchmarks.compare $$(git rev-parse $(BASE)) $$(git rev-parse HEAD)
+
+# asv's HTML dashboard of .asv/results, with its scripts vendored: opens offline
+dashboard: setup
+	$(PY) -m benchmarks.dashboard
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(DEMO_OUT)
