@@ -22,8 +22,8 @@ import pytest
 
 from benchmarks import dashboard
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
+from ..browser import headless_chromium
+
 DATA = Path(__file__).parent / "data"
 # the commits of the stored runs: C, C + an empty commit, C + the injected slowdown
 STORED = [("base", DATA / "slowdown" / "base.json"), ("empty", DATA / "empty-commit" / "new.json"),
@@ -73,21 +73,9 @@ def site(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("headless Chromium is not installed: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip(
-        "selenium.webdriver", reason="selenium is not installed: pip install -e '.[dev]'")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000",
-                # no name resolves but localhost: every CDN is out of reach
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    # no name resolves but localhost: every CDN is out of reach
+    driver = headless_chromium("--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost",
+                               size="1400,1000", network_log=True)
     yield driver
     driver.quit()
 

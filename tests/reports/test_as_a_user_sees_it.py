@@ -15,8 +15,8 @@ import pytest
 
 from memloss.cli import main
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-CHROMEDRIVER = shutil.which("chromedriver")
+from ..browser import headless_chromium
+
 SECTIONS = ["Contents", "Results", "Training", "Probe: state-decay", "Probe: test-time-scaling",
             "Configs"]
 
@@ -35,19 +35,7 @@ def report(tmp_path_factory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("headless Chromium is not installed: apt-get install chromium chromium-driver")
-    webdriver = pytest.importorskip(
-        "selenium.webdriver", reason="selenium is not installed: pip install -e '.[dev]'")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,2000"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = headless_chromium()
     yield driver
     driver.quit()
 
