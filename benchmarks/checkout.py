@@ -4,11 +4,11 @@ commit its results are stored under.
 asv labels results with a commit hash, but a benchmark measures whatever ``import memloss``
 finds. In a virtualenv/conda environment asv installs the commit it benchmarks and sets
 ``ASV_COMMIT``; in an ``existing`` environment (``--python=same``) nothing is installed and
-``ASV_COMMIT`` is unset, so the code must be the clean checkout asv runs in (its ``HEAD``;
-label the results with ``--set-commit-hash $(git rev-parse HEAD)``). Either way every
+asv sets none of its variables, so the code must be the clean checkout asv runs in (its
+``HEAD``; label the results with ``--set-commit-hash $(git rev-parse HEAD)``). Either way every
 ``.py`` file of the imported package must have the same git blob hash as that file in the
 commit, or the benchmark stops with :class:`WrongCheckout` naming the first difference.
-Outside asv (``ASV`` unset, e.g. pytest importing the suites) there is nothing to check.
+Outside asv (e.g. pytest importing the suites) there is nothing to check.
 Not an asv benchmark module (asv collects nothing here).
 """
 from __future__ import annotations
@@ -17,9 +17,11 @@ import functools
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["WrongCheckout", "blob_hash", "commit_blobs", "mismatches", "assert_measuring_checkout"]
+__all__ = ["WrongCheckout", "blob_hash", "commit_blobs", "mismatches", "under_asv",
+           "assert_measuring_checkout"]
 
 
 class WrongCheckout(RuntimeError):
@@ -87,15 +89,28 @@ def _checked(package_dir: str, repo: str, commit: str) -> None:
             "with --python=same pass --set-commit-hash $(git rev-parse HEAD))")
 
 
+def under_asv() -> bool:
+    """Whether this process is an asv benchmark process: asv sets ``ASV=true`` for the
+    environments it builds, but not in an ``existing`` one, where the process is still
+    asv's ``benchmark.py`` script."""
+    if os.environ.get("ASV") == "true":
+        return True
+    main = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    return main is not None and main.name == "benchmark.py" and main.parent.name == "asv"
+
+
 def assert_measuring_checkout() -> None:
     """Raise :class:`WrongCheckout` when asv runs this benchmark against other code than
-    the commit it stores the result under; a no-op outside asv. Checked once per process."""
-    if os.environ.get("ASV") != "true":
+    the commit it stores the result under; a no-op outside asv. Checked once per process.
+
+    The checkout is ``ASV_CONF_DIR`` (set by asv in the environments it builds), else the
+    git work tree holding these benchmarks (asv reads them from the checkout it runs in);
+    the commit is ``ASV_COMMIT``, else that checkout's ``HEAD``."""
+    if not under_asv():
         return
     import memloss
 
-    repo = os.environ.get("ASV_CONF_DIR")
-    if not repo:
-        raise WrongCheckout("asv did not set ASV_CONF_DIR: cannot tell which checkout runs")
+    repo = os.environ.get("ASV_CONF_DIR") or _git(Path(__file__).resolve().parent,
+                                                  "rev-parse", "--show-toplevel").strip()
     commit = os.environ.get("ASV_COMMIT") or _git(Path(repo), "rev-parse", "HEAD").strip()
     _checked(str(Path(memloss.__file__).resolve().parent), repo, commit)

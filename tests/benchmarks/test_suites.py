@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 
 import pytest
@@ -189,6 +190,7 @@ def test_assert_measuring_checkout_under_asv(repo, monkeypatch):
 
     checkout._checked.cache_clear()
     monkeypatch.delenv("ASV", raising=False)
+    assert not checkout.under_asv()
     checkout.assert_measuring_checkout()  # outside asv: nothing to check
     monkeypatch.setenv("ASV", "true")
     monkeypatch.setenv("ASV_CONF_DIR", str(repo))
@@ -201,10 +203,16 @@ def test_assert_measuring_checkout_under_asv(repo, monkeypatch):
     checkout._checked.cache_clear()
     with pytest.raises(checkout.WrongCheckout, match=f"not commit {head[:8]}.*__init__.py differs"):
         checkout.assert_measuring_checkout()
-    monkeypatch.delenv("ASV_COMMIT")  # an existing environment: compared with HEAD
+    # an existing environment: asv sets no variable, the process is asv's benchmark.py,
+    # and the code is compared with HEAD of the checkout
+    for var in ("ASV", "ASV_COMMIT"):
+        monkeypatch.delenv(var)
+    monkeypatch.setattr(sys, "argv", ["/x/site-packages/asv/benchmark.py", "run_server"])
+    assert checkout.under_asv()
     checkout._checked.cache_clear()
     with pytest.raises(checkout.WrongCheckout, match="--set-commit-hash"):
         checkout.assert_measuring_checkout()
+    monkeypatch.setenv("ASV", "true")
     monkeypatch.setenv("ASV_COMMIT", "0" * 40)
     checkout._checked.cache_clear()
     with pytest.raises(checkout.WrongCheckout, match="git ls-tree"):
