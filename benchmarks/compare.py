@@ -285,9 +285,13 @@ def _fmt_m(m: Measurement, unit: str) -> str:
 def format_table(rows: Iterable[Row], units: dict[str, str] | None = None) -> str:
     """Every compared row: verdict, ratio, old and new (median [99% interval]), evidence."""
     units = units or {}
+
+    def unit(name: str) -> str:  # asv's benchmarks.json, else what asv's prefixes mean
+        return units.get(name) or ("seconds" if name.rsplit(".", 1)[-1].startswith("time_") else "")
+
     head = ("verdict", "ratio", "old", "new", "evidence", "benchmark")
-    body = [(r.verdict, f"{r.ratio:.3f}", _fmt_m(r.base, units.get(r.benchmark, "")),
-             _fmt_m(r.new, units.get(r.benchmark, "")), r.evidence, r.name) for r in rows]
+    body = [(r.verdict, f"{r.ratio:.3f}", _fmt_m(r.base, unit(r.benchmark)),
+             _fmt_m(r.new, unit(r.benchmark)), r.evidence, r.name) for r in rows]
     widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1]
                      for line in [head, *body])
