@@ -9,6 +9,7 @@ from typing import Sequence
 from memloss.core.atomic import atomic_write_bytes, atomic_write_text
 from .describe import describe_runs
 from .document import Report, Section
+from .paper_tables import paper_table_sections
 from .html import render_html
 from .pdf import render_pdf
 from .runs import RunRecord, read_runs
@@ -28,7 +29,8 @@ def report_from_runs(paths: Sequence["str | os.PathLike[str]"], *, title: str = 
 def report_from_records(runs: Sequence[RunRecord], *, title: str = "memloss report",
                         subtitle: str = "", lead: Sequence[Section] = ()) -> Report:
     """The same from run directories already read (:func:`~memloss.reports.read_runs`)."""
-    return Report(title, tuple(lead) + tuple(describe_runs(runs)), subtitle)
+    return Report(title, tuple(lead) + tuple(paper_table_sections(runs)) + tuple(describe_runs(runs)),
+                  subtitle)
 
 
 def output_paths(out: "str | os.PathLike[str]") -> tuple[Path, Path]:
