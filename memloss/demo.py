@@ -286,13 +286,13 @@ def headline_text(results: pd.DataFrame, n_flags: int) -> str:
     """The demo's finding in two sentences, with the measured numbers: does Moon's
     per-sequence cell dropout fit the training data and fail at test while the update
     (Semeniuta) and recurrent (Gal) dropout generalize, as in the paper's Table 1?"""
-    lengths = ", ".join(f"{n}" for n in dict.fromkeys(results["seq_len"].astype(str)))
+    lengths = " and ".join(f"{n}" for n in dict.fromkeys(results["seq_len"].astype(str)))
     moon_train = _accuracies(results, "moon", "sequence", "train")
     moon_test = _accuracies(results, "moon", "sequence", "test")
     moon_mc = _accuracies(results, "moon", "sequence", "test", "mc")
-    good = {f"Semeniuta's update dropout ({s})": _accuracies(results, "semeniuta", s, "test")
+    good = {f"Semeniuta's update dropout per {s}": _accuracies(results, "semeniuta", s, "test")
             for s in ("step", "sequence")}
-    good["Gal's recurrent dropout"] = _accuracies(results, "gal", "sequence", "test")
+    good["Gal's"] = _accuracies(results, "gal", "sequence", "test")
     good = {k: v for k, v in good.items() if v}
     if not moon_train:
         return (f"Test accuracy at lengths {lengths}: " + "; ".join(
@@ -303,16 +303,15 @@ def headline_text(results: pd.DataFrame, n_flags: int) -> str:
     verdict = ("As in the paper's Table 1" if fits and fails and generalize else
                "Not as in the paper's Table 1")
     text = (f"{verdict}: Moon's per-sequence cell dropout fits the training data "
-            f"({_pct(moon_train)} train accuracy at lengths {lengths}) but "
+            f"({_pct(moon_train)} train accuracy at T = {lengths}) but "
             f"{'fails' if fails else 'scores'} {_pct(moon_test)} at test (chance "
-            f"{100 * CHANCE:g}%; MC inference {_pct(moon_mc)})")
+            f"{100 * CHANCE:g}%; {_pct(moon_mc)} with MC inference)")
     if good:
-        text += (", while " + ", ".join(f"{k} {'reaches' if generalize else 'scores'} {_pct(v)}"
-                                        for k, v in good.items()) + " at test")
+        text += (", while " + ", ".join(f"{k} {_pct(v)}" for k, v in good.items())
+                 + (" generalize" if generalize else " at test"))
     text += "."
     if n_flags:
-        text += (f" {n_flags} measured number(s) differ from the paper by more than 10 points "
-                 "or lie below chance: flagged in the table with the likely reason.")
+        text += f" {n_flags} number(s) deviate from the paper: flagged in the table."
     return text
 
 

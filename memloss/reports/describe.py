@@ -21,7 +21,7 @@ from .document import Attachment, Figure, Flag, Headline, Section, Table, Text
 from .paper import paper_row, paper_value
 from .plots import BarPlot, LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord, flat_config
-from .wording import axis_label, metric, mode_words, probe_title, quantity, x_axis
+from .wording import PROBE_ORDER, axis_label, metric, mode_words, probe_title, quantity, x_axis
 
 __all__ = ["results_table", "results_flags", "headline", "training_curves", "probe_sections",
            "settings_sections", "describe_runs", "probe_frame", "X_COLUMNS", "BODY", "APPENDIX",
@@ -391,8 +391,8 @@ def _reliability_figures(frame: pd.DataFrame) -> list[Figure]:
                "predictions are left out. " + _band_words(wide))
     return [Figure(_titled("Reliability: accuracy against confidence", g),
                    LinePlot(sub, x="reliability_confidence", y="reliability_accuracy",
-                            hue="label", col="panel", xlabel="mean confidence in the bin "
-                            "(probability)", ylabel="accuracy in the bin (fraction correct)",
+                            hue="label", col="panel", xlabel="confidence (probability)",
+                            ylabel="accuracy (fraction correct)",
                             markers=True, diagonal=True),
                    caption)
             for g, sub in _groups(wide)]
@@ -424,7 +424,8 @@ def _probe_doc(name: str) -> str:
 def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
     """One section per probe found in the runs' ``diagnostics/`` folders: its figures
     (probe quantities in words, units on the axes); the raw rows go to the appendix."""
-    names = list(dict.fromkeys(p for r in runs for p in r.diagnostics))
+    found = list(dict.fromkeys(p for r in runs for p in r.diagnostics))
+    names = [p for p in PROBE_ORDER if p in found] + [p for p in found if p not in PROBE_ORDER]
     sections = []
     for name in names:
         frame = probe_frame(runs, name)

@@ -31,6 +31,7 @@ div.lead h3{margin-top:0}
 nav.toc{font-size:.9em;margin:1em 0;color:#444}nav.toc a{margin-right:.9em;white-space:nowrap}
 table.data{border-collapse:collapse;font-size:.84em;margin:.3em 0 .6em}
 table.data th,table.data td{border:1px solid #d0d0d0;padding:.15em .5em;text-align:right}
+table.data td{white-space:nowrap}
 table.data th{background:#f2f2f2}table.data td.t{text-align:left}
 table.data tbody tr:nth-child(even){background:#fafafa}
 table.data tbody tr.hl{background:#fff6d8;font-weight:bold}

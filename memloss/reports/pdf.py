@@ -36,7 +36,8 @@ _WIDTH = PAGE[0] - 2 * _MARGIN
 _BOTTOM = PAGE[1] - _MARGIN - 0.25  # the footer lives below this
 BODY_PT = 9.0
 TABLE_PT = 8.0
-_EM = {"normal": 0.56, "bold": 0.62, "mono": 0.61}  # DejaVu average glyph width, in em
+_EM = {"normal": 0.56, "bold": 0.62, "mono": 0.61, "cell": 0.62, "head": 0.68}
+# DejaVu Sans average glyph widths in em (text; table cells with digits; bold headers)
 _PAD = 0.05  # cell padding, inches
 _CONTENTS_LINES = 40
 _FIG_MAX_H = 6.2  # inches a figure may take on a page
@@ -153,7 +154,7 @@ class _Part:
 
         box = PdfReader(io.BytesIO(buf.getvalue())).pages[0].mediabox
         w, h = float(box.width) / 72, float(box.height) / 72
-        scale = min(1.0, _WIDTH / w, _FIG_MAX_H / h)
+        scale = min(1.25, _WIDTH / w, _FIG_MAX_H / h)
         caption = textwrap.wrap(block.caption, _chars(TABLE_PT)) if block.caption else []
         need = h * scale + (0.3 if title else 0) + len(caption) * TABLE_PT / 72 * 1.4 + 0.1
         self.room(need)
@@ -186,8 +187,10 @@ class _Part:
 
     def _table_chunk(self, block: Table, header: list[str], rows: list[list[str]],
                      cols: list[int], flagged: set, continued: bool) -> None:
-        char = TABLE_PT * _EM["normal"] / 72
-        widths = {j: min(_COL_CHARS, max([len(header[j])] + [len(r[j]) for r in rows]))
+        char = TABLE_PT * _EM["cell"] / 72
+        head_ratio = _EM["head"] / _EM["cell"]
+        widths = {j: min(_COL_CHARS, max([math.ceil(len(header[j]) * head_ratio)]
+                                         + [len(r[j]) for r in rows]))
                   for j in cols}
         total = sum(widths[j] * char + 2 * _PAD for j in cols)
         stretch = _WIDTH / total if total > _WIDTH else 1.0
@@ -197,12 +200,12 @@ class _Part:
             x += (widths[j] * char + 2 * _PAD) * stretch
         line_h = TABLE_PT / 72 * 1.3
 
-        def cells(values: list[str]) -> list[list[str]]:
-            return [textwrap.wrap(values[j], max(4, int(widths[j] * stretch))) or [""]
+        def cells(values: list[str], ratio: float = 1.0) -> list[list[str]]:
+            return [textwrap.wrap(values[j], max(4, int(widths[j] * stretch / ratio))) or [""]
                     for j in cols]
 
         title = block.title + (" (continued)" if continued else "")
-        head = cells(header)
+        head = cells(header, head_ratio)
         head_h = max(len(c) for c in head) * line_h + 2 * _PAD
         self.room(0.3 + head_h + line_h + 2 * _PAD)
         self.line(title, 10.0, "bold")
@@ -274,7 +277,7 @@ _COL_CHARS = 36  # a wider cell wraps
 def _column_chunks(header: list[str], rows: list[list[str]]) -> list[tuple[list[int], bool]]:
     """Column groups that fit the page width at 8 pt; the leading text columns (the row's
     name) repeat in every group."""
-    char = TABLE_PT * _EM["normal"] / 72
+    char = TABLE_PT * _EM["cell"] / 72
     width = [min(_COL_CHARS, max([len(header[j])] + [len(r[j]) for r in rows])) * char + 2 * _PAD
              for j in range(len(header))]
     if sum(width) <= _WIDTH:
@@ -379,12 +382,20 @@ def render_pdf(report: Report, *, data_folder: str = "report-data") -> bytes:
     from pypdf.annotations import Link
 
     n_contents = math.ceil((len(report.sections) + 1) / _CONTENTS_LINES)
+    n_front = [0]
+
+    def label(i: int) -> str:
+        """Printed page number of document page ``i``: i, ii, ... before the body, then 1, 2, ..."""
+        return _roman(i + 1) if i < n_front[0] else str(i - n_front[0] + 1)
+
     with _quiet("fontTools"), report_style():
-        front = _Part(lambda i: _roman(i + 1), 0)
+        front = _Part(label, 0)
+        n_front[0] = 10 ** 6  # the front pages are all roman
         _front(front, report)
         front_bytes = front.close()
         body_offset = front.pages + n_contents
-        body = _Part(lambda i: str(i - body_offset + 1), body_offset)
+        n_front[0] = body_offset
+        body = _Part(label, body_offset)
         starts = []
         for s in report.sections:
             body.heading(_section_title(s))
@@ -392,7 +403,7 @@ def render_pdf(report: Report, *, data_folder: str = "report-data") -> bytes:
             body.marks.append((s.title, 1 if s.appendix else 0, body.page))
             _blocks(body, s, data_folder)
         body_bytes = body.close()
-        contents = _Part(lambda i: _roman(i + 1), front.pages)
+        contents = _Part(label, front.pages)
         _contents(contents, report, starts)
         contents_bytes = contents.close()
     if contents.pages != n_contents:
@@ -417,14 +428,13 @@ def render_pdf(report: Report, *, data_folder: str = "report-data") -> bytes:
     for title, level, page in front.marks + body.marks:
         if level == 1:
             if appendix is None:
-                appendix = writer.add_outline_item("Appendix", page)
-            writer.add_outline_item(title, page, parent=appendix)
+                appendix = writer.add_outline_item(title="Appendix", page_number=page)
+            writer.add_outline_item(title=title, page_number=page, parent=appendix)
         else:
-            writer.add_outline_item(title, page)
-    n_front = front.pages + contents.pages
-    writer.set_page_label(0, n_front - 1, style="/r", start=1)
-    if len(writer.pages) > n_front:
-        writer.set_page_label(n_front, len(writer.pages) - 1, style="/D", start=1)
+            writer.add_outline_item(title=title, page_number=page)
+    writer.set_page_label(0, body_offset - 1, style="/r", start=1)
+    if len(writer.pages) > body_offset:
+        writer.set_page_label(body_offset, len(writer.pages) - 1, style="/D", start=1)
     writer.page_mode = "/UseOutlines"
     writer.add_metadata({"/Title": report.title, "/Creator": "memloss", "/Producer": "memloss"})
     out = io.BytesIO()

@@ -11,6 +11,7 @@ reproducible).
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -92,9 +93,12 @@ def _figure_legend(fig: "plt.Figure", axes: list, title: str | None = None) -> N
 
 
 def _panel_labels(fig: "plt.Figure", ax: "plt.Axes", panel: object, xlabel: str, ylabel: str) -> None:
-    ax.set_title("" if panel is None else plain(str(panel)), fontsize=9)
-    ax.set_xlabel(plain(xlabel))
-    ax.set_ylabel(plain(ylabel))
+    """Panel title and axis labels, wrapped to the panel's size (9 pt DejaVu: about 34
+    characters across a panel, 28 along its height)."""
+    ax.set_title("" if panel is None else "\n".join(textwrap.wrap(plain(str(panel)), 34)),
+                 fontsize=9)
+    ax.set_xlabel("\n".join(textwrap.wrap(plain(xlabel), 40)))
+    ax.set_ylabel("\n".join(textwrap.wrap(plain(ylabel), 30)))
 
 
 def _colors(n: int) -> list:

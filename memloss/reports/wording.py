@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Metric", "Quantity", "METRICS", "QUANTITIES", "PROBE_TITLES", "X_AXES", "MODES",
+__all__ = ["Metric", "Quantity", "METRICS", "QUANTITIES", "PROBE_TITLES", "PROBE_ORDER", "X_AXES", "MODES",
            "metric", "quantity", "probe_title", "x_axis", "mode_words", "axis_label"]
 
 
@@ -122,6 +122,11 @@ PROBE_TITLES: dict[str, str] = {
     "retention": "What the state still holds about past inputs",
     "uncertainty": "Calibration and uncertainty",
 }
+
+
+#: the order probe sections appear in: memory loss first
+PROBE_ORDER = ("state-decay", "test-time-scaling", "impulse", "gradient-flow", "retention",
+               "uncertainty", "saturation")
 
 
 def probe_title(name: str) -> str:

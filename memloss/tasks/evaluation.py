@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import torch
+from tqdm.auto import tqdm
 
 from memloss.core import validate
 from memloss.models import Net
@@ -26,13 +29,15 @@ def state_fits(h: Any, batch: Batch) -> bool:
 def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "deterministic",
              samples: int = 10, batch_size: int = 256, generator: torch.Generator | None = None,
              device: torch.device | str | None = None, seed: int = 0,
-             max_examples: int | None = None) -> dict[str, float]:
+             max_examples: int | None = None, progress: bool | None = False
+             ) -> dict[str, float]:
     """Score ``net`` on a split of ``task`` under an inference mode; returns ``task.finalize``.
 
     ``mc`` averages ``samples`` sampled mask sets (Gal eq. 4); masks come from
     ``generator`` (default: a fresh generator seeded with ``seed``, so results repeat).
     State is carried across batches when the task's batches say ``carry``. ``max_examples``
     scores only the first sequences of the split (whole batches; the last is cut to fit).
+    ``progress``: a bar over the batches with their total (``None``: on a terminal only).
     """
     check_mode(mode, samples)
     validate.choice("evaluate", "split", split, SPLITS)
@@ -46,8 +51,13 @@ def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "determin
     sums: dict[str, float] = {}
     states: list[Any] | None = None
     seen = 0
+    batches = list(task.batches(split, batch_size))  # their number is the bar's total
+    if max_examples is not None:
+        batches = batches[:math.ceil(max_examples / batch_size)]
+    bar = tqdm(batches, desc=f"{split} ({mode}{f', {samples} samples' if mode == 'mc' else ''})",
+               unit="batch", leave=False, disable=None if progress is None else not progress)
     try:
-        for batch in task.batches(split, batch_size):
+        for batch in bar:
             if max_examples is not None:
                 if seen >= max_examples:
                     break
@@ -64,6 +74,7 @@ def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "determin
             for key, v in task.score(pred, batch).items():
                 sums[key] = sums.get(key, 0.0) + float(v)
     finally:
+        bar.close()
         net.train(was_training)
     if not sums:
         raise ValueError(f"task {task.name!r} has no {split!r} data to evaluate")

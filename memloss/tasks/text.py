@@ -35,7 +35,7 @@ __all__ = ["Corpus", "PTBWord", "PTBChar", "TextWord", "TextChar", "default_text
 
 BATCHINGS = ("stream", "slices")
 REDUCTIONS = ("token", "sequence")
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]  # the repository (memloss/tasks/text.py)
 
 
 @dataclass(frozen=True)
