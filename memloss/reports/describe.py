@@ -481,7 +481,8 @@ def data_sections(runs: Sequence[RunRecord]) -> list[Section]:
 
 
 def _clean(train: dict) -> dict:
-    return {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
+    flat = {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
+    return {**flat, "seed": train.get("seed")}
 
 
 def settings_sections(runs: Sequence[RunRecord]) -> list[Section]:
