@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 
 from .document import Attachment, Code, Figure, Headline, Report, Section, Table, Text
-from .render import draw, figure_svg, formatted_rows
+from .render import draw, figure_svg, formatted_rows, is_number, section_title
 
 __all__ = ["render_html"]
 
@@ -46,14 +46,6 @@ p.file{margin:.3em 0}
 """.strip()
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text.lstrip("<>").rstrip("%").split(" ")[0])
-        return True
-    except ValueError:
-        return False
-
-
 def _table(block: Table) -> str:
     header, rows = formatted_rows(block.frame)
     marks = block.flag_marks()
@@ -66,7 +58,7 @@ def _table(block: Table) -> str:
     for i, row in enumerate(rows):
         cells = []
         for col, c in zip(header, row):
-            classes = [] if _is_number(c) or not c else ["t"]
+            classes = [] if is_number(c) or not c else ["t"]
             mark = marks.get((i, col))
             note = ""
             if mark is not None:
@@ -115,12 +107,8 @@ def _block(block: object, prefix: str, data_folder: str) -> str:
                      "Code or Attachment")
 
 
-def _title(section: Section) -> str:
-    return f"Appendix: {section.title}" if section.appendix else section.title
-
-
 def _section(section: Section, index: int, data_folder: str) -> str:
-    parts = [f'<section id="{section.anchor}">', f"<h2>{escape(_title(section))}</h2>"]
+    parts = [f'<section id="{section.anchor}">', f"<h2>{escape(section_title(section))}</h2>"]
     for j, block in enumerate(section.blocks):
         parts.append(_block(block, f"f{index}-{j}", data_folder))
     parts.append("</section>")
@@ -144,7 +132,7 @@ def _headline(head: Headline) -> str:
 def render_html(report: Report, *, data_folder: str = "report-data") -> str:
     """The report as an HTML document (a string); attachments are linked as
     ``data_folder/NAME``."""
-    toc = "".join(f'<a href="#{s.anchor}">{escape(_title(s))}</a>' for s in report.sections)
+    toc = "".join(f'<a href="#{s.anchor}">{escape(section_title(s))}</a>' for s in report.sections)
     sub = f'<p class="subtitle">{escape(report.subtitle)}</p>' if report.subtitle else ""
     lead = _headline(report.headline) if report.headline is not None else ""
     body = "\n".join(_section(s, i, data_folder) for i, s in enumerate(report.sections))

@@ -25,7 +25,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.patches import Rectangle
 
 from .document import Attachment, Code, Figure, Headline, Report, Section, Table, Text
-from .render import draw, formatted_rows
+from .render import draw, formatted_rows, is_number, section_title
 from .style import PDF_METADATA, plain, report_style
 
 __all__ = ["render_pdf", "PAGE", "TABLE_PT"]
@@ -284,7 +284,7 @@ def _column_chunks(header: list[str], rows: list[list[str]]) -> list[tuple[list[
         return [(list(range(len(header))), False)]
     keys = []
     for j in range(len(header)):
-        if j >= 2 or any(_numeric(r[j]) for r in rows):
+        if j >= 2 or any(is_number(r[j]) for r in rows):
             break
         keys.append(j)
     chunks, current = [], list(keys)
@@ -295,18 +295,6 @@ def _column_chunks(header: list[str], rows: list[list[str]]) -> list[tuple[list[
         current.append(j)
     chunks.append(current)
     return [(c, i > 0) for i, c in enumerate(chunks)]
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text.lstrip("<>").rstrip("%").split(" ")[0])
-        return True
-    except ValueError:
-        return False
-
-
-def _section_title(section: Section) -> str:
-    return f"Appendix: {section.title}" if section.appendix else section.title
 
 
 def _blocks(part: _Part, section: Section, folder: str) -> None:
@@ -348,7 +336,7 @@ def _contents(part: _Part, report: Report, starts: list[int]) -> None:
     part.new_page()
     part.line("Contents", 14.0, "bold")
     part.y += 0.1
-    entries = [("Finding", 0, False)] + [(_section_title(s), starts[i], s.appendix)
+    entries = [("Finding", 0, False)] + [(section_title(s), starts[i], s.appendix)
                                          for i, s in enumerate(report.sections)]
     for title, page, appendix in entries:
         if part.y + 0.3 > _BOTTOM:
@@ -398,7 +386,7 @@ def render_pdf(report: Report, *, data_folder: str = "report-data") -> bytes:
         body = _Part(label, body_offset)
         starts = []
         for s in report.sections:
-            body.heading(_section_title(s))
+            body.heading(section_title(s))
             starts.append(body.page)
             body.marks.append((s.title, 1 if s.appendix else 0, body.page))
             _blocks(body, s, data_folder)
