@@ -41,6 +41,7 @@ _EM = {"normal": 0.56, "bold": 0.62, "mono": 0.61, "cell": 0.62, "head": 0.68}
 _PAD = 0.05  # cell padding, inches
 _CONTENTS_LINES = 40
 _FIG_MAX_H = 6.2  # inches a figure may take on a page
+_FRONT_FIG_H = 3.2  # inches the decisive chart may take on page i
 
 
 def _chars(size: float, width: float = _WIDTH, kind: str = "normal") -> int:
@@ -143,7 +144,7 @@ class _Part:
             self.line(ln, size, "bold")
         self.y += 0.04
 
-    def figure(self, block: Figure, title: bool = True) -> None:
+    def figure(self, block: Figure, title: bool = True, max_height: float = _FIG_MAX_H) -> None:
         fig = draw(block)
         buf = io.BytesIO()
         with report_style():
@@ -154,7 +155,7 @@ class _Part:
 
         box = PdfReader(io.BytesIO(buf.getvalue())).pages[0].mediabox
         w, h = float(box.width) / 72, float(box.height) / 72
-        scale = min(1.25, _WIDTH / w, _FIG_MAX_H / h)
+        scale = min(1.25, _WIDTH / w, max_height / h)
         caption = textwrap.wrap(block.caption, _chars(TABLE_PT)) if block.caption else []
         need = h * scale + (0.3 if title else 0) + len(caption) * TABLE_PT / 72 * 1.4 + 0.1
         self.room(need)
@@ -192,6 +193,11 @@ class _Part:
         widths = {j: min(_COL_CHARS, max([math.ceil(len(header[j]) * head_ratio)]
                                          + [len(r[j]) for r in rows]))
                   for j in cols}
+        while sum(widths[j] * char + 2 * _PAD for j in cols) > _WIDTH:
+            widest = max(cols, key=lambda j: widths[j])  # narrow it: its text wraps
+            if widths[widest] <= 6:
+                break
+            widths[widest] -= 1
         total = sum(widths[j] * char + 2 * _PAD for j in cols)
         stretch = _WIDTH / total if total > _WIDTH else 1.0
         xs, x = {}, _MARGIN
@@ -326,8 +332,8 @@ def _front(part: _Part, report: Report) -> None:
         return
     part.y += 0.05
     part.paragraph(head.text, 10.5, "bold", color="#163c63")
-    if head.figure is not None:
-        part.figure(head.figure, title=False)
+    if head.figure is not None:  # small enough to leave the table room on page i
+        part.figure(head.figure, title=False, max_height=_FRONT_FIG_H)
     if head.table is not None:
         part.table(head.table)
 
