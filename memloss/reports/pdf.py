@@ -41,7 +41,7 @@ _EM = {"normal": 0.56, "bold": 0.62, "mono": 0.61, "cell": 0.62, "head": 0.68}
 _PAD = 0.05  # cell padding, inches
 _CONTENTS_LINES = 40
 _FIG_MAX_H = 6.2  # inches a figure may take on a page
-_FRONT_FIG_H = 3.2  # inches the decisive chart may take on page i
+_FRONT_FIG_H = 3.0  # inches the decisive chart may take on page i
 
 
 def _chars(size: float, width: float = _WIDTH, kind: str = "normal") -> int:
@@ -157,10 +157,11 @@ class _Part:
         w, h = float(box.width) / 72, float(box.height) / 72
         scale = min(1.25, _WIDTH / w, max_height / h)
         caption = textwrap.wrap(block.caption, _chars(TABLE_PT)) if block.caption else []
-        need = h * scale + (0.3 if title else 0) + len(caption) * TABLE_PT / 72 * 1.4 + 0.1
+        heading = textwrap.wrap(block.title, _chars(10.0, kind="bold")) if title else []
+        need = h * scale + 0.2 * len(heading) + len(caption) * TABLE_PT / 72 * 1.4 + 0.1
         self.room(need)
-        if title:
-            self.line(block.title, 10.0, "bold")
+        for ln in heading:
+            self.line(ln, 10.0, "bold")
         assert self.fig is not None
         x = _MARGIN + (_WIDTH - w * scale) / 2
         self.y += h * scale
@@ -177,17 +178,16 @@ class _Part:
                 for i, r in enumerate(rows)]
         flagged = {(i, j) for i in range(len(rows)) for j, h in enumerate(header)
                    if (i, h) in marks}
-        for cols, cont in _column_chunks(header, rows):
-            self._table_chunk(block, header, rows, cols, flagged, cont)
+        for n, (cols, cont) in enumerate(_column_chunks(header, rows)):
+            self._table_chunk(block, header, rows, cols, flagged, cont,
+                              block.caption if n == 0 else "")
         for i, f in enumerate(block.flags, 1):
             for k, ln in enumerate(textwrap.wrap(f"[{i}] {f.note}", _chars(TABLE_PT) - 4)):
                 self.line(ln, TABLE_PT, color="#7a1500", x=_MARGIN + (0 if k == 0 else 0.2))
-        if block.caption:
-            self.paragraph(block.caption, TABLE_PT, color="0.25", gap=0.0)
         self.y += 0.14
 
     def _table_chunk(self, block: Table, header: list[str], rows: list[list[str]],
-                     cols: list[int], flagged: set, continued: bool) -> None:
+                     cols: list[int], flagged: set, continued: bool, caption: str = "") -> None:
         char = TABLE_PT * _EM["cell"] / 72
         head_ratio = _EM["head"] / _EM["cell"]
         widths = {j: min(_COL_CHARS, max([math.ceil(len(header[j]) * head_ratio)]
@@ -215,6 +215,8 @@ class _Part:
         head_h = max(len(c) for c in head) * line_h + 2 * _PAD
         self.room(0.3 + head_h + line_h + 2 * _PAD)
         self.line(title, 10.0, "bold")
+        if caption:  # under the title, as in the HTML
+            self.paragraph(caption, TABLE_PT, color="0.25", gap=0.04)
         self._row(head, cols, xs, x, head_h, line_h, "#e8e8e8", "bold", set(), -1)
         for i, r in enumerate(rows):
             body = cells(r)
