@@ -10,6 +10,7 @@ net field.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable, Mapping
 
@@ -17,15 +18,18 @@ from memloss.core import validate
 from memloss.models import DATA_FIELDS, INFERENCE_MODES, NetConfig
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "apply_overrides", "parse_value",
-           "RESUME_OVERRIDABLE", "NET_FIELDS"]
+           "RESUME_OVERRIDABLE", "NET_FIELDS", "changed_fields"]
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 #: constant; plateau = lr *= lr_decay after an evaluation that did not improve validation;
 #: decay = lr *= lr_decay after every epoch from epoch ``decay_start`` on
 SCHEDULES = ("constant", "plateau", "decay")
-#: fields that may change when a run is resumed (how long and how it is evaluated)
+#: fields that may change when a run is resumed: how long and how it is evaluated, and, to
+#: recover from a NaN stop, the learning rate, clipping and schedule (the change is recorded
+#: in config.json["resumed"])
 RESUME_OVERRIDABLE = ("epochs", "max_steps", "patience", "eval_modes", "mc_samples", "progress",
-                      "device", "eval_batch_size")
+                      "device", "eval_batch_size", "threads", "hooks", "lr", "clip", "schedule",
+                      "lr_decay", "decay_start", "min_lr")
 #: the NetConfig fields a TrainConfig sets (the task sets the data sizes)
 NET_FIELDS = tuple(n for n in NetConfig.field_names() if n not in DATA_FIELDS)
 
@@ -45,6 +49,8 @@ class TrainConfig:
     at the end under each of ``eval_modes`` (``mc`` with ``mc_samples`` samples), with the
     best-validation weights when ``restore_best``. ``hooks`` names callbacks registered in
     :data:`memloss.training.CALLBACKS`. ``progress``: tqdm bars (None = only on a terminal).
+    ``threads``: torch's intra-op thread count while the run trains (None = leave it as it
+    is); ``memloss sweep --jobs N`` gives each of N parallel runs its share of the cores.
     """
 
     task: str
@@ -76,6 +82,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     progress: bool | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         o = "TrainConfig"
@@ -94,29 +101,35 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, str):
                 v = (v,)
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise ValueError(f"TrainConfig.{name} must be a list of names, got "
+                                 f"{validate.shown(v)}")
             object.__setattr__(self, name, tuple(v))
         validate.choice(o, "optimizer", self.optimizer, OPTIMIZERS)
         validate.choice(o, "schedule", self.schedule, SCHEDULES)
         validate.choice(o, "valid_mode", self.valid_mode, INFERENCE_MODES)
-        if not isinstance(self.device, str) or not (
-                self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+        if not isinstance(self.device, str) or not re.fullmatch(r"cpu|cuda|auto|cuda:[0-9]{1,3}",
+                                                                self.device):
             raise ValueError(f"TrainConfig.device must be cpu, cuda, cuda:N or auto, got "
-                             f"{self.device!r}")
+                             f"{validate.shown(self.device)}")
         for m in self.eval_modes:
             if m not in INFERENCE_MODES:
-                raise ValueError(f"TrainConfig.eval_modes: unknown mode {m!r}; valid: "
+                raise ValueError(f"TrainConfig.eval_modes: unknown mode {validate.shown(m)}; valid: "
                                  f"{', '.join(INFERENCE_MODES)}")
         for name in ("batch_size", "eval_batch_size", "mc_samples"):
             validate.integer(o, name, getattr(self, name))
-        for name in ("epochs", "max_steps", "eval_every", "patience"):
+        for name in ("epochs", "max_steps", "eval_every", "patience", "threads"):
             validate.optional(validate.integer, o, name, getattr(self, name))
         validate.integer(o, "decay_start", self.decay_start, minimum=0)
-        validate.integer(o, "seed", self.seed, minimum=0)
+        validate.integer(o, "seed", self.seed, minimum=0, maximum=validate.MAX_SEED)
         if self.epochs is None and self.max_steps is None:
             raise ValueError("TrainConfig needs epochs or max_steps (or both) to know when to stop")
         validate.number(o, "lr", self.lr, 0.0, low_open=True)
         validate.number(o, "weight_decay", self.weight_decay, 0.0)
         validate.number(o, "min_lr", self.min_lr, 0.0)
+        if self.min_lr > self.lr:
+            raise ValueError(f"TrainConfig.min_lr={self.min_lr:g} is above lr={self.lr:g}: the "
+                             "schedule would raise the learning rate; set min_lr <= lr")
         validate.number(o, "momentum", self.momentum, 0.0, 1.0)
         validate.number(o, "rmsprop_alpha", self.rmsprop_alpha, 0.0, 1.0)
         validate.number(o, "lr_decay", self.lr_decay, 0.0, 1.0, low_open=True)
@@ -172,6 +185,14 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+def changed_fields(new: TrainConfig, old: TrainConfig) -> list[str]:
+    """The options that differ between two configs (net fields by their plain names)."""
+    a, b = new.to_dict(), old.to_dict()
+    out = [k for k in a if k != "net" and a[k] != b.get(k)]
+    out += [k for k in a["net"] if a["net"][k] != b["net"].get(k)]
+    return sorted(out)
+
+
 def _option_names() -> list[str]:
     """Every option name a config or ``--set`` takes (net fields by their plain names)."""
     return [n for n in TrainConfig.field_names() if n != "net"] + list(NET_FIELDS)
@@ -190,62 +211,73 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
+#: the only spellings --set accepts for numbers (Python's int() and float() also take
+#: "1_000", " 5 " and "nan", which would change a value silently or mean nothing)
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_NAME = re.compile(r"[A-Za-z0-9_.:+=-]+")
+
+
 def _coerce(key: str, raw: str) -> Any:
     t = _FIELD_TYPES[key]
-    if "None" in t and raw.strip().lower() in ("none", "null", ""):
+    bad = f"--set {key}={validate.shown(raw)}"
+    if "None" in t and raw.lower() in ("none", "null", ""):
         return None
     if t.startswith("tuple"):
         v = parse_value(raw)
-        return tuple(v) if isinstance(v, list) else tuple(s.strip() for s in raw.split(",") if s.strip())
-    if t.startswith("dict"):
-        v = parse_value(raw)
-        if not isinstance(v, dict):
-            raise ValueError(f"--set {key}= needs a JSON object, got {raw!r}")
-        return v
+        items = v if isinstance(v, list) else raw.split(",")
+        if not all(isinstance(x, str) and _NAME.fullmatch(x) for x in items):
+            raise ValueError(f"{bad}: give names separated by commas, e.g. "
+                             f"{key}=deterministic,mc")
+        return tuple(items)
     if t.startswith("bool"):
         if raw.lower() in ("1", "true", "yes", "on"):
             return True
         if raw.lower() in ("0", "false", "no", "off"):
             return False
-        raise ValueError(f"--set {key}= must be true or false, got {raw!r}")
+        raise ValueError(f"{bad}: must be true or false")
     if t.startswith("int"):
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"--set {key}= must be an integer, got {raw!r}") from None
+        if not _INT.fullmatch(raw):
+            raise ValueError(f"{bad}: must be an integer such as 100")
+        return int(raw)
     if t.startswith("float"):
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"--set {key}= must be a number, got {raw!r}") from None
+        if not _FLOAT.fullmatch(raw):
+            raise ValueError(f"{bad}: must be a number such as 0.5 or 1e-3")
+        return float(raw)
     return raw
 
 
 def apply_overrides(config: TrainConfig, sets: Iterable[str]) -> TrainConfig:
     """Apply ``key=value`` strings: TrainConfig fields, ``task.NAME=value`` task parameters,
-    and net fields (``hidden_size=128`` or ``net.hidden_size=128``)."""
+    and net fields (``hidden_size=128`` or ``net.hidden_size=128``). A key given twice is
+    an error (the second would silently win)."""
     changes: dict[str, Any] = {}
     task_params = dict(config.task_params)
+    seen: set[str] = set()
     for item in sets:
         if "=" not in item:
-            raise ValueError(f"--set takes key=value, got {item!r} (e.g. --set lr=0.5 or "
-                             "--set task.length=30)")
+            raise ValueError(f"--set takes key=value, got {validate.shown(item)} (e.g. --set "
+                             "lr=0.5 or --set task.length=30)")
         key, raw = item.split("=", 1)
         key = key.strip()
+        if key.startswith("net.") and key[len("net."):] in NET_FIELDS:
+            key = key[len("net."):]
+        if key in seen:
+            raise ValueError(f"--set {validate.shown(key)} is given twice; give each option once")
+        seen.add(key)
         if key.startswith("task."):
             name = key[len("task."):]
             if not name:
-                raise ValueError(f"--set {item!r}: name the task parameter, e.g. task.length=30")
+                raise ValueError(f"--set {validate.shown(item)}: name the task parameter, e.g. "
+                                 "task.length=30")
             task_params[name] = parse_value(raw)
             continue
-        if key.startswith("net.") and key[len("net."):] in NET_FIELDS:
-            key = key[len("net."):]
         if key in _FIELD_TYPES and key != "task_params":
             changes[key] = _coerce(key, raw)
         elif key == "task":
             changes["task"] = raw
         else:
-            raise ValueError(f"unknown option {key!r} in --set; valid: task.<param>, "
+            raise ValueError(f"unknown option {validate.shown(key)} in --set; valid: task.<param>, "
                              f"{', '.join(k for k in _option_names() if k != 'task_params')}")
     changes["task_params"] = task_params
     return config.replace(**changes)

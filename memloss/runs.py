@@ -17,16 +17,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
+from memloss.build import device as as_device
 from memloss.build import task_from
-from memloss.config import TrainConfig
+from memloss.config import RESUME_OVERRIDABLE, TrainConfig, changed_fields
 from memloss.core import runfiles as rf
+from memloss.core import validate
 from memloss.core.runfiles import RunDirError
 from memloss.models import Net, NetConfig
 from memloss.tasks import Task
 
-__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "now", "RunDirError"]
+__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "now", "RunDirError",
+           "read_config", "read_final", "edited_fields", "check_not_edited"]
 
 log = logging.getLogger(__name__)
 
@@ -93,31 +95,110 @@ def config_record(config: TrainConfig, net: NetConfig, *, path: str, task_info: 
             "seed": config.seed, "created": now(), "resumed": [], "info": info}
 
 
-def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str = "cpu") -> Run:
-    """Load a run directory written by :func:`memloss.training.train`.
-
-    ``weights``: ``"last"`` (model.safetensors), ``"best"`` (best.safetensors) or
-    ``"final"`` (whichever final.json was computed with; "last" if there is no final.json).
-    """
+def read_config(path: "str | os.PathLike[str]") -> dict:
+    """A run's config.json, checked: its structure (:mod:`memloss.core.schemas`), and its
+    ``train`` and ``net`` sections by :class:`TrainConfig` and :class:`NetConfig`."""
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} does not exist; pass the --out folder of a "
                           "`memloss train` run")
-    if weights not in ("final", "last", "best"):
-        raise ValueError(f"weights must be 'final', 'last' or 'best', got {weights!r}")
-    config = rf.read_json(path / rf.CONFIG)
-    if not isinstance(config, dict) or "train" not in config or "net" not in config:
-        raise RunDirError(f"{path / rf.CONFIG} lacks the 'train' and 'net' sections; it was not "
-                          "written by memloss train")
-    final = rf.read_json(path / rf.FINAL) if (path / rf.FINAL).exists() else {}
+    file = path / rf.CONFIG
+    if not file.is_file():
+        raise RunDirError(f"{file} is missing; {path} is not a memloss run directory (written "
+                          "by `memloss train --out`)")
+    config = rf.read_json(file, "config")
+    for section, cls in (("train", TrainConfig), ("net", NetConfig)):
+        try:
+            cls.from_dict(config[section])
+        except (ValueError, TypeError) as e:
+            raise RunDirError(f"{file}: section {section}: {str(e)[:200]}; the file was edited "
+                              "or damaged: restore it or re-run training") from None
+    return config
+
+
+def read_final(path: "str | os.PathLike[str]") -> dict:
+    """A run's final.json, checked ({} before training finished)."""
+    file = Path(path) / rf.FINAL
+    return rf.read_json(file, "final") if file.exists() else {}
+
+
+def edited_fields(config: dict, ckpt: "rf.Checkpoint | None") -> list[str]:
+    """The fields of config.json (``train.X``, ``net.X``) that differ from the configs the
+    checkpoint's weights were trained under, besides those a resume may change: a hand
+    edit that would make the weights be used under another scheme, task or net."""
+    if ckpt is None or ckpt.legacy:
+        return []
+    try:
+        trained = TrainConfig.from_dict(ckpt.manifest["train"])
+        trained_net = NetConfig.from_dict(ckpt.manifest["net"]).to_dict()
+    except (ValueError, TypeError) as e:
+        raise RunDirError(f"{ckpt.run_dir / rf.CHECKPOINT}: its train or net section is "
+                          f"invalid ({str(e)[:150]}); restore the file") from None
+    current = TrainConfig.from_dict(config["train"])
+    net = NetConfig.from_dict(config["net"]).to_dict()
+    out = [f"train.{k}" for k in changed_fields(current, trained) if k not in RESUME_OVERRIDABLE]
+    return out + [f"net.{k}" for k in net if net[k] != trained_net.get(k)]
+
+
+def check_not_edited(path: Path, config: dict, ckpt: "rf.Checkpoint | None") -> None:
+    """Refuse a config.json edited after its checkpoint (see :func:`edited_fields`)."""
+    edited = edited_fields(config, ckpt)
+    if edited:
+        raise RunDirError(f"{path / rf.CONFIG} was edited after the checkpoint was written "
+                          f"({edited[0]} differs from the config the weights were trained under, "
+                          f"kept in {rf.CHECKPOINT}); restore config.json, or start a new run "
+                          "to change it")
+
+
+def _checked_weights(path: Path, config: dict, chosen: str, final: dict, weights: str) -> dict:
+    """The verified weights ``chosen`` names; with ``weights="final"`` they must be those
+    final.json was scored with."""
+    ckpt = rf.read_checkpoint(path)
+    if ckpt is None:
+        raise RunDirError(f"{path} has no checkpoint yet (its training stopped before the "
+                          f"first one); resume it with `memloss train --resume {path}`")
+    check_not_edited(path, config, ckpt)
+    if weights == "final" and final and not ckpt.legacy:
+        have = ckpt.manifest["best_step"] if chosen == "best" else ckpt.step
+        if final.get("weights_step") is not None and have != final["weights_step"]:
+            raise RunDirError(f"{path}: final.json was scored with the {chosen} weights of step "
+                              f"{final['weights_step']}, but the checkpoint now holds step {have} "
+                              f"(the run was resumed and has not finished); finish it with "
+                              f"`memloss train --resume {path}` or pass --weights last")
+    name = rf.BEST if chosen == "best" else rf.MODEL
+    for attempt in range(3):
+        try:
+            return ckpt.weights(name)
+        except RunDirError:
+            new = rf.read_checkpoint(path)  # a writer may have committed a newer checkpoint
+            if attempt == 2 or ckpt.legacy or new is None or new.manifest == ckpt.manifest:
+                raise
+            ckpt = new
+    raise AssertionError("unreachable")
+
+
+def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str = "cpu") -> Run:
+    """Load a run directory written by :func:`memloss.training.train`.
+
+    ``weights``: ``"last"`` (the checkpoint's model weights), ``"best"`` (best validation)
+    or ``"final"`` (whichever final.json was computed with; "last" if there is no
+    final.json). Every file is validated; the weights against the checkpoint manifest's
+    digest, and weights holding NaN or inf are refused.
+    """
+    path = Path(path)
+    validate.choice("load_run", "weights", weights, ("final", "last", "best"))
+    dev = as_device(device)
+    config = read_config(path)
+    final = read_final(path)
     chosen = final.get("weights", "last") if weights == "final" else weights
     net = Net(NetConfig.from_dict(config["net"]))
-    state = rf.load_weights(path / (rf.BEST if chosen == "best" else rf.MODEL))
+    state = _checked_weights(path, config, chosen, final, weights)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:
-        raise RunDirError(f"weights in {path} do not match the net in its config.json: {e}") from None
-    net.to(torch.device(device)).eval()
+        raise RunDirError(f"weights in {path} do not match the net in its config.json: "
+                          f"{str(e)[:200]}") from None
+    net.to(dev).eval()
     train = config["train"]
     task = task_from(train.get("task", ""), dict(train.get("task_params") or {}))
     return Run(path, config, net, task, rf.read_jsonl(path / rf.METRICS), final, chosen)
@@ -134,6 +215,7 @@ def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None
 
     for name in names or []:
         PROBES.get(name)  # unknown names fail before the run is loaded
+    validate.integer("probe", "seed", seed, minimum=0, maximum=validate.MAX_SEED)
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"run directory {str(path)!r} does not exist; pass a directory "

@@ -115,7 +115,10 @@ def test_one_training_run_parses_its_scheme_once_and_builds_its_net_once(tmp_pat
         return parse_text(text)
 
     def counting_init(self, config):
-        builds.append(1)
+        import torch
+
+        if torch.get_default_device().type != "meta":  # the memory check counts on "meta"
+            builds.append(1)
         net_init(self, config)
 
     monkeypatch.setattr(schemes, "_parse_text", counting_parse)

@@ -14,18 +14,22 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
              weights: str = "final", batch_size: int | None = None,
              progress: bool | None = None) -> dict:
     """Evaluate ``run_dir`` under each mode; update ``final.json[split][mode]``; return them.
-    ``progress``: a bar per mode over the batches, with their total (``None``: on a terminal)."""
+    ``progress``: a bar per mode over the batches, with their total (``None``: on a terminal).
+
+    The run is locked while final.json is rewritten; a non-finite result is never written
+    (the file keeps what it had)."""
+    from memloss.core import runfiles as rf
     from memloss.core import validate
-    from memloss.core.runfiles import FINAL, write_json
     from memloss.core.seeds import stream_seed
     from memloss.models import INFERENCE_MODES
-    from memloss.runs import load_run
+    from memloss.runs import load_run, read_final
     from memloss.tasks import SPLITS, evaluate
 
     for m in modes:
         validate.choice("eval", "mode", m, INFERENCE_MODES)
     validate.choice("eval", "split", split, SPLITS)
     validate.integer("eval", "samples", samples)
+    validate.optional(validate.integer, "eval", "batch_size", batch_size)
     run = load_run(run_dir, weights=weights)
     cfg = run.config["train"]
     bs = batch_size or cfg.get("eval_batch_size", 256)
@@ -36,14 +40,19 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
         metrics = evaluate(run.net, run.task, split, mode=m, samples=samples, batch_size=bs,
                            seed=stream_seed(cfg.get("seed", 0), "eval"), progress=progress)
         results[m] = {**metrics, "samples": samples} if m == "mc" else metrics
-    final = dict(run.final)
-    final.setdefault("weights", run.weights)
-    final.setdefault(split, {}).update(results)
-    if final["weights"] != run.weights:  # this split was scored with other weights
-        final[f"{split}_weights"] = run.weights
-    else:
-        final.pop(f"{split}_weights", None)
-    write_json(run.path / FINAL, final)
+    bad = rf.non_finite_scores(results)
+    if bad:
+        raise ValueError(f"evaluating {run_dir} ({run.weights} weights) gave non-finite "
+                         f"{', '.join(bad[:3])}; final.json was not changed")
+    with rf.RunLock(run.path, "eval"):
+        final = dict(read_final(run.path))  # as it is now, under the lock
+        final.setdefault("weights", run.weights)
+        final.setdefault(split, {}).update(results)
+        if final["weights"] != run.weights:  # this split was scored with other weights
+            final[f"{split}_weights"] = run.weights
+        else:
+            final.pop(f"{split}_weights", None)
+        rf.write_json(run.path / rf.FINAL, final)
     return results
 
 

@@ -1,4 +1,4 @@
-"""``memloss train TASK|PRESET [--scheme S] [--set key=value ...] --out RUN_DIR``
+"""``memloss train TASK|PRESET [--scheme S] [--set key=value ...] --out RUN_DIR [--resume-or-start]``
 and ``memloss train --resume RUN_DIR [--set max_steps=N ...]``."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-__all__ = ["add_parser", "resolve_config"]
+__all__ = ["add_parser", "resolve_config", "preset_info"]
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     return config
 
 
-def _preset_info(target: str) -> dict:
+def preset_info(target: str) -> dict:
     """What config.json records about a preset: its paper row and reported numbers."""
     from memloss.presets import PRESETS
 
@@ -47,7 +47,7 @@ def _preset_info(target: str) -> dict:
 
 def _run(args: argparse.Namespace) -> int:
     from memloss.config import TrainConfig, apply_overrides
-    from memloss.core.runfiles import read_json
+    from memloss.runs import read_config, read_final
     from memloss.training import train
 
     command = ["memloss", *sys.argv[1:]] if args.argv is None else args.argv
@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.target or args.scheme or args.out:
             raise ValueError("--resume RUN_DIR continues a run with its saved config; do not "
                              "give a TASK, --scheme or --out (use --set max_steps=N to extend)")
-        saved = TrainConfig.from_dict(read_json(f"{args.resume}/config.json")["train"])
+        saved = TrainConfig.from_dict(read_config(args.resume)["train"])
         config = apply_overrides(saved, args.set) if args.set else None
         out = train(config, args.resume, resume=True, command=command).path
     else:
@@ -65,12 +65,18 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             raise ValueError("--out RUN_DIR is required: the directory the run is written to")
         config = resolve_config(args.target, args.scheme, args.set)
-        out = train(config, args.out, command=command, info=_preset_info(args.target)).path
-    final = read_json(f"{out}/final.json")
+        if args.resume_or_start:
+            from memloss.training import resume_or_start
+
+            out = resume_or_start(config, args.out, command=command,
+                                  info=preset_info(args.target)).path
+        else:
+            out = train(config, args.out, command=command, info=preset_info(args.target)).path
+    final = read_final(out)
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"{out}: test {mode}: {shown}")
-    preset = read_json(f"{out}/config.json").get("info", {}).get("preset")
+    preset = read_config(out).get("info", {}).get("preset")
     if preset and preset.get("reported"):
         shown = ", ".join(f"{k} {preset['bounds'].get(k, '')}{v:g}"
                           for k, v in preset["reported"].items())
@@ -89,4 +95,25 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
                         "task parameter (task.length=30); repeatable")
     p.add_argument("--out", help="run directory to create")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
-    p.set_defaults(func=_run, argv=None)
+    p.add_argument("--resume-or-start", action="store_true",
+                   help="with --out: leave a finished run as it is, resume an interrupted one "
+                        "exactly, start an absent one (what a requeued cluster job calls)")
+    p.set_defaults(func=_run, argv=None, hint=_hint)
+
+
+def _hint(args: argparse.Namespace) -> str:
+    """After an interruption or an environment error: where the run stands and how to go on."""
+    from memloss.core import runfiles as rf
+
+    run = args.resume or args.out
+    if not run:
+        return ""
+    try:
+        ckpt = rf.read_checkpoint(run)
+    except (OSError, ValueError):
+        ckpt = None
+    if ckpt is None:
+        return f"{run} holds no checkpoint (nothing was kept)"
+    step = "" if ckpt.legacy else f" (step {ckpt.step})"
+    return (f"the last complete checkpoint{step} is kept: continue with "
+            f"`memloss train --resume {run}`")

@@ -1,20 +1,56 @@
-"""A small name -> object registry (timm style): ``@REG.register("name")`` and ``REG.list()``."""
+"""A small name -> object registry (timm style): ``@REG.register("name")`` and ``REG.list()``.
+
+A registry may also take plug-ins from Python entry points (``entry_points="memloss.schemes"``):
+a separately installed package declares, in its ``pyproject.toml``::
+
+    [project.entry-points."memloss.schemes"]
+    my-scheme = "my_package.schemes:MyScheme"
+
+and the registry loads them the first time it is looked into. The module may register the
+object itself (``@SCHEMES.register("my-scheme")``); otherwise the loaded object is
+registered under the entry point's name. A plug-in that fails to import is skipped with a
+warning naming it and the error.
+"""
 from __future__ import annotations
 
+import logging
+from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
+
+from .validate import shown
 
 __all__ = ["Registry"]
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 class Registry(Generic[T]):
-    """Maps names to objects, with one-line descriptions, and fails clearly on unknown names."""
+    """Maps names to objects, with one-line descriptions, and fails clearly on unknown names.
+    ``entry_points``: the entry-point group plug-ins register in (see the module doc)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, entry_points: str | None = None) -> None:
         self.kind = kind
+        self.entry_points = entry_points
         self._items: dict[str, T] = {}
         self._docs: dict[str, str] = {}
+        self._plugins_loaded = entry_points is None
+
+    def _load_plugins(self) -> None:
+        """Import the entry points of ``self.entry_points`` once."""
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in metadata.entry_points(group=self.entry_points):
+            try:
+                obj = ep.load()
+            except Exception as e:  # a broken plug-in must not break memloss
+                log.warning("%s plug-in %r (%s) could not be loaded and is skipped: %s: %s",
+                            self.kind, ep.name, ep.value, type(e).__name__, e)
+                continue
+            if ep.name not in self._items:
+                self.register(ep.name)(obj)
 
     def register(self, name: str, description: str | None = None) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -28,25 +64,29 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        self._load_plugins()
         try:
             return self._items[name]
-        except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; valid choices: {', '.join(self.list())}"
-            ) from None
+        except (KeyError, TypeError):  # TypeError: an unhashable name
+            choices = ", ".join(self.list()) or f"none (no {self.kind} is registered)"
+            raise ValueError(f"unknown {self.kind} {shown(name)}; valid choices: {choices}") from None
 
     def describe(self, name: str) -> str:
         self.get(name)
         return self._docs[name]
 
     def list(self) -> list[str]:
+        self._load_plugins()
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self._load_plugins()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
+        self._load_plugins()
         return iter(self._items)
 
     def __len__(self) -> int:
+        self._load_plugins()
         return len(self._items)

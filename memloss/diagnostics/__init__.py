@@ -15,6 +15,7 @@ from . import test_time_scaling  # noqa: F401,E402  isort: skip
 from . import saturation  # noqa: F401,E402  isort: skip
 from . import retention  # noqa: F401,E402  isort: skip
 from . import uncertainty  # noqa: F401,E402  isort: skip
+from . import mask_audit  # noqa: F401,E402  isort: skip
 from .run import list_probes, make_probe, run_probes
 
 __all__ = ["PROBES", "Probe", "ProbeResult", "BASE_COLUMNS", "MODES", "run_probes",

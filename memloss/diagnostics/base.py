@@ -55,7 +55,7 @@ class Probe(abc.ABC):
         return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
 
 
-PROBES: Registry[type[Probe]] = Registry("probe")
+PROBES: Registry[type[Probe]] = Registry("probe", entry_points="memloss.probes")
 
 
 def net_device(net: Net) -> torch.device:

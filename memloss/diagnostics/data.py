@@ -7,9 +7,10 @@ import torch
 
 from memloss.models import Net
 from memloss.tasks import SPLITS, Batch
+from memloss.tasks.evaluation import batch_for
 
 from .base import default_generator, net_device
-from .unroll import reference_view
+from .unroll import check_stepwise, reference_view
 
 __all__ = ["first_batch", "iter_batches", "check_split", "probe_context"]
 
@@ -19,28 +20,32 @@ def check_split(owner: str, split: str) -> None:
         raise ValueError(f"{owner}: unknown split {split!r}; valid: {', '.join(SPLITS)}")
 
 
-def iter_batches(task: Any, split: str, batch_size: int, max_batches: int,
-                 device: torch.device) -> Iterator[Batch]:
-    """Up to ``max_batches`` batches of ``split`` (unshuffled), on ``device``."""
+def iter_batches(net: Net, task: Any, split: str, batch_size: int, max_batches: int
+                 ) -> Iterator[Batch]:
+    """Up to ``max_batches`` batches of ``split`` (unshuffled, in the task's order, so a
+    stream's batches follow each other), on the net's device, float inputs in its dtype."""
     for i, batch in enumerate(task.batches(split, batch_size)):
         if i >= max_batches:
             return
-        yield batch.to(device)
+        yield batch_for(net, batch, net_device(net))
 
 
-def first_batch(task: Any, split: str, batch_size: int, device: torch.device) -> Batch:
+def first_batch(net: Net, task: Any, split: str, batch_size: int) -> Batch:
     """The first batch of ``split``; a clear error when the split is empty."""
-    for batch in iter_batches(task, split, batch_size, 1, device):
+    for batch in iter_batches(net, task, split, batch_size, 1):
         return batch
     raise ValueError(f"task {getattr(task, 'name', type(task).__name__)!r} yielded no "
                      f"{split!r} batch; check its data or pick another split")
 
 
 def probe_context(net: Net, task: Any, split: str, batch_size: int,
-                  generator: torch.Generator | None
+                  generator: torch.Generator | None, owner: str
                   ) -> tuple[torch.Generator, torch.device, Net, Batch]:
     """What a step-wise probe starts from: its generator, the net's device, the net on the
-    reference path (:func:`reference_view`) and the first batch of ``split``."""
+    reference path (:func:`reference_view`) and the first batch of ``split``. Refuses a net
+    that a step-by-step run would not reproduce (:func:`check_stepwise`)."""
     device = net_device(net)
-    return (default_generator(generator), device, reference_view(net),
-            first_batch(task, split, batch_size, device))
+    view = reference_view(net)
+    batch = first_batch(net, task, split, batch_size)
+    check_stepwise(view, batch.inputs, owner)
+    return default_generator(generator), device, view, batch

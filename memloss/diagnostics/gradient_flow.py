@@ -1,38 +1,45 @@
 """``gradient-flow``: how far back the training signal reaches.
 
 For one batch and one mask set the net is unrolled step by step, keeping every state in
-the autograd graph; ONE backward pass per loss then gives ``dL/dh_t`` and ``dL/dc_t`` for
-every ``t`` (``torch.autograd.grad`` with respect to the recorded states). ``dL/dh_t`` is the
-total derivative for the last layer's state (its own readout at t plus everything after);
-``dL/dc_t`` (and ``dL/dh_t`` of lower layers) is the gradient reaching the state carried to
-step t+1. Losses: ``last`` (the task loss at the last step only) and ``per-step`` (the sum of
-the task loss evaluated at every step). Norms are Frobenius norms over the batch, averaged
+the autograd graph; ONE backward pass per loss then gives, for every layer and step, the
+total derivatives ``dL/dh_t`` and ``dL/dc_t`` (every use of the state: the step's own
+readout, the layer above at step t, the path ``h_t = o * tanh(c_t)`` inside the step, and
+all later steps) and, under their own names, the parts carried through the recurrence
+(the gradient reaching the state that step t+1 is given; 0 at the last step). Totals are
+read at the per-layer tensors the net stacks into the state it returns (autograd
+:class:`~torch.autograd.graph.GradientEdge` s), carried parts at the returned state.
+Losses: ``last`` (the task loss at the last step only) and ``per-step`` (the sum of the
+task loss evaluated at every step). Norms are Frobenius norms over the batch, averaged
 over K mask samples in training mode, with a fitted log-slope. The spectral norm of the
 step Jacobian ``dh_t/dh_{t-1}`` (LSTM: also of the full state map (h, c) -> (h, c)) is
-estimated per sequence by power iteration on ``J^T J`` with ``torch.func.jvp``/``vjp``;
-no dense Jacobian is formed.
+estimated per sequence by power iteration on ``J^T J``; no dense Jacobian is formed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor
+from torch.autograd.graph import GradientEdge
 
 from memloss.core import validate
 from memloss.models import Masks, Net
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, \
+    mode_masks, mode_scaling, net_dtype
 from memloss.tasks import Batch
 
 from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import readout, split_state, step_masks
+from .unroll import split_state, step_masks, with_state
 
-__all__ = ["GradientFlow", "step_loss", "step_jacobian_norm", "LOSSES"]
+__all__ = ["GradientFlow", "step_loss", "step_jacobian_norm", "layer_edges", "LOSSES",
+           "GRADIENTS"]
 
 LOSSES = ("last", "per-step")
+#: the gradient quantities: totals and the parts carried through the recurrence
+GRADIENTS = ("grad_h", "grad_c", "grad_h_carried", "grad_c_carried")
 
 
 def step_loss(task: Any, outputs: Tensor, batch: Batch, t: int) -> Tensor | None:
@@ -50,6 +57,15 @@ def step_loss(task: Any, outputs: Tensor, batch: Batch, t: int) -> Tensor | None
         loss = task.loss(outputs[:, t:t + 1], Batch(batch.inputs[:, t:t + 1],
                                                     batch.targets[:, t:t + 1], w, batch.carry))
     return loss if bool(torch.isfinite(loss)) else None
+
+
+def _detached(hx: object) -> object:
+    """A state with every tensor detached (None stays None)."""
+    if isinstance(hx, Tensor):
+        return hx.detach()
+    if isinstance(hx, (tuple, list)):
+        return type(hx)(_detached(v) for v in hx)
+    return hx
 
 
 def _batch_norm(vs: tuple[Tensor, ...]) -> Tensor:
@@ -73,7 +89,8 @@ def step_jacobian_norm(f: Callable[..., tuple[Tensor, ...]], primals: tuple[Tens
     iteration, never a dense Jacobian. ``method="func"`` uses ``torch.func.jvp``/``vjp``
     (re-runs ``f`` for every jvp); ``"autograd"`` records ``f`` once and gets the jvp by the
     double-vjp trick (``J v = d/du <J^T u, v>``), which is much faster for a Python step."""
-    v = _normalized(tuple(torch.randn(p.shape, generator=generator).to(p) for p in primals))
+    v = _normalized(tuple(torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
+                          for p in primals))
     if method == "func":
         _, vjp_fn = torch.func.vjp(f, *primals)
         for _ in range(iters):
@@ -95,8 +112,29 @@ def step_jacobian_norm(f: Callable[..., tuple[Tensor, ...]], primals: tuple[Tens
         return _batch_norm(jvp(v)).detach()
 
 
-@PROBES.register("gradient-flow", "||dL/dh_t||, ||dL/dc_t|| for every t from one backward pass "
-                 "(last-step and per-step losses), log-slope; step-Jacobian spectral norm")
+def layer_edges(state: Tensor, layers: int) -> list[GradientEdge | None]:
+    """The per-layer tensors that a returned state ``[L, B, H]`` stacks, as gradient edges:
+    the gradient at an edge sums every use of that layer's state, including its uses inside
+    the step that made it (the layer above, ``h_t = o * tanh(c_t)``)."""
+    node = state.grad_fn
+    nexts = getattr(node, "next_functions", ())
+    if node is None or type(node).__name__ != "StackBackward0" or len(nexts) != layers:
+        raise ValueError(
+            f"gradient-flow reads each layer's state where the net stacks it into the state it "
+            f"returns, but this net's returned state comes from "
+            f"{type(node).__name__ if node is not None else 'no autograd node'}; total "
+            "derivatives cannot be read from it")
+    return [None if fn is None else GradientEdge(fn, nr) for fn, nr in nexts]
+
+
+def _norms(grads: Sequence[Tensor | None], like: Tensor) -> Tensor:
+    """``[L]`` Frobenius norms over ``[B, H]`` of per-layer gradients (None = 0)."""
+    return torch.stack([like.new_zeros(()) if g is None else g.norm() for g in grads])
+
+
+@PROBES.register("gradient-flow", "total ||dL/dh_t||, ||dL/dc_t|| per layer and step and the parts "
+                 "carried through the recurrence, from one backward pass (last-step and "
+                 "per-step losses), log-slope; step-Jacobian spectral norm")
 @dataclass(frozen=True)
 class GradientFlow(Probe):
     """Args: ``samples`` training-mode mask draws (K); ``power_iters`` power-iteration steps;
@@ -130,75 +168,92 @@ class GradientFlow(Probe):
             raise ValueError(f"{self.name}: jvp must be 'autograd' or 'func', got {self.jvp!r}")
 
     def _gradients(self, view: Net, task: Any, batch: Batch, masks: Masks
-                   ) -> tuple[dict[tuple[str, str], Tensor], list[tuple[Tensor, Tensor | None]]]:
-        """``{(loss, "grad_h"|"grad_c"): [T, L]}`` and the detached states before each step."""
+                   ) -> tuple[dict[tuple[str, str], Tensor], list[object]]:
+        """``{(loss, quantity): [T, L]}`` for :data:`GRADIENTS` and the detached state each
+        step was given."""
         x = batch.inputs
-        B, T = x.shape[:2]
-        L, H = view.config.num_layers, view.config.hidden_size
+        T = x.shape[1]
+        L = view.config.num_layers
         has_c = view.rnn.cell.has_cell
-        dtype = next(view.parameters()).dtype
-        zeros = torch.zeros((L, B, H), dtype=dtype, device=x.device)
-        hx: object = (zeros.clone().requires_grad_(), zeros.clone().requires_grad_()) if has_c \
-            else zeros.clone().requires_grad_()
-        hs, cs, outs, before = [], [], [], []
+        hx: object = None
+        carried: dict[str, list[Tensor]] = {"h": [], "c": []}
+        edges: dict[str, list[GradientEdge | None]] = {"h": [], "c": []}
+        outs, before = [], []
         with torch.enable_grad():
             for t in range(T):
-                h_prev, c_prev = split_state(view, hx)
-                before.append((h_prev.detach(), None if c_prev is None else c_prev.detach()))
-                mt = step_masks(view, masks, t)
-                _, hx = view(x[:, t:t + 1], hx, masks=mt)
+                before.append(_detached(hx))
+                out, hx = view(x[:, t:t + 1], hx, masks=step_masks(view, masks, t))
                 h, c = split_state(view, hx)
-                hs.append(h)
-                if c is not None:
-                    cs.append(c)
-                outs.append(readout(view, h, mt))
-            out = torch.stack(outs, dim=1)
+                for part, s in (("h", h), ("c", c)):
+                    if s is not None:
+                        carried[part].append(s)
+                        edges[part] += layer_edges(s, L)
+                outs.append(out)
+            out = torch.cat(outs, dim=1)
             grads: dict[tuple[str, str], Tensor] = {}
+            parts = ("h", "c") if has_c else ("h",)
             for loss_name in LOSSES:
-                if loss_name == "last":
-                    loss = step_loss(task, out, batch, T - 1)
-                else:
-                    parts = [p for t in range(T) if (p := step_loss(task, out, batch, t)) is not None]
-                    loss = torch.stack(parts).sum() if parts else None
+                loss = self._loss(task, out, batch, loss_name)
                 if loss is None:
                     continue
-                g = torch.autograd.grad(loss, hs + cs, retain_graph=True, allow_unused=True)
-                for q, gs, states in (("grad_h", g[:T], hs), ("grad_c", g[T:], cs)):
-                    if not states:
-                        continue
-                    grads[(loss_name, q)] = torch.stack([
-                        (torch.zeros_like(s) if gi is None else gi).norm(dim=(1, 2))
-                        for gi, s in zip(gs, states)])
+                inputs: list[Any] = []
+                for part in parts:
+                    inputs += [e for e in edges[part] if e is not None] + carried[part]
+                got = iter(torch.autograd.grad(loss, inputs, retain_graph=True,
+                                               allow_unused=True))
+                for part in parts:
+                    total = [None if e is None else next(got) for e in edges[part]]
+                    carry = [next(got) for _ in carried[part]]
+                    like = carried[part][0]
+                    grads[(loss_name, f"grad_{part}")] = torch.stack([
+                        _norms(total[t * L:(t + 1) * L], like) for t in range(T)])
+                    grads[(loss_name, f"grad_{part}_carried")] = torch.stack([
+                        torch.zeros(L, dtype=like.dtype, device=like.device) if g is None
+                        else g.norm(dim=(1, 2)) for g in carry])
         return grads, before
 
-    def _jacobians(self, view: Net, x: Tensor, masks: Masks,
-                   before: list[tuple[Tensor, Tensor | None]], gen: torch.Generator
-                   ) -> dict[str, dict[int, Tensor]]:
+    @staticmethod
+    def _loss(task: Any, out: Tensor, batch: Batch, loss_name: str) -> Tensor | None:
+        T = out.shape[1]
+        if loss_name == "last":
+            return step_loss(task, out, batch, T - 1)
+        parts = [p for t in range(T) if (p := step_loss(task, out, batch, t)) is not None]
+        return torch.stack(parts).sum() if parts else None
+
+    def _jacobians(self, view: Net, x: Tensor, masks: Masks, before: list[object],
+                   gen: torch.Generator) -> dict[str, dict[int, Tensor]]:
         has_c = view.rnn.cell.has_cell
         out: dict[str, dict[int, Tensor]] = {"jacobian_h": {}}
         if has_c:
             out["jacobian_state"] = {}
         T = x.shape[1]
+        L, H = view.config.num_layers, view.config.hidden_size
         for t in range(0, T, self.jacobian_stride):
             x_t, mt = x[:, t:t + 1], step_masks(view, masks, t)
-            h0, c0 = before[t]
+            hx = before[t]
+            if hx is None:  # the zero state the net starts from
+                zeros = torch.zeros((L, x.shape[0], H), dtype=net_dtype(view), device=x.device)
+                hx = (zeros, zeros.clone()) if has_c else zeros
+            h0, c0 = split_state(view, hx)
 
-            def f_h(h: Tensor, x_t: Tensor = x_t, mt: Masks = mt, c0: Tensor | None = c0
-                    ) -> tuple[Tensor]:
-                return (split_state(view, view(x_t, (h, c0) if has_c else h, masks=mt)[1])[0],)
+            def f_h(h: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx,
+                    c0: Tensor | None = c0) -> tuple[Tensor]:
+                return (split_state(view, view(x_t, with_state(view, hx, h, c0), masks=mt)[1])[0],)
 
             out["jacobian_h"][t] = step_jacobian_norm(f_h, (h0,), self.power_iters, gen, self.jvp)
             if has_c:
-                def f_s(h: Tensor, c: Tensor, x_t: Tensor = x_t, mt: Masks = mt
+                def f_s(h: Tensor, c: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx
                         ) -> tuple[Tensor, Tensor]:
-                    return split_state(view, view(x_t, (h, c), masks=mt)[1])  # type: ignore
+                    return split_state(view, view(x_t, with_state(view, hx, h, c),  # type: ignore
+                                                  masks=mt)[1])
 
                 out["jacobian_state"][t] = step_jacobian_norm(f_s, (h0, c0), self.power_iters, gen, self.jvp)
         return out
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator,
+                                                 self.name)
         B, T = batch.inputs.shape[:2]
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {"length": T, "log_slope": {}, "per_step_factor": {},

@@ -19,14 +19,17 @@ from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import half_life, log_slope
 from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
-from .unroll import join_state, readout, split_state, step_masks, unroll
+from .unroll import readout, split_state, step_masks, unroll, with_state
 
 __all__ = ["Impulse", "perturb_inputs"]
 
 
-def _unit(shape: tuple[int, ...], generator: torch.Generator, dims: tuple[int, ...]) -> Tensor:
-    v = torch.randn(shape, generator=generator)
-    return v / v.norm(dim=dims, keepdim=True).clamp_min(1e-12)
+def _unit(shape: tuple[int, ...], generator: torch.Generator, dims: tuple[int, ...],
+          like: Tensor) -> Tensor:
+    """Random directions of unit norm over ``dims``, drawn and normalised in ``like``'s dtype
+    (then moved to its device)."""
+    v = torch.randn(shape, generator=generator, dtype=like.dtype)
+    return (v / v.norm(dim=dims, keepdim=True).clamp_min(1e-12)).to(like.device)
 
 
 def perturb_inputs(net: Net, x: Tensor, t0: int, eps: float, generator: torch.Generator) -> Tensor:
@@ -38,7 +41,7 @@ def perturb_inputs(net: Net, x: Tensor, t0: int, eps: float, generator: torch.Ge
         shift = torch.randint(1, V, (x.shape[0],), generator=generator).to(x.device)
         x2[:, t0] = (x[:, t0] + shift) % V
     else:
-        x2[:, t0] = x[:, t0] + eps * _unit(tuple(x[:, t0].shape), generator, (-1,)).to(x)
+        x2[:, t0] = x[:, t0] + eps * _unit(tuple(x[:, t0].shape), generator, (-1,), x)
     return x2
 
 
@@ -83,17 +86,17 @@ class Impulse(Probe):
         hb, cb = base.stacked()
         if self.perturb == "input":
             x2 = perturb_inputs(view, x, t0, self.eps, gen)
-            hx = None if t0 == 0 else join_state(view, base.h[t0 - 1],
-                                                 None if base.c is None else base.c[t0 - 1])
+            hx = None if t0 == 0 else base.states[t0 - 1]
             pert = unroll(view, x2[:, t0:], masks, hx, start=t0)
             h2, c2 = pert.stacked()
             out2 = pert.outputs
         else:
-            h, c = split_state(view, join_state(view, base.h[t0], None if base.c is None else base.c[t0]))
+            h, c = split_state(view, base.states[t0])
             dims = (0, 2)
-            h = h + self.eps * _unit(tuple(h.shape), gen, dims).to(h)
-            c = None if c is None else c + self.eps * _unit(tuple(c.shape), gen, dims).to(c)
-            rest = unroll(view, x[:, t0 + 1:], masks, join_state(view, h, c), start=t0 + 1) \
+            h = h + self.eps * _unit(tuple(h.shape), gen, dims, h)
+            c = None if c is None else c + self.eps * _unit(tuple(c.shape), gen, dims, c)
+            rest = unroll(view, x[:, t0 + 1:], masks, with_state(view, base.states[t0], h, c),
+                          start=t0 + 1) \
                 if t0 + 1 < x.shape[1] else None
             h2 = torch.cat([h[None]] + ([rest.stacked()[0]] if rest else []))
             c2 = None if c is None else torch.cat([c[None]] + ([rest.stacked()[1]] if rest else []))
@@ -107,7 +110,8 @@ class Impulse(Probe):
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator,
+                                                 self.name)
         B, T = batch.inputs.shape[:2]
         t0 = T // 4 if self.t0 is None else self.t0
         if t0 >= T:

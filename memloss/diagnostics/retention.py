@@ -94,7 +94,8 @@ class Retention(Probe):
         if not -L <= self.layer < L:
             raise ValueError(f"{self.name}: layer={self.layer} but the net has {L} layer(s)")
         layer = self.layer % L
-        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator,
+                                                 self.name)
         B, T = batch.inputs.shape[:2]
         if B < 4:
             raise ValueError(f"{self.name}: needs at least 4 sequences (got {B}); raise batch_size "

@@ -22,6 +22,7 @@ from memloss.core.atomic import atomic_write_text
 from memloss.models import Net
 
 from .base import PROBES, Probe, ProbeResult, json_safe
+from .unroll import StepwiseError
 
 __all__ = ["run_probes", "make_probe", "list_probes", "write_result"]
 
@@ -62,10 +63,13 @@ def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
 
     Results are written to ``out_dir`` when given. ``params`` overrides probe parameters by
     probe name. Each probe gets its own generator seeded from ``seed`` and its name, so a
-    probe's numbers do not depend on which other probes ran.
+    probe's numbers do not depend on which other probes ran. When all probes run (no
+    ``names``), a step-wise probe that refuses the net (:class:`StepwiseError`, e.g. on
+    ``output-zoneout``) is left out with a warning; a probe named explicitly raises it.
     """
     if not isinstance(net, Net):
         raise ValueError(f"run_probes takes a memloss Net, got {type(net).__name__}")
+    every = not names
     names = list(names) if names else list_probes()
     params = dict(params or {})
     unknown = sorted(set(params) - set(names))
@@ -81,7 +85,13 @@ def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
         for probe in bar:
             bar.set_postfix_str(probe.name)
             gen = torch.Generator().manual_seed(seed + zlib.crc32(probe.name.encode()) % 2**31)
-            result = probe(net, task, generator=gen)
+            try:
+                result = probe(net, task, generator=gen)
+            except StepwiseError as e:
+                if not every:
+                    raise
+                log.warning("%s left out: %s", probe.name, e)
+                continue
             results[probe.name] = result
             if target is not None:
                 csv_path, _ = write_result(target, probe, result)

@@ -109,7 +109,8 @@ class Saturation(Probe):
         if net.config.cell == "rnn" and net.config.nonlinearity != "tanh":
             raise ValueError(f"{self.name}: a {net.config.nonlinearity} RNN has neither gates nor a "
                              "bounded activation; run this probe on lstm, gru or tanh-rnn nets")
-        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator,
+                                                 self.name)
         B, T = batch.inputs.shape[:2]
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {"low": self.low, "high": self.high, "modes": {}}

@@ -4,8 +4,10 @@ Measures the mean per-sequence norms ``||c_t||`` and ``||h_t||`` (per layer) und
 deterministic inference (own and other scaling convention) and in training mode (averaged
 over K mask samples), their ratio to the training-mode norm, and overlays Semeniuta's
 open-gate analysis: eq. 17 (the weight ``s^(t+1)`` of the initial state when the state
-itself is dropped, ``cell`` site for LSTM, ``hidden`` site for GRU/RNN) and eq. 19 (the
+itself is dropped, ``cell`` site for LSTM, ``hidden`` site for GRU) and eq. 19 (the
 constant weight of every update when only the update ``g`` is dropped, ``update`` site).
+The analysis is of gated nets that keep their state; a vanilla RNN overwrites its state at
+every step, so section 3.2 does not apply to it and it gets no analytic rows.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from memloss.models import Net, SiteSpec
 from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
 from .fit import log_slope, step_factor
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, \
+    mode_masks, mode_scaling, net_dtype
 from .unroll import Trace, join_state, unroll
 
 __all__ = ["StateDecay", "state_norms", "analytic_weights"]
@@ -93,15 +96,16 @@ class StateDecay(Probe):
         if self.init_scale == 0:
             return None
         shape = (net.config.num_layers, B, net.config.hidden_size)
-        h = torch.randn(shape, generator=generator) * self.init_scale
-        c = torch.randn(shape, generator=generator) * self.init_scale
-        dtype = next(net.parameters()).dtype
-        return join_state(net, h.to(device=device, dtype=dtype), c.to(device=device, dtype=dtype))
+        dtype = net_dtype(net)
+        h = torch.randn(shape, generator=generator, dtype=dtype) * self.init_scale
+        c = torch.randn(shape, generator=generator, dtype=dtype) * self.init_scale
+        return join_state(net, h.to(device), c.to(device))
 
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
-        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator)
+        gen, device, view, batch = probe_context(net, task, self.split, self.batch_size, generator,
+                                                 self.name)
         B, T = batch.inputs.shape[:2]
         hx = self.initial_state(net, B, gen, device)
         norms: dict[str, dict[str, torch.Tensor]] = {}
@@ -143,8 +147,11 @@ class StateDecay(Probe):
         return ProbeResult(frame, self._summary(net, norms, analytic, T))
 
     def _sites(self, net: Net) -> dict[str, SiteSpec]:
+        """The sites eq. 17 and eq. 19 describe in this net (none for a vanilla RNN)."""
         sites = net.rnn.sites
-        out = {}
+        out: dict[str, SiteSpec] = {}
+        if net.rnn.cell.name == "rnn":
+            return out
         state_site = "cell" if net.rnn.cell.has_cell else "hidden"
         if state_site in sites:
             out["eq17"] = sites[state_site]

@@ -9,7 +9,10 @@ convention's factor), ``mc`` (K sampled mask sets, probabilities averaged) and
 ``lengths`` if given, else to ``factors`` times its current value (tasks that are
 dataclasses with a ``length`` field are rebuilt with ``dataclasses.replace``; other tasks
 are evaluated as they are); the ``length`` column is the number of time steps actually
-fed (for most tasks the same number).
+fed (for most tasks the same number). Each mode scores the batches in the task's order
+through the shared evaluation (:func:`memloss.tasks.evaluation.score_batches`): a streamed
+task's state is carried from batch to batch, and each ``mc`` network keeps its masks for
+the whole sweep point (Gal eq. 4), so the compounding over a long stream is measured.
 """
 from __future__ import annotations
 
@@ -19,21 +22,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
 
 from memloss.core import validate
 from memloss.models import Net
-from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, \
-    net_device
+from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, \
+    mode_scaling
+from memloss.tasks.evaluation import score_batches
+
+from .base import PROBES, Probe, ProbeResult, default_generator, make_frame
 from .data import check_split, iter_batches
-from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 
-__all__ = ["TestTimeScaling", "task_at_length", "task_length", "predictions"]
+__all__ = ["TestTimeScaling", "task_at_length", "task_length"]
 
 log = logging.getLogger(__name__)
-_REGRESSION_METRICS = ("mse", "rmse", "mae")
 
 
 def task_length(task: Any) -> int | None:
@@ -59,13 +61,6 @@ def task_at_length(task: Any, length: int) -> Any:
                          "parameter, so it cannot be evaluated at other lengths; leave "
                          "test-time-scaling's lengths and factors at their defaults")
     return dataclasses.replace(task, length=length)
-
-
-def predictions(task: Any, out: Tensor) -> Tensor:
-    """What :meth:`Task.score` takes: class probabilities, or raw outputs for regression."""
-    if getattr(task, "regression", False) or getattr(task, "metric", "") in _REGRESSION_METRICS:
-        return out
-    return torch.softmax(out.float(), dim=-1)
 
 
 @PROBES.register("test-time-scaling", "task metric under deterministic, other-scaling, MC and "
@@ -123,37 +118,21 @@ class TestTimeScaling(Probe):
             return int(batch.inputs.shape[1])
         return None
 
-    @torch.no_grad()
-    def _probs(self, net: Net, task: Any, batch: Batch, mode: str, gen: torch.Generator) -> Tensor:
-        B, T = batch.inputs.shape[:2]
-        draws = self.samples if mode == MC else 1
-        total = None
-        for _ in range(draws):
-            masks = mode_masks(net, mode, T, B, generator=gen, device=batch.inputs.device)
-            p = predictions(task, net(batch.inputs, masks=masks)[0])
-            total = p if total is None else total + p
-        assert total is not None
-        return total / draws
-
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
         gen = default_generator(generator)
-        device = net_device(net)
         rows: list[dict[str, Any]] = []
         table: dict[str, Any] = {}
         for L in self.sweep(task):
             t = task if L is None else task_at_length(task, L)
             for split in self.splits:
-                batches = list(iter_batches(t, split, self.batch_size, self.max_batches, device))
+                batches = list(iter_batches(net, t, split, self.batch_size, self.max_batches))
                 if not batches:
                     raise ValueError(f"{self.name}: task yielded no {split!r} batch at length {L}")
                 length = int(batches[0].inputs.shape[1])
                 for mode in self.modes:
-                    sums: dict[str, float] = {}
-                    for batch in batches:
-                        for k, v in t.score(self._probs(net, t, batch, mode, gen), batch).items():
-                            sums[k] = sums.get(k, 0.0) + float(v)
-                    metrics = t.finalize(sums)
+                    metrics = score_batches(net, t, batches, mode=mode, samples=self.samples,
+                                            generator=gen)
                     if task.metric not in metrics:
                         raise ValueError(f"task {t.name!r}: finalize() returned {sorted(metrics)} "
                                          f"without its headline metric {task.metric!r}")

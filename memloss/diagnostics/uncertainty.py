@@ -1,7 +1,9 @@
 """``uncertainty``: predictive entropy and calibration under MC and deterministic inference.
 
-Predictions are taken where the task scores them (the last step for sequence labels,
-every counted step for per-step targets). For each mode: ``accuracy``, ``nll`` (mean
+The batches are scored in the task's order by one runner per mode, so a streamed task's
+state is carried from batch to batch and each ``mc`` network keeps its masks (Gal eq. 4);
+probabilities are computed in the net's dtype. Predictions are taken where the task scores
+them (the last step for sequence labels, every counted step for per-step targets). For each mode: ``accuracy``, ``nll`` (mean
 negative log-likelihood of the target class), ``ece`` (expected calibration error over
 ``bins`` equal-width confidence bins: ``sum_b n_b/N |acc_b - conf_b|``), ``entropy``
 (mean predictive entropy, nats); for ``mc`` also ``mutual_information`` (entropy of the
@@ -22,10 +24,11 @@ from memloss.core import validate
 from memloss.models import Net
 from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, \
-    net_device
+from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, Runner, \
+    check_modes, mode_scaling
+
+from .base import PROBES, Probe, ProbeResult, default_generator, make_frame
 from .data import check_split, iter_batches
-from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
 
 __all__ = ["Uncertainty", "expected_calibration_error", "entropy", "scored_positions"]
 
@@ -96,59 +99,64 @@ class Uncertainty(Probe):
         check_split(self.name, self.split)
         check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
 
-    @torch.no_grad()
-    def _predict(self, net: Net, batch: Batch, mode: str, gen: torch.Generator
-                 ) -> tuple[Tensor, Tensor | None]:
-        """Mean probabilities ``[B, T, C]`` and, for mc, the mean per-sample entropy."""
-        B, T = batch.inputs.shape[:2]
-        draws = self.samples if mode == MC else 1
-        total, ent = None, None
-        for _ in range(draws):
-            masks = mode_masks(net, mode, T, B, generator=gen, device=batch.inputs.device)
-            p = torch.softmax(net(batch.inputs, masks=masks)[0].float(), dim=-1)
-            total = p if total is None else total + p
-            e = entropy(p)
-            ent = e if ent is None else ent + e
-        assert total is not None and ent is not None
-        return total / draws, (ent / draws if mode == MC else None)
+    @staticmethod
+    def _predict(runner: Runner, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        """Mean probabilities ``[B, T, C]`` (in the net's dtype) and, for several networks
+        (mc), the mean of their entropies ``[B, T]``."""
+        probs = [torch.softmax(out, dim=-1) for out in runner(batch.inputs, carry=batch.carry)]
+        mean = torch.stack(probs).mean(0)
+        if runner.mode != MC:
+            return mean, None
+        return mean, torch.stack([entropy(p) for p in probs]).mean(0)
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
                  ) -> ProbeResult:
         gen = default_generator(generator)
-        device = net_device(net)
-        batches = list(iter_batches(task, self.split, self.batch_size, self.max_batches, device))
+        batches = list(iter_batches(net, task, self.split, self.batch_size, self.max_batches))
         if not batches:
             raise ValueError(f"{self.name}: task yielded no {self.split!r} batch")
         rows: list[dict[str, Any]] = []
         summary: dict[str, Any] = {"samples": self.samples, "modes": {}}
-        for mode in self.modes:
-            ps, ys, mean_ent = [], [], []
-            for batch in batches:
-                probs, ent = self._predict(net, batch, mode, gen)
-                p, y = scored_positions(probs, batch)
-                ps.append(p)
-                ys.append(y)
-                if ent is not None:
-                    mean_ent.append(scored_positions(ent[..., None], batch)[0][:, 0])
-            p, y = torch.cat(ps), torch.cat(ys).long()
-            conf, pred = p.max(-1)
-            correct = (pred == y).double()
-            ece, table = expected_calibration_error(conf, correct, self.bins)
-            metrics = {
-                "accuracy": float(correct.mean()),
-                "nll": float(-torch.log(p.gather(1, y[:, None]).clamp_min(1e-12)).mean()),
-                "ece": ece,
-                "entropy": float(entropy(p).mean()),
-            }
-            if mean_ent:
-                metrics["mutual_information"] = float((entropy(p) - torch.cat(mean_ent)).mean())
-            sc = mode_scaling(net, mode)
-            for q, v in metrics.items():
-                rows.append(dict(mode=mode, scaling=sc, quantity=q, value=v, count=len(y)))
-            for r in table:
-                for q in ("confidence", "accuracy", "fraction"):
-                    rows.append(dict(mode=mode, scaling=sc, quantity=f"reliability_{q}",
-                                     bin=r["bin"], value=r[q], count=len(y)))
-            summary["modes"][mode] = metrics
+        was_training = net.training
+        net.eval()
+        try:
+            for mode in self.modes:
+                self._mode(net, batches, mode, gen, rows, summary)
+        finally:
+            net.train(was_training)
         frame = make_frame(self.name, net, rows, extra_columns=("bin", "count"))
         return ProbeResult(frame, summary)
+
+    def _mode(self, net: Net, batches: list[Batch], mode: str, gen: torch.Generator,
+              rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+        """Score ``batches`` in order under ``mode`` with one runner (state carried on streams,
+        mc networks fixed); append the rows and the summary entry."""
+        runner = Runner(net, mode, samples=self.samples, generator=gen)
+        ps, ys, mean_ent = [], [], []
+        for batch in batches:
+            probs, ent = self._predict(runner, batch)
+            p, y = scored_positions(probs, batch)
+            ps.append(p)
+            ys.append(y)
+            if ent is not None:
+                mean_ent.append(scored_positions(ent[..., None], batch)[0][:, 0])
+        p, y = torch.cat(ps), torch.cat(ys).long()
+        conf, pred = p.max(-1)
+        correct = (pred == y).double()
+        ece, table = expected_calibration_error(conf, correct, self.bins)
+        metrics = {
+            "accuracy": float(correct.mean()),
+            "nll": float(-torch.log(p.gather(1, y[:, None]).clamp_min(1e-12)).mean()),
+            "ece": ece,
+            "entropy": float(entropy(p).mean()),
+        }
+        if mean_ent:
+            metrics["mutual_information"] = float((entropy(p) - torch.cat(mean_ent)).mean())
+        sc = mode_scaling(net, mode)
+        for q, v in metrics.items():
+            rows.append(dict(mode=mode, scaling=sc, quantity=q, value=v, count=len(y)))
+        for r in table:
+            for q in ("confidence", "accuracy", "fraction"):
+                rows.append(dict(mode=mode, scaling=sc, quantity=f"reliability_{q}",
+                                 bin=r["bin"], value=r[q], count=len(y)))
+        summary["modes"][mode] = metrics

@@ -164,6 +164,9 @@ class MaskPlan:
 
     def validate(self, masks: Mapping[str, torch.Tensor], T: int, B: int) -> None:
         """Check explicitly passed masks: every key present, no unknown key, right shapes."""
+        if not isinstance(masks, Mapping):
+            raise ValueError(f"masks must be a dict of tensors keyed {self.keys()}, got a "
+                             f"{type(masks).__name__}; sample one with mask_plan().sample(T, B)")
         missing = [k for k in self.keys() if k not in masks]
         if missing:
             raise ValueError(f"masks are missing {missing}; expected keys {self.keys()} "

@@ -12,7 +12,7 @@ from memloss.core import validate
 from .cells import NONLINEARITIES, get_cell
 from .inference import predict
 from .masks import MaskEntry, MaskPlan
-from .recurrent import PATHS, Recurrent
+from .recurrent import PATHS, Recurrent, check_call
 from .schemes import Scheme, parse_scheme
 
 __all__ = ["NetConfig", "Net", "DATA_FIELDS"]
@@ -20,6 +20,9 @@ __all__ = ["NetConfig", "Net", "DATA_FIELDS"]
 
 #: NetConfig fields a task fixes from its data
 DATA_FIELDS = ("input_size", "vocab_size", "output_size")
+#: bounds of NetConfig.init_range and |forget_bias|
+MAX_INIT_RANGE = 10.0
+MAX_FORGET_BIAS = 50.0
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,15 @@ class NetConfig:
         if self.nonlinearity != "tanh" and self.cell != "rnn":
             raise ValueError(f"nonlinearity={self.nonlinearity!r} applies to the rnn cell only")
         validate.choice(o, "path", self.path, PATHS)
-        validate.optional(validate.number, o, "init_range", self.init_range, 0.0, low_open=True)
-        validate.optional(validate.number, o, "forget_bias", self.forget_bias)
+        # beyond these a float32 gate is saturated: larger values change nothing but overflow
+        validate.optional(validate.number, o, "init_range", self.init_range, 0.0, MAX_INIT_RANGE,
+                          low_open=True)
+        validate.optional(validate.number, o, "forget_bias", self.forget_bias, -MAX_FORGET_BIAS,
+                          MAX_FORGET_BIAS)
+        if self.embedding_dim is not None and self.input_size is not None:
+            raise ValueError(f"NetConfig.embedding_dim={self.embedding_dim} applies to token input "
+                             f"(vocab_size); this net takes float features (input_size="
+                             f"{self.input_size}): remove embedding_dim")
         if self.forget_bias is not None and self.cell != "lstm":
             raise ValueError(f"forget_bias applies to the lstm cell only, not {self.cell!r}")
         if not isinstance(self.scheme, Scheme):
@@ -157,6 +167,7 @@ class Net(nn.Module):
     def forward(self, input: Tensor, hx: "Tensor | tuple[Tensor, Tensor] | None" = None, *,
                 masks: Mapping[str, Tensor] | None = None, stochastic: bool | None = None,
                 generator: torch.Generator | None = None):
+        check_call(input, hx, masks, self.rnn.weight_ih_l0, 1)
         if self.embedding is not None:
             if input.dim() != 2 or input.is_floating_point():
                 raise ValueError(f"this Net takes token ids of shape [B, T] (integer), got "

@@ -17,7 +17,7 @@ from .paths.fused import fused_layer, fused_supported
 from .schemes import Scheme, SiteSpec, parse_scheme
 from .sites import SITES, layer_sites, recurrence_sites
 
-__all__ = ["Recurrent", "PATHS", "State"]
+__all__ = ["Recurrent", "PATHS", "State", "check_call"]
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,27 @@ State = "Tensor | tuple[Tensor, Tensor]"
 #: recurrence, else fused where the fused path supports the cell and sites, else reference
 PATHS = ("auto", "reference", "native", "fused")
 _RUNS = {"reference": reference_layer, "native": native_layer, "fused": fused_layer}
+
+
+def check_call(input: object, hx: object, masks: object, weight: Tensor, time_dim: int) -> None:
+    """Arguments no path can run on, each refused with one clear ValueError: masks that are
+    not a dict, a sequence with no time steps, and an input or ``hx`` whose floating dtype
+    differs from the weights'."""
+    if masks is not None and not isinstance(masks, Mapping):
+        raise ValueError(f"masks must be a dict of tensors keyed like mask_plan().keys(), got a "
+                         f"{type(masks).__name__}; sample one with mask_plan().sample(T, B)")
+    if not isinstance(input, Tensor):
+        return
+    if input.dim() > time_dim and input.shape[time_dim] == 0:
+        raise ValueError(f"input has no time steps (shape {tuple(input.shape)}, time is dimension "
+                         f"{time_dim}); a sequence needs T >= 1")
+    if input.is_floating_point() and input.dtype != weight.dtype:
+        raise ValueError(f"input is {input.dtype} but the weights are {weight.dtype}; convert one "
+                         f"of them (input.to({weight.dtype}) or net.to({input.dtype}))")
+    for h in hx if isinstance(hx, (tuple, list)) else (hx,):
+        if isinstance(h, Tensor) and h.dtype != weight.dtype:
+            raise ValueError(f"hx is {h.dtype} but the weights are {weight.dtype}; convert it "
+                             f"with .to({weight.dtype})")
 
 
 class Recurrent(nn.Module):
@@ -181,6 +202,7 @@ class Recurrent(nn.Module):
         """Run the stack. ``masks`` (from ``mask_plan().sample``) replays exact masks;
         otherwise masks are sampled when ``stochastic`` (default: ``self.training``) and
         replaced by their expectation when not."""
+        check_call(input, hx, masks, self.weight_ih_l0, 1 if self.batch_first else 0)
         self._check_input(input)
         x = input.transpose(0, 1) if self.batch_first else input
         T, B = x.shape[0], x.shape[1]

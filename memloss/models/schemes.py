@@ -12,11 +12,13 @@ state (Moon), ``hidden`` new hidden state, ``zoneout_cell`` / ``zoneout_hidden``
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import ClassVar, Literal
 
 from .cells import CellSpec
 from memloss.core import validate
+from memloss.core.validate import shown
 from memloss.core.registry import Registry
 
 __all__ = [
@@ -88,6 +90,8 @@ class Scheme:
                 validate.choice(self.name, f.name, value, SAMPLINGS)
             elif f.name == "scaling":
                 validate.choice(self.name, f.name, value, SCALINGS)
+            elif f.type in (bool, "bool"):
+                validate.flag(self.name, f.name, value)
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         raise NotImplementedError
@@ -122,7 +126,7 @@ def _need_site(scheme: Scheme, cell: CellSpec, site: str, hint: str) -> None:
                          f"does not have; {hint}")
 
 
-SCHEMES: Registry[type[Scheme]] = Registry("scheme")
+SCHEMES: Registry[type[Scheme]] = Registry("scheme", entry_points="memloss.schemes")
 
 
 @SCHEMES.register("none", "no regularization")
@@ -302,60 +306,83 @@ def list_schemes() -> list[str]:
     return SCHEMES.list()
 
 
+#: the one spelling of a number in a scheme string (float() also takes "0.2_5" and "nan")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _coerce(cls: type[Scheme], key: str, raw: str) -> object:
     types = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
     if key not in types:
         valid = ", ".join(types) or "none"
-        raise ValueError(f"scheme {cls.name!r} has no parameter {key!r}; valid: {valid}")
+        raise ValueError(f"scheme {cls.name!r} has no parameter {shown(key)}; valid: {valid}")
     t = str(types[key])
     if t == "bool":
         if raw.lower() in ("1", "true", "yes"):
             return True
         if raw.lower() in ("0", "false", "no"):
             return False
-        raise ValueError(f"scheme {cls.name!r}: {key} must be true or false, got {raw!r}")
+        raise ValueError(f"scheme {cls.name!r}: {key} must be true or false, got {shown(raw)}")
     if t == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError(f"scheme {cls.name!r}: {key} must be a number, got {raw!r}") from None
+        if not _NUMBER.fullmatch(raw):
+            raise ValueError(f"scheme {cls.name!r}: {key} must be a number such as 0.25, got "
+                             f"{shown(raw)}")
+        return float(raw)
     return raw
 
 
 def make_scheme(name: str, **params: object) -> Scheme:
-    """Build a registered scheme by name, e.g. ``make_scheme("semeniuta", p=0.3)``."""
+    """Build a registered scheme by name, e.g. ``make_scheme("semeniuta", p=0.3)``; every
+    value is checked (a rate in [0, 1), ``tied`` a bool, ``sampling`` a known name)."""
     cls = SCHEMES.get(name)
     valid = {f.name for f in fields(cls)}  # type: ignore[arg-type]
     bad = sorted(set(params) - valid)
     if bad:
-        raise ValueError(f"scheme {name!r} has no parameter {bad[0]!r}; valid: "
+        raise ValueError(f"scheme {name!r} has no parameter {shown(bad[0])}; valid: "
                          f"{', '.join(sorted(valid)) or 'none'}")
     return cls(**params)  # type: ignore[call-arg]
 
 
 def parse_scheme(text: "str | Scheme | None") -> Scheme:
     """Parse ``"semeniuta:p=0.25,sampling=step+zaremba:p=0.5"`` into a scheme (stacked by
-    ``+``); a scheme object is returned as it is, None is ``none``."""
+    ``+``); a scheme object is returned as it is, None is ``none``. Empty parts, a key given
+    twice and numbers in any other spelling than ``0.25``/``2.5e-1`` are errors."""
     if text is None:
         return NoScheme()
     if isinstance(text, Scheme):
         return text
-    return _parse_text(str(text))
+    if not isinstance(text, str):
+        raise ValueError(f"a scheme is text such as 'semeniuta:p=0.25' or a Scheme, got "
+                         f"{type(text).__name__}")
+    return _parse_text(text)
 
 
 def _parse_text(text: str) -> Scheme:
-    parts = [p.strip() for p in text.split("+") if p.strip()]
-    if not parts:
+    if not text.strip():
         raise ValueError("empty scheme; use 'none' or e.g. 'semeniuta:p=0.25'")
-    schemes = []
+    parts = [p.strip() for p in text.split("+")]
+    if not all(parts):
+        raise ValueError(f"scheme {shown(text)} has an empty part between '+' signs; remove "
+                         "the stray '+' (e.g. 'semeniuta:p=0.25+zaremba:p=0.5')")
+    schemes: list[Scheme] = []
     for part in parts:
         name, _, args = part.partition(":")
-        cls = SCHEMES.get(name.strip())
+        name = name.strip()
+        cls = SCHEMES.get(name)
+        if any(s.name == name for s in schemes):
+            raise ValueError(f"scheme {name!r} appears twice in {shown(text)}; give it once")
         params: dict[str, object] = {}
-        for item in filter(None, (a.strip() for a in args.split(","))):
+        items = [a.strip() for a in args.split(",")] if args.strip() else []
+        for item in items:
             key, eq, raw = item.partition("=")
-            if not eq:
-                raise ValueError(f"scheme {name!r}: expected key=value, got {item!r}")
-            params[key.strip()] = _coerce(cls, key.strip(), raw.strip())
-        schemes.append(make_scheme(name.strip(), **params))
+            key = key.strip()
+            if not item:
+                raise ValueError(f"scheme {name!r} has an empty parameter (a stray ','); give "
+                                 "key=value pairs separated by single commas")
+            if not eq or not key:
+                raise ValueError(f"scheme {name!r}: expected key=value, got {shown(item)}")
+            if key in params:
+                raise ValueError(f"scheme {name!r}: {shown(key)} is given twice; give each "
+                                 "parameter once")
+            params[key] = _coerce(cls, key, raw.strip())
+        schemes.append(make_scheme(name, **params))
     return schemes[0] if len(schemes) == 1 else Stack(tuple(schemes))

@@ -7,8 +7,8 @@ numbers marked, and the table beside the paper, deviations flagged), then the bo
 (:data:`APPENDIX`: the raw tables as CSV files beside the report, the settings).
 
 A new section is one entry in :data:`BODY` (or :data:`APPENDIX`): a function from the
-labelled runs to a list of sections. The collected summary beside the paper plugs in
-after ``"results"``.
+labelled runs to a list of sections. The collected summary beside the paper
+(:func:`~memloss.reports.paper_tables.paper_table_sections`) follows ``"results"``.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pandas as pd
 from .deviations import chance_level, deviation_note, paper_number, setup_differences
 from .document import Attachment, Figure, Flag, Headline, Section, Table, Text
 from .paper import paper_row, paper_value
+from .paper_tables import paper_table_sections
 from .plots import BarPlot, LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord, flat_config
 from .wording import PROBE_ORDER, axis_label, metric, mode_words, probe_title, quantity, x_axis
@@ -506,10 +507,11 @@ def settings_sections(runs: Sequence[RunRecord]) -> list[Section]:
 
 
 #: the body of a report, in order: a name and a builder from the labelled runs to sections.
-#: A new section is one entry here (the collected summary beside the paper goes after
-#: ``"results"``); :func:`describe_runs` can skip entries by name.
+#: A new section is one entry here (the collected summary beside the paper, per paper table
+#: and over seeds, follows ``"results"``); :func:`describe_runs` can skip entries by name.
 BODY: tuple[tuple[str, SectionBuilder], ...] = (
     ("results", results_sections),
+    ("paper-tables", paper_table_sections),
     ("training", training_sections),
     ("probes", probe_sections),
 )

@@ -100,7 +100,7 @@ class Task(abc.ABC):
         """Turn summed :meth:`score` values into metrics (must include ``self.metric``)."""
 
 
-TASKS: Registry[type[Task]] = Registry("task")
+TASKS: Registry[type[Task]] = Registry("task", entry_points="memloss.tasks")
 
 
 def make_task(name: str, **params: object) -> Task:

@@ -1,29 +1,93 @@
 """Scoring a net on a task's split under an inference mode: what the trainer validates with,
-``memloss eval`` reports and the demo records for the training split."""
+``memloss eval`` reports, the demo records for the training split and the probes sweep.
+
+One :class:`~memloss.models.inference.Runner` scores all the batches of a split, so a
+streamed task (``Batch.carry``) is scored with its state carried from batch to batch, and
+each of the K ``mc`` networks keeps its masks for the whole evaluation (Gal eq. 4).
+"""
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any, Iterable
 
 import torch
 from tqdm.auto import tqdm
 
 from memloss.core import validate
 from memloss.models import Net
-from memloss.models.inference import check_mode, predict
+from memloss.models.inference import MODES, Runner, check_mode, mean_prediction, net_dtype, \
+    state_batch
 
 from .base import SPLITS, Batch, Task
 
-__all__ = ["evaluate", "state_fits"]
+__all__ = ["evaluate", "score_batches", "state_fits", "first_examples", "batch_for",
+           "is_regression"]
+
+_REGRESSION_METRICS = ("mse", "rmse", "mae")
+
+
+def is_regression(task: Any) -> bool:
+    """Whether a task scores raw outputs (``regression = True`` or a mse/rmse/mae metric)
+    rather than class probabilities."""
+    return bool(getattr(task, "regression", False)) or \
+        getattr(task, "metric", "") in _REGRESSION_METRICS
 
 
 def state_fits(h: Any, batch: Batch) -> bool:
     """True when a carried state ``h`` has the batch's size (a stream's last batch may not)."""
-    if h is None:
-        return False
-    first = h[0] if isinstance(h, tuple) else h
-    return first.shape[1] == batch.inputs.shape[0]
+    return h is not None and state_batch(h) == batch.inputs.shape[0]
+
+
+def batch_for(net: Net, batch: Batch, device: torch.device | str | None = None) -> Batch:
+    """``batch`` on ``device`` (default: the net's) with float inputs in the net's dtype."""
+    if device is None:
+        device = next(net.parameters()).device
+    batch = batch.to(device)
+    if batch.inputs.is_floating_point() and batch.inputs.dtype != net_dtype(net):
+        batch = Batch(batch.inputs.to(net_dtype(net)), batch.targets, batch.weights, batch.carry)
+    return batch
+
+
+def first_examples(batches: Iterable[Batch], max_examples: int | None) -> Iterable[Batch]:
+    """The batches holding the first ``max_examples`` sequences (the last one cut to fit)."""
+    seen = 0
+    for batch in batches:
+        if max_examples is not None:
+            if seen >= max_examples:
+                return
+            keep = min(batch.inputs.shape[0], max_examples - seen)
+            if keep < batch.inputs.shape[0]:
+                w = None if batch.weights is None else batch.weights[:keep]
+                batch = Batch(batch.inputs[:keep], batch.targets[:keep], w, batch.carry)
+            seen += keep
+        yield batch
+
+
+def score_batches(net: Net, task: Task, batches: Iterable[Batch], *, mode: str,
+                  samples: int = 10, generator: torch.Generator | None = None,
+                  device: torch.device | str | None = None, what: str = "batch"
+                  ) -> dict[str, float]:
+    """``task.finalize`` of the summed ``task.score`` over ``batches``, scored in order by one
+    :class:`~memloss.models.inference.Runner` (any mode of
+    :data:`~memloss.models.inference.MODES`, ``other-scaling`` included). The net is put in
+    eval mode for the call; ``what`` names the data in the error raised when there is none."""
+    check_mode(mode, samples, MODES)
+    runner = Runner(net, mode, samples=samples, generator=generator)
+    was_training = net.training
+    net.eval()
+    sums: dict[str, float] = {}
+    try:
+        for batch in batches:
+            batch = batch_for(net, batch, device)
+            pred = mean_prediction(runner(batch.inputs, carry=batch.carry), is_regression(task))
+            for key, v in task.score(pred, batch).items():
+                sums[key] = sums.get(key, 0.0) + float(v)
+    finally:
+        net.train(was_training)
+    if not sums:
+        name = getattr(task, "name", type(task).__name__)
+        raise ValueError(f"task {name!r} has no {what} to evaluate")
+    return task.finalize(sums)
 
 
 def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "deterministic",
@@ -33,7 +97,8 @@ def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "determin
              ) -> dict[str, float]:
     """Score ``net`` on a split of ``task`` under an inference mode; returns ``task.finalize``.
 
-    ``mc`` averages ``samples`` sampled mask sets (Gal eq. 4); masks come from
+    ``mc`` averages the predicted probabilities of ``samples`` sampled networks (Gal eq.
+    4), each one fixed draw of the masks for the whole evaluation; masks come from
     ``generator`` (default: a fresh generator seeded with ``seed``, so results repeat).
     State is carried across batches when the task's batches say ``carry``. ``max_examples``
     scores only the first sequences of the split (whole batches; the last is cut to fit).
@@ -43,39 +108,15 @@ def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "determin
     validate.choice("evaluate", "split", split, SPLITS)
     validate.integer("evaluate", "batch_size", batch_size)
     validate.optional(validate.integer, "evaluate", "max_examples", max_examples)
-    if device is None:
-        device = next(net.parameters()).device
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    was_training = net.training
-    net.eval()
-    sums: dict[str, float] = {}
-    states: list[Any] | None = None
-    seen = 0
     batches = list(task.batches(split, batch_size))  # their number is the bar's total
     if max_examples is not None:
         batches = batches[:math.ceil(max_examples / batch_size)]
-    bar = tqdm(batches, desc=f"{split} ({mode}{f', {samples} samples' if mode == 'mc' else ''})",
+    bar = tqdm(first_examples(batches, max_examples), total=len(batches),
+               desc=f"{split} ({mode}{f', {samples} samples' if mode == 'mc' else ''})",
                unit="batch", leave=False, disable=None if progress is None else not progress)
     try:
-        for batch in bar:
-            if max_examples is not None:
-                if seen >= max_examples:
-                    break
-                keep = min(batch.inputs.shape[0], max_examples - seen)
-                if keep < batch.inputs.shape[0]:
-                    w = None if batch.weights is None else batch.weights[:keep]
-                    batch = Batch(batch.inputs[:keep], batch.targets[:keep], w, batch.carry)
-                seen += keep
-            batch = batch.to(device)
-            if not (batch.carry and states is not None and state_fits(states[0], batch)):
-                states = None
-            pred, states = predict(net, batch.inputs, states, mode=mode, samples=samples,
-                                   generator=gen, regression=task.regression)
-            for key, v in task.score(pred, batch).items():
-                sums[key] = sums.get(key, 0.0) + float(v)
+        return score_batches(net, task, bar, mode=mode, samples=samples, generator=gen,
+                             device=device, what=f"{split!r} data")
     finally:
         bar.close()
-        net.train(was_training)
-    if not sums:
-        raise ValueError(f"task {task.name!r} has no {split!r} data to evaluate")
-    return task.finalize(sums)

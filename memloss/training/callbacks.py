@@ -17,7 +17,7 @@ __all__ = ["Callback", "CALLBACKS", "MetricsLogger", "Checkpointer", "resolve_ho
 log = logging.getLogger(__name__)
 
 #: callbacks that configs name in ``hooks``: factories ``(config) -> Callback``
-CALLBACKS: Registry[Callable[["TrainConfig"], "Callback"]] = Registry("callback")
+CALLBACKS: Registry[Callable[["TrainConfig"], "Callback"]] = Registry("callback", entry_points="memloss.callbacks")
 
 
 class Callback:
@@ -41,6 +41,7 @@ class MetricsLogger(Callback):
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
         rf.append_jsonl(trainer.run_dir / rf.METRICS, record)
+        trainer.metrics_lines += 1
         shown = {k: v for k, v in record.items() if k.startswith(("train_", "valid_"))}
         log.info("epoch %s step %d lr %.4g %s", record["epoch"], record["step"], record["lr"],
                  " ".join(f"{k}={v:.4g}" for k, v in shown.items() if isinstance(v, float)))

@@ -16,7 +16,11 @@ on CPU.
 from __future__ import annotations
 
 import logging
+import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -34,7 +38,7 @@ from memloss.tasks.evaluation import evaluate, state_fits
 
 from .callbacks import Callback, Checkpointer, MetricsLogger, resolve_hooks
 
-__all__ = ["Trainer", "NonFiniteError"]
+__all__ = ["Trainer", "NonFiniteError", "torch_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,38 @@ def _with_last(it: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
     yield cur, True
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with torch's intra-op thread count set to ``n`` (None: unchanged), and
+    restore the previous count afterwards."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt: a
+    checkpoint being written is completed first. Only the main thread can do this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if caught and old is not signal.SIG_IGN:
+        raise KeyboardInterrupt
+
+
 def _disable(progress: bool | None) -> bool | None:
     """tqdm's ``disable``: None hides bars when stderr is not a terminal."""
     return None if progress is None else not progress
@@ -120,7 +156,9 @@ class Trainer:
         self.stopped: str | None = None
         self.hx: State = None
         self.last_batch: Batch | None = None
-        self.checkpoint_step: int | None = None
+        self.checkpoint: rf.Checkpoint | None = None  # the last committed checkpoint
+        self.metrics_lines = 0    # records in metrics.jsonl
+        self._best_weights: dict[str, Tensor] | None = None  # best weights not yet committed
         self._reset_accumulators()
         self._t_last = time.perf_counter()
 
@@ -134,39 +172,63 @@ class Trainer:
                 "bad_evals": self.bad_evals, "stopped": self.stopped, "loss_sum": self.loss_sum,
                 "loss_count": self.loss_count, "train_sums": dict(self.train_sums)}
 
-    def save_checkpoint(self) -> None:
-        """model.safetensors + trainer_state.pt/.json for the current step (atomic each).
+    @property
+    def checkpoint_step(self) -> int | None:
+        """The step of the last committed checkpoint (None before the first)."""
+        return None if self.checkpoint is None else self.checkpoint.step
 
-        Non-finite weights are never saved: the previous checkpoint stays."""
-        self._check_weights()
-        meta = {"step": str(self.step)}
-        rf.save_weights(self.run_dir / rf.MODEL, self.net.state_dict(), meta)
+    def _state(self) -> dict:
         hx = [] if self.hx is None else list(self.hx if isinstance(self.hx, tuple) else (self.hx,))
-        state = {"optimizer": self.optimizer.state_dict(), "mask_rng": self.mask_gen.get_state(),
-                 "data_rng": self.epoch_data_state, "hx": [h.cpu() for h in hx],
-                 "hx_tuple": isinstance(self.hx, tuple), "loop": self.loop_state()}
-        rf.save_state(self.run_dir / rf.STATE, state)
-        rf.write_json(self.run_dir / rf.STATE_JSON, self.loop_state())
-        self.checkpoint_step = self.step
+        return {"optimizer": self.optimizer.state_dict(), "mask_rng": self.mask_gen.get_state(),
+                "data_rng": self.epoch_data_state, "hx": [h.cpu() for h in hx],
+                "hx_tuple": isinstance(self.hx, tuple), "loop": self.loop_state()}
 
-    def load_checkpoint(self) -> None:
-        weights = rf.load_weights(self.run_dir / rf.MODEL)
-        state = rf.load_state(self.run_dir / rf.STATE)
+    def save_checkpoint(self) -> None:
+        """Commit the checkpoint of the current step as one unit
+        (:func:`memloss.core.runfiles.commit_checkpoint`): weights, best weights, optimizer,
+        schedule, RNG and loop state, and the metrics.jsonl position. A Ctrl-C while it is
+        written takes effect once it is complete. Non-finite weights are never saved (the
+        previous checkpoint stays); a checkpoint identical to the last one is not rewritten."""
+        ckpt = self.checkpoint
+        if (ckpt is not None and not ckpt.legacy and ckpt.step == self.step
+                and ckpt.manifest["metrics_lines"] == self.metrics_lines
+                and self._best_weights is None):
+            return
+        self._check_weights()
+        best: dict[str, Tensor] | rf.Checkpoint | None = self._best_weights
+        if best is None and ckpt is not None and ckpt.has(rf.BEST):
+            best = ckpt
+        record = {"epoch": self.epoch, "metrics_lines": self.metrics_lines,
+                  "best_step": self.best_step, "train": self.config.to_dict(),
+                  "net": self.net_config.to_dict(), "loop": self.loop_state()}
+        with _interrupts_held():
+            self.checkpoint = rf.commit_checkpoint(self.run_dir, self.step,
+                                                   model=self.net.state_dict(),
+                                                   state=self._state(), best=best, record=record)
+        self._best_weights = None
+
+    def load_checkpoint(self, ckpt: rf.Checkpoint) -> None:
+        """Continue from a committed checkpoint (digests and finiteness checked on load)."""
+        weights = ckpt.weights(rf.MODEL)
+        state = ckpt.state()
+        if ckpt.has(rf.BEST):
+            ckpt.weights(rf.BEST)  # verified now, not after training to the end
+        loop = state["loop"]
         try:
-            loop = state["loop"]
             self.net.load_state_dict(weights)
             self.optimizer.load_state_dict(state["optimizer"])
             self.mask_gen.set_state(state["mask_rng"])
+            self.data_gen.set_state(state["data_rng"])
             self.epoch_data_state = state["data_rng"]
-        except (KeyError, RuntimeError, TypeError, ValueError) as e:
-            raise rf.RunDirError(f"checkpoint in {self.run_dir} does not match its config "
-                                 f"({type(e).__name__}: {e}); it cannot be resumed") from None
-        meta = rf.weights_metadata(self.run_dir / rf.MODEL)
-        if meta.get("step") != str(loop["step"]):
+        except (KeyError, RuntimeError, TypeError, ValueError, IndexError) as e:
+            raise rf.RunDirError(f"checkpoint in {ckpt.folder} does not match its config "
+                                 f"({type(e).__name__}: {str(e)[:120]}); it cannot be resumed") from None
+        saved_step = ckpt.step if not ckpt.legacy else rf.weights_metadata(ckpt.path(rf.MODEL)).get("step")
+        if str(saved_step) != str(loop["step"]):
             raise rf.RunDirError(
-                f"{self.run_dir}: model.safetensors (step {meta.get('step')}) and "
-                f"trainer_state.pt (step {loop['step']}) disagree; the checkpoint was "
-                "interrupted while being written and cannot be resumed exactly")
+                f"{ckpt.folder}: model.safetensors (step {saved_step}) and trainer_state.pt "
+                f"(step {loop['step']}) disagree; the checkpoint was interrupted while being "
+                "written and cannot be resumed exactly")
         for k in ("epoch", "step", "batch_in_epoch", "lr", "best", "best_step", "bad_evals",
                   "loss_sum", "loss_count"):
             setattr(self, k, loop[k])
@@ -176,7 +238,44 @@ class Trainer:
         self.hx = None if not hx else (tuple(hx) if state["hx_tuple"] else hx[0])
         self._set_lr(self.lr)
         self.step_lr = loop.get("step_lr", self.lr)
-        self.checkpoint_step = self.step
+        self.checkpoint = ckpt
+        self.metrics_lines = (ckpt.manifest["metrics_lines"] if not ckpt.legacy
+                              else len(rf.read_jsonl(self.run_dir / rf.METRICS)))
+
+    def preflight(self) -> None:
+        """One forward and backward pass on a training batch, with throwaway generators,
+        before anything is written: data files, the path and scheme, dtypes, memory and a
+        non-finite first loss fail here. Weights, optimizer and generators stay untouched."""
+        c = self.config
+        batches = self.task.at_epoch(self.epoch).batches(
+            "train", c.batch_size, generator=torch.Generator().manual_seed(0))
+        batch = next(iter(batches), None)
+        if batch is None:
+            raise ValueError(f"task {self.task.name!r} yielded no training batches")
+        batch = batch.to(self.device)
+        out, _ = self.net(batch.inputs, None, generator=torch.Generator().manual_seed(0))
+        loss = self.task.loss(out, batch)
+        if not torch.isfinite(loss):
+            if self.checkpoint is not None:
+                raise NonFiniteError(
+                    f"the weights of the checkpoint (step {self.step}) give a non-finite loss "
+                    f"({loss.item()}) on the first batch: no change of lr or clip can continue "
+                    "from them; start a new run with a lower lr or with clip")
+            raise NonFiniteError(f"the loss of the first training batch is {loss.item()} with the "
+                                 "initial weights; check init_range, forget_bias and the data")
+        loss.backward()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def final_weights(self, final: dict) -> None:
+        """Put the weights ``final`` (final.json) was scored with into the net."""
+        if final["weights"] == "best" and final["weights_step"] != self.step:
+            self.net.load_state_dict(self._best())
+
+    def _best(self) -> dict[str, Tensor]:
+        if self._best_weights is not None:
+            return self._best_weights
+        assert self.checkpoint is not None
+        return self.checkpoint.weights(rf.BEST)
 
     def _check_weights(self) -> None:
         bad = [n for n, p in self.net.named_parameters() if not torch.isfinite(p).all()]
@@ -201,6 +300,12 @@ class Trainer:
         return self.stopped is not None
 
     def fit(self) -> dict:
+        """Train until a stopping rule fires, score the test split, write final.json; with
+        torch's thread count set to ``config.threads`` meanwhile."""
+        with torch_threads(self.config.threads):
+            return self._fit()
+
+    def _fit(self) -> dict:
         c = self.config
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -278,11 +383,13 @@ class Trainer:
 
     def _non_finite(self, what: str) -> None:
         if self.checkpoint_step is None:
-            kept = "no checkpoint had been written yet"
-        else:
-            kept = f"the last good checkpoint (step {self.checkpoint_step}) is kept in {self.run_dir}"
-        raise NonFiniteError(f"{what}; {kept}. Lower the learning rate (lr={self.lr:g}) or set "
-                             "clip (max-norm gradient clipping)")
+            raise NonFiniteError(f"{what}, before the first checkpoint (nothing is kept). Lower "
+                                 f"the learning rate (lr={self.lr:g}) or set clip (max-norm "
+                                 "gradient clipping) and start again")
+        raise NonFiniteError(f"{what}; the last good checkpoint (step {self.checkpoint_step}) is "
+                             f"kept in {self.run_dir}. Continue from it with a lower learning "
+                             f"rate (lr={self.lr:g}) or with clip (max-norm gradient clipping): "
+                             f"memloss train --resume {self.run_dir} --set lr=... --set clip=...")
 
     def _evaluate(self) -> None:
         c, task = self.config, self.task
@@ -301,13 +408,18 @@ class Trainer:
                          batch_size=c.eval_batch_size, seed=stream_seed(c.seed, "eval"),
                          device=self.device)
         self.net.train()
+        bad = [k for k, v in valid.items() if not math.isfinite(v)]
+        if bad:  # these weights are not a good checkpoint either
+            self._non_finite(f"non-finite validation {', '.join(bad)} after epoch "
+                             f"{self.epoch + (self.batch_in_epoch > 0)} step {self.step}")
         for k, v in valid.items():
             record[f"valid_{k}"] = v
         score = valid[task.metric]
         better = self.best is None or (score < self.best if task.lower_is_better else score > self.best)
         if better:
             self.best, self.best_step, self.bad_evals = score, self.step, 0
-            rf.save_weights(self.run_dir / rf.BEST, self.net.state_dict(), {"step": str(self.step)})
+            self._best_weights = {k: v.detach().to("cpu", copy=True)
+                                  for k, v in self.net.state_dict().items()}
         else:
             self.bad_evals += 1
             if c.schedule == "plateau":
@@ -326,11 +438,13 @@ class Trainer:
         when ``restore_best`` (swapped in for the evaluation; the last weights stay for the
         checkpoint), and write final.json."""
         c = self.config
-        use_best = c.restore_best and self.best_step is not None and (self.run_dir / rf.BEST).exists()
+        have_best = self._best_weights is not None or (
+            self.checkpoint is not None and self.checkpoint.has(rf.BEST))
+        use_best = c.restore_best and self.best_step is not None and have_best
         last = None
         if use_best and self.best_step != self.step:
             last = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            self.net.load_state_dict(rf.load_weights(self.run_dir / rf.BEST))
+            self.net.load_state_dict(self._best())
         final: dict[str, Any] = {"weights": "best" if use_best else "last",
                                  "weights_step": self.best_step if use_best else self.step,
                                  "step": self.step, "epoch": self.epoch, "stopped": self.stopped,

@@ -25,9 +25,9 @@ def tiny(name: str) -> dict:
 SCHEME = {"lstm": "moon:p=0.3", "gru": "semeniuta:p=0.3", "rnn": "gal:p=0.2"}
 
 
-def test_seven_probes_are_registered_with_descriptions(capsys):
+def test_eight_probes_are_registered_with_descriptions(capsys):
     assert PROBES.list() == ["state-decay", "impulse", "gradient-flow", "test-time-scaling",
-                             "saturation", "retention", "uncertainty"]
+                             "saturation", "retention", "uncertainty", "mask-audit"]
     assert main(["ls", "probes"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [ln.split()[0] for ln in lines] == PROBES.list()

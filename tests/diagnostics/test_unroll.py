@@ -1,13 +1,12 @@
 """The step-wise unroll equals the full-sequence forward for every cell x scheme."""
 from __future__ import annotations
 
-import logging
-
 import pytest
 import torch
 
 from memloss.models.inference import expected_masks, mode_masks, net_scaling
-from memloss.diagnostics.unroll import readout, reference_view, step_masks, unroll
+from memloss.diagnostics.unroll import StepwiseError, check_stepwise, readout, reference_view, \
+    step_masks, unroll
 from memloss.models import Net, NetConfig, get_cell, list_cells, list_schemes, parse_scheme
 
 VARIANTS = [s for s in list_schemes() if s != "output-zoneout"] + [
@@ -94,11 +93,42 @@ def test_unknown_mode_is_rejected():
         mode_masks(net, "bogus", 3, 2, generator=torch.Generator(), device=torch.device("cpu"))
 
 
-def test_output_zoneout_warns_that_states_are_approximate(caplog):
-    net = _make("lstm", "output-zoneout:p=0.2", False)
-    with caplog.at_level(logging.WARNING, logger="memloss.diagnostics.unroll"):
-        unroll(net, torch.randn(2, 3, 4), expected_masks(net))
-    assert "output gate" in caplog.text
+def test_check_stepwise_refuses_output_zoneout_and_says_why():
+    net = _make("lstm", "output-zoneout:p=0.02", False)  # a low rate is caught too
+    with pytest.raises(StepwiseError, match="output gate.*not part of the recurrent state"):
+        check_stepwise(net, torch.randn(2, 5, 4), "probe-x")
+
+
+@pytest.mark.parametrize("scheme", ["zoneout:p_cell=0.01,p_hidden=0.01", "moon:sampling=step",
+                                    "gal:tied=false", "weight-drop"])
+def test_check_stepwise_accepts_nets_whose_state_is_all_they_carry(scheme):
+    net = _make("lstm", scheme, False)
+    check_stepwise(net, torch.randn(2, 5, 4), "probe-x")  # no error
+    net64 = _make("gru", "zoneout:p_cell=0,p_hidden=0.3", False).double()
+    check_stepwise(net64, torch.randn(2, 5, 4, dtype=torch.float64), "probe-x")
+
+
+def test_unroll_passes_back_every_part_of_the_state():
+    """A net whose state has a third part gets that part back at the next step."""
+    net = _make("lstm", "none", False)
+    seen = []
+
+    class Extra(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.rnn, self.config = net, net.rnn, net.config
+
+        def mask_plan(self):
+            return net.mask_plan()
+
+        def forward(self, x, hx=None, masks=None):
+            seen.append(None if hx is None else hx[2])
+            out, (h, c) = net(x, None if hx is None else hx[:2], masks=masks)
+            return out, (h, c, torch.full((1,), float(len(seen))))
+
+    trace = unroll(Extra(), torch.randn(2, 3, 4), expected_masks(net))
+    assert seen[0] is None and [float(s) for s in seen[1:]] == [1.0, 2.0]
+    assert len(trace.states[-1]) == 3 and len(trace.h) == 3
 
 
 def test_reference_view_shares_nothing_it_changes():

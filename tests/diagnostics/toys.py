@@ -21,6 +21,7 @@ class FloatTask(Task):
     classes: int = 2
     size: int = 64
     positive: bool = False
+    double: bool = False  # float64 inputs
 
     def net_kwargs(self) -> dict:
         return {"input_size": self.features, "output_size": self.classes}
@@ -30,6 +31,8 @@ class FloatTask(Task):
         x = torch.randn(self.size, self.length, self.features, generator=g)
         if self.positive:
             x = x.abs()
+        if self.double:
+            x = x.double()
         y = (x[:, 0, 0] > x[:, 0, 0].median()).long() % self.classes
         for s in range(0, self.size, batch_size):
             yield Batch(x[s:s + batch_size], y[s:s + batch_size])

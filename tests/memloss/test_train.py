@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from memloss.config import TrainConfig
-from memloss.core.runfiles import load_weights, read_json, read_jsonl
+from memloss.core import runfiles as rf
+from memloss.core.runfiles import read_checkpoint, read_json, read_jsonl
 from memloss.runs import load_run
 from memloss.models import predict
 from memloss.training import (CALLBACKS, Callback, NonFiniteError, build_net, build_task, evaluate,
@@ -17,7 +18,15 @@ from memloss.tasks.synthetic import Adding, TemporalOrder
 
 
 def _weights(path):
-    return load_weights(path / "model.safetensors")
+    return read_checkpoint(path).weights()
+
+
+def _state(path):
+    return read_checkpoint(path).state()
+
+
+def _loop(path):
+    return read_checkpoint(path).manifest["loop"]
 
 
 def _records(path):
@@ -28,9 +37,14 @@ def test_train_writes_a_complete_run(tmp_path, tiny_to_config):
     cfg = tiny_to_config.replace(scheme="semeniuta:p=0.25", eval_modes=("deterministic", "mc"),
                                  mc_samples=2)
     out = train(cfg, tmp_path / "run", command=["test"]).path
-    for name in ("config.json", "metrics.jsonl", "final.json", "model.safetensors",
-                 "trainer_state.pt", "trainer_state.json", "best.safetensors"):
+    for name in ("config.json", "metrics.jsonl", "final.json", "checkpoint.json"):
         assert (out / name).is_file(), name
+    ckpt = read_checkpoint(out)
+    assert set(ckpt.manifest["files"]) == {"model.safetensors", "trainer_state.pt",
+                                           "best.safetensors"}
+    assert ckpt.step == 6 and ckpt.manifest["metrics_lines"] == 2
+    assert [p.name for p in out.iterdir() if p.name.startswith("checkpoint-")] == [ckpt.folder.name]
+    assert not (out / ".lock.json").exists()  # the lock is released
     config = read_json(out / "config.json")
     assert config["train"] == cfg.to_dict() and config["command"] == ["test"]
     assert config["net"]["input_size"] == 4 and config["seed"] == 0 and "torch" in config["versions"]
@@ -68,12 +82,11 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_to_config, resume_at):
                                  lr_decay=0.5, eval_modes=("deterministic", "mc"), mc_samples=2)
     straight = train(cfg, tmp_path / "straight").path
     half = train(cfg.replace(max_steps=resume_at), tmp_path / "half").path
-    assert read_json(half / "trainer_state.json")["step"] == resume_at
+    assert _loop(half)["step"] == resume_at
     train(cfg, half, resume=True)
     a, b = _weights(straight), _weights(half)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    sa = torch.load(straight / "trainer_state.pt", weights_only=True)
-    sb = torch.load(half / "trainer_state.pt", weights_only=True)
+    sa, sb = _state(straight), _state(half)
     assert torch.equal(sa["mask_rng"], sb["mask_rng"]) and torch.equal(sa["data_rng"], sb["data_rng"])
     assert sa["loop"] == sb["loop"]
     assert _records(straight) == _records(half)
@@ -83,8 +96,8 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_to_config, resume_at):
 
 def test_resume_rejects_changed_setup(tmp_path, tiny_to_config):
     out = train(tiny_to_config.replace(epochs=1), tmp_path / "r").path
-    with pytest.raises(ValueError, match="cannot change \\['lr'\\]"):
-        train(tiny_to_config.replace(lr=0.5), out, resume=True)
+    with pytest.raises(ValueError, match="cannot change \\['optimizer'\\]"):
+        train(tiny_to_config.replace(optimizer="adam"), out, resume=True)
     with pytest.raises(ValueError, match="already holds a run"):
         train(tiny_to_config, out)
 
@@ -124,8 +137,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_to_
     with pytest.raises(NonFiniteError, match="non-finite training loss .* at epoch 2 step 6; the "
                                              "last good checkpoint \\(step 4\\)"):
         train(cfg, tmp_path / "r", callbacks=[_Poison(after_step=5)])
-    state = read_json(tmp_path / "r" / "trainer_state.json")
-    assert state["step"] == 4
+    assert _loop(tmp_path / "r")["step"] == 4
     w = _weights(tmp_path / "r")
     assert all(torch.isfinite(v).all() for v in w.values())
     assert not (tmp_path / "r" / "final.json").exists()
@@ -138,7 +150,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, tiny_to_config):
     with pytest.raises(NonFiniteError, match="non-finite weights \\(head.weight\\) after epoch 2 "
                                              "step 4; the last good checkpoint \\(step 3\\)"):
         train(cfg, tmp_path / "r", callbacks=[_Poison(after_step=4)])
-    assert read_json(tmp_path / "r" / "trainer_state.json")["step"] == 3
+    assert _loop(tmp_path / "r")["step"] == 3
     assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "r").values())
 
 
@@ -149,9 +161,10 @@ def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
         return original(self, output, batch) + torch.sqrt(output.sum() * 0.0)
 
     monkeypatch.setattr(TemporalOrder, "loss", loss)
-    with pytest.raises(NonFiniteError, match="non-finite gradient norm .* at epoch 1 step 1; "
-                                             "no checkpoint"):
+    with pytest.raises(NonFiniteError, match="non-finite gradient norm .* at epoch 1 step 1, "
+                                             "before the first checkpoint"):
         train(tiny_to_config, tmp_path / "r")
+    assert not (tmp_path / "r").exists()  # no half-run is left behind
 
 
 def test_huge_learning_rate_is_caught(tmp_path):
@@ -251,16 +264,20 @@ def test_resume_carries_the_recurrent_state(tmp_path):
     assert next(task.batches("train", 4)).carry
     straight = train(cfg, tmp_path / "straight").path
     half = train(cfg.replace(max_steps=4), tmp_path / "half").path
-    state = torch.load(half / "trainer_state.pt", weights_only=True)
+    state = _state(half)
     assert len(state["hx"]) == 2 and state["loop"]["batch_in_epoch"] > 0  # (h, c) mid-stream
     train(cfg, half, resume=True)
     a, b = _weights(straight), _weights(half)
     assert all(torch.equal(a[k], b[k]) for k in a)
     # without the carried state the continuation differs
     other = train(cfg.replace(max_steps=4), tmp_path / "other").path
-    st = torch.load(other / "trainer_state.pt", weights_only=True)
+    ck = read_checkpoint(other)
+    st = ck.state()
     st["hx"] = []
-    torch.save(st, other / "trainer_state.pt")
+    rf.commit_checkpoint(other, ck.step, model=ck.weights(), state=st,
+                         best=ck if ck.has(rf.BEST) else None,
+                         record={k: ck.manifest[k] for k in ("epoch", "metrics_lines", "best_step",
+                                                             "train", "net", "loop")})
     train(cfg, other, resume=True)
     c = _weights(other)
     assert not all(torch.equal(a[k], c[k]) for k in a)
@@ -277,7 +294,7 @@ def test_training_batches_come_from_the_task_at_each_epoch(tmp_path, tiny_to_con
 
     monkeypatch.setattr(TemporalOrder, "at_epoch", at_epoch)
     train(tiny_to_config.replace(epochs=3), tmp_path / "r")
-    assert seen == [0, 1, 2]
+    assert seen == [0, 0, 1, 2]  # the first: the check pass on one batch before training
 
 
 def test_ner_length_schedule_switches_training_length():

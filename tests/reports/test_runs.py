@@ -106,7 +106,7 @@ def test_corrupt_files_name_the_file(make_run):
     with pytest.raises(RunDirError, match="config.json is not valid JSON"):
         read_run(run)
     run = make_run("b")
-    (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epo')
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "step": 1}\n{"epo')
     with pytest.raises(RunDirError, match="metrics.jsonl line 2"):
         read_run(run)
     run = make_run("c")

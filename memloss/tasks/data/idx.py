@@ -6,6 +6,7 @@ dimensions, then the values in C order, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
+
+from memloss.core.atomic import atomic_write_bytes
 
 from .errors import DataError
 
@@ -62,7 +65,7 @@ def read_idx(path: "str | os.PathLike[str]", *, ndim: int | None = None,
         if len(dims) != nd or any(w is not None and w != s for w, s in zip(dims, shape)):
             raise DataError(p, f"has shape {shape}, expected {tuple(dims)}", IDX_FORMAT)
     dt = _DTYPES[code]
-    want = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    want = math.prod(shape) * dt.itemsize  # exact (numpy's int64 product can wrap around)
     got = len(raw) - header
     if got != want:
         kind = "truncated" if got < want else "has trailing bytes"
@@ -86,7 +89,4 @@ def write_idx(path: "str | os.PathLike[str]", data: "torch.Tensor | np.ndarray")
     p = Path(path)
     if p.suffix == ".gz":
         body = gzip.compress(body, mtime=0)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(body)
-    os.replace(tmp, p)
-    return p
+    return atomic_write_bytes(p, body)

@@ -9,12 +9,12 @@ into place, so a good file is never overwritten by a bad one and never half-writ
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import os
 import socket
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,11 +23,12 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from memloss.core.atomic import file_digest
 from memloss.core.registry import Registry
 
 from .errors import DataError
 
-__all__ = ["ENV_VAR", "RemoteFile", "Dataset", "DATASETS", "FetchError", "data_dir", "data_path",
+__all__ = ["ENV_VAR", "MAX_DOWNLOAD", "RemoteFile", "Dataset", "DATASETS", "FetchError", "data_dir", "data_path",
            "verify_file", "fetch", "missing_files"]
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 #: environment variable naming the data directory
 ENV_VAR = "MEMLOSS_DATA"
 _CHUNK = 1 << 16
+#: the most bytes a download of a file without a catalogued size may bring (a catalogued
+#: file stops at its size)
+MAX_DOWNLOAD = 256 * 2**20
+#: a ``.part`` file not written to for this long is a killed download's leftover
+_STALE_PART_S = 600
 
 
 class FetchError(DataError):
@@ -170,14 +176,6 @@ def data_path(name: str) -> Path:
     return data_dir() / name
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(_CHUNK), b""))
@@ -197,7 +195,7 @@ def verify_file(path: "str | os.PathLike[str]", spec: RemoteFile) -> str | None:
     for algorithm in ("sha256", "md5"):
         want = getattr(spec, algorithm)
         if want is not None:
-            got = _digest(p, algorithm)
+            got = file_digest(p, algorithm)
             if got != want.lower():
                 return f"checksum mismatch: {algorithm} {got}, expected {want}"
     if spec.lines is not None:
@@ -228,6 +226,19 @@ def _by_hand(ds: Dataset, root: Path, files: list[RemoteFile]) -> str:
     return "\n".join(lines)
 
 
+def _remove_stale_parts(root: Path) -> None:
+    """Remove ``.part`` files that killed downloads left (not written to for 10 minutes, so
+    a download running in another process is left alone)."""
+    now = time.time()
+    for p in root.glob(".*.part"):
+        try:
+            if now - p.stat().st_mtime > _STALE_PART_S:
+                p.unlink()
+                log.info("%s: removed the leftover of an interrupted download", p)
+        except OSError:
+            pass
+
+
 class _Offline(Exception):
     pass
 
@@ -240,8 +251,13 @@ def _download(url: str, dest: Path, spec: RemoteFile, timeout: float) -> None:
         raise DataError(spec.name, f"download from {url} failed: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as e:
         raise _Offline(f"{url}: {getattr(e, 'reason', e)}") from None
+    cap = spec.size if spec.size is not None else MAX_DOWNLOAD
+    what = "the catalogued size" if spec.size is not None else "the download limit"
     with resp:
         length = resp.headers.get("Content-Length")
+        if length and length.isdigit() and int(length) > cap:
+            raise DataError(spec.name, f"download from {url} announces {length} bytes, more "
+                            f"than {what} ({cap} bytes); not downloaded")
         total = int(length) if length and length.isdigit() else spec.size
         got = 0
         bar = tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, leave=False,
@@ -250,7 +266,7 @@ def _download(url: str, dest: Path, spec: RemoteFile, timeout: float) -> None:
             with open(dest, "wb") as out:
                 while True:
                     try:
-                        chunk = resp.read(_CHUNK)
+                        chunk = resp.read(min(_CHUNK, cap + 1 - got))
                     except http.client.IncompleteRead as e:
                         out.write(e.partial)
                         got += len(e.partial)
@@ -260,6 +276,9 @@ def _download(url: str, dest: Path, spec: RemoteFile, timeout: float) -> None:
                                         f"{got} bytes: {e}") from None
                     if not chunk:
                         break
+                    if got + len(chunk) > cap:
+                        raise DataError(spec.name, f"download from {url} goes on past {what} "
+                                        f"({cap} bytes); stopped and deleted")
                     out.write(chunk)
                     got += len(chunk)
                     bar.update(len(chunk))
@@ -303,6 +322,7 @@ def fetch(dataset: "str | Dataset", directory: "str | os.PathLike[str] | None" =
         return root
     created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(root)
     failures: list[str] = []
     for spec in todo:
         offline: list[str] = []

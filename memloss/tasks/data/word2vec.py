@@ -13,6 +13,8 @@ from typing import Collection
 import numpy as np
 import torch
 
+from memloss.core.atomic import atomic_write
+
 from .errors import DataError
 
 __all__ = ["read_word2vec", "write_word2vec", "W2V_FORMAT"]
@@ -27,6 +29,14 @@ def _is_binary(p: Path) -> bool:
     with open(p, "rb") as f:
         sample = f.read(8192)
     return any(b < 0x20 and b not in (9, 10, 13) for b in sample)
+
+
+def _check_finite(p: Path, vec: np.ndarray, where: str) -> None:
+    """A vector holding NaN or inf (or a value beyond float32) would poison every sentence
+    using its word: refuse the file, naming the entry."""
+    if not np.isfinite(vec).all():
+        raise DataError(p, f"{where} holds a value that is NaN or infinite (or beyond float32)",
+                        W2V_FORMAT)
 
 
 def _header(p: Path, line: bytes) -> tuple[int, int] | None:
@@ -66,10 +76,12 @@ def _read_text(p: Path, keep: Collection[str] | None, limit: int | None
             word = parts[0].decode("utf-8", errors="replace")
             if keep is None or word in keep:
                 try:
-                    vecs.append(np.array([float(x) for x in parts[1:]], dtype=np.float32))
+                    vec = np.array([float(x) for x in parts[1:]], dtype=np.float32)
                 except ValueError:
                     raise DataError(p, f"line {lineno} has a value that is not a number",
                                     W2V_FORMAT) from None
+                _check_finite(p, vec, f"line {lineno}")
+                vecs.append(vec)
                 words.append(word)
             entries += 1
             if limit is not None and entries >= limit:
@@ -114,8 +126,10 @@ def _read_binary(p: Path, keep: Collection[str] | None, limit: int | None
                 raise DataError(p, f"truncated: vector {i + 1} of {n} has {got} of "
                                 f"{nbytes} bytes", W2V_FORMAT)
             if wanted:
+                vec = np.frombuffer(raw, dtype="<f4").copy()
+                _check_finite(p, vec, f"vector {i + 1}")
                 words.append(word)
-                vecs.append(np.frombuffer(raw, dtype="<f4").copy())
+                vecs.append(vec)
     return words, vecs
 
 
@@ -151,14 +165,14 @@ def write_word2vec(path: "str | os.PathLike[str]", words: list[str], vectors: to
     v = vectors.detach().to(torch.float32).cpu().numpy()
     if v.ndim != 2 or v.shape[0] != len(words):
         raise ValueError(f"need one vector row per word, got {v.shape} for {len(words)} words")
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(f"{v.shape[0]} {v.shape[1]}\n".encode())
-        for w, row in zip(words, v):
-            if binary:
-                f.write(w.encode() + b" " + row.astype("<f4").tobytes() + b"\n")
-            else:
-                f.write((w + " " + " ".join(f"{x:.6g}" for x in row) + "\n").encode())
-    os.replace(tmp, p)
-    return p
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(f"{v.shape[0]} {v.shape[1]}\n".encode())
+            for w, row in zip(words, v):
+                if binary:
+                    f.write(w.encode() + b" " + row.astype("<f4").tobytes() + b"\n")
+                else:
+                    f.write((w + " " + " ".join(f"{x:.6g}" for x in row) + "\n").encode())
+
+    return atomic_write(path, write)

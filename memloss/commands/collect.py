@@ -1,0 +1,41 @@
+"""``memloss collect DIR... --out FILE.parquet|FILE.csv``: one row per run, and a summary per
+paper table row (seeds, mean, sd, 95% interval, the paper's number) with the rank agreement."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from memloss.collect import collect
+
+    result = collect(args.dirs, args.out)
+    for path in result.paths:
+        print(f"wrote {path}")
+    print(f"{len(result.runs)} runs")
+    if result.summary.empty:
+        print("no run reproduces a paper row (none records info.preset): no summary")
+        return 0
+    cols = ["table", "row", "split", "seeds", "mean", "sd", "ci_low", "ci_high", "reported", "bound",
+            "inside"]
+    with pd.option_context("display.width", 200, "display.max_columns", None,
+                           "display.max_colwidth", 60, "display.float_format", "{:.4g}".format):
+        print(result.summary[cols].to_string(index=False))
+        print()
+        print(result.agreement.to_string(index=False))
+    return 0
+
+
+def add_parser(sub: "argparse._SubParsersAction") -> None:
+    p = sub.add_parser("collect", help="collect run directories into Parquet/CSV with a "
+                                       "summary beside the papers",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="+", metavar="DIR",
+                   help="run directories or sweep directories (searched for runs)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="FILE.parquet or FILE.csv; the summary and the rank agreement go to "
+                        "FILE.summary.* and FILE.agreement.*")
+    p.set_defaults(func=_run)

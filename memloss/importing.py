@@ -1,0 +1,325 @@
+"""Turn a plain PyTorch state dict of a model trained elsewhere into a memloss run directory.
+
+The file is read without unpickling: safetensors, or ``torch.load(weights_only=True)``
+(a ``torch.save(model.state_dict())`` file, or a checkpoint dict holding one under
+``state_dict``/``model``/``model_state_dict``). The model must be an embedding (or float
+input), a torch.nn-named recurrent stack (``weight_ih_l0`` ...) and optionally a linear
+head, under any prefixes: PyTorch's word_language_model (``encoder``, ``rnn``,
+``decoder``), ``embedding``/``lstm``/``fc`` classifiers and memloss's own layout are found
+by themselves; ``parts`` names them otherwise. A key that belongs to none of the three is
+an error, so nothing the model computes is dropped without a word.
+
+The run directory holds ``config.json`` (the task, the net with the scheme the model was
+trained with, and ``info.imported``: the source file, its SHA-256, the parts and the
+vocabulary mapping), ``model.safetensors`` and a ``final.json`` without test metrics; so
+``memloss probe``, ``memloss eval`` and ``memloss report`` work on it as on a trained run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import Tensor
+
+from memloss.build import net_config, task_from
+from memloss.config import TrainConfig
+from memloss.core import runfiles as rf
+from memloss.diagnostics.external import net_from_weights
+from memloss.models import DATA_FIELDS, Net, get_cell
+from memloss.runs import config_record
+
+__all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",
+           "PART_NAMES"]
+
+log = logging.getLogger(__name__)
+
+#: prefixes tried for each part, in order (PyTorch's word_language_model first)
+PART_NAMES = {
+    "embedding": ("encoder", "embedding", "embed", "emb", "embeddings", "word_embeddings",
+                  "embedder"),
+    "rnn": ("rnn", "lstm", "gru", "recurrent", "rnns", "encoder_rnn"),
+    "head": ("decoder", "head", "fc", "linear", "classifier", "out", "output", "proj", "fc_out"),
+}
+_CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The prefixes of the three parts in a state dict (``None``: the model has no such part;
+    ``""`` for ``rnn``: its weights sit at the top level)."""
+
+    embedding: str | None
+    rnn: str
+    head: str | None
+
+
+def read_state_dict(path: "str | os.PathLike[str]") -> dict[str, Tensor]:
+    """The tensors of a safetensors file or of a ``torch.load(weights_only=True)`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist; pass the file the model's state dict was "
+                         "saved to")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise ValueError(f"{path} is not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError(
+            f"{path} holds pickled Python objects (a whole model saved with torch.save(model)?), "
+            "which memloss does not unpickle; save the weights instead: "
+            "torch.save(model.state_dict(), 'model.pt')") from None
+    except (RuntimeError, OSError, EOFError) as e:
+        raise ValueError(f"{path} is neither a safetensors file nor a torch.save file ({e})"
+                         ) from None
+    if isinstance(obj, Mapping) and not all(isinstance(v, Tensor) for v in obj.values()):
+        inner = next((obj[k] for k in _CHECKPOINT_KEYS if isinstance(obj.get(k), Mapping)), None)
+        if inner is not None:
+            obj = inner
+    if not isinstance(obj, Mapping) or not obj or \
+            not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()):
+        raise ValueError(f"{path} does not hold a state dict (names -> tensors); save one with "
+                         "torch.save(model.state_dict(), PATH)")
+    return dict(obj)
+
+
+def _strip_wrappers(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Drop a ``module.`` prefix every key has (DataParallel) or a ``_orig_mod.`` one
+    (torch.compile)."""
+    out = dict(state)
+    for wrapper in ("module.", "_orig_mod."):
+        if out and all(k.startswith(wrapper) for k in out):
+            out = {k[len(wrapper):]: v for k, v in out.items()}
+    return out
+
+
+def _rnn_prefix(state: Mapping[str, Tensor], given: str | None) -> str:
+    if given is not None:
+        key = f"{given}.weight_ih_l0" if given else "weight_ih_l0"
+        if key not in state:
+            raise ValueError(f"no {key!r} in the state dict; the recurrent part is not at "
+                             f"{given!r}")
+        return given
+    found = sorted({k[:-len("weight_ih_l0")].rstrip(".") for k in state
+                    if k.endswith("weight_ih_l0")})
+    if len(found) != 1:
+        raise ValueError("the state dict has " + ("no torch.nn recurrent layer (weight_ih_l0)"
+                         if not found else f"several recurrent stacks {found}") +
+                         "; name the parts with --part rnn=PREFIX (and embedding=, head=)")
+    return found[0]
+
+
+def _linear_prefix(state: Mapping[str, Tensor], names: Sequence[str], given: str | None,
+                   width: int, part: str) -> str | None:
+    """The prefix of a 2-D ``.weight`` of ``width`` columns among ``names`` (or ``given``)."""
+    if given is not None:
+        if given in ("", "none"):
+            return None
+        if f"{given}.weight" not in state:
+            raise ValueError(f"no {given + '.weight'!r} in the state dict for the {part}")
+        return given
+    hits = [n for n in names if f"{n}.weight" in state and state[f"{n}.weight"].dim() == 2
+            and int(state[f"{n}.weight"].shape[1]) == width]
+    return hits[0] if hits else None
+
+
+def find_parts(state: Mapping[str, Tensor], given: Mapping[str, str] | None = None) -> Parts:
+    """Where the embedding, the recurrent stack and the head sit in ``state`` (``given``
+    overrides any of them; ``""`` or ``"none"`` for embedding/head: the model has none)."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(PART_NAMES))
+    if unknown:
+        raise ValueError(f"unknown part {unknown[0]!r}; parts are {', '.join(PART_NAMES)}")
+    rnn = _rnn_prefix(state, given.get("rnn"))
+    dot = f"{rnn}." if rnn else ""
+    w_hh = state[f"{dot}weight_hh_l0"]
+    hidden, width = int(w_hh.shape[1]), int(state[f"{dot}weight_ih_l0"].shape[1])
+    emb = _linear_prefix(state, PART_NAMES["embedding"], given.get("embedding"), width, "embedding")
+    head = _linear_prefix(state, PART_NAMES["head"], given.get("head"), hidden, "head")
+    return Parts(emb, rnn, head)
+
+
+def vocab_permutation(model_vocab: Sequence[str], task_vocab: Sequence[str]
+                      ) -> tuple[list[int | None], list[str]]:
+    """For each task token id, the model's row of that token (None: the model never had it),
+    and the task's tokens missing from the model. Model tokens the task lacks are an error:
+    the task's softmax would leave them out and so score another model."""
+    rows = {t: i for i, t in enumerate(model_vocab)}
+    if len(rows) != len(model_vocab):
+        raise ValueError("the model vocabulary lists a token twice")
+    extra = [t for t in model_vocab if t not in set(task_vocab)]
+    if extra:
+        raise ValueError(f"{len(extra)} token(s) of the model's vocabulary are not in the task's "
+                         f"(e.g. {extra[:5]}); the task must tokenize the text the way the "
+                         "model was trained (check its lower/max_vocab/split_punct settings)")
+    perm = [rows.get(t) for t in task_vocab]
+    return perm, [t for t, r in zip(task_vocab, perm) if r is None]
+
+
+def _read_vocab(path: "str | os.PathLike[str]") -> list[str]:
+    """One token per line in the model's id order, or a JSON list of tokens."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        tokens = json.loads(text)
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ValueError(f"{path}: a JSON vocabulary is a list of token strings")
+        return tokens
+    return text.rstrip("\n").split("\n")
+
+
+def _remap(weight: Tensor, perm: list[int | None], fill: float) -> Tensor:
+    """Rows of ``weight`` in the task's order; rows the model lacks are ``fill``."""
+    out = weight.new_full((len(perm),) + tuple(weight.shape[1:]), fill)
+    have = [j for j, r in enumerate(perm) if r is not None]
+    out[have] = weight[[perm[j] for j in have]]
+    return out
+
+
+#: the head bias of a task token the model never had: its probability is exactly 0
+_NEVER = -1e9
+
+
+def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathLike[str]", *,
+                      task: str, task_params: Mapping[str, Any] | None = None,
+                      cell: str | None = None, hidden_size: int | None = None,
+                      num_layers: int | None = None, scheme: str = "none",
+                      nonlinearity: str = "tanh", vocab: "str | os.PathLike[str] | None" = None,
+                      parts: Mapping[str, str] | None = None,
+                      command: Sequence[str] | None = None) -> Path:
+    """Write a run directory at ``out_dir`` for the model whose state dict is ``source``.
+
+    ``task``/``task_params``: the memloss task the model is scored and probed on. ``cell``
+    (``lstm``, ``gru``, ``rnn``; with ``nonlinearity`` for rnn), ``hidden_size`` and
+    ``num_layers`` are read from the weights; given, they are checked against them.
+    ``scheme``: the regularization the model was trained with. ``vocab``: the model's
+    vocabulary (one token per line in its id order, or a JSON list) when its token ids are
+    not the task's: the embedding and head rows are reordered to the task's vocabulary, and
+    task tokens the model never had get a zero embedding and probability 0. Returns the
+    run directory.
+    """
+    out = Path(out_dir)
+    if rf.is_run_dir(out):
+        raise ValueError(f"{out} already holds a run; choose another --out")
+    state = _strip_wrappers(read_state_dict(source))
+    found = find_parts(state, parts)
+    dot = f"{found.rnn}." if found.rnn else ""
+    recurrent = {k[len(dot):]: v for k, v in state.items() if k.startswith(dot) and
+                 k[len(dot):].split("_l")[0] in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+    used = {dot + k for k in recurrent}
+    emb = head_w = head_b = None
+    if found.embedding is not None:
+        emb = state[f"{found.embedding}.weight"]
+        used.add(f"{found.embedding}.weight")
+    if found.head is not None:
+        head_w = state[f"{found.head}.weight"]
+        head_b = state.get(f"{found.head}.bias")
+        used |= {f"{found.head}.weight", f"{found.head}.bias"}
+    left = sorted(set(state) - used)
+    if left:
+        raise ValueError(f"the state dict has weights outside an embedding -> recurrent -> linear "
+                         f"head model: {left[:6]}; memloss would leave them out and probe another "
+                         "model (name the parts with --part if they were not found)")
+    cell = _cell(recurrent, cell)
+    the_task = task_from(task, dict(task_params or {}))
+    mapping: dict[str, Any] = {}
+    if vocab is not None:
+        emb, head_w, head_b, mapping = _apply_vocab(the_task, vocab, emb, head_w, head_b)
+    net = net_from_weights(cell, recurrent, embedding=emb, head_weight=head_w, head_bias=head_b,
+                           scheme=scheme, nonlinearity=nonlinearity)
+    _check_sizes(net, hidden_size, num_layers, the_task)
+    train = TrainConfig(task=task, task_params=dict(task_params or {}),
+                        net={k: v for k, v in net.config.to_dict().items()
+                             if k not in DATA_FIELDS})
+    full = net_config(train, the_task)
+    if full != net.config:
+        raise ValueError(f"the imported net {net.config} differs from the one the task "
+                         f"{task!r} defines, {full}")
+    info = {"imported": {"source": str(Path(source).resolve()), "sha256": _sha256(source),
+                         "parts": {"embedding": found.embedding, "rnn": found.rnn,
+                                   "head": found.head}, **mapping}}
+    record = config_record(train, net.config, path=net.rnn.chosen_path(),
+                           task_info=the_task.run_info(), command=list(command or []), info=info)
+    out.mkdir(parents=True, exist_ok=True)
+    rf.write_json(out / rf.CONFIG, record)
+    rf.save_weights(out / rf.MODEL, net.state_dict(), {"step": "0", "imported": "1"})
+    rf.write_json(out / rf.FINAL, {"weights": "last", "metric": the_task.metric,
+                                   "imported": True, "test": {}})
+    log.info("imported %s (%s, %d layer(s) of %d, scheme %s) into %s", source, cell,
+             net.config.num_layers, net.config.hidden_size, net.config.scheme, out)
+    return out
+
+
+def _cell(recurrent: Mapping[str, Tensor], cell: str | None) -> str:
+    """The cell the gate count of ``weight_hh_l0`` says (checked against ``cell`` if given)."""
+    w = recurrent["weight_hh_l0"]
+    gates = int(w.shape[0]) // int(w.shape[1])
+    by_gates = {get_cell(c).gates: c for c in ("lstm", "gru", "rnn")}
+    inferred = by_gates.get(gates) if int(w.shape[0]) % int(w.shape[1]) == 0 else None
+    if inferred is None:
+        raise ValueError(f"weight_hh_l0 has shape {tuple(w.shape)}: not 1, 3 or 4 gate blocks of "
+                         "a square recurrent matrix (rnn, gru, lstm)")
+    if cell is not None and cell != inferred:
+        raise ValueError(f"--cell {cell} but the weights are a {inferred}'s ({gates} gate "
+                         f"block(s) in weight_hh_l0 {tuple(w.shape)})")
+    return inferred
+
+
+def _check_sizes(net: Net, hidden_size: int | None, num_layers: int | None, task: Any) -> None:
+    c = net.config
+    for name, given, have in (("--hidden-size", hidden_size, c.hidden_size),
+                              ("--layers", num_layers, c.num_layers)):
+        if given is not None and given != have:
+            raise ValueError(f"{name} {given} but the weights have {have}")
+    want = task.net_kwargs()
+    for key, value in want.items():
+        have = getattr(c, key)
+        if have != value:
+            hint = {"vocab_size": " (give the model's vocabulary with --vocab)",
+                    "output_size": " (name the head with --part head=PREFIX)" if have is None
+                    else ""}.get(key, "")
+            raise ValueError(f"the task {task.name!r} needs {key}={value}, the weights have "
+                             f"{'none' if have is None else have}{hint}")
+
+
+def _apply_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
+                 head_w: Tensor | None, head_b: Tensor | None
+                 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, dict[str, Any]]:
+    task_vocab = getattr(getattr(task, "vocab", None), "itos", None)
+    if task_vocab is None:
+        raise ValueError(f"task {task.name!r} has no vocabulary to map the model's tokens to; "
+                         "drop --vocab")
+    model_vocab = _read_vocab(vocab)
+    perm, missing = vocab_permutation(model_vocab, task_vocab)
+    if emb is not None and int(emb.shape[0]) != len(model_vocab):
+        raise ValueError(f"--vocab lists {len(model_vocab)} tokens, the embedding has "
+                         f"{int(emb.shape[0])} rows")
+    if missing:
+        log.warning("%d task token(s) the model never had get probability 0: %s", len(missing),
+                    missing[:5])
+    emb = None if emb is None else _remap(emb, perm, 0.0)
+    if head_w is not None and int(head_w.shape[0]) == len(model_vocab):
+        bias = head_b if head_b is not None else head_w.new_zeros(head_w.shape[0])
+        head_w, head_b = _remap(head_w, perm, 0.0), _remap(bias, perm, _NEVER)
+    return emb, head_w, head_b, {"vocab": {"file": str(Path(vocab).resolve()),
+                                           "model_tokens": len(model_vocab),
+                                           "task_tokens": len(task_vocab),
+                                           "never_seen": missing}}
+
+
+def _sha256(path: "str | os.PathLike[str]") -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

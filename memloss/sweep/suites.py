@@ -1,0 +1,70 @@
+"""Named suites: one per paper table, built from the preset registry.
+
+Every preset belongs to its paper's table (``Preset.paper``, ``Preset.table``); the suite of
+a table runs each of its full-size presets, and the ``-cpu`` suite each ``-cpu`` variant, for
+every seed. Suites are derived when asked for, so a preset registered later (by memloss or a
+plug-in) joins its table's suite. Names: the first author and the table, ``semeniuta-t1``,
+``gal-t1``, ``krueger-t3-cpu``; a row outside a numbered table gets its section
+(``zaremba-section-4-1``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from memloss.presets import PRESETS, Preset
+
+from .spec import RunSpec, grid_runs
+
+__all__ = ["Suite", "all_suites", "get_suite", "suite_name"]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The presets of one paper table (full size, or their ``-cpu`` variants)."""
+
+    name: str
+    paper: str
+    table: str
+    presets: tuple[str, ...]
+    cpu: bool
+
+    def describe(self) -> str:
+        size = "CPU-sized variants of " if self.cpu else ""
+        return f"{size}{self.paper.split(',')[0]} {self.table}: {len(self.presets)} presets"
+
+    def runs(self, seeds: Sequence[int], sets: Sequence[str] = ()) -> list[RunSpec]:
+        """One run per preset and seed, named by the words that tell the presets apart."""
+        return grid_runs({"preset": list(self.presets), "seed": list(seeds)}, sets=sets)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def suite_name(preset: Preset) -> str:
+    """The suite a preset's table gives: ``<first author>-t<N>`` (``-cpu`` for variants)."""
+    author = _slug(preset.paper.split()[0])
+    m = re.fullmatch(r"table\s+(\w+)", preset.table.strip(), flags=re.IGNORECASE)
+    table = f"t{m.group(1).lower()}" if m else _slug(preset.table)
+    return f"{author}-{table}" + ("-cpu" if preset.cpu_of else "")
+
+
+def all_suites() -> dict[str, Suite]:
+    """Every suite, by name, in the order of the presets' registration."""
+    groups: dict[str, list[Preset]] = {}
+    for name in PRESETS.list():
+        preset = PRESETS.get(name)
+        groups.setdefault(suite_name(preset), []).append(preset)
+    return {name: Suite(name, ps[0].paper, ps[0].table, tuple(p.name for p in ps),
+                        ps[0].cpu_of is not None)
+            for name, ps in groups.items()}
+
+
+def get_suite(name: str) -> Suite:
+    found = all_suites()
+    if name not in found:
+        raise ValueError(f"unknown suite {name!r}; suites: {', '.join(found)} (or give a grid "
+                         "file, SPEC.toml)")
+    return found[name]

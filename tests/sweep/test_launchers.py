@@ -1,0 +1,151 @@
+"""Sweeps for real at tiny size: the local pool (rerun, failure, kill and resume), Ray and
+submitit's local executor giving the same runs as the pool."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from memloss.core.runfiles import read_checkpoint, read_json
+from memloss.sweep import LaunchOptions, grid_runs, run_sweep
+
+TINY = {"hidden_size": 8, "epochs": 1, "optimizer": "adam", "lr": 0.01, "batch_size": 32,
+        "eval_batch_size": 64, "task": {"length": 8, "train_size": 96, "valid_size": 16,
+                                        "test_size": 16}}
+GRID = {"task": "temporal-order", "scheme": ["semeniuta:p=0.25", "moon:p=0.25,sampling=sequence"],
+        "seed": [0, 1], "set": TINY}
+ONE = LaunchOptions(jobs=2, threads=1)
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(run).weights()
+
+
+def _same_runs(a: Path, b: Path, names: list[str]) -> None:
+    for name in names:
+        wa, wb = _weights(a / name), _weights(b / name)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
+        assert read_json(a / name / "final.json") == read_json(b / name / "final.json"), name
+
+
+@pytest.fixture(scope="module")
+def pool_sweep(tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("pool")
+    runs = grid_runs(GRID)
+    outcome = run_sweep(runs, out, options=ONE, progress=False)
+    assert outcome.ok and sorted(outcome.done) == sorted(r.name for r in runs)
+    return out, [r.name for r in runs]
+
+
+def test_the_pool_runs_every_run_and_a_second_sweep_trains_nothing(pool_sweep):
+    out, names = pool_sweep
+    assert len(names) == 4
+    for name in names:
+        config = read_json(out / name / "config.json")
+        assert config["train"]["threads"] == 1 and config["command"][:2] == ["memloss", "train"]
+        assert "--resume-or-start" in config["command"]
+    stamps = {n: (out / n / "final.json").stat().st_mtime_ns for n in names}
+    again = run_sweep(grid_runs(GRID), out, options=ONE, progress=False)
+    assert again.ok and sorted(again.already) == sorted(names) and again.done == []
+    assert {n: (out / n / "final.json").stat().st_mtime_ns for n in names} == stamps
+    manifest = read_json(out / ".sweep" / "sweep.json")
+    assert [r["name"] for r in manifest["runs"]] == [r.name for r in grid_runs(GRID)]
+    assert len((out / ".sweep" / "commands.txt").read_text().splitlines()) == 4
+
+
+def test_a_sweep_of_another_setup_in_the_same_directory_is_refused(pool_sweep):
+    out, _ = pool_sweep
+    changed = {**GRID, "set": {**TINY, "lr": 0.02}}
+    with pytest.raises(ValueError, match="lr differ"):
+        run_sweep(grid_runs(changed), out, options=ONE, progress=False)
+
+
+def test_a_failure_is_recorded_and_retried_only_when_asked(tmp_path):
+    # lr=1e30 makes the adding task's loss non-finite: that run fails, the other finishes
+    grid = {"task": "adding", "seed": 0,
+            "set": {"hidden_size": 8, "epochs": 3, "batch_size": 8, "lr": [0.01, 1e30],
+                    "task": {"length": 6, "train_size": 256, "valid_size": 8, "test_size": 8}}}
+    runs = grid_runs(grid)
+    assert [r.name for r in runs] == ["lr-0.01_seed-0", "lr-1e30_seed-0"]
+    first = run_sweep(runs, tmp_path, options=ONE, progress=False)
+    bad = ["lr-1e30_seed-0"]
+    assert list(first.failed) == bad and len(first.done) == 1
+    error = read_json(tmp_path / ".sweep" / "errors" / f"{bad[0]}.json")
+    assert "NonFiniteError" in error["error"] and "Traceback" in error["traceback"]
+    second = run_sweep(runs, tmp_path, options=ONE, progress=False)
+    assert list(second.skipped_failed) == bad and second.done == [] and not second.ok
+    third = run_sweep(runs, tmp_path, options=ONE, retry_failed=True, progress=False)
+    assert list(third.failed) == bad  # retried (and fails again, deterministically)
+
+
+def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_path):
+    long = {**TINY, "epochs": None, "max_steps": 1500, "eval_every": 10}
+    grid = {"task": "temporal-order", "scheme": "semeniuta:p=0.25,sampling=step", "seed": 0,
+            "set": long}
+    spec = tmp_path / "grid.toml"
+    spec.write_text(_toml(grid))
+    cut = tmp_path / "cut"
+    name = grid_runs(grid)[0].name
+    state = cut / name / "checkpoint.json"  # the manifest: step of the last checkpoint
+    proc = subprocess.Popen([sys.executable, "-m", "memloss", "sweep", str(spec), "--out", str(cut),
+                             "--jobs", "1", "--threads", "1", "--no-progress"],
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if state.exists() and read_json(state)["step"] >= 30:
+                break
+            assert proc.poll() is None, "the sweep ended before it could be interrupted"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, as a preempted job
+    finally:
+        proc.wait(timeout=60)
+    killed_at = read_json(state)["step"]
+    assert 30 <= killed_at < 1500 and not (cut / name / "final.json").exists()
+    resumed = run_sweep(grid_runs(grid), cut, options=LaunchOptions(jobs=1, threads=1),
+                        progress=False)
+    assert resumed.done == [name]
+    assert read_json(cut / name / "config.json")["resumed"][0]["step"] >= killed_at
+    straight = tmp_path / "straight"
+    run_sweep(grid_runs(grid), straight, options=LaunchOptions(jobs=1, threads=1), progress=False)
+    _same_runs(cut, straight, [name])
+
+
+def _toml(grid: dict) -> str:
+    lines = []
+    for k in ("task", "scheme", "seed"):
+        lines.append(f"{k} = {json.dumps(grid[k])}")
+    lines.append("[set]")
+    for k, v in grid["set"].items():
+        if isinstance(v, dict):
+            lines += [f"{k}.{pk} = {json.dumps(pv)}" for pk, pv in v.items()]
+        else:  # TOML has no null: an option's "null" text means None, as in --set
+            lines.append(f"{k} = {json.dumps('null' if v is None else v)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_ray_gives_the_runs_the_pool_gives(pool_sweep, tmp_path):
+    pytest.importorskip("ray")  # a dev dependency: installed by `make test`
+    out, names = pool_sweep
+    outcome = run_sweep(grid_runs(GRID), tmp_path, launcher="ray", options=ONE, progress=False)
+    assert outcome.ok and sorted(outcome.done) == sorted(names)
+    _same_runs(out, tmp_path, names)
+
+
+def test_submitit_local_executor_gives_the_runs_the_pool_gives(pool_sweep, tmp_path):
+    pytest.importorskip("submitit")  # a dev dependency: installed by `make test`
+    out, names = pool_sweep
+    outcome = run_sweep(grid_runs(GRID), tmp_path, launcher="submitit",
+                        options=LaunchOptions(jobs=2, threads=1, cluster="local", time_min=10),
+                        progress=False)
+    assert outcome.ok and sorted(outcome.done) == sorted(names)
+    _same_runs(out, tmp_path, names)
+    assert list((tmp_path / ".sweep" / "submitit").iterdir())  # submitit's own job folders
