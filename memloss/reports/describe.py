@@ -22,7 +22,8 @@ from .paper import paper_row, paper_value
 from .paper_tables import paper_table_sections
 from .plots import BarPlot, LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord, flat_config
-from .wording import PROBE_ORDER, axis_label, metric, mode_words, probe_title, quantity, x_axis
+from .wording import PROBE_ORDER, axis_label, counted, deviate, metric, mode_words, probe_title, \
+    quantity, x_axis
 
 __all__ = ["results_table", "results_flags", "headline", "training_curves", "probe_sections",
            "settings_sections", "describe_runs", "probe_frame", "X_COLUMNS", "BODY", "APPENDIX",
@@ -153,7 +154,7 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     m = metric(name)
     bars = _bar_frame(runs, mode)
     if bars.empty:
-        text = (f"{len(runs)} run(s); none has a test result yet (final.json is missing: "
+        text = (f"{counted(len(runs), 'run')}; none has a test result yet (final.json is missing: "
                 "training did not finish).")
         return Headline(text, None, Table("Results", frame))
     mean = bars.groupby(["scheme", "group"], sort=False)["value"].mean()
@@ -163,7 +164,7 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     def who(key: tuple[str, str]) -> str:
         return key[0] + (f" ({key[1]})" if key[1] != "all runs" else "")
 
-    text = (f"{len(runs)} run(s), test {m.words} under {mode} inference: best {who(best)} "
+    text = (f"{counted(len(runs), 'run')}, test {m.words} under {mode} inference: best {who(best)} "
             f"{m.show(mean[best])}")
     if worst != best:
         text += f", lowest {who(worst)} {m.show(mean[worst])}"
@@ -171,7 +172,8 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     text += f" (chance {m.show(chance)})." if chance is not None else "."
     n_paper = int(bars["paper"].notna().sum())
     if n_paper:
-        text += (f" {len(flags)} measured number(s) deviate from the paper or lie below chance"
+        text += (f" {deviate(len(flags), 'measured number')} from the paper or lie"
+                 f"{'s' if len(flags) == 1 else ''} below chance"
                  " (flagged in the table)." if flags else
                  f" Every number with a paper value lies within {m.tolerance_words()} of it.")
     groups = ordered_unique(bars["group"])
@@ -454,7 +456,7 @@ def results_sections(runs: Sequence[RunRecord]) -> list[Section]:
     """Every run's train and test numbers under each inference mode beside the paper."""
     frame = results_table(runs)
     flags = results_flags(runs, frame)
-    text = Text(f"{len(runs)} run(s). Test numbers are on the task's test split under each "
+    text = Text(f"{counted(len(runs), 'run')}. Test numbers are on the task's test split under each "
                 "inference mode of final.json; 'train' is the training split scored with masks "
                 "on (train-mode) where the run scored it, else the last epoch's training-mode "
                 "metric. Paper numbers come from the paper row the run's config.json records.")

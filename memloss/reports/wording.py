@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["Metric", "Quantity", "METRICS", "QUANTITIES", "PROBE_TITLES", "PROBE_ORDER", "X_AXES", "MODES",
-           "metric", "quantity", "probe_title", "x_axis", "mode_words", "axis_label"]
+           "metric", "quantity", "probe_title", "x_axis", "mode_words", "axis_label", "counted",
+           "deviate"]
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,13 @@ MODES: dict[str, str] = {
 
 def mode_words(mode: str) -> str:
     return MODES.get(mode, mode)
+
+
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "run")`` -> ``"1 run"``, ``counted(3, "run")`` -> ``"3 runs"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def deviate(n: int, noun: str = "number") -> str:
+    """``"1 number deviates"``, ``"3 numbers deviate"``."""
+    return f"{counted(n, noun)} deviate{'s' if n == 1 else ''}"
