@@ -17,12 +17,13 @@ from memloss.cli import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 CHROMEDRIVER = shutil.which("chromedriver")
-SECTIONS = ["Results", "Training", "Probe: How the state fades over time",
+SECTIONS = ["Results", "Semeniuta et al. 2016 Table 1: measured beside the paper", "Training",
+            "Probe: How the state fades over time",
             "Probe: Accuracy on longer sequences under each inference mode",
             "Appendix: Data files", "Appendix: Settings"]
-ANCHORS = ["results", "training", "probe-how-the-state-fades-over-time",
-           "probe-accuracy-on-longer-sequences-under-each-inference-mode", "data-files",
-           "settings"]
+ANCHORS = ["results", "semeniuta-et-al-2016-table-1-measured-beside-the-paper", "training",
+           "probe-how-the-state-fades-over-time",
+           "probe-accuracy-on-longer-sequences-under-each-inference-mode", "data-files", "settings"]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,9 @@ def test_html_renders_in_chromium_without_console_errors(report, browser, tmp_pa
     headings = [h.text for h in browser.find_elements(By.TAG_NAME, "h2")]
     assert headings == SECTIONS
     svgs = browser.find_elements(By.CSS_SELECTOR, "figure svg")
-    assert len(svgs) == 4  # the decisive chart, training curves, state-decay, test-time-scaling
+    # the decisive chart, the intervals beside the paper, training curves, state-decay,
+    # test-time-scaling
+    assert len(svgs) == 5
     for svg in svgs:  # drawn at a visible size
         assert svg.size["width"] > 300 and svg.size["height"] > 100
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#results td")]
@@ -158,9 +161,7 @@ def test_pdf_is_navigable_and_readable(report):
     assert sizes == {(595, 842)}, "every page is A4 portrait"
     outline = reader.outline
     titles = [o.title for o in outline if not isinstance(o, list)]
-    assert titles == ["Finding", "Results", "Training", "Probe: How the state fades over time",
-                      "Probe: Accuracy on longer sequences under each inference mode",
-                      "Appendix"]
+    assert titles == ["Finding"] + SECTIONS[:-2] + ["Appendix"]
     nested = next(o for o in outline if isinstance(o, list))
     assert [o.title for o in nested] == ["Data files", "Settings"]
     labels = reader.page_labels
