@@ -244,9 +244,10 @@ def _percent(paper: str) -> str:
     return f"{bound}{100 * float(paper.lstrip('<>')):g}%"
 
 
-def _flags(results: pd.DataFrame, table: pd.DataFrame, records: list) -> tuple:
+def _flags(results: pd.DataFrame, table: pd.DataFrame, records: list) -> tuple[tuple, list]:
     """Flags on the Table 1 cells that deviate from the paper or lie below chance, with the
-    likely reason (from the run directory: setup beside the paper's, MC accuracy)."""
+    likely reason (from the run directory: setup beside the paper's, MC accuracy), and the
+    setup differences every run shares (stated once under the table, not in each note)."""
     from memloss.reports import Flag
     from memloss.reports.deviations import deviation_note, paper_number, setup_differences
     from memloss.reports.paper import paper_row
@@ -254,6 +255,8 @@ def _flags(results: pd.DataFrame, table: pd.DataFrame, records: list) -> tuple:
 
     by_run = {(str(r.config["info"]["demo"]["length"]), r.config["info"]["demo"]["scheme"],
                r.config["info"]["demo"]["sampling"]): r for r in records}
+    reasons = {id(r): setup_differences(r) for r in records if paper_row(r.config) is not None}
+    shared = [x for x in next(iter(reasons.values()), []) if all(x in v for v in reasons.values())]
     acc = metric("accuracy")
     flags = []
     for i, row in table.iterrows():
@@ -261,14 +264,15 @@ def _flags(results: pd.DataFrame, table: pd.DataFrame, records: list) -> tuple:
                               & (results["sampling"] == row["sampling"])].iterrows():
             record = by_run[(str(res["length"]), res["scheme"], res["sampling"])]
             split = res["split"]
+            own = [x for x in reasons.get(id(record), []) if x not in shared]
             note = deviation_note(float(res["accuracy"]), paper_number(paper_row(record.config), split),
-                                  acc, CHANCE, reasons=setup_differences(record),
+                                  acc, CHANCE, reasons=own,
                                   mc=float(res["mc"]) if split == "test" else None)
             if note:
                 column = _column(res["length"], res["seq_len"], split)
                 flags.append(Flag(int(i), column, f"{res['scheme']}/{res['sampling']}, "
                                                   f"{res['length']} {split}: {note}"))
-    return tuple(flags)
+    return tuple(flags), shared
 
 
 def _accuracies(results: pd.DataFrame, scheme: str, sampling: str, split: str,
@@ -335,13 +339,15 @@ def _headline(cfg: DemoConfig, results: pd.DataFrame, records: list) -> Any:
     from memloss.reports.plots import BarPlot
 
     t1 = table1(results)
-    flags = _flags(results, t1, records)
+    flags, shared = _flags(results, t1, records)
     decisive = tuple(i for i, r in t1.iterrows() if (r["scheme"], r["sampling"]) == ("moon", "sequence"))
     table = Table("Semeniuta Table 1: measured (paper)", t1,
                   "Accuracy on the temporal order task; in brackets Semeniuta et al. (2016) "
                   "Table 1, empty where the paper has no such row. Train: train-mode "
                   "inference on training sequences; test: deterministic inference. Flagged: "
-                  "more than 10 points from the paper, or below chance.",
+                  "more than 10 points from the paper, or below chance."
+                  + (" Every run's setup differs from the paper's (the likely reason for a "
+                     "deviation): " + "; ".join(shared) + "." if shared else ""),
                   flags=flags, highlight=decisive)
     bars = results.assign(
         run=results["scheme"] + "/" + results["sampling"].str.replace("-", "", regex=False)

@@ -44,7 +44,7 @@ def _where(name: str) -> tuple[str, str, str]:
         how = "ships with the project (../shared/data/shakespeare)"
         try:
             where, state = str(default_text_root()), "present"
-        except DataError:
+        except DataError:  # a clone away from the project's shared folder
             pass
     elif name == "fashion-mnist":
         from memloss.tasks.mnist import DEBIAN_FASHION
@@ -63,6 +63,10 @@ def _list(args: argparse.Namespace) -> int:
     for name in DATASETS.list():
         rows.append((name, *_where(name)))
         notes.append(f"  {name}: {DATASETS.get(name).description}")
+        if name == "shakespeare" and rows[-1][2] == "absent":
+            notes.append(f"    not found beside this repository: copy the project's "
+                         f"shared/data/shakespeare to {rows[-1][3]}, or train with "
+                         "--set task.root=DIR")
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
