@@ -6,8 +6,8 @@
     .venv/bin/python -m benchmarks.cpu_table --hidden 128 --threads 1 --profile zoneout
 
 For each thread count the process is pinned to that many CPUs and torch uses that many
-threads. Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...)
-so a load change on a shared machine hits all of them; each call is timed in process CPU
+threads. Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...,
+the order reversed every other round) so a load change on a shared machine hits all of them; each call is timed in process CPU
 time (``--clock cpu``, the default: time other processes take is not counted) or wall time.
 The ratio is the median time of a configuration over the median time of ``nn.LSTM`` (ratio
 of medians); the spread is the interquartile range of the per-round ratios. Compilation
@@ -36,7 +36,7 @@ try:  # the hand-written fused path, timed against the derived one while it exis
 except ImportError:
     pass
 
-from .common import T, fwd_bwd
+from .common import T, fwd_bwd, interleaved_times
 
 __all__ = ["TABLE_SCHEMES", "measure", "profile", "main"]
 
@@ -96,12 +96,7 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
             "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
             "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
             "compiled_kernels": kernels.compiled_kernels()}
-    times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
-    for _ in range(rounds):
-        for key, run in runs.items():
-            t1 = now()
-            run()
-            times[key].append(now() - t1)
+    times = interleaved_times(runs, rounds, now)
     base = times[BASELINE]
     rows = []
     for key, ts in times.items():
