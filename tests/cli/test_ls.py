@@ -13,7 +13,7 @@ EXPECTED_SCHEMES = {"none", "zaremba", "gal", "moon", "hidden-dropout", "semeniu
                     "output-zoneout", "weight-drop"}
 
 
-@pytest.mark.parametrize("kind,names", [("cells", {"lstm", "gru", "rnn"}),
+@pytest.mark.parametrize("kind,names", [("cells", {"lstm", "gru", "rnn", "layernorm-lstm"}),
                                         ("schemes", EXPECTED_SCHEMES)])
 def test_ls(kind, names, capsys):
     assert main(["ls", kind]) == 0

@@ -144,5 +144,5 @@ def test_forget_bias_is_a_net_setting():
     net = Net(NetConfig(hidden_size=3, input_size=2, output_size=2, forget_bias=1.0))
     b = net.rnn.bias_ih_l0 + net.rnn.bias_hh_l0
     assert torch.equal(b[3:6], torch.ones(3))
-    with pytest.raises(ValueError, match="lstm cell only"):
+    with pytest.raises(ValueError, match="cells with a forget gate .*not .gru."):
         NetConfig(cell="gru", input_size=2, forget_bias=1.0)
