@@ -30,6 +30,7 @@ from torch import Tensor
 
 from memloss.core import validate
 from memloss.models import MaskEntry, Masks, Net
+from memloss.models.masks import tie_holds
 from memloss.models.inference import DETERMINISTIC, TRAIN_MODE, expected_masks, net_dtype
 
 from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, net_device
@@ -205,7 +206,8 @@ class MaskAudit(Probe):
                              n=n))
         if spec.tied_to is not None:
             src = entry.key.rsplit(".", 1)[0] + "." + spec.tied_to
-            agree = torch.stack([(d[entry.key] == 1) == (d[src] == 0) for d in draws])
+            src_spec = next(e.spec for e in net.mask_plan().entries if e.key == src)
+            agree = torch.stack([tie_holds(spec, d[entry.key], src_spec, d[src]) for d in draws])
             rows.append(dict(common, mode=TRAIN_MODE, quantity="tie_agreement",
                              value=float(agree.double().mean()), expected=1.0))
         # where it acts: this one mask drawn, every other at its expectation

@@ -22,7 +22,7 @@ from torch import Tensor
 from .schemes import SiteSpec
 from .sites import layer_sites, step_sites
 
-__all__ = ["MaskEntry", "MaskPlan", "Masks", "LayerMasks", "ResolvedMasks"]
+__all__ = ["MaskEntry", "MaskPlan", "Masks", "LayerMasks", "ResolvedMasks", "tie_holds"]
 
 Masks = dict[str, torch.Tensor]
 
@@ -30,6 +30,25 @@ Masks = dict[str, torch.Tensor]
 class ResolvedMasks(dict):
     """The masks of one forward pass, already validated against the plan and on the input's
     device and dtype: a layer given these uses them as they are (resolved once per forward)."""
+
+
+def _event(spec: SiteSpec, mask: Tensor) -> Tensor:
+    """Where a sampled mask's draw fell below its rate (``u < p``): dropped units of a
+    dropout mask, zoned-out units of a zoneout mask."""
+    return mask == 1 if spec.kind == "zoneout" else mask == 0
+
+
+def tie_holds(spec: SiteSpec, mask: Tensor, source: SiteSpec, source_mask: Tensor) -> Tensor:
+    """Per element, whether a tied mask agrees with its source as :meth:`MaskPlan.sample`
+    ties them (:class:`~memloss.models.schemes.SiteSpec` ``tied_to``): with ``tied_inverse``
+    its event is the source's non-event; otherwise one event implies the other (the
+    lower rate's implies the higher's; at equal rates they are equal)."""
+    mine, theirs = _event(spec, mask), _event(source, source_mask)
+    if spec.tied_inverse:
+        return mine != theirs
+    if spec.p == source.p:
+        return mine == theirs
+    return ~mine | theirs if spec.p < source.p else ~theirs | mine
 
 
 @dataclass(frozen=True)
@@ -130,19 +149,19 @@ class MaskPlan:
                dtype: torch.dtype = torch.float32) -> Masks:
         """Draw every mask of the plan once (training-mode masks)."""
         gen_device = generator.device if generator is not None else torch.device("cpu")
-        keeps: dict[str, torch.Tensor] = {}
+        draws: dict[str, tuple[torch.Tensor, float]] = {}
         out: Masks = {}
-        for e in self.entries:
+        for e in self.entries:  # the entries that draw, in plan order
             if e.spec.tied_to is not None:
                 continue
             u = torch.rand(e.full_shape(T, B), generator=generator, device=gen_device)
-            keep = (u >= e.spec.p).to(dtype)
-            keeps[e.key] = keep
-            out[e.key] = e.spec.train_value(keep).to(device or gen_device)
-        for e in self.entries:
+            draws[e.key] = (u, e.spec.p)
+            out[e.key] = e.spec.train_value((u >= e.spec.p).to(dtype)).to(device or gen_device)
+        for e in self.entries:  # tied entries reuse their source's uniforms (SiteSpec.tied_to)
             if e.spec.tied_to is not None:
-                layer = e.key.rsplit(".", 1)[0]
-                out[e.key] = (1.0 - keeps[f"{layer}.{e.spec.tied_to}"]).to(device or gen_device)
+                u, p_source = draws[f"{e.key.rsplit('.', 1)[0]}.{e.spec.tied_to}"]
+                keep = (u < p_source) if e.spec.tied_inverse else (u >= e.spec.p)
+                out[e.key] = e.spec.train_value(keep.to(dtype)).to(device or gen_device)
         return out
 
     def expected(self, *, device: torch.device | str | None = None,

@@ -9,11 +9,15 @@ before the recurrent product, ``update`` candidate g (LSTM) / n (GRU), ``cell`` 
 state (Moon), ``hidden`` new hidden state, ``zoneout_cell`` / ``zoneout_hidden``
 (Krueger), ``output_gate`` output-gate zoneout tied to the update mask (Krueger 3.3),
 ``weight`` DropConnect on the recurrent matrix, ``output`` last layer's output.
+
+Options added after a scheme's first release (``Zaremba.p_output``, ``Gal.sampling``,
+``Zoneout.shared``, ``OutputZoneout.reading``) are left out of ``spec`` while at their
+default, so a scheme's text form (and every saved run's config) stays as it was.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import ClassVar, Literal
 
 from .cells import CellSpec
@@ -31,12 +35,24 @@ __all__ = [
     "list_schemes",
     "SAMPLINGS",
     "SCALINGS",
+    "READINGS",
 ]
 
 Sampling = Literal["step", "sequence", "forward"]
 Scaling = Literal["inverted", "expectation"]
+Reading = Literal["motivation", "printed"]
 SAMPLINGS = ("step", "sequence")
 SCALINGS = ("inverted", "expectation")
+#: the readings of Krueger et al.'s output-gate variant (section 3.3), see docs/models.md
+READINGS = ("motivation", "printed")
+
+#: metadata of an option added after its scheme's first release: left out of ``spec``
+#: while at its default (saved runs' scheme texts stay valid and equal)
+_LATER = {"omit_default": True}
+
+
+def _later(default: object) -> object:
+    return field(default=default, metadata=_LATER)
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,12 @@ class SiteSpec:
     ``kind="dropout"`` masks multiply the value (kept units scaled by 1/(1-p) under
     ``inverted``; test-time factor 1-p under ``expectation``). ``kind="zoneout"`` masks are
     indicators (1 = keep the previous value) with expectation p at test time.
-    ``per_gate`` gives one mask per gate block (Gal's untied variant).
+    ``per_gate`` gives one mask per gate block (Gal's untied variant). ``tied_to`` names a
+    site of the same layer whose uniform draw this mask reuses (no draw of its own): the
+    mask is then built from ``keep = u >= p`` with the source's ``u`` (so two zoneout masks
+    of one rate are equal, and at different rates nested), or, with ``tied_inverse``, from
+    ``keep`` = the source's dropped indicator ``u < p_source`` (this mask's ``p`` is then
+    ``1 - p_source``).
     """
 
     p: float
@@ -55,6 +76,7 @@ class SiteSpec:
     scaling: Scaling = "inverted"
     per_gate: bool = False
     tied_to: str | None = None
+    tied_inverse: bool = False
 
     def train_value(self, keep: "object") -> "object":
         """The training-mode mask for a draw ``keep`` ~ Bernoulli(1-p) (float tensor of 0/1).
@@ -85,11 +107,14 @@ class Scheme:
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if f.name.startswith("p"):
-                validate.rate(self.name, f.name, value)
+                if value is not None or f.default is not None:
+                    validate.rate(self.name, f.name, value)
             elif f.name == "sampling":
                 validate.choice(self.name, f.name, value, SAMPLINGS)
             elif f.name == "scaling":
                 validate.choice(self.name, f.name, value, SCALINGS)
+            elif f.name == "reading":
+                validate.choice(self.name, f.name, value, READINGS)
             elif f.type in (bool, "bool"):
                 validate.flag(self.name, f.name, value)
 
@@ -102,18 +127,25 @@ class Scheme:
     @property
     def spec(self) -> str:
         """Round-trippable text form, e.g. ``semeniuta:p=0.25,sampling=step``."""
-        args = ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))  # type: ignore[arg-type]
+        args = ",".join(f"{f.name}={getattr(self, f.name)}" for f in _shown_fields(self))
         return f"{self.name}:{args}" if args else self.name
 
     @property
     def short(self) -> str:
         """A short label for tables and legends: the name, with the sampling where the scheme
-        has a choice of it (``moon/sequence``)."""
-        sampling = getattr(self, "sampling", None)
+        has a choice of it (``moon/sequence``; ``gal`` only when sampled per step)."""
+        shown = {f.name for f in _shown_fields(self)}
+        sampling = getattr(self, "sampling", None) if "sampling" in shown else None
         return f"{self.name}/{sampling}" if sampling and self.name != "zoneout" else self.name
 
     def __str__(self) -> str:
         return self.spec
+
+
+def _shown_fields(s: Scheme) -> list:
+    """The fields of ``s`` its text form shows: all but later options at their default."""
+    return [f for f in fields(s)  # type: ignore[arg-type]
+            if not (f.metadata.get("omit_default") and getattr(s, f.name) == f.default)]
 
 
 def _flatten(s: Scheme) -> tuple[Scheme, ...]:
@@ -139,37 +171,54 @@ class NoScheme(Scheme):
 
 
 @SCHEMES.register("zaremba", "Zaremba 2014: dropout on non-recurrent connections (input, between "
-                  "layers, output), new mask every step")
+                  "layers, output), new mask every step; p_output gives the output its own "
+                  "rate (Semeniuta's forward dropout 0.2 in / 0.5 out)")
 @dataclass(frozen=True)
 class Zaremba(Scheme):
+    """``p`` drops every layer's input; the last layer's output is dropped at ``p_output``
+    (None: at ``p``, Zaremba's one rate for every non-recurrent connection)."""
+
     name: ClassVar[str] = "zaremba"
     p: float = 0.5
     scaling: Scaling = "inverted"
+    p_output: float | None = _later(None)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
-        s = SiteSpec(self.p, "step", scaling=self.scaling)
-        return {"input": s, "output": s} if self.p > 0 else {}
+        p_out = self.p if self.p_output is None else self.p_output
+        out: dict[str, SiteSpec] = {}
+        if self.p > 0:
+            out["input"] = SiteSpec(self.p, "step", scaling=self.scaling)
+        if p_out > 0:
+            out["output"] = SiteSpec(p_out, "step", scaling=self.scaling)
+        return out
 
 
 @SCHEMES.register("gal", "Gal 2016 variational: one mask per sequence on inputs, h_{t-1} and "
-                  "outputs (tied or untied per gate), word-type embedding dropout")
+                  "outputs (tied or untied per gate), word-type embedding dropout; "
+                  "sampling=step redraws them every step (Semeniuta's per-step rows)")
 @dataclass(frozen=True)
 class Gal(Scheme):
+    """``sampling``: ``sequence`` (Gal's variational masks, the default) or ``step`` (a new
+    input, recurrent and output mask every step, as Semeniuta et al. 2016 Tables 1-3 run
+    "Gal (2015)" per step). Word-type embedding dropout stays per sequence either way (a
+    word type is dropped everywhere in the sequence, Gal 4.2)."""
+
     name: ClassVar[str] = "gal"
     p: float = 0.25
     p_recurrent: float = 0.25
     p_embedding: float = 0.0
     tied: bool = True
     scaling: Scaling = "inverted"
+    sampling: Sampling = _later("sequence")  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         untied = not self.tied and cell.num_gates > 1
         out: dict[str, SiteSpec] = {}
         if self.p > 0:
-            out["input"] = SiteSpec(self.p, "sequence", scaling=self.scaling, per_gate=untied)
-            out["output"] = SiteSpec(self.p, "sequence", scaling=self.scaling)
+            out["input"] = SiteSpec(self.p, self.sampling, scaling=self.scaling, per_gate=untied)
+            out["output"] = SiteSpec(self.p, self.sampling, scaling=self.scaling)
         if self.p_recurrent > 0:
-            out["recurrent"] = SiteSpec(self.p_recurrent, "sequence", scaling=self.scaling,
+            out["recurrent"] = SiteSpec(self.p_recurrent, self.sampling, scaling=self.scaling,
                                         per_gate=untied)
         if self.p_embedding > 0:
             out["embedding"] = SiteSpec(self.p_embedding, "sequence", scaling=self.scaling)
@@ -220,13 +269,20 @@ class Semeniuta(Scheme):
 
 
 @SCHEMES.register("zoneout", "Krueger 2016 zoneout: units keep their previous value with "
-                  "probability p_cell (cells) / p_hidden (hidden states), per step")
+                  "probability p_cell (cells) / p_hidden (hidden states), per step; shared=true "
+                  "draws one mask for both (Krueger section 4)")
 @dataclass(frozen=True)
 class Zoneout(Scheme):
+    """``shared``: one draw for cells and hidden states (Krueger et al. section 4, "a shared
+    zoneout mask on cells and hiddens"): ``z_h`` reuses ``z_c``'s uniforms, so at equal
+    rates the two masks are the same; at different rates a zoned-out hidden unit's cell is
+    zoned out too (or the reverse). The default draws them independently."""
+
     name: ClassVar[str] = "zoneout"
     p_cell: float = 0.5
     p_hidden: float = 0.05
     sampling: Sampling = "step"
+    shared: bool = _later(False)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         out: dict[str, SiteSpec] = {}
@@ -234,25 +290,38 @@ class Zoneout(Scheme):
             _need_site(self, cell, "zoneout_cell", "set p_cell=0 and use p_hidden")
             out["zoneout_cell"] = SiteSpec(self.p_cell, self.sampling, kind="zoneout")
         if self.p_hidden > 0:
-            out["zoneout_hidden"] = SiteSpec(self.p_hidden, self.sampling, kind="zoneout")
+            tie = "zoneout_cell" if self.shared and "zoneout_cell" in out else None
+            out["zoneout_hidden"] = SiteSpec(self.p_hidden, self.sampling, kind="zoneout",
+                                             tied_to=tie)
         return out
 
 
 @SCHEMES.register("output-zoneout", "Krueger 2016 3.3: recurrent dropout on the update with the "
-                  "output gate zoned out where the update was dropped")
+                  "output gate zoned out where the update was dropped (reading=motivation) "
+                  "or kept (reading=printed)")
 @dataclass(frozen=True)
 class OutputZoneout(Scheme):
+    """``reading``: which update mask entries zone the output gate out (docs/models.md,
+    "Output-gate zoneout"). ``motivation`` (default): where the update was dropped, as the
+    paper's stated motivation asks ("prevent the network from being forced (by the output
+    gate) to expose a memory cell which has not been updated"); ``printed``: where the
+    update was kept, as the printed formula ``h_t = ((1 - d_t) o_t + d_t o_{t-1})
+    tanh(c_t)`` with ``c_t = f_t c_{t-1} + d_t i_t g_t`` reads."""
+
     name: ClassVar[str] = "output-zoneout"
     p: float = 0.25
     scaling: Scaling = "inverted"
+    reading: Reading = _later("motivation")  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         _need_site(self, cell, "output_gate", "only an LSTM has an output gate")
         if self.p == 0:
             return {}
+        printed = self.reading == "printed"
         return {
             "update": SiteSpec(self.p, "step", scaling=self.scaling),
-            "output_gate": SiteSpec(self.p, "step", kind="zoneout", tied_to="update"),
+            "output_gate": SiteSpec(1.0 - self.p if printed else self.p, "step", kind="zoneout",
+                                    tied_to="update", tied_inverse=printed),
         }
 
 
@@ -316,13 +385,15 @@ def _coerce(cls: type[Scheme], key: str, raw: str) -> object:
         valid = ", ".join(types) or "none"
         raise ValueError(f"scheme {cls.name!r} has no parameter {shown(key)}; valid: {valid}")
     t = str(types[key])
+    if t == "float | None" and raw.lower() == "none":
+        return None
     if t == "bool":
         if raw.lower() in ("1", "true", "yes"):
             return True
         if raw.lower() in ("0", "false", "no"):
             return False
         raise ValueError(f"scheme {cls.name!r}: {key} must be true or false, got {shown(raw)}")
-    if t == "float":
+    if t in ("float", "float | None"):
         if not _NUMBER.fullmatch(raw):
             raise ValueError(f"scheme {cls.name!r}: {key} must be a number such as 0.25, got "
                              f"{shown(raw)}")

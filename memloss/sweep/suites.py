@@ -17,7 +17,32 @@ from memloss.presets import PRESETS, Preset
 
 from .spec import RunSpec, grid_runs
 
-__all__ = ["Suite", "all_suites", "get_suite", "suite_name"]
+__all__ = ["Suite", "all_suites", "get_suite", "suite_name", "DATA", "data_note"]
+
+#: what each task trains on offline, or what a user must place (``memloss ls suites``)
+DATA = {
+    "temporal-order": "synthetic (generated)",
+    "adding": "synthetic (generated)",
+    "copy": "synthetic (generated)",
+    "text-word": "the Shakespeare corpus (offline stand-in for word-level PTB)",
+    "text-char": "the Shakespeare corpus (offline stand-in for character-level PTB)",
+    "ptb-word": "Penn Treebank (`memloss data fetch ptb`)",
+    "ptb-char": "Penn Treebank (`memloss data fetch ptb`)",
+    "seq-mnist": "MNIST, or Fashion-MNIST (Debian's dataset-fashion-mnist) as a stand-in",
+    "permuted-mnist": "MNIST, or Fashion-MNIST (Debian's dataset-fashion-mnist) as a stand-in",
+    "conll-ner": "CoNLL-2003: no stand-in, the user places it (licence)",
+    "sentiment": "SemEval / Pang & Lee: no stand-in, the user places it",
+}
+
+
+def data_note(preset: Preset) -> str:
+    """What a preset trains on: its task's data (with the MNIST source it picks)."""
+    task = preset.settings["task"]
+    note = DATA.get(task, f"the {task} task's data")
+    source = preset.settings.get("task_params", {}).get("source")
+    if task.endswith("mnist") and source:
+        note = f"{source} ({note})"
+    return note
 
 
 @dataclass(frozen=True)
@@ -32,7 +57,9 @@ class Suite:
 
     def describe(self) -> str:
         size = "CPU-sized variants of " if self.cpu else ""
-        return f"{size}{self.paper.split(',')[0]} {self.table}: {len(self.presets)} presets"
+        data = sorted({data_note(PRESETS.get(n)) for n in self.presets})
+        return (f"{size}{self.paper.split(',')[0]} {self.table}: {len(self.presets)} presets; "
+                f"data: {'; '.join(data)}")
 
     def runs(self, seeds: Sequence[int], sets: Sequence[str] = ()) -> list[RunSpec]:
         """One run per preset and seed, named by the words that tell the presets apart."""

@@ -22,6 +22,13 @@ LayerNorm-LSTM (Ba et al. 2016 as haste.LayerNormLSTM, lmnt-com/haste issue #1):
             mean and biased variance, eps 1e-5, no shift), then the LSTM above with
     h^ = d_hid(o' tanh(LN(c^) * gc + bc))
 The state of a scheme with output-gate zoneout is (h, c, o'); o' starts as o_0 when not given.
+
+Masks derived from the papers rather than read (when masks are sampled, not expectations):
+    Krueger 3.3 output-gate variant, with d_t the update's keep indicator (c_t = f c +
+    d_t i g): printed formula h_t = ((1 - d_t) o_t + d_t o_{t-1}) tanh(c_t), i.e. z_o = d_t;
+    the stated motivation ("prevent ... expose a memory cell which has not been updated"):
+    z_o = 1 - d_t.
+    Krueger 4, "a shared zoneout mask on cells and hiddens": z_h = z_c (equal rates).
 """
 from __future__ import annotations
 
@@ -52,9 +59,29 @@ def _ln(v, gain, shift=None, eps=1e-5):
     return out if shift is None else out + shift
 
 
+def _scheme_option(layer, scheme_name, option, default):
+    """An option of one of the layer's schemes (a stack's part or the scheme itself)."""
+    parts = getattr(layer.scheme, "schemes", (layer.scheme,))
+    for s in parts:
+        if s.name == scheme_name:
+            return getattr(s, option, default)
+    return default
+
+
+def _output_gate_zoneout(reading, d_update):
+    """Krueger 3.3 from the update's sampled mask: z_o = d_t (printed formula) or 1 - d_t
+    (stated motivation), with d_t = 1 where the update was kept."""
+    kept = (d_update != 0).to(d_update.dtype)
+    return kept if reading == "printed" else 1 - kept
+
+
 def reference_forward(layer, x, hx=None, masks=None):
     """``layer``: a models.Recurrent (weights and scheme read from it). x: [T, B, I]."""
     cell = layer.cell.name
+    reading = _scheme_option(layer, "output-zoneout", "reading", "motivation")
+    shared = (_scheme_option(layer, "zoneout", "shared", False)
+              and _scheme_option(layer, "zoneout", "p_cell", 0)
+              == _scheme_option(layer, "zoneout", "p_hidden", 0))
     G, H, L = len(layer.cell.gates), layer.hidden_size, layer.num_layers
     lstm_like = cell in ("lstm", "layernorm-lstm")
     carry_o = any(k.endswith(".output_gate") for k in layer.mask_plan().keys())
@@ -117,7 +144,9 @@ def reference_forward(layer, x, hx=None, masks=None):
                 c_hat = f * c + i * g
                 d = mk("cell")
                 c_hat = c_hat if d is None else c_hat * d
-                zo = mk("output_gate")
+                zo, d_upd = mk("output_gate"), mk("update")
+                if zo is not None and zo.dim() > 0 and d_upd is not None:
+                    zo = _output_gate_zoneout(reading, d_upd)
                 if zo is not None:
                     prev = o if o_prev is None else o_prev
                     o = (1 - zo) * o + zo * prev
@@ -138,6 +167,8 @@ def reference_forward(layer, x, hx=None, masks=None):
             d = mk("hidden")
             h_hat = h_hat if d is None else h_hat * d
             zh_ = mk("zoneout_hidden")
+            if shared and zh_ is not None and zh_.dim() > 0:
+                zh_ = mk("zoneout_cell")
             h = h_hat if zh_ is None else zh_ * h + (1 - zh_) * h_hat
             outs.append(h)
         inp = torch.stack(outs)

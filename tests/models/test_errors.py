@@ -118,3 +118,36 @@ def test_net_config_errors():
     net = Net(NetConfig(vocab_size=10, hidden_size=3))
     with pytest.raises(ValueError, match="token ids"):
         net(torch.randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("text,spec", [
+    ("zaremba:p=0.5", "zaremba:p=0.5,scaling=inverted"),
+    ("gal:p=0.25", "gal:p=0.25,p_recurrent=0.25,p_embedding=0.0,tied=True,scaling=inverted"),
+    ("zoneout", "zoneout:p_cell=0.5,p_hidden=0.05,sampling=step"),
+    ("output-zoneout", "output-zoneout:p=0.25,scaling=inverted"),
+])
+def test_a_later_option_at_its_default_leaves_the_scheme_text_as_it_was(text, spec):
+    assert parse_scheme(text).spec == spec
+
+
+@pytest.mark.parametrize("text", ["zaremba:p=0.2,p_output=0.5", "gal:p=0,sampling=step",
+                                  "zoneout:p_cell=0.15,p_hidden=0.15,shared=true",
+                                  "output-zoneout:p=0.25,reading=printed",
+                                  "zaremba:p=0.2,p_output=None"])
+def test_later_options_round_trip(text):
+    s = parse_scheme(text)
+    assert parse_scheme(s.spec) == s
+
+
+def test_gal_per_step_is_labelled_and_per_sequence_is_not():
+    assert parse_scheme("gal:sampling=step").short == "gal/step"
+    assert parse_scheme("gal").short == "gal"
+
+
+@pytest.mark.parametrize("text,needle", [("output-zoneout:reading=code", "reading"),
+                                         ("zaremba:p_output=1.5", "p_output"),
+                                         ("gal:sampling=forward", "sampling"),
+                                         ("zoneout:shared=maybe", "shared")])
+def test_bad_later_options_are_one_line_errors(text, needle):
+    with pytest.raises(ValueError, match=needle):
+        parse_scheme(text)

@@ -129,3 +129,57 @@ def test_same_seed_same_masks_on_cpu_and_cuda():
     a = plan.sample(5, 3, generator=torch.Generator().manual_seed(1))
     b = plan.sample(5, 3, generator=torch.Generator().manual_seed(1), device="cuda")
     assert all(torch.equal(a[k], b[k].cpu()) for k in a)
+
+
+def test_printed_output_gate_reading_zones_out_where_the_update_was_kept():
+    plan = _big_plan(make_scheme("output-zoneout", p=P, reading="printed"))
+    m = plan.sample(5, 3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(m["l0.output_gate"], (m["l0.update"] != 0).float())
+    assert plan.get("l0.output_gate").spec.test_value == pytest.approx(1 - P)
+
+
+def test_shared_zoneout_draws_one_mask_for_cells_and_hiddens():
+    shared = _big_plan(make_scheme("zoneout", p_cell=P, p_hidden=P, shared=True))
+    m = shared.sample(6, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(m["l0.zoneout_hidden"], m["l0.zoneout_cell"])
+    own = _big_plan(make_scheme("zoneout", p_cell=P, p_hidden=P))
+    m = own.sample(6, 5, generator=torch.Generator().manual_seed(0))
+    agree = (m["l0.zoneout_hidden"] == m["l0.zoneout_cell"]).float().mean().item()
+    assert abs(agree - (P * P + (1 - P) ** 2)) < 0.03, "independent masks agree at p^2+(1-p)^2"
+
+
+def test_shared_zoneout_at_two_rates_nests_the_masks():
+    plan = _big_plan(make_scheme("zoneout", p_cell=0.1, p_hidden=0.4, shared=True))
+    m = plan.sample(6, 5, generator=torch.Generator().manual_seed(0))
+    zc, zh = m["l0.zoneout_cell"], m["l0.zoneout_hidden"]
+    assert bool((zh >= zc).all()), "a zoned-out cell's hidden unit is zoned out too"
+    assert abs(zh.mean().item() - 0.4) < 0.03
+
+
+def test_gal_per_step_masks_change_every_step():
+    plan = _big_plan(make_scheme("gal", p=P, p_recurrent=P, sampling="step"))
+    m = plan.sample(8, 4, generator=torch.Generator().manual_seed(0))
+    for site in ("input", "recurrent", "output"):
+        assert m[f"l0.{site}" if site != "output" else "output"].shape[0] == 8
+    assert all(not torch.equal(m["l0.recurrent"][t], m["l0.recurrent"][t + 1]) for t in range(7))
+
+
+def test_zaremba_output_rate_is_its_own():
+    plan = _big_plan(make_scheme("zaremba", p=0.2, p_output=0.5))
+    assert plan.get("l0.input").spec.p == 0.2 and plan.get("output").spec.p == 0.5
+    assert make_layer("lstm", 8, 8, scheme="zaremba:p=0,p_output=0.5").mask_plan().keys() \
+        == ["output"]
+
+
+@pytest.mark.parametrize("default,explicit", [
+    ("zaremba:p=0.4", "zaremba:p=0.4,p_output=0.4"),
+    ("gal:p=0.3,p_recurrent=0.3", "gal:p=0.3,p_recurrent=0.3,sampling=sequence"),
+    ("zoneout:p_cell=0.3,p_hidden=0.3", "zoneout:p_cell=0.3,p_hidden=0.3,shared=false"),
+    ("output-zoneout:p=0.3", "output-zoneout:p=0.3,reading=motivation"),
+])
+def test_new_options_at_their_default_draw_the_same_masks(default, explicit):
+    a = _big_plan(default).sample(7, 3, generator=torch.Generator().manual_seed(5))
+    b = _big_plan(explicit).sample(7, 3, generator=torch.Generator().manual_seed(5))
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])

@@ -12,7 +12,8 @@ NET_SITES = tuple(n for n in SITES if SITES.get(n).acts == "net")
 
 # choices for the switches every scheme may have; rates are raised so masks matter
 _SWITCHES = {"sampling": ("step", "sequence"), "scaling": ("inverted", "expectation"),
-             "tied": (True, False)}
+             "tied": (True, False), "shared": (False, True),
+             "reading": ("motivation", "printed")}
 _RATE = 0.4
 
 
@@ -28,6 +29,12 @@ def scheme_variants():
             params = dict(rates, **dict(zip(switches, combo)))
             label = ",".join(f"{k}={v}" for k, v in zip(switches, combo))
             out.append((f"{name}[{label}]" if label else name, make_scheme(name, **params)))
+    # Semeniuta's forward dropout: its own rate on the output (0.2 in, 0.5 out)
+    out.append(("zaremba[p_output]", make_scheme("zaremba", p=0.2, p_output=0.5)))
+    out.append(("zaremba[input-only]", make_scheme("zaremba", p=0.3, p_output=0.0)))
+    # a shared zoneout mask at two rates (nested masks)
+    out.append(("zoneout[shared,nested]", make_scheme("zoneout", p_cell=0.2, p_hidden=0.4,
+                                                      shared=True)))
     # stacks as used in the papers' tables
     out.append(("semeniuta+zaremba", Stack((make_scheme("semeniuta", p=0.3),
                                             make_scheme("zaremba", p=0.5)))))

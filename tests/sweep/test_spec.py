@@ -97,6 +97,27 @@ def test_one_suite_per_paper_table_and_a_cpu_variant_of_each():
     assert runs[0].target == "semeniuta-t1-short-moon-step-cpu" and runs[0].sets == ("seed=0",)
 
 
+def test_table1_runs_keep_their_names_when_rows_are_added():
+    """Runs of the first ten Table 1 rows keep the names an earlier sweep gave them, so a
+    sweep of the grown suite into the same directory trains only the new rows."""
+    names = {r.name for r in spec_runs("semeniuta-t1-cpu", seeds=[0])}
+    first = {f"{n}-{f}-{s}_seed-0" for n in ("short", "medium")
+             for f, s in (("moon", "step"), ("moon", "sequence"), ("gal", "sequence"),
+                          ("ours", "step"), ("ours", "sequence"))}
+    assert first <= names and names - first == {"short-gal-step_seed-0", "medium-gal-step_seed-0"}
+
+
+def test_every_table_has_a_suite_that_says_what_it_trains_on():
+    found = all_suites()
+    for name in ("semeniuta-t3", "semeniuta-t4", "semeniuta-t5", "gal-figure-2", "gal-figure-3",
+                 "gal-figure-4"):
+        assert name in found and f"{name}-cpu" in found
+    assert "Shakespeare" in found["semeniuta-t2-cpu"].describe()
+    assert "Penn Treebank" in found["semeniuta-t2"].describe()
+    assert "fashion-mnist" in found["krueger-t1-cpu"].describe()
+    assert "user places" in found["semeniuta-t4-cpu"].describe()
+
+
 def test_a_new_preset_joins_its_tables_suite(monkeypatch):
     from dataclasses import replace
 
@@ -115,7 +136,7 @@ def test_a_new_preset_joins_its_tables_suite(monkeypatch):
 def test_sweep_dry_run_and_unknown_spec(capsys):
     assert main(["sweep", "semeniuta-t1-cpu", "--seeds", "2", "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 20 and lines[0].startswith("short-moon-step_seed-0: memloss train "
+    assert len(lines) == 24 and lines[0].startswith("short-moon-step_seed-0: memloss train "
                                                     "semeniuta-t1-short-moon-step-cpu")
     assert main(["sweep", "no-such-suite", "--out", "x"]) == 2
     assert "unknown suite 'no-such-suite'" in capsys.readouterr().err

@@ -20,6 +20,8 @@ PAPER_FILES = {SEMENIUTA: "semeniuta2016-recurrent-dropout-without-memory-loss.t
                # Zaremba's Table 1 is an image; its numbers are quoted in Gal's Table 1
                ZAREMBA: "gal2016-theoretically-grounded-dropout-in-rnns.txt"}
 NAMES = PRESETS.list()
+#: the task a ``-cpu`` variant trains instead of the paper's (offline stand-ins)
+STANDIN = {"ptb-word": "text-word", "ptb-char": "text-char"}
 
 
 def test_presets_cover_the_papers_tables():
@@ -43,7 +45,8 @@ def test_preset_resolves(name):
         assert set(c.task_params) <= valid, f"{name}: unknown task parameters"
     c.net.scheme.sites(get_cell(c.net.cell))
     # the net builds with this scheme (tiny stand-in sizes; file-based tasks need data)
-    kind = {"vocab_size": 11} if c.task in ("ptb-word", "ptb-char") else {"input_size": 4}
+    tokens = ("ptb-word", "ptb-char", "text-word", "text-char", "sentiment")
+    kind = {"vocab_size": 11} if c.task in tokens else {"input_size": 4}
     Net(replace(c.net, hidden_size=4, output_size=3, **kind))
     json.dumps(p.to_dict())
 
@@ -52,8 +55,10 @@ def test_preset_resolves(name):
 def test_every_preset_has_a_cpu_variant(name):
     full, cpu = PRESETS.get(name), PRESETS.get(f"{name}-cpu")
     assert cpu.cpu_of == name and cpu.reported == full.reported and cpu.metric == full.metric
-    assert (cpu.config.task, cpu.config.net.scheme, cpu.config.net.cell) == \
-        (full.config.task, full.config.net.scheme, full.config.net.cell)
+    assert (cpu.config.net.scheme, cpu.config.net.cell) == \
+        (full.config.net.scheme, full.config.net.cell)
+    # the same task, or its offline stand-in (Shakespeare for PTB)
+    assert cpu.config.task == STANDIN.get(full.config.task, full.config.task)
     small, big = cpu.config.net.hidden_size, full.config.net.hidden_size
     assert small <= 64 < big or big <= 100
 
@@ -72,6 +77,8 @@ def test_reported_numbers_are_printed_in_the_paper(name):
     for key, value in p.reported.items():
         shown = f"{value * 100:g}%" if p.metric == "accuracy" else f"{value:g}"
         candidates = {shown, f"{value:.1f}", f"{value:.3f}"}
+        if p.metric in ("f1", "f1_pn"):  # F1 as a fraction, printed in percent
+            candidates = {f"{value * 100:.2f}"}
         assert any(s in text for s in candidates), f"{name}: {key}={value} not found in {p.paper}"
 
 
@@ -101,3 +108,44 @@ def test_ls_presets_shows_the_papers_numbers():
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown preset 'zaremba-huge'; valid choices: "):
         PRESETS.get("zaremba-huge")
+
+
+def test_every_table_of_the_four_papers_has_presets():
+    tables = {(p.paper, p.table) for p in map(PRESETS.get, NAMES)}
+    want = {(SEMENIUTA, f"Table {n}") for n in range(1, 6)}
+    want |= {(GAL, "Table 1"), (GAL, "Figure 2"), (GAL, "Figure 3"), (GAL, "Figure 4"),
+             (ZAREMBA, "Table 1"), (KRUEGER, "Table 1"), (KRUEGER, "Table 2"),
+             (KRUEGER, "Table 3")}
+    assert want <= tables
+
+
+@pytest.mark.parametrize("table,count", [("Table 1", 12), ("Table 2", 26), ("Table 3", 26),
+                                         ("Table 4", 12), ("Table 5", 36)])
+def test_semeniuta_tables_have_every_row(table, count):
+    rows = [n for n in NAMES if not n.endswith("-cpu") and PRESETS.get(n).paper == SEMENIUTA
+            and PRESETS.get(n).table == table]
+    assert len(rows) == count
+
+
+def test_rows_the_new_scheme_options_express():
+    assert PRESETS.get("semeniuta-t2-fd-ours-0.25-step").config.net.scheme.spec == (
+        "semeniuta:p=0.25,sampling=step,scaling=inverted+zaremba:p=0.2,scaling=inverted,"
+        "p_output=0.5")
+    assert PRESETS.get("semeniuta-t2-fd-baseline").reported == {"valid": 94.1, "test": 89.5}
+    assert PRESETS.get("semeniuta-t2-gal-0.5-step").reported == {"valid": 118.3, "test": 112.5}
+    assert PRESETS.get("semeniuta-t3-ours-0.25-step").reported == {"valid": 1.338, "test": 1.301}
+    assert PRESETS.get("semeniuta-t1-medium-gal-step").config.net.scheme.sampling == "step"
+    assert PRESETS.get("krueger-t1-zoneout").config.net.scheme.shared is True
+    assert PRESETS.get("gal-medium-moon-emb").reported == {"valid": 88.9, "test": 86.5}
+    assert not any("gal-step" in k or "forward" in k for k in OMITTED)
+
+
+def test_existing_table1_presets_keep_their_settings():
+    """The Table 1 presets as first released (runs of them must stay resumable)."""
+    p = PRESETS.get("semeniuta-t1-medium-gal-sequence-cpu")
+    assert p.settings["scheme"] == "gal:p=0,p_recurrent=0.5"
+    assert (p.settings["hidden_size"], p.settings["optimizer"], p.settings["lr"],
+            p.settings["epochs"], p.settings["task_params"]) == (
+        64, "adam", 0.01, 15, {"length": "medium", "valid_size": 1000, "test_size": 2000})
+    assert PRESETS.get("semeniuta-t1-short-moon-step").settings["scheme"] == \
+        "moon:p=0.5,sampling=step"

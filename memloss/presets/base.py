@@ -1,0 +1,161 @@
+"""The preset machinery shared by the papers' modules: :class:`Preset`, the registry
+:data:`PRESETS`, :data:`OMITTED`, :func:`add` (a preset and its ``-cpu`` variant), the
+offline stand-ins of the ``-cpu`` variants, and :func:`match_preset`.
+
+A preset keeps its settings as plain values; its :class:`~memloss.config.TrainConfig` is
+built (and validated) when first asked for, so importing this module builds no config.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from typing import Any, Sequence
+
+from memloss.config import NET_FIELDS, TrainConfig
+from memloss.core.registry import Registry
+from memloss.models import parse_scheme
+
+__all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "OMITTED", "match_preset",
+           "scheme_key", "add", "SEMENIUTA", "ZAREMBA", "GAL", "KRUEGER", "WORD_STANDIN",
+           "CHAR_STANDIN", "MNIST_STANDIN"]
+
+SEMENIUTA = "Semeniuta et al. 2016, Recurrent Dropout without Memory Loss"
+ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization"
+GAL = "Gal & Ghahramani 2016, A Theoretically Grounded Application of Dropout in RNNs"
+KRUEGER = "Krueger et al. 2016, Zoneout"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A paper's setup for one table row and the number(s) it reports.
+
+    ``reported`` maps what was measured (``train``, ``valid``, ``test``, ``test_mc``) to the
+    value in units of ``metric`` (accuracy as a fraction, error rate, perplexity, bpc).
+    ``bounds`` marks values reported as an inequality (e.g. ``{"test": "<"}`` for "<25%").
+    ``cpu_of`` names the full preset a ``-cpu`` variant shrinks. ``settings``: the
+    TrainConfig's options by name (net fields by their plain names, as ``--set`` takes them).
+    """
+
+    name: str
+    paper: str
+    table: str
+    row: str
+    metric: str
+    reported: dict[str, float]
+    settings: dict[str, Any]
+    notes: str = ""
+    bounds: dict[str, str] = field(default_factory=dict)
+    cpu_of: str | None = None
+
+    @cached_property
+    def config(self) -> TrainConfig:
+        """The preset's TrainConfig (built on first use)."""
+        s = dict(self.settings)
+        net = {k: s.pop(k) for k in list(s) if k in NET_FIELDS}
+        return TrainConfig(**s, net=net)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k} {self.bounds.get(k, '')}{v:g}" for k, v in self.reported.items())
+        head = f"{self.paper.split(',')[0]} {self.table}: {self.row}"
+        if self.cpu_of:
+            return f"CPU-sized {head} (paper: {shown or 'no number'})"
+        return f"{head} -> {self.metric} {shown or '(no number in the provided text)'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "paper": self.paper, "table": self.table, "row": self.row,
+                "metric": self.metric, "reported": dict(self.reported), "bounds": dict(self.bounds),
+                "notes": self.notes, "cpu_of": self.cpu_of, "config": self.config.to_dict()}
+
+    def record(self) -> dict[str, Any]:
+        """What a run's config.json records of the preset it reproduces (``info.preset``):
+        the paper row, its numbers and the paper's own setup (``paper_settings``: the full
+        preset's settings, also for a ``-cpu`` variant), which reports compare the run's
+        setup with when a number deviates."""
+        d = self.to_dict()
+        d.pop("config")
+        full = PRESETS.get(self.cpu_of) if self.cpu_of else self
+        d["paper_settings"] = dict(full.settings)
+        return d
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+#: table rows with no preset, and why
+OMITTED: dict[str, str] = {}
+
+
+#: the offline stand-ins a ``-cpu`` variant trains on where the paper's data is not part of
+#: memloss: the Shakespeare corpus for word-level PTB (a 2000-word vocabulary keeps the
+#: softmax small) and for character-level PTB, Fashion-MNIST for (permuted) MNIST
+WORD_STANDIN = {"task": "text-word", "task_params": {"max_vocab": 2000}}
+CHAR_STANDIN = {"task": "text-char"}
+MNIST_STANDIN = {"task_params": {"source": "fashion-mnist"}}
+
+
+def add(preset: Preset, cpu: dict[str, Any]) -> None:
+    """Register a preset and its ``-cpu`` variant (``cpu``: TrainConfig changes;
+    ``task_params`` there is merged into the preset's)."""
+    PRESETS.register(preset.name, preset.describe())(preset)
+    cpu = dict(cpu)
+    full_params = preset.settings.get("task_params", {})
+    params = {**full_params, **cpu.pop("task_params", {})}
+    small = {**preset.settings, "task_params": params, **cpu}
+    variant = Preset(f"{preset.name}-cpu", preset.paper, preset.table, preset.row, preset.metric,
+                     dict(preset.reported), small,
+                     f"CPU-sized variant of {preset.name} ({', '.join(f'{k}={v}' for k, v in cpu.items())}"
+                     f"{', task ' + str(params) if params != full_params else ''}); "
+                     "numbers are not comparable with the paper's.",
+                     dict(preset.bounds), cpu_of=preset.name)
+    PRESETS.register(variant.name, variant.describe())(variant)
+
+
+def get_preset(name: str) -> Preset:
+    return PRESETS.get(name)
+
+
+def list_presets() -> list[str]:
+    return PRESETS.list()
+
+
+#: task parameters that do not change which experiment a run is
+_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed")
+
+
+def _drop_scaling(spec: str) -> str:
+    return re.sub(r",?scaling=(inverted|expectation)", "", spec).replace(":,", ":")
+
+
+@lru_cache(maxsize=None)
+def scheme_key(spec: str) -> str:
+    """A scheme's full text form without its scaling convention (which the papers' numbers
+    do not depend on: it is an implementation choice)."""
+    return _drop_scaling(parse_scheme(spec).spec)
+
+
+def _task_key(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in _SIZE_PARAMS}
+
+
+def match_preset(config: TrainConfig, command: Sequence[str] = ()) -> Preset | None:
+    """The preset a run reproduces: one named on its command line, else one that trains the
+    same task with the same task setting (e.g. ``length``) and the same scheme. Sizes of the
+    data splits, the model and the optimiser may differ (CPU-sized reproductions), and so
+    may the scaling convention. Full-size presets are preferred over their ``-cpu``
+    variants."""
+    names = PRESETS.list()
+    for token in command:
+        if isinstance(token, str) and token in names:
+            return PRESETS.get(token)
+    key = _drop_scaling(config.net.scheme.spec)  # type: ignore[union-attr]
+    params = _task_key(config.task_params)
+    found = []
+    for name in names:
+        p = PRESETS.get(name)
+        s = p.settings
+        if s["task"] != config.task or _task_key(s.get("task_params", {})) != params:
+            continue
+        if scheme_key(s.get("scheme", "none")) == key:
+            found.append(p)
+    found.sort(key=lambda p: (p.cpu_of is not None, p.name))
+    return found[0] if found else None
