@@ -63,7 +63,8 @@ def test_a_callback_from_an_installed_package_is_found_by_hooks(tmp_path):
     listed = subprocess.run([sys.executable, "-c", "from memloss.training import CALLBACKS; "
                              "print(CALLBACKS.describe('marker'))"], env=env, capture_output=True,
                             text=True, timeout=300)
-    assert listed.stdout.strip() == "Writes marker.txt into the run directory when training ends."
+    assert listed.returncode == 0 and listed.stdout.strip() == (
+        "Writes marker.txt into the run directory when training ends."), listed.stderr
     # without the package on the path the name is unknown, and says what is valid
     plain = subprocess.run([sys.executable, "-m", "memloss", "train", "temporal-order", *TINY_TO,
                             "--set", "hooks=marker", "--out", str(tmp_path / "x")],
