@@ -82,6 +82,8 @@ class Recurrent(nn.Module):
             outputs are concatenated, forward first.
         proj_size: LSTM only: project ``h`` to ``proj_size`` features (``weight_hr_l{k}``,
             as ``torch.nn.LSTM``); only schemes whose masks act outside the recurrence.
+        device, dtype: where and in what the parameters are created (and initialized, so a
+            seed gives the same weights as ``torch.nn`` created the same way).
 
     Parameters are named as in ``torch.nn.LSTM`` (``weight_ih_l0`` ...,
     ``weight_ih_l0_reverse``, ``weight_hr_l0``) for the cells torch has, so a state dict of an
@@ -107,7 +109,8 @@ class Recurrent(nn.Module):
                  scheme: "Scheme | str | None" = None, batch_first: bool = False,
                  nonlinearity: str = "tanh", bias: bool = True, path: str = "auto", *,
                  applied_outside: Sequence[str] = (), bidirectional: bool = False,
-                 proj_size: int = 0) -> None:
+                 proj_size: int = 0, device: "torch.device | str | None" = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.cell: CellSpec = get_cell(cell)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
@@ -163,11 +166,11 @@ class Recurrent(nn.Module):
                     shape = spec.shape(G, I, hidden_size)
                     if proj_size and spec.name == "weight_hh":
                         shape = (G * hidden_size, proj_size)
-                    self.register_parameter(f"{spec.name}_{tag}",
-                                            nn.Parameter(torch.empty(shape)))
+                    self.register_parameter(f"{spec.name}_{tag}", nn.Parameter(
+                        torch.empty(shape, device=device, dtype=dtype)))
                 if proj_size:
                     self.register_parameter(f"weight_hr_{tag}", nn.Parameter(
-                        torch.empty(proj_size, hidden_size)))
+                        torch.empty(proj_size, hidden_size, device=device, dtype=dtype)))
         self.reset_parameters()
 
     @property
