@@ -39,8 +39,11 @@ def check_lengths(lengths: object, T: int, B: int) -> Tensor | None:
         lens = lengths.detach().to("cpu", torch.int64)
     else:
         try:
-            lens = torch.as_tensor(list(lengths), dtype=torch.int64)  # type: ignore[call-overload]
-        except (TypeError, ValueError, RuntimeError):
+            values = list(lengths)  # type: ignore[call-overload]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"lengths must be integers, got {values}")
+            lens = torch.as_tensor(values, dtype=torch.int64)
+        except TypeError:
             raise ValueError(f"lengths must be a 1-D tensor or list of B integers, got "
                              f"{type(lengths).__name__}") from None
     if lens.dim() != 1 or lens.numel() != B:
