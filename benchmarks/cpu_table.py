@@ -3,6 +3,7 @@
 
     .venv/bin/python -m benchmarks.cpu_table                       # H 128 256 650, 1 and 2 threads
     .venv/bin/python -m benchmarks.cpu_table --hidden 128 --threads 1 --rounds 5 --json out.json
+    .venv/bin/python -m benchmarks.cpu_table --hidden 128 --threads 1 --profile zoneout
 
 For each thread count the process is pinned to that many CPUs and torch uses that many
 threads. Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...)
@@ -37,7 +38,7 @@ except ImportError:
 
 from .common import T, fwd_bwd
 
-__all__ = ["TABLE_SCHEMES", "measure", "main"]
+__all__ = ["TABLE_SCHEMES", "measure", "profile", "main"]
 
 #: label -> scheme text (paper PTB rates); every scheme of the registry valid for an LSTM
 TABLE_SCHEMES = {
@@ -112,6 +113,30 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
     return rows, warm
 
 
+def profile(label: str, hidden: int, batch: int, rounds: int, path: str = "auto",
+            top: int = 15) -> str:
+    """Where a configuration's time goes: ``torch.profiler`` over ``rounds`` calls of forward
+    + backward after a warm-up (kernels compiled), by op, sorted by self CPU time; the
+    ``torch.nn.LSTM`` baseline is profiled the same way for comparison."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    dev = torch.device("cpu")
+    torch.manual_seed(0)
+    runs = {"torch.nn.LSTM": fwd_bwd(torch.nn.LSTM(hidden, hidden).train(), batch, hidden, dev),
+            f"{label} [{path}]": fwd_bwd(_layer(TABLE_SCHEMES[label], path, hidden), batch,
+                                        hidden, dev)}
+    parts = []
+    for name, run in runs.items():
+        run()
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(rounds):
+                run()
+        table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=top)
+        parts.append(f"{name}, H={hidden}, B={batch}, T={T}, {rounds} calls:\n{table}")
+    return "\n".join(parts)
+
+
 def _cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -166,18 +191,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schemes", nargs="+", choices=list(TABLE_SCHEMES),
                     help="a subset of the table's schemes")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--profile", choices=list(TABLE_SCHEMES), metavar="SCHEME",
+                    help="instead of the table: torch.profiler's op table of this scheme and of "
+                         "nn.LSTM (first --hidden, first --threads, first --paths, --rounds calls)")
     args = ap.parse_args(argv)
     if args.rounds < 1 or min(args.threads) < 1 or min(args.hidden) < 1:
         ap.error("--rounds, --threads and --hidden must be >= 1")
     schemes = {k: TABLE_SCHEMES[k] for k in args.schemes} if args.schemes else None
-    rows: list[dict] = []
-    warmups: list[dict] = []
-    load = [os.getloadavg()[0]]
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except AttributeError:
         allowed = []
+    if args.profile:
+        cpus = _pin(args.threads[0], allowed)
+        print(f"threads={args.threads[0]} (CPUs {cpus}), load average {os.getloadavg()[0]:.1f}")
+        print(profile(args.profile, args.hidden[0], args.batch, args.rounds, args.paths[0]))
+        return 0
+    rows: list[dict] = []
+    warmups: list[dict] = []
+    load = [os.getloadavg()[0]]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     for n in args.threads:
         cpus = _pin(n, allowed)
         for h in args.hidden:
