@@ -1,43 +1,26 @@
-"""Peak host memory (asv ``peakmem_``, process RSS) and peak GPU memory (``track_``)."""
+"""Peak bytes of the tensors one forward+backward allocates, on CPU and CUDA (see
+:mod:`benchmarks.peak`): exact figures, so the gate compares them without an interval."""
 from __future__ import annotations
 
-import torch
-
-from .common import PATHS, SCHEMES, device_or_skip, fwd_bwd, make_layer
+from .common import CELLS, PATHS, SCHEMES, fwd_bwd, make_layer, prepare
+from .peak import peak_bytes
 
 _SIZES = dict(hidden=650, batch=32)
 
 
-class PeakHostMemory:
-    """Peak resident memory of a process that builds a layer and runs forward+backward."""
+class PeakMemory:
+    """H = 650, B = 32, T = 35; every cell x scheme x path; CUDA skipped without a GPU."""
 
-    params = (["lstm"], list(SCHEMES), list(PATHS))
-    param_names = ["cell", "scheme", "path"]
-    timeout = 300
-
-    def setup(self, cell: str, scheme: str, path: str) -> None:
-        self.layer = make_layer(cell, scheme, path, _SIZES["hidden"], device_or_skip("cpu"))
-
-    def peakmem_forward_backward(self, cell: str, scheme: str, path: str) -> None:
-        fwd_bwd(self.layer, _SIZES["batch"], _SIZES["hidden"], torch.device("cpu"))()
-
-
-class GPUMemory:
-    """Peak CUDA memory allocated by one forward+backward (bytes); needs a GPU."""
-
-    params = (["lstm", "gru"], list(SCHEMES), list(PATHS))
-    param_names = ["cell", "scheme", "path"]
+    params = (list(CELLS), list(SCHEMES), list(PATHS), ["cpu", "cuda"])
+    param_names = ["cell", "scheme", "path", "device"]
     unit = "bytes"
     timeout = 300
 
-    def setup(self, cell: str, scheme: str, path: str) -> None:
-        self.device = device_or_skip("cuda")
-        self.layer = make_layer(cell, scheme, path, _SIZES["hidden"], self.device)
+    def setup(self, cell: str, scheme: str, path: str, device: str) -> None:
+        self.device = prepare(device)
+        layer = make_layer(cell, scheme, path, _SIZES["hidden"], self.device)
+        self.run = fwd_bwd(layer, _SIZES["batch"], _SIZES["hidden"], self.device)
+        self.run()  # warm-up: lazily built caches are not the call's memory
 
-    def track_peak_gpu_memory(self, cell: str, scheme: str, path: str) -> int:
-        run = fwd_bwd(self.layer, _SIZES["batch"], _SIZES["hidden"], self.device)
-        run()
-        torch.cuda.reset_peak_memory_stats(self.device)
-        base = torch.cuda.memory_allocated(self.device)
-        run()
-        return int(torch.cuda.max_memory_allocated(self.device) - base)
+    def track_peak_bytes(self, *args: object) -> int:
+        return peak_bytes(self.run, self.device)

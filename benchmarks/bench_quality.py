@@ -13,6 +13,8 @@ import torch.nn.functional as F
 
 from memloss.models import Net, NetConfig
 
+from .checkout import assert_measuring_checkout
+
 __all__ = ["train_delayed_recall", "Quality"]
 
 V, DELAY, SEQ, BATCH, STEPS, HIDDEN = 8, 3, 20, 32, 150, 32
@@ -71,6 +73,7 @@ class Quality:
     timeout = 900
 
     def setup_cache(self) -> dict[tuple[str, str], dict[str, float] | None]:
+        assert_measuring_checkout()
         out: dict[tuple[str, str], dict[str, float] | None] = {}
         for c in _CELLS:
             for s, spec in _SCHEMES.items():
@@ -81,6 +84,7 @@ class Quality:
         return out
 
     def setup(self, results: dict, cell: str, scheme: str) -> None:
+        assert_measuring_checkout()
         if results[(cell, scheme)] is None:
             raise NotImplementedError(f"{scheme} does not apply to a {cell}")
 

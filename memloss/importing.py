@@ -251,10 +251,13 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
     record = config_record(train, net.config, path=net.rnn.chosen_path(),
                            task_info=the_task.run_info(), command=list(command or []), info=info)
     out.mkdir(parents=True, exist_ok=True)
-    rf.write_json(out / rf.CONFIG, record)
-    rf.save_weights(out / rf.MODEL, net.state_dict(), {"step": "0", "imported": "1"})
-    rf.write_json(out / rf.FINAL, {"weights": "last", "metric": the_task.metric,
-                                   "imported": True, "test": {}})
+    with rf.RunLock(out, "import"):
+        if rf.is_run_dir(out):  # another writer got there first
+            raise ValueError(f"{out} already holds a run; choose another --out")
+        rf.write_json(out / rf.CONFIG, record)
+        rf.save_weights(out / rf.MODEL, net.state_dict(), {"step": "0", "imported": "1"})
+        rf.write_json(out / rf.FINAL, {"weights": "last", "metric": the_task.metric,
+                                       "imported": True, "test": {}})
     log.info("imported %s (%s, %d layer(s) of %d, scheme %s) into %s", source, cell,
              net.config.num_layers, net.config.hidden_size, net.config.scheme, out)
     return out

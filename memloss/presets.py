@@ -73,9 +73,14 @@ class Preset:
                 "notes": self.notes, "cpu_of": self.cpu_of, "config": self.config.to_dict()}
 
     def record(self) -> dict[str, Any]:
-        """What a run's config.json records of the preset it reproduces (``info.preset``)."""
+        """What a run's config.json records of the preset it reproduces (``info.preset``):
+        the paper row, its numbers and the paper's own setup (``paper_settings``: the full
+        preset's settings, also for a ``-cpu`` variant), which reports compare the run's
+        setup with when a number deviates."""
         d = self.to_dict()
         d.pop("config")
+        full = PRESETS.get(self.cpu_of) if self.cpu_of else self
+        d["paper_settings"] = dict(full.settings)
         return d
 
 

@@ -221,5 +221,8 @@ def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None
         raise RunDirError(f"run directory {str(path)!r} does not exist; pass a directory "
                           "written by `memloss train`")
     run = load_run(path, weights=weights, device=device)
-    target = Path(out_dir) if out_dir is not None else path / rf.DIAGNOSTICS
-    return run_probes(run.net, run.task, names, target, params=params, seed=seed)
+    if out_dir is not None:
+        return run_probes(run.net, run.task, names, Path(out_dir), params=params, seed=seed)
+    with rf.RunLock(path, "probe"):  # RUN/diagnostics: one writer, as for training
+        return run_probes(run.net, run.task, names, path / rf.DIAGNOSTICS, params=params,
+                          seed=seed)

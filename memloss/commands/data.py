@@ -25,20 +25,52 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
+def _where(name: str) -> tuple[str, str, str]:
+    """How a data set is obtained, whether it is present, and where it is (or would go):
+    the data directory, or the place a task finds it without one (the project's offline
+    Shakespeare corpus, Debian's Fashion-MNIST package)."""
+    from memloss.tasks.data import DataError
     from memloss.tasks.data.store import DATASETS, data_path, missing_files
 
-    rows = []
+    ds = DATASETS.get(name)
+    how = "memloss data fetch " + name if ds.downloadable else "place by hand"
+    missing = missing_files(ds)
+    state = "present" if not missing else ("absent" if len(missing) == len(ds.files)
+                                           else f"{len(missing)} file(s) missing")
+    where = str(data_path(name))
+    if name == "shakespeare":
+        from memloss.tasks.text import default_text_root
+
+        how = "ships with the project (../shared/data/shakespeare)"
+        try:
+            where, state = str(default_text_root()), "present"
+        except DataError:  # a clone away from the project's shared folder
+            pass
+    elif name == "fashion-mnist":
+        from memloss.tasks.mnist import DEBIAN_FASHION
+
+        how += ", or apt-get install dataset-fashion-mnist"
+        if missing and (DEBIAN_FASHION / "train-images-idx3-ubyte.gz").exists():
+            where, state = str(DEBIAN_FASHION), "present (Debian package)"
+    return how, state, where
+
+
+def _list(args: argparse.Namespace) -> int:
+    from memloss.tasks.data.store import DATASETS
+
+    rows = [("data set", "how to get it", "state", "where")]
+    notes = []
     for name in DATASETS.list():
-        ds = DATASETS.get(name)
-        missing = missing_files(ds)
-        state = "present" if not missing else ("absent" if len(missing) == len(ds.files)
-                                               else f"{len(missing)} file(s) missing")
-        how = "fetch" if ds.downloadable else "by hand"
-        rows.append((name, how, state, str(data_path(name)), ds.description))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((name, *_where(name)))
+        notes.append(f"  {name}: {DATASETS.get(name).description}")
+        if name == "shakespeare" and rows[-1][2] == "absent":
+            notes.append(f"    not found beside this repository: copy the project's "
+                         f"shared/data/shakespeare to {rows[-1][3]}, or train with "
+                         "--set task.root=DIR")
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+    print("\n".join(["", "what each is:"] + notes))
     return 0
 
 
@@ -57,5 +89,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     q = dsub.add_parser("path", help="print the data directory, or one data set's directory")
     q.add_argument("name", nargs="?", default=None)
     q.set_defaults(func=_path)
-    ls = dsub.add_parser("list", help="the catalogue: how each data set is obtained, whether present")
+    ls = dsub.add_parser("list", help="every data source: how to get it, whether present, where "
+                         "(the data directory, the offline Shakespeare corpus, Debian's "
+                         "Fashion-MNIST package)")
     ls.set_defaults(func=_list)

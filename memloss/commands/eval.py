@@ -3,13 +3,18 @@ run's weights on a split and record the result in its final.json (atomically).""
 from __future__ import annotations
 
 import argparse
+import logging
 
 __all__ = ["add_parser", "eval_run"]
 
+log = logging.getLogger(__name__)
+
 
 def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
-             weights: str = "final", batch_size: int | None = None) -> dict:
+             weights: str = "final", batch_size: int | None = None,
+             progress: bool | None = None) -> dict:
     """Evaluate ``run_dir`` under each mode; update ``final.json[split][mode]``; return them.
+    ``progress``: a bar per mode over the batches, with their total (``None``: on a terminal).
 
     The run is locked while final.json is rewritten; a non-finite result is never written
     (the file keeps what it had)."""
@@ -30,8 +35,10 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
     bs = batch_size or cfg.get("eval_batch_size", 256)
     results = {}
     for m in modes:
+        log.info("%s: scoring the %s split under %s inference%s", run_dir, split, m,
+                 f" ({samples} mask samples per batch)" if m == "mc" else "")
         metrics = evaluate(run.net, run.task, split, mode=m, samples=samples, batch_size=bs,
-                           seed=stream_seed(cfg.get("seed", 0), "eval"))
+                           seed=stream_seed(cfg.get("seed", 0), "eval"), progress=progress)
         results[m] = {**metrics, "samples": samples} if m == "mc" else metrics
     bad = rf.non_finite_scores(results)
     if bad:
@@ -62,7 +69,10 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     from memloss.models import INFERENCE_MODES
 
     p = sub.add_parser("eval", help="evaluate a run directory under inference modes",
-                       description=__doc__.splitlines()[0])
+                       description="Score a run's weights on a split under one or more "
+                       "inference modes and record the result in its final.json (atomically). "
+                       "A progress bar over the batches shows on a terminal; MC inference "
+                       "costs --samples forward passes per batch.")
     p.add_argument("run_dir", help="a directory written by `memloss train`")
     p.add_argument("--mode", action="append", choices=INFERENCE_MODES,
                    help="inference mode (repeatable; default deterministic)")

@@ -1,4 +1,4 @@
-"""``memloss report RUN_DIR... --out OUT``: write OUT.html and OUT.pdf for some runs."""
+"""``memloss report RUN_DIR... [--out OUT]``: write OUT.html, OUT.pdf and OUT-data/ for some runs."""
 from __future__ import annotations
 
 import argparse
@@ -13,16 +13,24 @@ def _run(args: argparse.Namespace) -> int:
     html, pdf = write_report(report, args.out)
     print(f"wrote {html}")
     print(f"wrote {pdf}")
+    print(f"wrote {html.with_name(html.stem + '-data')}/ (the raw tables as CSV files)")
     return 0
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
+    from memloss.reports.build import DEFAULT_OUT
+
     p = sub.add_parser("report", help="write an HTML and a PDF report of run directories",
-                       description="Write OUT.html (one self-contained file) and OUT.pdf: "
-                       "results beside the papers' numbers, training curves, one figure per "
-                       "probe comparing the schemes, and the runs' configs.")
+                       description="Write OUT.html (one self-contained file), OUT.pdf (A4, "
+                       "with bookmarks and a linked contents page) and OUT-data/ (the raw "
+                       "tables as CSV files). The report opens with the finding: the measured "
+                       "result in a sentence, the decisive chart and the numbers beside the "
+                       "papers' (deviations flagged); then training curves, one section per "
+                       "probe, and an appendix with the data files and the runs' settings. "
+                       "Drawing takes a few seconds per figure.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (memloss train --out)")
-    p.add_argument("--out", required=True, metavar="OUT",
-                   help="output stem: writes OUT.html and OUT.pdf")
+    p.add_argument("--out", default=str(DEFAULT_OUT), metavar="OUT",
+                   help=f"output stem: writes OUT.html, OUT.pdf and OUT-data/ (default {DEFAULT_OUT}, "
+                        "a folder git ignores)")
     p.add_argument("--title", default="memloss report", help="report title")
     p.set_defaults(func=_run)

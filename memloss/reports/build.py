@@ -1,36 +1,51 @@
-"""Build a report from run directories and write OUT.html and OUT.pdf (atomically)."""
+"""Build a report from run directories and write it: OUT.html, OUT.pdf and the folder
+OUT-data/ (the raw tables as CSV files), completely or not at all."""
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from memloss.core.atomic import atomic_write_bytes, atomic_write_text
-from .describe import describe_runs
-from .document import Report, Section
-from .paper_tables import paper_table_sections
+from .describe import SectionBuilder, describe_runs, headline as describe_headline
+from .document import Headline, Report, Section
 from .html import render_html
 from .pdf import render_pdf
 from .runs import RunRecord, read_runs
 
-__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths"]
+__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths",
+           "DEFAULT_OUT"]
 
 log = logging.getLogger(__name__)
 
+#: where ``memloss report`` writes when no --out is given (git-ignored)
+DEFAULT_OUT = Path("reports-out") / "report"
+
 
 def report_from_runs(paths: Sequence["str | os.PathLike[str]"], *, title: str = "memloss report",
-                     subtitle: str = "", lead: Sequence[Section] = ()) -> Report:
-    """Read, label and describe the runs; ``lead`` sections come first (e.g. the demo's
-    Table 1 comparison)."""
-    return report_from_records(read_runs(paths), title=title, subtitle=subtitle, lead=lead)
+                     subtitle: str = "", lead: Sequence[Section] = (),
+                     headline: Headline | None = None, skip: Sequence[str] = (),
+                     extra: Sequence[tuple[str, SectionBuilder]] = ()) -> Report:
+    """Read, label and describe the runs; see :func:`report_from_records`."""
+    return report_from_records(read_runs(paths), title=title, subtitle=subtitle, lead=lead,
+                               headline=headline, skip=skip, extra=extra)
 
 
 def report_from_records(runs: Sequence[RunRecord], *, title: str = "memloss report",
-                        subtitle: str = "", lead: Sequence[Section] = ()) -> Report:
-    """The same from run directories already read (:func:`~memloss.reports.read_runs`)."""
-    return Report(title, tuple(lead) + tuple(paper_table_sections(runs)) + tuple(describe_runs(runs)),
-                  subtitle)
+                        subtitle: str = "", lead: Sequence[Section] = (),
+                        headline: Headline | None = None, skip: Sequence[str] = (),
+                        extra: Sequence[tuple[str, SectionBuilder]] = ()) -> Report:
+    """The report of run directories already read (:func:`~memloss.reports.read_runs`):
+    ``headline`` first (default: :func:`memloss.reports.describe.headline`), then the
+    ``lead`` sections (e.g. the demo's account of what was run), then the standard body
+    and appendix (:func:`~memloss.reports.describe.describe_runs` with ``skip`` and
+    ``extra``)."""
+    if headline is None:
+        headline = describe_headline(runs)
+    return Report(title, tuple(lead) + tuple(describe_runs(runs, skip=skip, extra=extra)),
+                  subtitle, headline)
 
 
 def output_paths(out: "str | os.PathLike[str]") -> tuple[Path, Path]:
@@ -43,13 +58,69 @@ def output_paths(out: "str | os.PathLike[str]") -> tuple[Path, Path]:
     return out.with_name(out.name + ".html"), out.with_name(out.name + ".pdf")
 
 
+def data_dir(html_path: Path) -> Path:
+    """The folder of CSV files beside ``OUT.html``: ``OUT-data``."""
+    return html_path.with_name(html_path.stem + "-data")
+
+
+def _fsynced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_report(report: Report, out: "str | os.PathLike[str]") -> tuple[Path, Path]:
-    """Render the report and write OUT.html and OUT.pdf; both are rendered before either is
-    written, and each is written atomically."""
+    """Render the report and write OUT.html, OUT.pdf and OUT-data/, completely or not at
+    all: everything is rendered and written to temporary files beside the targets first;
+    then each is renamed into place, and if a rename fails the ones already replaced are
+    put back, so a failure never leaves a new HTML beside a stale PDF."""
     html_path, pdf_path = output_paths(out)
-    html = render_html(report)
-    pdf = render_pdf(report)
-    atomic_write_text(html_path, html)
-    atomic_write_bytes(pdf_path, pdf)
-    log.info("wrote %s and %s", html_path, pdf_path)
+    folder = data_dir(html_path)
+    html = render_html(report, data_folder=folder.name)
+    pdf = render_pdf(report, data_folder=folder.name)
+    tables = {a.name: a.frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
+              for a in report.attachments}
+    parent = html_path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    for target in (html_path, pdf_path):
+        if target.is_dir():
+            raise ValueError(f"cannot write {target}: it is a directory; give another --out")
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"cannot write {folder}: it is a file; give another --out")
+    stage = Path(tempfile.mkdtemp(prefix=f".{html_path.stem}.", suffix=".tmp", dir=parent))
+    try:
+        _fsynced(stage / "html", html.encode("utf-8"))
+        _fsynced(stage / "pdf", pdf)
+        (stage / "data").mkdir()
+        for name, data in tables.items():
+            _fsynced(stage / "data" / name, data)
+        _commit(stage, [(stage / "html", html_path), (stage / "pdf", pdf_path),
+                        (stage / "data", folder)])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log.info("wrote %s, %s and %s/", html_path, pdf_path, folder)
     return html_path, pdf_path
+
+
+def _commit(stage: Path, moves: list[tuple[Path, Path]]) -> None:
+    """Rename each staged file over its target; on failure restore the targets replaced so
+    far from their saved copies (kept in ``stage``) and re-raise."""
+    saved: list[tuple[Path, Path | None]] = []
+    try:
+        for i, (src, dst) in enumerate(moves):
+            backup = None
+            if dst.exists():
+                backup = stage / f"old-{i}"
+                os.replace(dst, backup)
+            saved.append((dst, backup))
+            os.replace(src, dst)
+    except BaseException:
+        for dst, backup in reversed(saved):
+            if dst.is_dir() and not dst.is_symlink():
+                shutil.rmtree(dst, ignore_errors=True)
+            else:
+                dst.unlink(missing_ok=True)
+            if backup is not None:
+                os.replace(backup, dst)
+        raise

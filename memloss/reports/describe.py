@@ -1,51 +1,84 @@
 """Describe runs as a :class:`~memloss.reports.document.Report`: tables and plot descriptions.
 
-Nothing is drawn here. The report has a results table (test metric under every inference
-mode, the last training-mode metric, and the paper's numbers where a preset matches),
-training curves, one section per probe (one figure comparing the schemes, per group of
-runs, and a table of the probe's fitted scalars), and the runs' configs.
+Nothing is drawn here. A report opens with its finding (:func:`headline`: the measured
+result in a sentence with its numbers, the decisive chart with chance and the paper's
+numbers marked, and the table beside the paper, deviations flagged), then the body
+(:data:`BODY`: results, training curves, one section per probe) and an appendix
+(:data:`APPENDIX`: the raw tables as CSV files beside the report, the settings).
+
+A new section is one entry in :data:`BODY` (or :data:`APPENDIX`): a function from the
+labelled runs to a list of sections. The collected summary beside the paper
+(:func:`~memloss.reports.paper_tables.paper_table_sections`) follows ``"results"``.
 """
 from __future__ import annotations
 
-import json
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 
-from .document import Code, Figure, Section, Table, Text
+from .deviations import chance_level, deviation_note, paper_number, setup_differences
+from .document import Attachment, Figure, Flag, Headline, Section, Table, Text
 from .paper import paper_row, paper_value
-from .plots import LinePlot, ordered_unique
-from .runs import VOLATILE_KEYS, RunRecord
+from .paper_tables import paper_table_sections
+from .plots import BarPlot, LinePlot, ordered_unique
+from .runs import VOLATILE_KEYS, RunRecord, flat_config
+from .wording import PROBE_ORDER, axis_label, counted, deviate, metric, mode_words, probe_title, \
+    quantity, x_axis
 
-__all__ = ["results_table", "training_curves", "probe_sections", "config_section",
-           "describe_runs", "probe_frame", "X_COLUMNS"]
+__all__ = ["results_table", "results_flags", "headline", "training_curves", "probe_sections",
+           "settings_sections", "describe_runs", "probe_frame", "X_COLUMNS", "BODY", "APPENDIX",
+           "SectionBuilder", "test_mode"]
 
 #: numeric columns a probe may be drawn over, in order of preference
 X_COLUMNS = ("t", "length", "lag", "k", "bin")
 #: probe columns that never define a curve (per-run constants, spreads, replicate indices
 #: such as the unit, which are averaged with a band)
 _NOT_KEYS = ("probe", "scheme", "cell", "value", "std", "run", "label", "group", "seed", "unit",
-             "samples", "t0", "perturb")
+             "samples", "t0", "perturb", "count")
+#: probe quantities left out of the figures (shown by another quantity, or drawn apart)
+_NOT_DRAWN = ("error", "reliability_confidence", "reliability_accuracy", "reliability_fraction")
+#: reliability bins holding fewer predictions than this share are not drawn (their
+#: accuracy is noise: the spikes of an almost empty bin)
+MIN_BIN_SHARE = 0.02
+
+SectionBuilder = Callable[[Sequence[RunRecord]], list[Section]]
 
 
 def _metric(run: RunRecord) -> str:
     return str(run.final.get("metric") or "accuracy")
 
 
+def test_mode(runs: Sequence[RunRecord]) -> str:
+    """The inference mode the headline reports: deterministic where measured."""
+    modes = list(dict.fromkeys(m for r in runs for m in (r.final.get("test") or {})))
+    return "deterministic" if "deterministic" in modes or not modes else modes[0]
+
+
+def _train_value(run: RunRecord, name: str) -> float | None:
+    """The train-split number: final.json's scored training split (train-mode inference)
+    where the run has one, else the last epoch's training-mode metric."""
+    scored = (run.final.get("train") or {}).get("train-mode", {})
+    if isinstance(scored, dict) and name in scored:
+        return float(scored[name])
+    last = next((m for m in reversed(run.metrics) if f"train_{name}" in m), {})
+    value = last.get(f"train_{name}")
+    return None if value is None else float(value)
+
+
 def results_table(runs: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run: its label, group, seed, training-mode and test metrics, and the
-    paper's reported train/test numbers where a preset matches."""
+    """One row per run: its label, group, seed, train and test metrics (every inference
+    mode of final.json), and the paper's reported train/test numbers where the run
+    records its paper row."""
     modes = list(dict.fromkeys(m for r in runs for m in (r.final.get("test") or {})))
     rows = []
     for r in runs:
-        metric = _metric(r)
-        last = next((m for m in reversed(r.metrics) if f"train_{metric}" in m), {})
+        name = _metric(r)
         preset = paper_row(r.config)
         row: dict[str, object] = {"run": r.name, "group": r.group, "scheme": r.label,
-                                  "seed": r.seed, "metric": metric,
-                                  "train (train-mode)": last.get(f"train_{metric}")}
+                                  "seed": r.seed, "metric": name,
+                                  "train": _train_value(r, name)}
         for mode in modes:
-            row[f"test ({mode})"] = (r.final.get("test") or {}).get(mode, {}).get(metric)
+            row[f"test ({mode})"] = (r.final.get("test") or {}).get(mode, {}).get(name)
         row["paper train"] = paper_value(preset, "train")
         row["paper test"] = paper_value(preset, "test")
         row["preset"] = "" if preset is None else preset.name
@@ -53,9 +86,140 @@ def results_table(runs: Sequence[RunRecord]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if not frame["group"].astype(bool).any():
         frame = frame.drop(columns="group")
+    if frame["seed"].nunique(dropna=False) <= 1:
+        frame = frame.drop(columns="seed")
     if not frame["preset"].astype(bool).any():
         frame = frame.drop(columns=["paper train", "paper test", "preset"])
     return frame
+
+
+def _number(value: object) -> float | None:
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if pd.isna(out) else out
+
+
+def results_flags(runs: Sequence[RunRecord], frame: pd.DataFrame) -> tuple[Flag, ...]:
+    """Flags on the cells of :func:`results_table` that deviate from the paper or lie below
+    chance, with the likely reason."""
+    flags = []
+    mode = test_mode(runs)
+    for i, r in enumerate(runs):
+        m = metric(_metric(r))
+        preset = paper_row(r.config)
+        reasons = setup_differences(r)
+        chance = chance_level(r)
+        test = r.final.get("test") or {}
+        mc = _number((test.get("mc") or {}).get(_metric(r)))
+        for column, key, value in (("train", "train", frame.loc[i, "train"]),
+                                   (f"test ({mode})", "test",
+                                    frame.loc[i, f"test ({mode})"] if f"test ({mode})" in frame
+                                    else None)):
+            note = deviation_note(_number(value), paper_number(preset, key), m, chance,
+                                  reasons=reasons, mc=mc if key == "test" else None)
+            if note and column in frame.columns:
+                flags.append(Flag(i, column, f"{r.label}{' (' + r.group + ')' if r.group else ''}, "
+                                             f"{key}: {note}"))
+    return tuple(flags)
+
+
+def _tolerance_text(runs: Sequence[RunRecord]) -> str:
+    m = metric(_metric(runs[0]))
+    return (f"Flagged: a number more than {m.tolerance_words()} from the paper's, or that many "
+            "below chance, with the likely reason.")
+
+
+def _bar_frame(runs: Sequence[RunRecord], mode: str) -> pd.DataFrame:
+    rows = []
+    for r in runs:
+        name = _metric(r)
+        value = (r.final.get("test") or {}).get(mode, {}).get(name)
+        paper = paper_number(paper_row(r.config), "test")
+        rows.append({"scheme": r.label, "group": r.group or "all runs", "value": value,
+                     "paper": None if paper is None else paper[0],
+                     "bound": "" if paper is None else paper[1]})
+    return pd.DataFrame(rows).dropna(subset=["value"])
+
+
+def headline(runs: Sequence[RunRecord]) -> Headline:
+    """The finding of a set of runs: the best and worst test numbers in words, the test
+    metric per scheme as bars (chance dashed, the paper's numbers marked) and the results
+    beside the paper with deviations flagged."""
+    frame = results_table(runs)
+    flags = results_flags(runs, frame)
+    mode = test_mode(runs)
+    name = _metric(runs[0])
+    m = metric(name)
+    bars = _bar_frame(runs, mode)
+    if bars.empty:
+        text = (f"{counted(len(runs), 'run')}; none has a test result yet (final.json is missing: "
+                "training did not finish).")
+        return Headline(text, None, Table("Results", frame))
+    mean = bars.groupby(["scheme", "group"], sort=False)["value"].mean()
+    best = mean.idxmin() if m.lower_is_better else mean.idxmax()
+    worst = mean.idxmax() if m.lower_is_better else mean.idxmin()
+
+    def who(key: tuple[str, str]) -> str:
+        return key[0] + (f" ({key[1]})" if key[1] != "all runs" else "")
+
+    text = (f"{counted(len(runs), 'run')}, test {m.words} under {mode} inference: best {who(best)} "
+            f"{m.show(mean[best])}")
+    if worst != best:
+        text += f", lowest {who(worst)} {m.show(mean[worst])}"
+    chance = chance_level(runs[0])
+    text += f" (chance {m.show(chance)})." if chance is not None else "."
+    n_paper = int(bars["paper"].notna().sum())
+    if n_paper:
+        text += (f" {deviate(len(flags), 'measured number')} from the paper or lie"
+                 f"{'s' if len(flags) == 1 else ''} below chance"
+                 " (flagged in the table)." if flags else
+                 f" Every number with a paper value lies within {m.tolerance_words()} of it.")
+    groups = ordered_unique(bars["group"])
+    chart = BarPlot(bars, x="scheme", y="value", col="group" if len(groups) > 1 else None,
+                    xlabel="scheme", ylabel=f"test {m.words} ({m.unit})", chance=chance,
+                    paper="paper" if n_paper else None, paper_bound="bound" if n_paper else None,
+                    ylim=(0.0, 1.05) if m.percent else None)
+    figure = Figure(f"Test {m.words} per scheme", chart,
+                    _bar_caption(bars, mode, chance, n_paper))
+    keep = [c for c in ("scheme", "group", "seed", "train", "paper train", f"test ({mode})",
+                        "paper test") if c in frame.columns]
+    short = frame[keep]
+    shown = tuple(f for f in flags if f.column in keep)
+    worst_rows = tuple(i for i, r in enumerate(runs) if (r.label, r.group or "all runs") == worst)
+    table = Table("Measured beside the paper" if n_paper else "Results", short,
+                  _tolerance_text(runs) if n_paper else "", flags=shown, highlight=worst_rows)
+    return Headline(text, figure, table)
+
+
+def _seed_counts(frame: pd.DataFrame, by: str = "label") -> set[int]:
+    if "seed" not in frame.columns or frame.empty:
+        return {1}
+    return set(frame.groupby(by)["seed"].nunique(dropna=False).tolist())
+
+
+def _band_words(frame: pd.DataFrame, by: str = "label", unit: bool = False) -> str:
+    seeds = _seed_counts(frame, by)
+    units = unit and "unit" in frame.columns and frame["unit"].nunique() > 1
+    if max(seeds) > 1:
+        n = ", ".join(str(s) for s in sorted(seeds))
+        return f"{n} seeds per scheme: lines are the mean with a 95% bootstrap band."
+    if units:
+        return "One run per scheme; lines are the mean over units with a 95% bootstrap band."
+    return "One run per scheme (no band)."
+
+
+def _bar_caption(bars: pd.DataFrame, mode: str, chance: float | None, n_paper: int) -> str:
+    parts = [f"Test split, {mode_words(mode)}."]
+    if chance is not None:
+        parts.append(f"Dashed line: chance ({chance:g}).")
+    if n_paper:
+        parts.append("Black marks: the paper's number (a triangle for a bound such as '<').")
+    n = bars.groupby(["scheme", "group"]).size().max()
+    parts.append(f"{n} seeds per bar: the whisker is a 95% bootstrap interval." if n > 1
+                 else "One run per bar.")
+    return " ".join(parts)
 
 
 def _curve_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
@@ -66,9 +230,10 @@ def _curve_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
                 if key in VOLATILE_KEYS or key == "valid_best" or not isinstance(value, (int, float)):
                     continue
                 split, _, name = key.partition("_")
-                if split in ("train", "valid") and name:
+                if split in ("train", "valid") and name and name != "error":
                     rows.append({"label": r.label, "group": r.group, "step": rec.get("step"),
-                                 "split": split, "quantity": name, "value": float(value)})
+                                 "seed": r.seed, "split": split, "quantity": name,
+                                 "value": float(value)})
     return pd.DataFrame(rows)
 
 
@@ -88,11 +253,20 @@ def training_curves(runs: Sequence[RunRecord]) -> list[Figure]:
     if frame.empty or frame["step"].isna().all():
         return []
     frame = frame.dropna(subset=["step"])
+    frame["panel"] = frame["quantity"].map(lambda q: quantity(q).words)
+    labels = {quantity(q).words: axis_label(q) for q in frame["quantity"].unique()}
+    caption = ("Solid: training-mode metric (masks on, averaged over each epoch); dashed: "
+               "validation. " + _band_words(frame))
     return [Figure(_titled("Training curves", g),
-                   LinePlot(sub, x="step", hue="label", style="split", col="quantity"),
-                   "Training-mode metrics (masks on, averaged over each epoch) and validation "
-                   "metrics; several seeds give the mean and a 95% band.")
+                   LinePlot(sub, x="step", hue="label", style="split", col="panel",
+                            xlabel=x_axis("step"), panel_ylabels=labels, legend_title=None),
+                   caption)
             for g, sub in _groups(frame)]
+
+
+def training_sections(runs: Sequence[RunRecord]) -> list[Section]:
+    curves = training_curves(runs)
+    return [Section("Training", tuple(curves))] if curves else []
 
 
 def probe_frame(runs: Sequence[RunRecord], probe: str) -> pd.DataFrame:
@@ -135,37 +309,96 @@ def _key_columns(frame: pd.DataFrame, x: str | None) -> list[str]:
     return keys
 
 
-def _join(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
-    """One text per row from several key columns: ``"grad_h | loss=last"``, skipping blanks."""
-    def text(row: tuple) -> str:
-        parts = []
-        for c, v in zip(cols, row):
-            if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA or str(v) == "":
-                continue
-            parts.append(f"{c}={v}" if c in ("layer", "loss") else str(v))
-        return " | ".join(parts)
-    return pd.Series([text(r) for r in frame[cols].astype(object).itertuples(index=False)],
-                     index=frame.index, dtype=object)
+_SETTING_WORDS = {"loss": {"last": "loss at the last step", "per-step": "loss at every step"},
+                  "layer": None, "gate": None}
 
 
-def _probe_figures(name: str, series: pd.DataFrame, x: str, caption: str) -> list[Figure]:
+def _panel_text(row: dict, cols: list[str]) -> str:
+    """A panel's title in words: the quantity's words, then the other facet settings."""
+    parts = []
+    for c in cols:
+        v = row.get(c)
+        if v is None or (isinstance(v, float) and pd.isna(v)) or str(v) == "":
+            continue
+        if c == "quantity":
+            parts.append(quantity(str(v)).words)
+        elif isinstance(_SETTING_WORDS.get(c), dict):
+            parts.append(_SETTING_WORDS[c].get(str(v), f"{c} {v}"))  # type: ignore[union-attr]
+        elif c == "layer":
+            parts.append(f"layer {int(float(v))}")
+        else:
+            parts.append(f"{c} {v}")
+    return ", ".join(parts)
+
+
+def _probe_figures(name: str, series: pd.DataFrame, x: str) -> list[Figure]:
+    series = series[~series.get("quantity", pd.Series("", index=series.index)).isin(_NOT_DRAWN)]
+    if series.empty:
+        return []
     series = series.copy()
     keys = _key_columns(series, x)
-    # the dash is the inference mode; the scaling column follows from it (other-scaling)
-    style_cols = [c for c in ("mode",) if c in keys]
+    style = None
+    if "mode" in keys:
+        series["inference"] = series["mode"].astype(str)
+        style = "inference"
     facet_cols = [c for c in keys if c not in ("mode", "scaling")]
     if "quantity" in facet_cols:
         facet_cols.remove("quantity")
         facet_cols.insert(0, "quantity")
-    series["panel"] = _join(series, facet_cols) if facet_cols else name
-    style = None
-    if style_cols:
-        series["inference"] = series["mode"].astype(str)
-        style = "inference"
-    what = f"{name}, schemes compared" + ("" if x == "t" else f", over {x}")
-    return [Figure(_titled(what, g), LinePlot(sub, x=x, hue="label", style=style, col="panel"),
+    elif "quantity" in series.columns:
+        facet_cols.insert(0, "quantity")
+    records = series[facet_cols].astype(object).to_dict("records") if facet_cols else []
+    series["panel"] = [_panel_text(r, facet_cols) for r in records] if facet_cols else name
+    ylabels = {}
+    if "quantity" in series.columns:
+        for panel, q in zip(series["panel"], series["quantity"].astype(str)):
+            ylabels[str(panel)] = quantity(q).unit
+    codes = ", ".join(ordered_unique(series["quantity"].astype(str))) \
+        if "quantity" in series.columns else ""
+    modes = ordered_unique(series["mode"].astype(str)) if "mode" in series.columns else []
+    caption = " ".join(p for p in (
+        "One colour per scheme" + (f"; one dash per inference mode ({', '.join(modes)})."
+                                   if style and len(modes) > 1 else
+                                   f"; inference mode: {modes[0]}." if modes else "."),
+        _band_words(series, unit=True),
+        f"Code names: {codes}." if codes else "") if p)
+    what = probe_title(name) + ("" if x == "t" else f", over {x_axis(x).split(' (')[0]}")
+    return [Figure(_titled(what, g),
+                   LinePlot(sub, x=x, hue="label", style=style, col="panel", xlabel=x_axis(x),
+                            panel_ylabels=ylabels, markers=x in ("length", "lag")),
                    caption)
             for g, sub in _groups(series)]
+
+
+def _reliability_figures(frame: pd.DataFrame) -> list[Figure]:
+    """Reliability diagrams: accuracy against mean confidence per bin, one panel per
+    inference mode, bins with under :data:`MIN_BIN_SHARE` of the predictions left out."""
+    if "quantity" not in frame.columns or "bin" not in frame.columns:
+        return []
+    rel = frame[frame["quantity"].isin(("reliability_confidence", "reliability_accuracy",
+                                        "reliability_fraction")) & frame["bin"].notna()]
+    if rel.empty:
+        return []
+    wide = rel.pivot_table(index=["run", "label", "group", "seed", "mode", "bin"],
+                           columns="quantity", values="value", aggfunc="first").reset_index()
+    need = {"reliability_confidence", "reliability_accuracy", "reliability_fraction"}
+    if not need <= set(wide.columns):
+        return []
+    wide = wide[wide["reliability_fraction"] >= MIN_BIN_SHARE].dropna(
+        subset=["reliability_confidence", "reliability_accuracy"])
+    if wide.empty:
+        return []
+    wide["panel"] = wide["mode"].map(mode_words)
+    caption = ("Accuracy against confidence per confidence bin: a calibrated net lies on the "
+               f"dotted diagonal. Bins holding under {100 * MIN_BIN_SHARE:g}% of the "
+               "predictions are left out. " + _band_words(wide))
+    return [Figure(_titled("Reliability: accuracy against confidence", g),
+                   LinePlot(sub, x="reliability_confidence", y="reliability_accuracy",
+                            hue="label", col="panel", xlabel="confidence (probability)",
+                            ylabel="accuracy (fraction correct)",
+                            markers=True, diagonal=True),
+                   caption)
+            for g, sub in _groups(wide)]
 
 
 def _scalar_table(scal: pd.DataFrame) -> pd.DataFrame | None:
@@ -183,29 +416,6 @@ def _scalar_table(scal: pd.DataFrame) -> pd.DataFrame | None:
     return table
 
 
-def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
-    """One section per probe found in the runs' ``diagnostics/`` folders."""
-    names = list(dict.fromkeys(p for r in runs for p in r.diagnostics))
-    sections = []
-    for name in names:
-        frame = probe_frame(runs, name)
-        if frame.empty:
-            continue
-        doc = _probe_doc(name)
-        blocks: list = [Text(doc)] if doc else []
-        parts, scalars = _by_x(frame)
-        caption = (f"Probe {name!r}: one colour per scheme, one dash per inference mode; "
-                   "replicates (seeds, units) give the mean and a 95% band.")
-        for x, part in parts:
-            blocks += _probe_figures(name, part, x, caption)
-        table = _scalar_table(scalars)
-        if table is not None:
-            blocks.append(Table(f"{name}: fitted and summary values", table))
-        if blocks:
-            sections.append(Section(f"Probe: {name}", tuple(blocks)))
-    return sections
-
-
 def _probe_doc(name: str) -> str:
     try:
         from memloss.diagnostics import PROBES
@@ -214,29 +424,117 @@ def _probe_doc(name: str) -> str:
     return PROBES.describe(name) if name in PROBES else ""
 
 
-def _clean(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
+def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
+    """One section per probe found in the runs' ``diagnostics/`` folders: its figures
+    (probe quantities in words, units on the axes); the raw rows go to the appendix."""
+    found = list(dict.fromkeys(p for r in runs for p in r.diagnostics))
+    names = [p for p in PROBE_ORDER if p in found] + [p for p in found if p not in PROBE_ORDER]
+    sections = []
+    for name in names:
+        frame = probe_frame(runs, name)
+        if frame.empty:
+            continue
+        doc = _probe_doc(name)
+        blocks: list = [Text(f"{doc} (probe {name!r}; every measured row is in the appendix, "
+                             f"file {_probe_file(name)}.)" if doc else
+                             f"Probe {name!r}; every measured row is in the appendix, file "
+                             f"{_probe_file(name)}.")]
+        parts, _ = _by_x(frame)
+        for x, part in parts:
+            blocks += _probe_figures(name, part, x)
+        if name == "uncertainty":
+            blocks += _reliability_figures(frame)
+        sections.append(Section(f"Probe: {probe_title(name)}", tuple(blocks)))
+    return sections
 
 
-def config_section(runs: Sequence[RunRecord]) -> Section:
-    """Each run's resolved config (train, net, task info), without times and versions."""
-    blocks = [Code(f"{r.name}: {r.label}" + (f" ({r.group})" if r.group else ""),
-                   json.dumps(_clean(r.config), indent=2, sort_keys=True)) for r in runs]
-    return Section("Configs", tuple(blocks))
+def _probe_file(name: str) -> str:
+    return f"probe-{name}.csv"
 
 
-def describe_runs(runs: Sequence[RunRecord]) -> list[Section]:
-    """The standard sections for a set of labelled runs."""
-    results = results_table(runs)
-    summary = [Text(f"{len(runs)} run(s). Test metrics are on the task's test split under each "
-                    "inference mode of final.json; 'train (train-mode)' is the last epoch's "
-                    "training-mode metric (masks on). Paper numbers come from the matching "
-                    "paper row its config.json records, where there is one."),
-               Table("Results", results)]
-    sections = [Section("Results", tuple(summary))]
-    curves = training_curves(runs)
-    if curves:
-        sections.append(Section("Training", tuple(curves)))
-    sections += probe_sections(runs)
-    sections.append(config_section(runs))
+def results_sections(runs: Sequence[RunRecord]) -> list[Section]:
+    """Every run's train and test numbers under each inference mode beside the paper."""
+    frame = results_table(runs)
+    flags = results_flags(runs, frame)
+    text = Text(f"{counted(len(runs), 'run')}. Test numbers are on the task's test split under each "
+                "inference mode of final.json; 'train' is the training split scored with masks "
+                "on (train-mode) where the run scored it, else the last epoch's training-mode "
+                "metric. Paper numbers come from the paper row the run's config.json records.")
+    caption = _tolerance_text(runs) if "paper test" in frame.columns else ""
+    return [Section("Results", (text, Table("Every run", frame, caption, flags=flags)))]
+
+
+def data_sections(runs: Sequence[RunRecord]) -> list[Section]:
+    """The raw tables as CSV files beside the report: the results and each probe's rows."""
+    blocks: list = [Attachment("Results of every run", "results.csv", results_table(runs),
+                               "one row per run: train and test numbers, paper numbers")]
+    for name in dict.fromkeys(p for r in runs for p in r.diagnostics):
+        frame = probe_frame(runs, name)
+        if frame.empty:
+            continue
+        _, scalars = _by_x(frame)
+        table = _scalar_table(scalars)
+        rows = f"{len(frame)} rows" + (f"; fitted and summary values: {len(table)} rows"
+                                       if table is not None else "")
+        blocks.append(Attachment(f"Probe {name}", _probe_file(name),
+                                 frame.drop(columns=["scheme"], errors="ignore"),
+                                 f"every measured row ({rows}); columns as in "
+                                 "docs/diagnostics.md, plus label, group, run and seed"))
+    return [Section("Data files", tuple(blocks), appendix=True)]
+
+
+def _clean(train: dict) -> dict:
+    flat = {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
+    return {**flat, "seed": train.get("seed")}
+
+
+def settings_sections(runs: Sequence[RunRecord]) -> list[Section]:
+    """The runs' settings: those all runs share once, those that differ per run; the full
+    config.json stays in each run directory."""
+    flats = [_clean(r.train) for r in runs]
+    keys = list(dict.fromkeys(k for f in flats for k in f))
+    shared = [k for k in keys if len({repr(f.get(k)) for f in flats}) == 1]
+    differ = [k for k in keys if k not in shared]
+    common = pd.DataFrame({"setting": shared, "value": [flats[0].get(k) for k in shared]})
+    blocks: list = [Text("Settings of the runs (config.json's 'train' section, net fields by "
+                         "their plain names). The full config.json of each run is in its run "
+                         "directory: " + ", ".join(str(r.path) for r in runs[:3])
+                         + (", ..." if len(runs) > 3 else "") + "."),
+                    Table("Shared by every run", common)]
+    if differ:
+        per = pd.DataFrame([{"run": r.name, **{k: f.get(k) for k in differ}}
+                            for r, f in zip(runs, flats)])
+        blocks.append(Table("Different between runs", per))
+    return [Section("Settings", tuple(blocks), appendix=True)]
+
+
+#: the body of a report, in order: a name and a builder from the labelled runs to sections.
+#: A new section is one entry here (the collected summary beside the paper, per paper table
+#: and over seeds, follows ``"results"``); :func:`describe_runs` can skip entries by name.
+BODY: tuple[tuple[str, SectionBuilder], ...] = (
+    ("results", results_sections),
+    ("paper-tables", paper_table_sections),
+    ("training", training_sections),
+    ("probes", probe_sections),
+)
+#: the appendix, after the body
+APPENDIX: tuple[tuple[str, SectionBuilder], ...] = (
+    ("data", data_sections),
+    ("settings", settings_sections),
+)
+
+
+def describe_runs(runs: Sequence[RunRecord], *, skip: Sequence[str] = (),
+                  extra: Sequence[tuple[str, SectionBuilder]] = ()) -> list[Section]:
+    """The body and appendix sections for a set of labelled runs: :data:`BODY` (then
+    ``extra`` builders, in order), then :data:`APPENDIX`, leaving out the names in
+    ``skip``."""
+    known = {n for n, _ in BODY + APPENDIX + tuple(extra)}
+    unknown = sorted(set(skip) - known)
+    if unknown:
+        raise ValueError(f"unknown report sections {unknown}; known: {sorted(known)}")
+    sections: list[Section] = []
+    for name, build in tuple(BODY) + tuple(extra) + tuple(APPENDIX):
+        if name not in skip:
+            sections += build(runs)
     return sections

@@ -35,7 +35,7 @@ from .runs import RunRecord
 from .style import report_style
 
 __all__ = ["SPLITS", "measured", "paper_measurements", "summarize", "rank_agreement",
-           "paper_table_sections", "IntervalPlot", "CONFIDENCE"]
+           "paper_table_sections", "IntervalPlot", "CONFIDENCE", "SPLIT_WORDS"]
 
 #: the paper's keys this module knows how to measure
 SPLITS = ("train", "valid", "test", "test_mc")
@@ -155,6 +155,9 @@ def rank_agreement(summary: pd.DataFrame) -> pd.DataFrame:
                                       "p_value"])
 
 
+#: the paper's keys in words (panel titles)
+SPLIT_WORDS = {"train": "train", "valid": "validation", "test": "test (deterministic)",
+               "test_mc": "test (MC dropout)"}
 _UNITS = {"accuracy": "accuracy (fraction)", "error": "error rate (fraction)",
           "perplexity": "perplexity", "bpc": "bits per character"}
 
@@ -192,7 +195,7 @@ class IntervalPlot:
                     ax.scatter(sub["reported"].to_numpy(float)[pick], y[pick] + 0.18, marker=m,
                                color="tab:red", s=22,
                                label="paper" + ("" if m == "x" else f" (bound {m})"))
-                ax.set_title(split)
+                ax.set_title(SPLIT_WORDS.get(split, split))
                 ax.set_xlabel(_UNITS.get(self.metric, self.metric))
                 ax.set_yticks(range(len(rows)), [str(r) for r in rows])
             axes[0][0].invert_yaxis()  # the first row on top (the panels share the axis)

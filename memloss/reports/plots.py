@@ -11,6 +11,7 @@ reproducible).
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -18,11 +19,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .style import PALETTE, report_style
+from .style import PALETTE, plain, report_style
 
 __all__ = ["LinePlot", "BarPlot", "categorical", "ordered_unique"]
 
-_FACET_W, _FACET_H = 3.6, 2.7
+_FACET_W, _FACET_H = 2.45, 2.0
 _BOOT_SEED = 0
 _N_BOOT = 200
 
@@ -34,11 +35,12 @@ def ordered_unique(values: "pd.Series") -> list:
 
 def categorical(frame: pd.DataFrame, columns: "list[str | None]") -> pd.DataFrame:
     """Copy ``frame`` with ``columns`` cast to ``object`` (seaborn 0.13 + pandas 3 string
-    dtype trap: hue/style columns must be plain objects)."""
+    dtype trap: hue/style columns must be plain objects), their text escaped for
+    matplotlib (a ``$`` in a label is shown, not parsed as TeX)."""
     out = frame.copy()
     for c in columns:
         if c is not None and c in out.columns:
-            out[c] = out[c].astype(str).astype(object)
+            out[c] = out[c].astype(str).map(plain).astype(object)
     return out
 
 
@@ -53,10 +55,16 @@ def _check_columns(kind: str, frame: pd.DataFrame, columns: "dict[str, str | Non
         raise ValueError(f"{kind}: the data is empty; nothing to draw")
 
 
+def _check_ylabel(kind: str, y: str, ylabel: "str | None", panel_ylabels: "dict | None") -> None:
+    if y == "value" and not ylabel and not panel_ylabels:
+        raise ValueError(f"{kind}: y is the generic 'value' column; give ylabel (words and a "
+                         "unit, e.g. 'accuracy (fraction correct)')")
+
+
 def _grid(n: int, col_wrap: int) -> tuple["plt.Figure", list]:
     ncols = max(1, min(n, col_wrap))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(_FACET_W * ncols + 1.8, _FACET_H * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(_FACET_W * ncols + 0.4, _FACET_H * nrows + 0.5),
                              squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -64,7 +72,8 @@ def _grid(n: int, col_wrap: int) -> tuple["plt.Figure", list]:
     return fig, flat[:n]
 
 
-def _figure_legend(fig: "plt.Figure", axes: list) -> None:
+def _figure_legend(fig: "plt.Figure", axes: list, title: str | None = None) -> None:
+    """One legend for the whole figure, below the panels (the figure keeps the page width)."""
     handles, labels, seen = [], [], set()
     for ax in axes:
         leg = ax.get_legend()
@@ -77,7 +86,19 @@ def _figure_legend(fig: "plt.Figure", axes: list) -> None:
         if leg is not None:
             leg.remove()
     if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+        fig.tight_layout()
+        ncol = max(1, min(len(labels), 4 if max(len(x) for x in labels) > 14 else 6))
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol,
+                   frameon=False, title=plain(title) if title else None)
+
+
+def _panel_labels(fig: "plt.Figure", ax: "plt.Axes", panel: object, xlabel: str, ylabel: str) -> None:
+    """Panel title and axis labels, wrapped to the panel's size (9 pt DejaVu: about 34
+    characters across a panel, 28 along its height)."""
+    ax.set_title("" if panel is None else "\n".join(textwrap.wrap(plain(str(panel)), 34)),
+                 fontsize=9)
+    ax.set_xlabel("\n".join(textwrap.wrap(plain(xlabel), 40)))
+    ax.set_ylabel("\n".join(textwrap.wrap(plain(ylabel), 30)))
 
 
 def _colors(n: int) -> list:
@@ -96,7 +117,10 @@ class LinePlot:
     one panel per value of ``col``.
 
     ``logy``: ``True``/``False``, or ``None`` to use a log axis per panel when its values
-    are positive and span more than three decades.
+    are positive and span more than three decades. ``ylabel`` (words and unit) labels every
+    panel, or ``panel_ylabels`` each panel by its ``col`` value; the generic ``value``
+    column needs one of them. ``markers`` draws a marker at every point (sparse x, e.g.
+    lengths). ``diagonal`` draws the line y = x (reliability diagrams).
     """
 
     data: pd.DataFrame
@@ -111,10 +135,15 @@ class LinePlot:
     ylabel: str | None = None
     col_wrap: int = 3
     reference: str | None = None  # hue value drawn as a thin black reference (e.g. analytic)
+    panel_ylabels: dict[str, str] | None = None
+    markers: bool = False
+    diagonal: bool = False
+    legend_title: str | None = None
 
     def __post_init__(self) -> None:
         _check_columns("LinePlot", self.data, {"x": self.x, "y": self.y, "hue": self.hue,
                                                "style": self.style, "col": self.col})
+        _check_ylabel("LinePlot", self.y, self.ylabel, self.panel_ylabels)
         if not pd.api.types.is_numeric_dtype(self.data[self.x]):
             raise ValueError(f"LinePlot: x column {self.x!r} must be numeric, got "
                              f"{self.data[self.x].dtype}; use BarPlot for categories")
@@ -135,24 +164,32 @@ class LinePlot:
                 sns.lineplot(data=sub, x=self.x, y=self.y, hue=self.hue, style=self.style,
                              hue_order=hue_order, style_order=style_order, palette=palette,
                              errorbar=("ci", 95), n_boot=_N_BOOT, seed=_BOOT_SEED, ax=ax,
-                             linewidth=1.3)
+                             linewidth=1.3, marker="o" if self.markers else None,
+                             markersize=3.5)
+                if self.diagonal:
+                    ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle=":",
+                            zorder=0)
                 log = self.logy if self.logy is not None else _wants_log(sub[self.y].to_numpy(float))
                 if log:
                     ax.set_yscale("log")
-                ax.set_title("" if panel is None else str(panel))
-                ax.set_xlabel(self.xlabel or self.x)
-                ax.set_ylabel(self.ylabel or self.y)
-            _figure_legend(fig, axes)
+                labels = {plain(k): v for k, v in (self.panel_ylabels or {}).items()}
+                label = labels.get(str(panel), "") or self.ylabel or self.y
+                _panel_labels(fig, ax, panel, self.xlabel or self.x, label)
             if self.title:
-                fig.suptitle(self.title)
-            fig.tight_layout()
+                fig.suptitle(plain(self.title))
+            _figure_legend(fig, axes, self.legend_title)
         return fig
 
 
 @dataclass(frozen=True)
 class BarPlot:
     """Bars of ``y`` per category ``x``, one colour per ``hue``, one panel per ``col``;
-    replicates give a 95% confidence interval."""
+    replicates give a 95% confidence interval.
+
+    ``chance``: a dashed line at the chance level. ``paper``: a column of the paper's
+    numbers (NaN where there is none), drawn as a black marker on each bar (``paper_bound``:
+    a column holding ``"<"`` or ``">"`` for numbers reported as a bound, drawn as a
+    triangle pointing that way)."""
 
     data: pd.DataFrame
     x: str
@@ -164,10 +201,16 @@ class BarPlot:
     ylabel: str | None = None
     col_wrap: int = 3
     ylim: tuple[float, float] | None = None
+    chance: float | None = None
+    paper: str | None = None
+    paper_bound: str | None = None
+    legend_title: str | None = None
 
     def __post_init__(self) -> None:
         _check_columns("BarPlot", self.data, {"x": self.x, "y": self.y, "hue": self.hue,
-                                              "col": self.col})
+                                              "col": self.col, "paper": self.paper,
+                                              "paper_bound": self.paper_bound})
+        _check_ylabel("BarPlot", self.y, self.ylabel, None)
 
     def __call__(self) -> "plt.Figure":
         df = categorical(self.data, [self.x, self.hue, self.col])
@@ -183,17 +226,39 @@ class BarPlot:
                             hue_order=hue_order,
                             palette=_colors(len(hue_order)) if hue_order else None,
                             errorbar=("ci", 95), n_boot=_N_BOOT, seed=_BOOT_SEED, ax=ax)
-                ax.set_title("" if panel is None else str(panel))
-                ax.set_xlabel(self.xlabel or self.x)
-                ax.set_ylabel(self.ylabel or self.y)
+                _panel_labels(fig, ax, panel, self.xlabel or self.x, self.ylabel or self.y)
                 if self.ylim is not None:
                     ax.set_ylim(*self.ylim)
+                if self.paper is not None:
+                    self._paper_marks(ax, sub, order, hue_order)
+                if self.chance is not None:
+                    ax.axhline(self.chance, color="0.25", linestyle="--", linewidth=0.9,
+                               label=f"chance ({self.chance:g})", zorder=3)
                 if len(order) > 4 or max((len(str(o)) for o in order), default=0) > 10:
                     ax.tick_params(axis="x", labelrotation=45)
                     for lab in ax.get_xticklabels():
                         lab.set_horizontalalignment("right")
-            _figure_legend(fig, axes)
             if self.title:
-                fig.suptitle(self.title)
-            fig.tight_layout()
+                fig.suptitle(plain(self.title))
+            _figure_legend(fig, axes, self.legend_title)
         return fig
+
+    def _paper_marks(self, ax: "plt.Axes", sub: pd.DataFrame, order: list,
+                     hue_order: list | None) -> None:
+        """A black marker at the paper's number on each bar that has one."""
+        levels = hue_order if hue_order is not None else [None]
+        first = True
+        for container, level in zip(ax.containers, levels):
+            for patch, category in zip(container.patches, order):
+                rows = sub[(sub[self.x] == category)
+                           & ((sub[self.hue] == level) if level is not None else True)]
+                values = pd.to_numeric(rows[self.paper], errors="coerce").dropna()
+                if values.empty:
+                    continue
+                bound = str(rows[self.paper_bound].iloc[0]) if self.paper_bound else ""
+                marker = {"<": "v", ">": "^"}.get(bound, "_")
+                ax.plot([patch.get_x() + patch.get_width() / 2], [float(values.iloc[0])],
+                        marker=marker, color="black", markersize=7 if marker == "_" else 4.5,
+                        markeredgewidth=2 if marker == "_" else 0.5, linestyle="none",
+                        label="paper" if first else "_nolegend_", zorder=4)
+                first = False

@@ -9,10 +9,24 @@ from typing import Callable
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from .document import Figure
+from .document import Figure, Section
 from .style import SVG_METADATA, report_style
 
-__all__ = ["format_cell", "formatted_rows", "draw", "figure_svg"]
+__all__ = ["format_cell", "formatted_rows", "draw", "figure_svg", "is_number", "section_title"]
+
+
+def is_number(text: str) -> bool:
+    """True for a number cell (``0.25``, ``<0.25``, ``6.5%``, ``6.5% (25%)``): aligned right."""
+    try:
+        float(text.lstrip("<>").rstrip("%").split(" ")[0].rstrip("%"))
+        return True
+    except ValueError:
+        return False
+
+
+def section_title(section: Section) -> str:
+    """A section's heading: appendix sections say so."""
+    return f"Appendix: {section.title}" if section.appendix else section.title
 
 
 def format_cell(value: object) -> str:

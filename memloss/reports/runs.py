@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: machine details); reports leave them out so that their output is reproducible
 VOLATILE_KEYS = ("created", "resumed", "versions", "command", "seconds")
 #: settings that do not make runs different experiments
-_IGNORED = ("seed", "progress", "device", "eval_batch_size", "hooks")
+_IGNORED = ("seed", "progress", "device", "eval_batch_size", "hooks", "threads")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@ each of the K ``mc`` networks keeps its masks for the whole evaluation (Gal eq. 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any, Iterable
 
 import torch
+from tqdm.auto import tqdm
 
 from memloss.core import validate
 from memloss.models import Net
@@ -80,8 +82,8 @@ def score_batches(net: Net, task: Task, batches: Iterable[Batch], *, mode: str,
     try:
         for batch in batches:
             batch = batch_for(net, batch, device)
-            pred = mean_prediction(runner(batch.inputs, carry=batch.carry,
-                                                  lengths=batch.lengths), is_regression(task))
+            outs = runner(batch.inputs, carry=batch.carry, lengths=batch.lengths)
+            pred = mean_prediction(outs, is_regression(task))
             for key, v in task.score(pred, batch).items():
                 sums[key] = sums.get(key, 0.0) + float(v)
     finally:
@@ -95,7 +97,8 @@ def score_batches(net: Net, task: Task, batches: Iterable[Batch], *, mode: str,
 def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "deterministic",
              samples: int = 10, batch_size: int = 256, generator: torch.Generator | None = None,
              device: torch.device | str | None = None, seed: int = 0,
-             max_examples: int | None = None) -> dict[str, float]:
+             max_examples: int | None = None, progress: bool | None = False
+             ) -> dict[str, float]:
     """Score ``net`` on a split of ``task`` under an inference mode; returns ``task.finalize``.
 
     ``mc`` averages the predicted probabilities of ``samples`` sampled networks (Gal eq.
@@ -103,12 +106,21 @@ def evaluate(net: Net, task: Task, split: str = "test", *, mode: str = "determin
     ``generator`` (default: a fresh generator seeded with ``seed``, so results repeat).
     State is carried across batches when the task's batches say ``carry``. ``max_examples``
     scores only the first sequences of the split (whole batches; the last is cut to fit).
+    ``progress``: a bar over the batches with their total (``None``: on a terminal only).
     """
     check_mode(mode, samples)
     validate.choice("evaluate", "split", split, SPLITS)
     validate.integer("evaluate", "batch_size", batch_size)
     validate.optional(validate.integer, "evaluate", "max_examples", max_examples)
     gen = generator if generator is not None else torch.Generator().manual_seed(seed)
-    return score_batches(net, task, first_examples(task.batches(split, batch_size), max_examples),
-                         mode=mode, samples=samples, generator=gen, device=device,
-                         what=f"{split!r} data")
+    batches = list(task.batches(split, batch_size))  # their number is the bar's total
+    if max_examples is not None:
+        batches = batches[:math.ceil(max_examples / batch_size)]
+    bar = tqdm(first_examples(batches, max_examples), total=len(batches),
+               desc=f"{split} ({mode}{f', {samples} samples' if mode == 'mc' else ''})",
+               unit="batch", leave=False, disable=None if progress is None else not progress)
+    try:
+        return score_batches(net, task, bar, mode=mode, samples=samples, generator=gen,
+                             device=device, what=f"{split!r} data")
+    finally:
+        bar.close()

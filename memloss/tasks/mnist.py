@@ -146,6 +146,7 @@ class SeqMNIST(Task):
         """The data source actually read and the pixel order (stored with the run)."""
         perm = self.permutation
         return {"data_root": str(mnist_root(self.source, self.root)),
+                "chance": 0.1,  # a uniform guess among the ten classes
                 "permutation": None if perm is None else perm.tolist()}
 
     def _split(self, split: str) -> tuple[Tensor, Tensor]:

@@ -71,7 +71,8 @@ class NerData:
 def _find_files(root: Path) -> dict[str, Path]:
     if not root.is_dir():
         raise DataError(root, "CoNLL-2003 directory not found; place the files there (see "
-                        "`memloss data path conll2003`) or pass root=DIR",
+                        "`memloss data path conll2003`) or pass --set task.root=DIR (root=DIR "
+                        "from Python)",
                         "eng.train, eng.testa, eng.testb (or train.txt, valid.txt, test.txt)")
     out = {}
     for s in SPLITS:
@@ -224,7 +225,9 @@ class ConllNER(Task):
 
     def run_info(self) -> dict:
         d = self.data
-        return {"tags": list(d.tags), "vocab_size": len(d.words), "pretrained_words": d.pretrained,
+        root = Path(self.root).expanduser() if self.root is not None else data_path("conll2003")
+        return {"data_root": str(root.resolve()), "tags": list(d.tags),
+                "vocab_size": len(d.words), "pretrained_words": d.pretrained,
                 "vector_dim": int(d.vectors.shape[1])}
 
     def features(self, ids: Tensor, caps: Tensor, data: NerData | None = None) -> Tensor:

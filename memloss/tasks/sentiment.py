@@ -47,7 +47,8 @@ class _Encoded:
 def _semeval_files(root: Path, test_file: str | None = None) -> dict[str, Path]:
     if not root.is_dir():
         raise DataError(root, "SemEval directory not found; place train.tsv, valid.tsv and "
-                        "test.tsv there or pass root=DIR", SEMEVAL_FORMAT)
+                        "test.tsv there or pass --set task.root=DIR (root=DIR from Python)",
+                        SEMEVAL_FORMAT)
     out = {}
     if test_file is not None:
         p = root / Path(test_file).expanduser()  # an absolute path stays as it is
@@ -186,7 +187,9 @@ class Sentiment(Task):
 
     def run_info(self) -> dict:
         e = self.encoded
-        return {"vocab_size": len(e.vocab), "examples": {s: len(e.splits[s][0]) for s in SPLITS}}
+        root = Path(self.root).expanduser() if self.root is not None else data_path(self.source)
+        return {"data_root": str(root.resolve()), "vocab_size": len(e.vocab),
+                "examples": {s: len(e.splits[s][0]) for s in SPLITS}}
 
     def batches(self, split: str, batch_size: int, *, generator: torch.Generator | None = None
                 ) -> Iterator[Batch]:

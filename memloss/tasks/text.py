@@ -35,7 +35,7 @@ __all__ = ["Corpus", "PTBWord", "PTBChar", "TextWord", "TextChar", "default_text
 
 BATCHINGS = ("stream", "slices")
 REDUCTIONS = ("token", "sequence")
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]  # the repository (memloss/tasks/text.py)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ def default_text_root() -> Path:
             return r
     raise DataError(tried[0], "no text corpus (train.txt, valid.txt, test.txt) found; looked in "
                     + ", ".join(map(str, dict.fromkeys(tried)))
-                    + "; pass root=DIR", "a directory with train.txt, valid.txt and test.txt")
+                    + "; pass --set task.root=DIR (root=DIR from Python)",
+                    "a directory with train.txt, valid.txt and test.txt")
 
 
 def _split_files(root: Path, patterns: tuple[str, ...]) -> dict[str, Path]:
@@ -170,6 +171,7 @@ class _LanguageModel(Task):
         c = self.corpus
         kind, files = self._files()
         return {"vocab_size": len(c.vocab), "tokenizer": kind,
+                "data_root": str(self._root().resolve()),
                 "files": {s: str(p) for s, p in files.items()},
                 "tokens": {s: int(len(t)) for s, t in c.splits.items()}}
 
@@ -217,8 +219,9 @@ class PTBWord(_LanguageModel):
     def _files(self) -> tuple[str, dict[str, Path]]:
         root = self._root()
         if not root.is_dir():
-            raise DataError(root, "PTB directory not found; run `memloss data fetch ptb` or pass "
-                            "root=DIR", "ptb.train.txt, ptb.valid.txt, ptb.test.txt")
+            raise DataError(root, "PTB directory not found; run `memloss data fetch ptb`, or "
+                            "pass --set task.root=DIR to `memloss train` (root=DIR from "
+                            "Python)", "ptb.train.txt, ptb.valid.txt, ptb.test.txt")
         return "words", _split_files(root, _PTB_WORD_FILES)
 
 

@@ -157,3 +157,20 @@ def test_bad_files_and_layouts_are_one_clear_error(word_lm, corpus, tmp_path, ca
     assert main(_import_args(root, corpus, tmp_path / "ok")) == 0
     assert main(_import_args(root, corpus, tmp_path / "ok")) == 2  # already a run there
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_import_into_a_directory_another_writer_holds_fails_and_writes_nothing(
+        word_lm, corpus, tmp_path, capsys):
+    from tests.faults.cases import holding_lock, reap
+
+    root = word_lm[2]
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = holding_lock(out)
+    try:
+        assert main(_import_args(root, corpus, out)) == 2
+    finally:
+        reap(holder)
+    err = capsys.readouterr().err
+    assert f"being written by process {holder}" in err and "Traceback" not in err
+    assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()

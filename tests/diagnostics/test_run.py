@@ -108,6 +108,18 @@ def test_memloss_probe_on_a_trained_run_directory(tmp_path, capsys):
     assert main(["probe", str(tmp_path / "nowhere")]) == 2
     assert main(["probe", str(run), "--set", "state-decay"]) == 2
     assert "PROBE:KEY=VALUE" in capsys.readouterr().err
+    # a second writer (here: a training process resuming the run) holds the lock
+    from tests.faults.cases import holding_lock, reap
+
+    before = (run / "diagnostics" / "state-decay.csv").read_bytes()
+    holder = holding_lock(run)
+    try:
+        assert main(["probe", str(run), "--probe", "state-decay"]) == 2
+    finally:
+        reap(holder)
+    err = capsys.readouterr().err
+    assert "is being written by process" in err and str(holder) in err and "Traceback" not in err
+    assert (run / "diagnostics" / "state-decay.csv").read_bytes() == before
 
 
 @pytest.mark.gpu

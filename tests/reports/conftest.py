@@ -56,7 +56,7 @@ def write_run(path: Path, scheme: str = "moon", seed: int = 0, length: int = 6,
     net = NetConfig(cell="lstm", hidden_size=8, scheme=SCHEMES[scheme], input_size=4,
                     output_size=4)
     path.mkdir(parents=True)
-    config = config_record(train, net, path="fused", task_info={"seq_len": 6},
+    config = config_record(train, net, path="fused", task_info={"seq_len": 6, "chance": 0.25},
                            command=["memloss", "train", "temporal-order"])
     config.update(versions={"torch": "x"}, created=f"2026-01-0{seed + 1}T00:00:00+00:00")
     (path / "config.json").write_text(json.dumps(config, indent=2))

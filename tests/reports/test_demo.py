@@ -35,10 +35,15 @@ def test_tiny_demo_writes_results_and_report(tiny_demo):
     assert set(results["scheme"]) == {"none", "moon"}
     assert results["accuracy"].between(0, 1).all()
     html = (out / "report.html").read_text()
-    for text in ("Semeniuta Table 1, reproduced", "measured beside the paper", "Probe: state-decay",
-                 "Probe: test-time-scaling", "Configs"):
+    for text in ("Semeniuta Table 1: measured (paper)", "What was run",
+                 "Test accuracy under each inference mode", "Probe: How the state fades over time",
+                 "Probe: Accuracy on longer sequences under each inference mode",
+                 "Appendix: Settings", 'href="report-data/probe-state-decay.csv"'):
         assert text in html
+    assert html.index('class="verdict"') < html.index("What was run")  # the finding first
     assert (out / "report.pdf").read_bytes().startswith(b"%PDF")
+    assert (out / "report-data" / "probe-state-decay.csv").is_file()
+    assert not (out / "runs.partial").exists() and not (out / "runs.old").exists()
     assert sorted(p.name for p in (out / "runs").iterdir()) == \
         ["8-moon-sequence", "8-moon-step", "8-none"]
     assert (out / "runs" / "8-none" / "diagnostics" / "state-decay.csv").exists()
@@ -51,8 +56,55 @@ def test_table1_puts_the_paper_beside_the_measurement():
                                                        ("test", 0.18, "<0.25"))]
     t = table1(pd.DataFrame(rows))
     assert t.to_dict("records") == [{"scheme": "moon", "sampling": "sequence",
-                                     "medium train": "97.0%", "medium train (paper)": "100%",
-                                     "medium test": "18.0%", "medium test (paper)": "<25%"}]
+                                     "medium train": "97.0% (100%)",
+                                     "medium test": "18.0% (<25%)"}]
+
+
+def test_headline_states_the_finding_with_its_numbers():
+    from memloss.demo import headline_text
+
+    rows = []
+    for scheme, sampling, train, test, mc in (("moon", "sequence", 0.999, 0.065, 1.0),
+                                              ("semeniuta", "step", 1.0, 1.0, 1.0),
+                                              ("gal", "sequence", 1.0, 0.99, 1.0)):
+        for split, acc in (("train", train), ("test", test)):
+            rows.append({"length": "short", "seq_len": 15, "scheme": scheme, "sampling": sampling,
+                         "split": split, "accuracy": acc, "mc": mc})
+    text = headline_text(pd.DataFrame(rows), 1)
+    assert text.startswith("As in the paper's Table 1: Moon's per-sequence cell dropout fits")
+    assert "(99.9% train accuracy at T = 15) but fails 6.5% at test (chance 25%" in text
+    assert ("while Semeniuta's update dropout (per step) and Gal's recurrent dropout generalize: "
+            "99.0% to 100.0% test accuracy in all 2 runs.") in text
+    assert text.endswith(" 1 number deviates from the paper: flagged in the table.")
+    assert "3 numbers deviate" in headline_text(pd.DataFrame(rows), 3)
+    rows[1]["accuracy"] = 0.9  # moon keeps its memory at test: not the paper's finding
+    assert headline_text(pd.DataFrame(rows), 0).startswith("Not as in the paper's Table 1")
+
+
+def test_an_interrupted_demo_keeps_the_previous_runs(tiny_demo, monkeypatch, tmp_path):
+    """New runs are written beside the old ones and swapped in only once all are written."""
+    import shutil
+
+    import memloss.training as training
+    from memloss.demo import run_demo
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_demo[0], out)
+    before = sorted(p.name for p in (out / "runs").iterdir())
+    report = (out / "report.html").read_bytes()
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    real = training.train
+    monkeypatch.setattr(training, "train", broken)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(SIZES["tiny"], out, progress=False)
+    assert sorted(p.name for p in (out / "runs").iterdir()) == before
+    assert (out / "report.html").read_bytes() == report
 
 
 def test_demo_schemes_use_the_papers_scaling_and_presets_exist():

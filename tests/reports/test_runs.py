@@ -8,7 +8,7 @@ import pytest
 
 from memloss.core.runfiles import RunDirError
 from memloss.reports.describe import describe_runs, probe_frame, results_table
-from memloss.reports.document import Figure, Table
+from memloss.reports.document import Attachment, Figure, Table
 from memloss.config import TrainConfig
 from memloss.models import parse_scheme
 from memloss.presets import match_preset, scheme_key
@@ -45,7 +45,7 @@ def test_results_table_has_modes_and_paper_numbers(make_run):
                                                                  length="medium")])
     table = results_table(runs)
     assert list(table["test (deterministic)"]) == [0.25, 1.0]
-    assert list(table["train (train-mode)"]) == [0.8, 0.8]
+    assert list(table["train"]) == [0.8, 0.8]
     # Semeniuta Table 1, medium: Moon per-sequence train 100%, test <25%
     assert list(table["paper test"]) == ["<0.25", "1"]
     assert list(table["preset"]) == ["semeniuta-t1-medium-moon-sequence",
@@ -65,19 +65,29 @@ def test_preset_matching_ignores_scaling_and_sizes():
 def test_describe_draws_a_figure_per_probe_and_tables_scalars(four_runs):
     runs = read_runs(four_runs)
     sections = {s.title: s for s in describe_runs(runs)}
-    assert list(sections) == ["Results", "Training", "Probe: state-decay",
-                              "Probe: test-time-scaling", "Configs"]
-    decay = sections["Probe: state-decay"]
+    decay_title = "Probe: How the state fades over time"
+    sweep_title = "Probe: Accuracy on longer sequences under each inference mode"
+    assert list(sections) == ["Results", "Training", decay_title, sweep_title, "Data files",
+                              "Settings"]
+    assert [s.appendix for s in sections.values()] == [False] * 4 + [True] * 2
+    decay = sections[decay_title]
     figs = [b for b in decay.blocks if isinstance(b, Figure)]
     assert len(figs) == 1 and figs[0].plot.x == "t" and figs[0].plot.hue == "label"
-    tables = [b for b in decay.blocks if isinstance(b, Table)]
-    assert "decay_rate" in set(tables[0].frame["quantity"])
-    sweep = [b for b in sections["Probe: test-time-scaling"].blocks if isinstance(b, Figure)]
-    assert sweep[0].plot.x == "length"
+    assert figs[0].plot.panel_ylabels == {"cell-state norm ||c_t||": "L2 norm",
+                                          "hidden-state norm ||h_t||": "L2 norm"}
+    assert "2 seeds per scheme" in figs[0].caption and "(deterministic, train-mode)" in figs[0].caption
+    # raw rows (the fitted decay rates included) go to a CSV file in the appendix, not inline
+    assert not [b for b in decay.blocks if isinstance(b, Table)]
+    files = {a.name: a for a in sections["Data files"].blocks if isinstance(a, Attachment)}
+    assert set(files) == {"results.csv", "probe-state-decay.csv", "probe-test-time-scaling.csv"}
+    assert "decay_rate" in set(files["probe-state-decay.csv"].frame["quantity"])
+    sweep = [b for b in sections[sweep_title].blocks if isinstance(b, Figure)]
+    assert sweep[0].plot.x == "length" and sweep[0].plot.markers
     frame = probe_frame(runs, "state-decay")
     assert set(frame["seed"]) == {0, 1}
-    configs = sections["Configs"].blocks
-    assert all("created" not in c.text and "seconds" not in c.text for c in configs)
+    shared, differ = [b for b in sections["Settings"].blocks if isinstance(b, Table)]
+    assert "seed" in list(differ.frame.columns) and "scheme" in list(differ.frame.columns)
+    assert "created" not in set(shared.frame["setting"]) and "lr" in set(shared.frame["setting"])
 
 
 def test_missing_directory_and_files(tmp_path: Path):
@@ -123,7 +133,7 @@ def test_runs_without_probes_or_metrics_still_report(make_run, tmp_path):
     b = make_run("b", scheme="semeniuta", probes=False)
     (b / "final.json").unlink()
     report = report_from_runs([a, b])
-    assert [s.title for s in report.sections] == ["Results", "Training", "Configs"]
+    assert [s.title for s in report.sections] == ["Results", "Training", "Data files", "Settings"]
     table = report.sections[0].blocks[1].frame
     assert table["test (deterministic)"].isna().tolist() == [False, True]
     html, pdf = write_report(report, tmp_path / "r")
@@ -137,7 +147,7 @@ def test_many_schemes_get_distinct_colours():
 
     frame = pd.DataFrame([{"label": f"s{i}", "t": t, "value": i + t} for i in range(12)
                           for t in range(3)])
-    fig = LinePlot(frame, x="t", hue="label")()
+    fig = LinePlot(frame, x="t", hue="label", ylabel="norm (L2)")()
     colours = {tuple(line.get_color()) if not isinstance(line.get_color(), str)
                else line.get_color() for line in fig.axes[0].get_lines()[:12]}
     assert len(colours) == 12
@@ -151,3 +161,77 @@ def test_recorded_preset_wins(make_run):
     (run / "config.json").write_text(json.dumps(cfg))
     table = results_table(read_runs([run]))
     assert table.loc[0, "preset"] == "some-row" and table.loc[0, "paper test"] == "<0.25"
+
+
+def _with_paper(run: Path, reported: dict, bounds: dict | None = None, **settings) -> Path:
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["info"] = {"preset": {"name": "paper-row", "reported": reported, "bounds": bounds or {},
+                              "paper_settings": {"task": "temporal-order", "hidden_size": 256,
+                                                 "optimizer": "sgd", "lr": 0.1, "epochs": 5000,
+                                                 "batch_size": 32, **settings}}}
+    cfg["task_info"]["chance"] = 0.25
+    (run / "config.json").write_text(json.dumps(cfg))
+    return run
+
+
+def test_deviations_are_flagged_with_the_likely_reason(make_run):
+    """moon's test 0.25 vs the paper's 1.0 is flagged with the setup differences and the MC
+    number; semeniuta's 1.0 matches; a number within 10 points is not flagged."""
+    from memloss.reports.describe import headline, results_flags
+
+    moon = _with_paper(make_run("m"), {"train": 0.85, "test": 1.0})
+    sem = _with_paper(make_run("s", scheme="semeniuta"), {"train": 0.8, "test": 1.0})
+    runs = read_runs([moon, sem])
+    frame = results_table(runs)
+    flags = results_flags(runs, frame)
+    assert [(f.row, f.column) for f in flags] == [(0, "test (deterministic)")]
+    note = flags[0].note
+    assert "25.0% vs the paper's 100.0% (more than 10 points off)" in note
+    assert "MC inference on the same net gives 90.0%" in note
+    assert "budget: 2 epochs (paper 5000)" in note and "size: 8 units (paper 256)" in note
+    assert "optimiser: adam (paper sgd), learning rate 0.01 (paper 0.1)" in note
+    head = headline(runs)
+    assert "lowest moon/sequence 25.0%" in head.text and "(chance 25.0%)" in head.text
+    assert "1 measured number deviates from the paper or lies below chance" in head.text
+    assert head.table.flags and head.table.highlight == (0,)
+    assert head.figure.plot.chance == 0.25 and head.figure.plot.paper == "paper"
+
+
+def test_below_chance_is_flagged_unless_the_paper_reports_it():
+    from memloss.reports.deviations import deviation_note
+    from memloss.reports.wording import metric
+
+    acc = metric("accuracy")
+    assert "below chance (25.0%)" in deviation_note(0.065, (0.25, ""), acc, 0.25)
+    assert deviation_note(0.065, (0.25, "<"), acc, 0.25) is None  # the paper says <25% too
+    assert deviation_note(0.2, None, acc, 0.25) is None  # within 10 points of chance
+    assert deviation_note(0.30, (0.25, "<"), acc, 0.25) is None
+    assert "more than 10 points off" in deviation_note(0.40, (0.25, "<"), acc, 0.25)
+    ppl = metric("perplexity")
+    assert deviation_note(105.0, (100.0, ""), ppl, None) is None
+    assert "more than 10% of the paper's value" in deviation_note(115.0, (100.0, ""), ppl, None)
+
+
+def test_a_cpu_preset_run_records_the_papers_setup():
+    from memloss.presets import PRESETS
+
+    rec = PRESETS.get("semeniuta-t1-short-moon-sequence-cpu").record()
+    assert rec["paper_settings"]["hidden_size"] == 256 and rec["paper_settings"]["epochs"] == 5000
+
+
+def test_every_figure_has_words_and_a_unit_on_its_y_axis(four_runs):
+    """No figure of a report is labelled with the generic column name 'value'."""
+    import matplotlib.pyplot as plt
+
+    from memloss.reports import report_from_runs
+
+    report = report_from_runs(four_runs)
+    figures = [report.headline.figure] + [b for s in report.sections for b in s.blocks
+                                          if isinstance(b, Figure)]
+    assert len(figures) == 4
+    for figure in figures:
+        fig = figure.plot()
+        labels = [ax.get_ylabel() for ax in fig.axes if ax.get_visible()]
+        plt.close(fig)
+        assert labels and all(lab and lab != "value" for lab in labels), \
+            (figure.title, labels)

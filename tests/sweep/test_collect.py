@@ -123,7 +123,8 @@ def test_collect_finds_runs_and_fails_clearly(tmp_path, sweep_dir, capsys):
 def test_the_report_shows_each_table_beside_the_paper(sweep_dir):
     paths = find_runs([sweep_dir])
     report = report_from_runs(paths)
-    section = report.sections[0]
+    assert report.sections[0].title == "Results"  # every run; the summary over seeds follows
+    section = report.sections[1]
     assert section.title == "Semeniuta et al. 2016 Table 1: measured beside the paper"
     kinds = [type(b).__name__ for b in section.blocks]
     assert kinds == ["Text", "Table", "Figure"]

@@ -159,6 +159,6 @@ def test_default_corpus_is_found_or_named(tmp_path, monkeypatch):
     try:
         root = default_text_root()
     except DataError as e:
-        assert "pass root=DIR" in str(e)
+        assert "pass --set task.root=DIR" in str(e)
     else:
         assert (root / "train.txt").is_file() and (root / "valid.txt").is_file()

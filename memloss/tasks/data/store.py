@@ -138,6 +138,13 @@ _add(Dataset(
 ))
 
 _add(Dataset(
+    "shakespeare", "Shakespeare's works, plain text split train/valid/test by play (offline "
+    "PTB-sized stand-in; text-word, text-char)",
+    (RemoteFile("train.txt"), RemoteFile("valid.txt"), RemoteFile("test.txt")),
+    note="ships with the project's shared data in ../shared/data/shakespeare (see its "
+         "SOURCE.md); text-word and text-char read it there, else from this directory",
+))
+_add(Dataset(
     "conll2003", "CoNLL-2003 English NER, column format (place by hand: licence)",
     (RemoteFile("eng.train"), RemoteFile("eng.testa"), RemoteFile("eng.testb")),
     homepage="https://www.clips.uantwerpen.be/conll2003/ner/",
