@@ -7,13 +7,14 @@
 
 For each thread count the process is pinned to that many CPUs and torch uses that many
 threads. Configurations are interleaved round by round (baseline, scheme 1, scheme 2, ...,
-the order reversed every other round) so a load change on a shared machine hits all of them; each call is timed in process CPU
-time (``--clock cpu``, the default: time other processes take is not counted) or wall time.
-The ratio is the median time of a configuration over the median time of ``nn.LSTM`` (ratio
-of medians); the spread is the interquartile range of the per-round ratios. Compilation
-(the fused path's step kernels, on first use of a layout) happens in a warm-up call before
-the rounds and is reported separately; Inductor keeps compiled kernels in its disk cache
-(``TORCHINDUCTOR_CACHE_DIR``), so a second run reuses them. Not an asv benchmark.
+the order reversed every other round) so a load change on a shared machine hits all of
+them; each call is timed in process CPU time (``--clock cpu``, the default: time other
+processes take is not counted) or wall time. The ratio is the median time of a
+configuration over the median time of ``nn.LSTM`` (ratio of medians); the spread is the
+interquartile range of the per-round ratios. Compilation (the fused path's step kernels, on
+first use of a layout) happens in a warm-up call before the rounds and is reported
+separately; Inductor keeps compiled kernels in its disk cache (``TORCHINDUCTOR_CACHE_DIR``),
+so a second run reuses them. Not an asv benchmark.
 """
 from __future__ import annotations
 
@@ -87,7 +88,6 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
             layer = _layer(spec, path, hidden)
             runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
-    now = time.perf_counter if clock == "wall" else time.process_time
     before = dict(kernels.COMPILE_SECONDS)
     t0 = time.perf_counter()
     for run in runs.values():
@@ -96,6 +96,7 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
             "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
             "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
             "compiled_kernels": kernels.compiled_kernels()}
+    now = time.perf_counter if clock == "wall" else time.process_time
     times = interleaved_times(runs, rounds, now)
     base = times[BASELINE]
     rows = []

@@ -33,12 +33,12 @@ def test_layer_contract_fails_on_an_upward_import(tmp_path):
     shutil.copytree(ROOT / "memloss", tmp_path / "memloss",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    cells = tmp_path / "memloss" / "models" / "cells" / "base.py"
-    cells.write_text(cells.read_text() + "\nimport memloss.reports  # an upward import\n")
+    masks = tmp_path / "memloss" / "models" / "masks.py"  # a plain module in the models layer
+    masks.write_text(masks.read_text() + "\nimport memloss.reports  # an upward import\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = _lint(tmp_path, env)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN" in result.stdout and "memloss.models.cells.base -> memloss.reports" in result.stdout
+    assert "BROKEN" in result.stdout and "memloss.models.masks -> memloss.reports" in result.stdout
 
 
 @pytest.fixture(scope="module")

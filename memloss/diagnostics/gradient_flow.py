@@ -16,7 +16,7 @@ estimated per sequence by power iteration on ``J^T J``; no dense Jacobian is for
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Sequence
 
 import torch
@@ -48,8 +48,8 @@ def step_loss(task: Any, outputs: Tensor, batch: Batch, t: int) -> Tensor | None
     Sequence-label tasks (``targets`` ``[B]``) read their label from the last step of what
     they are given, so the output is cut to step ``t``; per-step tasks get step ``t`` of the
     targets and weights."""
-    if batch.targets.dim() == 1:
-        loss = task.loss(outputs[:, t:t + 1], batch)
+    if batch.targets.dim() == 1:  # step t is the last step of the cut output
+        loss = task.loss(outputs[:, t:t + 1], replace(batch, lengths=None))
     else:
         if batch.weights is not None and not bool(batch.weights[:, t].any()):
             return None

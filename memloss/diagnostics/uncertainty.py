@@ -69,7 +69,7 @@ def scored_positions(probs: Tensor, batch: Batch) -> tuple[Tensor, Tensor]:
         raise ValueError("the uncertainty probe needs class targets (integer labels); this task "
                          "has real-valued targets")
     if y.dim() == 1:
-        return probs[:, -1], y
+        return batch.last(probs), y
     keep = torch.ones_like(y, dtype=torch.bool) if batch.weights is None else batch.weights > 0
     return probs[keep], y[keep]
 

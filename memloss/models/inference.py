@@ -90,7 +90,7 @@ class Runner:
 
     It holds K networks (K = ``samples`` for ``mc``, else 1), each with its recurrent
     state and, in the sampled modes, its masks. ``runner(inputs, carry=...)`` returns each
-    network's raw outputs ``[B, T, C]``. With ``carry=True`` and the same batch size as the
+    network's raw outputs ``[B, T, C]`` (``lengths``: see :meth:`Net.forward`). With ``carry=True`` and the same batch size as the
     previous call, the batch continues the previous one's sequences: every network keeps
     its state and every mask that is not drawn per step. Otherwise states restart from
     zero and per-sequence masks are drawn for the new sequences. Per-forward (weight)
@@ -123,14 +123,16 @@ class Runner:
         self.masks[i] = m
         return m
 
-    def __call__(self, inputs: Tensor, *, carry: bool = False) -> list[Tensor]:
+    def __call__(self, inputs: Tensor, *, carry: bool = False,
+                 lengths: Tensor | None = None) -> list[Tensor]:
         B, T = int(inputs.shape[0]), int(inputs.shape[1])
         cont = carry and state_batch(self.states[0]) == B
         outs = []
         with torch.no_grad():
             for i in range(self.k):
                 masks = self._masks(i, T, B, inputs.device, cont)
-                out, h = self.net(inputs, self.states[i] if cont else None, masks=masks)
+                out, h = self.net(inputs, self.states[i] if cont else None, masks=masks,
+                                  lengths=lengths)
                 self.states[i] = h
                 outs.append(out)
         return outs
@@ -143,8 +145,8 @@ def _sampling(plan: MaskPlan, key: str) -> str | None:
 
 def predict(net: "Net", inputs: Tensor, states: Sequence[State] | None = None, *,
             mode: str = DETERMINISTIC, samples: int = 10,
-            generator: torch.Generator | None = None, regression: bool = False
-            ) -> tuple[Tensor, list[State]]:
+            generator: torch.Generator | None = None, regression: bool = False,
+            lengths: Tensor | None = None) -> tuple[Tensor, list[State]]:
     """Predictions ``[B, T, C]`` under an inference mode for one batch, and the final states.
 
     ``deterministic``: expected masks. ``mc``: the average over ``samples`` independently
@@ -153,6 +155,7 @@ def predict(net: "Net", inputs: Tensor, states: Sequence[State] | None = None, *
     recurrent state from an earlier batch: one state for ``deterministic``/``train-mode``,
     one per sample for ``mc``. A stream evaluated batch after batch keeps its sampled
     networks fixed only through one :class:`Runner`; this function draws new masks.
+    ``lengths``: each sequence's real steps in a right-padded batch (``Net.forward``).
     """
     check_mode(mode, samples)
     k = samples if mode == MC else 1
@@ -161,7 +164,7 @@ def predict(net: "Net", inputs: Tensor, states: Sequence[State] | None = None, *
         raise ValueError(f"predict got {len(states)} states for {k} sample(s)")
     runner = Runner(net, mode, samples=samples, generator=generator)
     runner.states = states
-    outs = runner(inputs, carry=any(s is not None for s in states))
+    outs = runner(inputs, carry=any(s is not None for s in states), lengths=lengths)
     return mean_prediction(outs, regression), runner.states
 
 

@@ -170,11 +170,13 @@ class MaskPlan:
         return {e.key: torch.tensor(e.spec.test_value, dtype=dtype, device=device)
                 for e in self.entries}
 
-    def layer(self, masks: Mapping[str, Tensor], k: int) -> LayerMasks:
-        """Layer ``k``'s masks (keys ``l{k}.{site}``) as the execution paths read them."""
+    def layer(self, masks: Mapping[str, Tensor], k: "int | str") -> LayerMasks:
+        """Layer ``k``'s masks (keys ``l{k}.{site}``; a string ``k`` is the whole prefix, e.g.
+        ``l0_reverse`` for the reverse direction) as the execution paths read them."""
         vals, step, gate = {}, set(), set()
+        prefix = f"l{k}" if isinstance(k, int) else k
         for site in layer_sites():
-            key = f"l{k}.{site}"
+            key = f"{prefix}.{site}"
             m = masks.get(key)
             if m is None:
                 continue

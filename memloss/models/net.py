@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -51,6 +51,7 @@ class NetConfig:
     init_range: float | None = None
     forget_bias: float | None = None
     path: str = "auto"
+    bidirectional: bool = False
 
     def __post_init__(self) -> None:
         o = "NetConfig"
@@ -67,6 +68,7 @@ class NetConfig:
             raise ValueError(f"nonlinearity={self.nonlinearity!r} does not apply to the "
                              f"{self.cell} cell (it takes {', '.join(cell.nonlinearities)})")
         validate.choice(o, "path", self.path, PATHS)
+        validate.flag(o, "bidirectional", self.bidirectional)
         # beyond these a float32 gate is saturated: larger values change nothing but overflow
         validate.optional(validate.number, o, "init_range", self.init_range, 0.0, MAX_INIT_RANGE,
                           low_open=True)
@@ -123,7 +125,10 @@ class Net(nn.Module):
     Shape:
         - input: ``[B, T]`` token ids (``vocab_size``) or ``[B, T, input_size]`` floats
           (always batch first)
-        - output: ``[B, T, output_size]`` (or ``[B, T, hidden_size]`` with no head), and h_n
+        - lengths (optional): ``[B]`` real steps of each sequence of a right-padded batch
+          (:meth:`Recurrent.forward`): padding then changes no result
+        - output: ``[B, T, output_size]`` (or ``[B, T, D * hidden_size]`` with no head, D = 2
+          if bidirectional else 1), and h_n
     """
 
     def __init__(self, config: NetConfig) -> None:
@@ -143,10 +148,12 @@ class Net(nn.Module):
             self.embedding = nn.Embedding(config.vocab_size, in_size)
         self.rnn = Recurrent(config.cell, in_size, config.hidden_size, config.num_layers,
                              scheme=scheme, batch_first=True, nonlinearity=config.nonlinearity,
-                             path=config.path, applied_outside=("embedding",))
+                             path=config.path, applied_outside=("embedding",),
+                             bidirectional=config.bidirectional)
         self.embedding_site = scheme.sites(self.rnn.cell).get("embedding")
         self._plan = self._make_plan()
-        self.head = nn.Linear(config.hidden_size, config.output_size) if config.output_size else None
+        width = config.hidden_size * self.rnn.num_directions
+        self.head = nn.Linear(width, config.output_size) if config.output_size else None
         if config.init_range is not None:  # in parameter order: embedding, stack, head
             r = config.init_range
             if self.embedding is not None:
@@ -159,16 +166,17 @@ class Net(nn.Module):
 
     def _set_forget_bias(self, value: float) -> None:
         """The forget-gate block of the first gate bias set to ``value``, of the others to 0
-        (LSTM: ``b_ih`` and ``b_hh``; LayerNorm-LSTM: its one bias)."""
+        (LSTM: ``b_ih`` and ``b_hh``; LayerNorm-LSTM: its one bias), in both directions."""
         cell, H = self.rnn.cell, self.config.hidden_size
         rows = cell.gate_slice("f", H)
         biases = [p.name for p in cell.params if p.bias and p.rows == "gates"]
         with torch.no_grad():
             for k in range(self.config.num_layers):
-                for i, name in enumerate(biases):
-                    b = getattr(self.rnn, f"{name}_l{k}", None)
-                    if b is not None:
-                        b[rows].fill_(value if i == 0 else 0.0)
+                for tag in self.rnn.layer_tags(k):
+                    for i, name in enumerate(biases):
+                        b = getattr(self.rnn, f"{name}_{tag}", None)
+                        if b is not None:
+                            b[rows].fill_(value if i == 0 else 0.0)
 
     def mask_plan(self) -> MaskPlan:
         """Every mask of the net: ``embedding`` (if any), then the recurrent stack's."""
@@ -185,7 +193,8 @@ class Net(nn.Module):
 
     def forward(self, input: Tensor, hx: "Tensor | tuple[Tensor, Tensor] | None" = None, *,
                 masks: Mapping[str, Tensor] | None = None, stochastic: bool | None = None,
-                generator: torch.Generator | None = None):
+                generator: torch.Generator | None = None,
+                lengths: "Tensor | Sequence[int] | None" = None):
         check_call(input, hx, masks, self.rnn.weight_ih_l0, 1)
         if self.embedding is not None:
             if input.dim() != 2 or input.is_floating_point():
@@ -204,14 +213,15 @@ class Net(nn.Module):
         me = m.pop("embedding", None)
         if me is not None:
             x = x * (me if me.dim() == 0 else torch.gather(me, 1, input).unsqueeze(-1))
-        out, h_n = self.rnn(x, hx, masks=m)
+        out, h_n = self.rnn(x, hx, masks=m, lengths=lengths)
         if self.head is not None:
             out = self.head(out)
         return out, h_n
 
     def predict_proba(self, input: Tensor, hx=None, *, mode: str = "deterministic",
-                      samples: int = 10, generator: torch.Generator | None = None) -> Tensor:
+                      samples: int = 10, generator: torch.Generator | None = None,
+                      lengths: "Tensor | None" = None) -> Tensor:
         """Class probabilities at every step under an inference mode
-        (:func:`memloss.models.inference.predict`)."""
+        (:func:`memloss.models.inference.predict`; ``lengths`` as in :meth:`forward`)."""
         return predict(self, input, None if hx is None else [hx] * (samples if mode == "mc" else 1),
-                       mode=mode, samples=samples, generator=generator)[0]
+                       mode=mode, samples=samples, generator=generator, lengths=lengths)[0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from contextlib import nullcontext
 from typing import Mapping, Sequence
 
@@ -11,11 +12,13 @@ from torch import Tensor, nn
 
 from memloss.core import validate
 
-from .cells import NONLINEARITIES, CellSpec, get_cell
+from .cells import NONLINEARITIES, TORCH_PARAMS, CellSpec, get_cell
 from .masks import MaskEntry, MaskPlan, Masks, ResolvedMasks
 from .paths import LAYER_RUNS, State, native_eligible, traced
+from .projection import PROJECTED_RUNS
 from .schemes import Scheme, SiteSpec, parse_scheme
 from .sites import SITES, layer_sites, mask_shape, recurrence_sites
+from .varlen import check_lengths, reverse_within, run_lengths, zero_pads
 
 __all__ = ["Recurrent", "PATHS", "StateLike", "check_call"]
 
@@ -74,25 +77,40 @@ class Recurrent(nn.Module):
         applied_outside: sites of the scheme that the enclosing module applies itself (a
             :class:`~memloss.models.net.Net` applies ``embedding``); any other site this layer
             cannot apply is rejected.
+        bidirectional: each layer also reads the sequence backwards (parameters and masks
+            of that direction suffixed ``_reverse``, masks drawn independently); the two
+            outputs are concatenated, forward first.
+        proj_size: LSTM only: project ``h`` to ``proj_size`` features (``weight_hr_l{k}``,
+            as ``torch.nn.LSTM``); only schemes whose masks act outside the recurrence.
+        device, dtype: where and in what the parameters are created (and initialized, so a
+            seed gives the same weights as ``torch.nn`` created the same way).
 
-    Parameters are named as in ``torch.nn.LSTM`` (``weight_ih_l0`` ...) for the cells torch
-    has, so a state dict of an ``nn.LSTM``/``nn.GRU``/``nn.RNN`` loads directly; other cells
-    add theirs (``{name}_l{k}``, :attr:`CellSpec.params`).
+    Parameters are named as in ``torch.nn.LSTM`` (``weight_ih_l0`` ...,
+    ``weight_ih_l0_reverse``, ``weight_hr_l0``) for the cells torch has, so a state dict of an
+    ``nn.LSTM``/``nn.GRU``/``nn.RNN`` loads directly; other cells add theirs
+    (``{name}_l{k}``, :attr:`CellSpec.params`).
 
-    Shape:
+    ``forward(..., lengths=)`` runs a padded batch of sequences of different lengths: each
+    sequence stops at its length (final state = state at its last real step, outputs past
+    it zero; :mod:`memloss.models.varlen`).
+
+    Shape (``D`` = 2 if bidirectional else 1, ``W`` = proj_size or hidden_size):
         - input: ``[T, B, input_size]`` (``[B, T, input_size]`` with ``batch_first``)
-        - hx: the state, one ``[num_layers, B, H]`` tensor per name in :attr:`state_names`:
+        - hx: the state, one ``[num_layers * D, B, H]`` tensor per name in
+          :attr:`state_names` (``h`` is ``W`` wide), layers then directions as torch.nn:
           a tensor for GRU/RNN (``h``), a tuple ``(h_0, c_0)`` for LSTMs, and
           ``(h_0, c_0, o_0)`` under a scheme whose output gate carries over steps
           (Krueger's ``output-zoneout``; ``(h_0, c_0)`` alone starts the gate afresh)
-        - output: ``[T, B, H]`` (``[B, T, H]`` with ``batch_first``), h_n like hx (all of
+        - output: ``[T, B, D * W]`` (``[B, T, D * W]`` with ``batch_first``), h_n like hx (all of
           :attr:`state_names`)
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  scheme: "Scheme | str | None" = None, batch_first: bool = False,
                  nonlinearity: str = "tanh", bias: bool = True, path: str = "auto", *,
-                 applied_outside: Sequence[str] = ()) -> None:
+                 applied_outside: Sequence[str] = (), bidirectional: bool = False,
+                 proj_size: int = 0, device: "torch.device | str | None" = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.cell: CellSpec = get_cell(cell)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
@@ -103,6 +121,16 @@ class Recurrent(nn.Module):
             raise ValueError(f"nonlinearity={nonlinearity!r} does not apply to the {cell} cell "
                              f"(it takes {', '.join(self.cell.nonlinearities)})")
         validate.choice("Recurrent", "path", path, PATHS)
+        validate.flag("Recurrent", "bidirectional", bidirectional)
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ValueError(f"proj_size must be an integer >= 0, got {proj_size!r}")
+        if proj_size and proj_size >= hidden_size:
+            raise ValueError(f"proj_size={proj_size} must be smaller than hidden_size="
+                             f"{hidden_size}")
+        if proj_size and (self.cell.native != "LSTM" or self.cell.params != TORCH_PARAMS):
+            raise ValueError(f"proj_size applies to the lstm cell only, not {cell!r}")
+        self.bidirectional, self.proj_size = bidirectional, proj_size
+        self.num_directions = 2 if bidirectional else 1
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.batch_first, self.nonlinearity, self.bias, self.path = batch_first, nonlinearity, bias, path
         self.scheme: Scheme = parse_scheme(scheme)
@@ -116,18 +144,43 @@ class Recurrent(nn.Module):
                 "(e.g. p_embedding=0)")
         self.sites: dict[str, SiteSpec] = {k: v for k, v in sites.items()
                                            if SITES.get(k).acts != "net"}
+        inside = sorted(set(self.sites) & recurrence_sites())
+        if proj_size and inside:
+            raise ValueError(f"proj_size={proj_size} cannot run scheme {self.scheme.spec!r}: its "
+                             f"masks at {inside} act inside the recurrence, which a projected "
+                             "LSTM does not support; use proj_size=0 or a scheme acting outside "
+                             "it (zaremba, torch-dropout, weight-drop, gal with p_recurrent=0)")
+        if proj_size and getattr(self.sites.get("input"), "per_gate", False):
+            raise ValueError("proj_size does not support per-gate input masks (gal with "
+                             "tied=false); use tied=true")
         #: the recurrent state, in ``hx``/``h_n`` order
         self.state_names: tuple[str, ...] = self.cell.state_names(tuple(self.sites))
         self._plan = self._make_plan()
-        G = self.cell.num_gates
+        G, W = self.cell.num_gates, self.out_width
         for k in range(num_layers):
-            I = input_size if k == 0 else hidden_size
-            for spec in self.cell.params:
-                if spec.bias and not bias:
-                    continue
-                self.register_parameter(f"{spec.name}_l{k}",
-                                        nn.Parameter(torch.empty(spec.shape(G, I, hidden_size))))
+            I = input_size if k == 0 else W * self.num_directions
+            for tag in self.layer_tags(k):
+                for spec in self.cell.params:
+                    if spec.bias and not bias:
+                        continue
+                    shape = spec.shape(G, I, hidden_size)
+                    if proj_size and spec.name == "weight_hh":
+                        shape = (G * hidden_size, proj_size)
+                    self.register_parameter(f"{spec.name}_{tag}", nn.Parameter(
+                        torch.empty(shape, device=device, dtype=dtype)))
+                if proj_size:
+                    self.register_parameter(f"weight_hr_{tag}", nn.Parameter(
+                        torch.empty(proj_size, hidden_size, device=device, dtype=dtype)))
         self.reset_parameters()
+
+    @property
+    def out_width(self) -> int:
+        """Features of ``h`` and of each direction's output: proj_size or hidden_size."""
+        return self.proj_size or self.hidden_size
+
+    def layer_tags(self, k: int) -> tuple[str, ...]:
+        """The name suffixes of layer ``k``'s directions: ``l{k}`` (and ``l{k}_reverse``)."""
+        return (f"l{k}", f"l{k}_reverse")[:self.num_directions]
 
     def reset_parameters(self, init_range: float | None = None) -> None:
         """Weights and biases uniform(-r, r), ``r = 1/sqrt(H)`` as torch.nn unless
@@ -135,19 +188,21 @@ class Recurrent(nn.Module):
         r = init_range if init_range is not None else 1.0 / math.sqrt(self.hidden_size)
         init = {spec.name: spec.init for spec in self.cell.params}
         for name, p in self.named_parameters():
-            kind = init[name.rsplit("_l", 1)[0]]
+            kind = init.get(re.sub(r"_l\d+(_reverse)?$", "", name), "uniform")
             if kind == "uniform":
                 nn.init.uniform_(p, -r, r)
             else:
                 nn.init.constant_(p, 1.0 if kind == "ones" else 0.0)
 
-    def layer_params(self, k: int) -> dict[str, Tensor]:
-        """Layer ``k``'s parameters by their cell name (``weight_ih``, ...)."""
+    def layer_params(self, k: int, direction: int = 0) -> dict[str, Tensor]:
+        """Layer ``k``'s parameters (of ``direction`` 1: the reverse one) by their cell name
+        (``weight_ih``, ...; ``weight_hr`` with a projection)."""
+        tag = self.layer_tags(k)[direction]
         out = {}
-        for spec in self.cell.params:
-            p = getattr(self, f"{spec.name}_l{k}", None)
+        for name in [spec.name for spec in self.cell.params] + ["weight_hr"]:
+            p = getattr(self, f"{name}_{tag}", None)
             if p is not None:
-                out[spec.name] = p
+                out[name] = p
         return out
 
     # --- masks ---------------------------------------------------------------------------
@@ -158,16 +213,24 @@ class Recurrent(nn.Module):
 
     def _make_plan(self) -> MaskPlan:
         G, H = self.cell.num_gates, self.hidden_size
+        Y = self.out_width * self.num_directions  # features of a layer's output
         entries: list[MaskEntry] = []
         for k in range(self.num_layers):
-            I = self.input_size if k == 0 else H
-            for site in layer_sites():
-                spec = self.sites.get(site)
-                if spec is not None:
-                    entries.append(MaskEntry(f"l{k}.{site}", spec, mask_shape(site, spec, G, I, H)))
+            I = self.input_size if k == 0 else Y
+            if k and "between" in self.sites:
+                spec = self.sites["between"]
+                entries.append(MaskEntry(f"l{k}.between", spec, mask_shape("between", spec, G, Y, Y)))
+            for tag in self.layer_tags(k):
+                for site in layer_sites():
+                    spec = self.sites.get(site)
+                    if spec is not None:
+                        shape = mask_shape(site, spec, G, I, H)
+                        if site == "weight" and self.proj_size:
+                            shape = (G * H, self.proj_size)
+                        entries.append(MaskEntry(f"{tag}.{site}", spec, shape))
         if "output" in self.sites:
             spec = self.sites["output"]
-            entries.append(MaskEntry("output", spec, mask_shape("output", spec, G, H, H)))
+            entries.append(MaskEntry("output", spec, mask_shape("output", spec, G, Y, Y)))
         return MaskPlan(tuple(entries))
 
     def chosen_path(self, device: torch.device | None = None) -> str:
@@ -175,6 +238,8 @@ class Recurrent(nn.Module):
         ``"fused"`` or ``"reference"``. Record it in run configs; ``device`` is reserved for
         device-dependent choices (all three paths run on CPU and CUDA). While the model is
         traced (compile, export, jit.trace, torch.func) it runs the reference loop."""
+        if self.proj_size:  # native or the reference loop: the fused path has no projection
+            return "reference" if self.path == "reference" else "native"
         if self.path != "auto":
             return self.path
         return "native" if native_eligible(self.sites, self.cell) else "fused"
@@ -196,10 +261,11 @@ class Recurrent(nn.Module):
     def _initial_state(self, hx: object, B: int, x: Tensor) -> list[Tensor | None]:
         """One ``[L, B, H]`` tensor (or None: a carried state not given) per state name."""
         names = self.state_names
-        want = (self.num_layers, B, self.hidden_size)
+        LD = self.num_layers * self.num_directions
+        wants = [(LD, B, self.out_width if n == "h" else self.hidden_size) for n in names]
         own = len(self.cell.state)
         if hx is None:
-            return [x.new_zeros(want) for _ in range(own)] + [None] * (len(names) - own)
+            return [x.new_zeros(w) for w in wants[:own]] + [None] * (len(names) - own)
         if len(names) == 1:
             if not isinstance(hx, Tensor):
                 raise ValueError(f"hx for a {self.cell.name} layer must be one tensor h_0")
@@ -213,10 +279,14 @@ class Recurrent(nn.Module):
                 raise ValueError(f"hx for this {self.cell.name} layer must be a {kind} "
                                  f"{form}{short}")
             given = list(hx) + [None] * (len(names) - len(hx))
-        for name, s in zip(names, given):
+        what = "num_layers * num_directions" if self.bidirectional else "num_layers"
+        for name, s, want in zip(names, given, wants):
+            if not isinstance(s, Tensor) and s is not None:
+                raise ValueError(f"{name}_0 must be a tensor, got {type(s).__name__}")
             if s is not None and tuple(s.shape) != want:
+                width = "proj_size" if self.proj_size and name == "h" else "hidden_size"
                 raise ValueError(f"{name}_0 has shape {tuple(s.shape)}, expected {want} "
-                                 "[num_layers, B, hidden_size]")
+                                 f"[{what}, B, {width}]")
         return given
 
     def resolve_masks(self, T: int, B: int, *, masks: Mapping[str, Tensor] | None,
@@ -242,6 +312,8 @@ class Recurrent(nn.Module):
         if traced():
             return "reference"
         path = self.chosen_path()
+        if self.proj_size:
+            return path
         if path == "native" and not native_eligible(self.sites, self.cell):
             inside = sorted(set(self.sites) & recurrence_sites())
             why = (f"it has masks inside the recurrence ({inside})" if inside else
@@ -252,25 +324,31 @@ class Recurrent(nn.Module):
         return path
 
     def forward(self, input: Tensor, hx: "Tensor | Sequence[Tensor] | None" = None, *,
+                lengths: "Tensor | Sequence[int] | None" = None,
                 masks: Mapping[str, Tensor] | None = None, stochastic: bool | None = None,
                 generator: torch.Generator | None = None
                 ) -> tuple[Tensor, "Tensor | tuple[Tensor, ...]"]:
-        """Run the stack. ``masks`` (from ``mask_plan().sample``) replays exact masks;
-        otherwise masks are sampled when ``stochastic`` (default: ``self.training``) and
-        replaced by their expectation when not. Under CPU/CUDA autocast the layer computes
-        in the autocast dtype and returns outputs and states in it (as ``nn.LSTM`` does)."""
+        """Run the stack. ``lengths`` (``[B]`` integers in any order) marks a padded batch
+        of variable-length sequences: each stops at its length. ``masks`` (from
+        ``mask_plan().sample``) replays exact masks; otherwise masks are sampled when
+        ``stochastic`` (default: ``self.training``) and replaced by their expectation when
+        not. Under CPU/CUDA autocast the layer computes in the autocast dtype and returns
+        outputs and states in it (as ``nn.LSTM`` does)."""
         check_call(input, hx, masks, self.weight_ih_l0, 1 if self.batch_first else 0)
         self._check_input(input)
         x = input.transpose(0, 1) if self.batch_first else input
         T, B = x.shape[0], x.shape[1]
+        lens = check_lengths(lengths, T, B)
         if isinstance(masks, ResolvedMasks):  # resolved by the caller (a Net) for this forward
             m: Masks = masks
         else:
             m = self.resolve_masks(T, B, masks=masks, stochastic=stochastic, generator=generator,
                                    device=x.device, dtype=x.dtype)
         state0 = self._initial_state(hx, B, x)
-        run = LAYER_RUNS[self._run_path()]
-        params = [self.layer_params(k) for k in range(self.num_layers)]
+        path = self._run_path()
+        run = PROJECTED_RUNS[path] if self.proj_size else LAYER_RUNS[path]
+        D = self.num_directions
+        params = [self.layer_params(k, d) for k in range(self.num_layers) for d in range(D)]
         kind = x.device.type
         autocast = x.is_floating_point() and torch.is_autocast_enabled(kind)
         if autocast:  # compute in the autocast dtype, as torch.nn's recurrent kernels do
@@ -282,17 +360,29 @@ class Recurrent(nn.Module):
         with torch.autocast(kind, enabled=False) if autocast else nullcontext():
             finals: list[State] = []
             for k in range(self.num_layers):
-                x, st = run(self.cell, x, tuple(None if s is None else s[k] for s in state0),
-                            params[k], self._plan.layer(m, k), self.nonlinearity)
-                finals.append(st)
+                if f"l{k}.between" in m:
+                    x = x * m[f"l{k}.between"]
+                outs = []
+                for d, tag in enumerate(self.layer_tags(k)):
+                    j = k * D + d
+                    xd = reverse_within(x, lens) if d else x
+                    y, st = run_lengths(run, self.cell, xd,
+                                        tuple(None if s is None else s[j] for s in state0),
+                                        params[j], self._plan.layer(m, tag), self.nonlinearity,
+                                        lens)
+                    outs.append(reverse_within(y, lens) if d else y)
+                    finals.append(st)
+                x = torch.cat(outs, -1) if D > 1 else outs[0]
             if "output" in m:
-                x = x * m["output"]
+                x = zero_pads(x * m["output"], lens)
         out = x.transpose(0, 1) if self.batch_first else x
         h_n = tuple(torch.stack([f[i] for f in finals]) for i in range(len(self.state_names)))
         return out, (h_n if len(h_n) > 1 else h_n[0])
 
     def extra_repr(self) -> str:
+        extra = (", bidirectional=True" if self.bidirectional else "") + \
+            (f", proj_size={self.proj_size}" if self.proj_size else "")
         return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
-                f"num_layers={self.num_layers}, scheme={self.scheme.spec!r}, path={self.path!r}, "
-                f"chosen_path={self.chosen_path()!r}")
+                f"num_layers={self.num_layers}{extra}, scheme={self.scheme.spec!r}, "
+                f"path={self.path!r}, chosen_path={self.chosen_path()!r}")
 

@@ -337,6 +337,17 @@ class WeightDrop(Scheme):
         return {"weight": SiteSpec(self.p, "forward", scaling=self.scaling)} if self.p > 0 else {}
 
 
+@SCHEMES.register("torch-dropout", "torch.nn's dropout=: a new mask every step and unit on "
+                  "each layer's output except the last (one mask for both directions)")
+@dataclass(frozen=True)
+class TorchDropout(Scheme):
+    name: ClassVar[str] = "torch-dropout"
+    p: float = 0.5
+
+    def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
+        return {"between": SiteSpec(self.p, "step")} if self.p > 0 else {}
+
+
 @dataclass(frozen=True)
 class Stack(Scheme):
     """Several schemes at once (e.g. ``semeniuta + zaremba``); no two may claim a site."""

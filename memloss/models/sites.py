@@ -27,8 +27,8 @@ __all__ = ["Site", "SITES", "get_site", "layer_sites", "recurrence_sites", "step
 #: where a site's mask is applied: ``net`` (by a Net, before its recurrent stack),
 #: ``input`` (a layer's input, in the input product before the loop), ``product`` (the
 #: recurrent product: h_{t-1} or the matrix), ``step`` (inside the cell's step function),
-#: ``output`` (the stack's output)
-Acts = Literal["net", "input", "product", "step", "output"]
+#: ``between`` (a layer's output on its way into the next layer), ``output`` (the stack's output)
+Acts = Literal["net", "input", "product", "step", "between", "output"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ for _site in (  # step order, which is also the order masks are drawn in
          carries="o"),
     Site("weight", "dropout", "layer", "product", False, "weight", None,
          "DropConnect on the recurrent matrix, once per forward"),
+    Site("between", "dropout", "net", "between", False, "hidden", None,
+         "each layer's output before the next layer reads it, both directions alike "
+         "(torch.nn's dropout=)"),
     Site("output", "dropout", "net", "output", False, "hidden", None, "the last layer's output"),
 ):
     SITES.register(_site.name, _site.description)(_site)

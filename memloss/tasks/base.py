@@ -6,7 +6,7 @@ input and output are, defines the training objective, and scores predictions.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Iterator, Literal
 
@@ -28,17 +28,30 @@ class Batch:
     (one label or value per sequence, read from the last step) or ``[B, T]`` (one per step).
     ``weights``: ``[B, T]``, 1 where a per-step target counts (0 on padding), or None.
     ``carry``: truncated BPTT; the final state of the previous batch is this batch's initial
-    state (the trainer detaches it).
+    state (the trainer detaches it). ``lengths``: ``[B]`` int64, the real steps of each
+    sequence of a right-padded batch of variable-length sequences (steps ``0 .. L-1``), passed
+    to the net so that padding changes no result; None when every sequence fills ``T``.
     """
 
     inputs: Tensor
     targets: Tensor
     weights: Tensor | None = None
     carry: bool = False
+    lengths: Tensor | None = None
 
     def to(self, device: "torch.device | str") -> "Batch":
         w = None if self.weights is None else self.weights.to(device)
-        return Batch(self.inputs.to(device), self.targets.to(device), w, self.carry)
+        lens = None if self.lengths is None else self.lengths.to(device)
+        return replace(self, inputs=self.inputs.to(device), targets=self.targets.to(device),
+                       weights=w, lengths=lens)
+
+    def last(self, output: Tensor) -> Tensor:
+        """``output[b, L_b - 1]`` of ``[B, T, ...]``: each sequence's last real step (the
+        last step when ``lengths`` is None), where a sequence-label task reads its prediction."""
+        if self.lengths is None:
+            return output[:, -1]
+        idx = (self.lengths.to(output.device) - 1).view(-1, *([1] * (output.dim() - 1)))
+        return output.gather(1, idx.expand(-1, 1, *output.shape[2:])).squeeze(1)
 
 
 class Task(abc.ABC):

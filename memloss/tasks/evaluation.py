@@ -8,6 +8,7 @@ each of the K ``mc`` networks keeps its masks for the whole evaluation (Gal eq. 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Iterable
 
 import torch
@@ -44,7 +45,7 @@ def batch_for(net: Net, batch: Batch, device: torch.device | str | None = None) 
         device = next(net.parameters()).device
     batch = batch.to(device)
     if batch.inputs.is_floating_point() and batch.inputs.dtype != net_dtype(net):
-        batch = Batch(batch.inputs.to(net_dtype(net)), batch.targets, batch.weights, batch.carry)
+        batch = replace(batch, inputs=batch.inputs.to(net_dtype(net)))
     return batch
 
 
@@ -58,7 +59,9 @@ def first_examples(batches: Iterable[Batch], max_examples: int | None) -> Iterab
             keep = min(batch.inputs.shape[0], max_examples - seen)
             if keep < batch.inputs.shape[0]:
                 w = None if batch.weights is None else batch.weights[:keep]
-                batch = Batch(batch.inputs[:keep], batch.targets[:keep], w, batch.carry)
+                lens = None if batch.lengths is None else batch.lengths[:keep]
+                batch = replace(batch, inputs=batch.inputs[:keep], targets=batch.targets[:keep],
+                                weights=w, lengths=lens)
             seen += keep
         yield batch
 
@@ -79,7 +82,8 @@ def score_batches(net: Net, task: Task, batches: Iterable[Batch], *, mode: str,
     try:
         for batch in batches:
             batch = batch_for(net, batch, device)
-            pred = mean_prediction(runner(batch.inputs, carry=batch.carry), is_regression(task))
+            outs = runner(batch.inputs, carry=batch.carry, lengths=batch.lengths)
+            pred = mean_prediction(outs, is_regression(task))
             for key, v in task.score(pred, batch).items():
                 sums[key] = sums.get(key, 0.0) + float(v)
     finally:

@@ -6,7 +6,9 @@ and a one-hot capitalization feature, concatenated. Targets are the IOB2 tag of 
 padding steps have weight 0. Training uses Ng et al.'s length expansion: chunks of
 ``train_length`` words (5 in the first stage, 15 in the second; ``length_schedule`` and
 :meth:`ConllNER.at_epoch` give the stage of an epoch); validation and test use whole
-sentences. The metric is entity-level F1 (seqeval's chunking, micro-averaged).
+sentences. Batches are right-padded and carry each sentence's length (``Batch.lengths``), so
+padding changes no result, a bidirectional encoder (``NetConfig.bidirectional``) included.
+The metric is entity-level F1 (seqeval's chunking, micro-averaged).
 """
 from __future__ import annotations
 
@@ -270,7 +272,7 @@ class ConllNER(Task):
                 ys.append(tags[a:b])
             x, y = pad(xs, 0.0), pad(ys, 0)
             w = pad([torch.ones(len(t)) for t in ys], 0.0)
-            yield Batch(x, y, w)
+            yield Batch(x, y, w, lengths=torch.tensor([len(t) for t in ys], dtype=torch.int64))
 
     # -- objective and metric -------------------------------------------------------------
     def loss(self, output: Tensor, batch: Batch) -> Tensor:

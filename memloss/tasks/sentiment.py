@@ -1,8 +1,9 @@
 """Sentiment: SemEval Twitter classification (Semeniuta et al. 2016, sec. 4.5) and Pang &
 Lee movie-review score regression (Gal & Ghahramani 2016, sec. 5.2).
 
-Words are fed one by one (token ids, left-padded with ``<pad>`` so that the last step is
-the last word) and the prediction is read from the last step.
+Words are fed one by one (token ids, right-padded with ``<pad>``; ``Batch.lengths`` holds
+each text's length, so the net stops at its last word and padding changes no result) and the
+prediction is read at each text's last word (:meth:`Batch.last`).
 
 - ``source="semeval"``: three classes (negative, neutral, positive); metric ``f1_pn``, the
   mean of the F1 scores of the positive and negative classes (the SemEval measure).
@@ -200,20 +201,23 @@ class Sentiment(Task):
         idx = order(len(seqs), split == "train", generator)
         for k in range(0, len(idx), batch_size):
             j = idx[k:k + batch_size]
-            yield Batch(pad([seqs[i] for i in j.tolist()], 0, left=True), targets[j])
+            chosen = [seqs[i] for i in j.tolist()]
+            yield Batch(pad(chosen, 0), targets[j],
+                        lengths=torch.tensor([len(s) for s in chosen], dtype=torch.int64))
 
     def loss(self, output: Tensor, batch: Batch) -> Tensor:
         if self.regression:
-            return F.mse_loss(output[:, -1, 0], batch.targets)
-        return F.cross_entropy(output[:, -1], batch.targets)
+            return F.mse_loss(batch.last(output)[:, 0], batch.targets)
+        return F.cross_entropy(batch.last(output), batch.targets)
 
     def score(self, probs: Tensor, batch: Batch) -> dict[str, float]:
         if self.regression:
-            err = probs[:, -1, 0] - batch.targets
+            err = batch.last(probs)[:, 0] - batch.targets
             return {"sq_error": float((err ** 2).sum()), "abs_error": float(err.abs().sum()),
                     "count": float(len(err))}
-        sums = class_sums(probs, batch.targets)
-        pred = probs[:, -1].argmax(-1)
+        last = batch.last(probs)
+        sums = class_sums(last, batch.targets)
+        pred = last.argmax(-1)
         for c, name in ((0, "neg"), (2, "pos")):
             p, t = pred == c, batch.targets == c
             sums[f"tp_{name}"] = float((p & t).sum())

@@ -253,7 +253,8 @@ class Trainer:
         if batch is None:
             raise ValueError(f"task {self.task.name!r} yielded no training batches")
         batch = batch.to(self.device)
-        out, _ = self.net(batch.inputs, None, generator=torch.Generator().manual_seed(0))
+        out, _ = self.net(batch.inputs, None, generator=torch.Generator().manual_seed(0),
+                          lengths=batch.lengths)
         loss = self.task.loss(out, batch)
         if not torch.isfinite(loss):
             if self.checkpoint is not None:
@@ -351,7 +352,7 @@ class Trainer:
         batch = batch.to(self.device)
         self.last_batch = batch
         hx = self.hx if (batch.carry and state_fits(self.hx, batch)) else None
-        out, h_n = self.net(batch.inputs, hx, generator=self.mask_gen)
+        out, h_n = self.net(batch.inputs, hx, generator=self.mask_gen, lengths=batch.lengths)
         loss = self.task.loss(out, batch)
         where = f"epoch {self.epoch + 1} step {self.step + 1}"
         if not torch.isfinite(loss):

@@ -101,6 +101,9 @@ def reference_forward(layer, x, hx=None, masks=None):
     inp = x
     hs, cs, os_ = [], [], []
     for l in range(L):
+        mb = masks.get(f"l{l}.between")  # torch.nn's dropout=: layer l-1's output, per step
+        if mb is not None:
+            inp = inp * mb
         W = getattr(layer, f"weight_ih_l{l}").split(H, 0)
         U = list(getattr(layer, f"weight_hh_l{l}").split(H, 0))
         if cell == "layernorm-lstm":

@@ -17,12 +17,13 @@ T, B, V, H = 2, 2, 7, 4
 #: every site but the output gate in one scheme (embedding and weight included) ...
 ALL_SITES = ("semeniuta:p=0.3+moon:p=0.2,sampling=step+zoneout:p_cell=0.2,p_hidden=0.2"
              "+hidden-dropout:p=0.2+gal:p=0.2,p_recurrent=0.2,p_embedding=0.2,tied=false"
-             "+weight-drop:p=0.2")
+             "+weight-drop:p=0.2+torch-dropout:p=0.2")
 #: ... and the output gate (it shares the update site with semeniuta)
 OUTPUT_GATE = "output-zoneout:p=0.3+gal:p=0.2,p_recurrent=0.2,p_embedding=0.2"
 #: the sites every cell has
 COMMON = ("zoneout:p_cell=0,p_hidden=0.2+hidden-dropout:p=0.2"
-          "+gal:p=0.2,p_recurrent=0.2,p_embedding=0.2,tied=false+weight-drop:p=0.2")
+          "+gal:p=0.2,p_recurrent=0.2,p_embedding=0.2,tied=false+weight-drop:p=0.2"
+          "+torch-dropout:p=0.2")
 
 
 def _stacks(cell):

@@ -17,7 +17,7 @@ def pl(**kw):
     return make_task("sentiment", source="pang-lee", root=PANG_LEE, **kw)
 
 
-def test_semeval_batches_left_padded():
+def test_semeval_batches_right_padded_with_lengths():
     t = make_task("sentiment", root=SEMEVAL)
     assert (t.metric, t.lower_is_better, t.regression) == ("f1_pn", False, False)
     assert t.net_kwargs() == {"vocab_size": len(t.vocab), "output_size": 3}
@@ -25,7 +25,9 @@ def test_semeval_batches_left_padded():
     bs = list(t.batches("train", 4))
     assert sum(len(b.targets) for b in bs) == 11 and bs[0].inputs.dtype == torch.int64
     for b in bs:
-        assert torch.all(b.inputs[:, -1] != 0)  # the last step is a real word
+        assert b.lengths.dtype == torch.int64 and int(b.lengths.max()) == b.inputs.shape[1]
+        for row, n in zip(b.inputs, b.lengths.tolist()):  # real words, then <pad>
+            assert torch.all(row[:n] != 0) and torch.all(row[n:] == 0)
         assert b.targets.shape == (len(b.inputs),) and not b.carry
     assert sum(len(b.targets) for b in t.batches("valid", 8)) == 3  # dev.tsv is the validation file
     assert t.run_info()["examples"] == {"train": 11, "valid": 3, "test": 4}

@@ -20,22 +20,22 @@ def tiny_net(task: Task, seed: int = 0, **kw) -> Net:
 def predictions(task: Task, net: Net, batch: Batch) -> torch.Tensor:
     if getattr(task, "regression", False):
         with torch.no_grad():
-            return net(batch.inputs, stochastic=False)[0]
-    return net.predict_proba(batch.inputs)
+            return net(batch.inputs, stochastic=False, lengths=batch.lengths)[0]
+    return net.predict_proba(batch.inputs, lengths=batch.lengths)
 
 
 def check_steps(task: Task, batch: Batch, steps: int = 5) -> dict[str, float]:
     """Loss is a finite scalar with gradients everywhere; a few Adam steps on one batch lower
     it; score/finalize give the task's metric."""
     net = tiny_net(task)
-    out, _ = net(batch.inputs)
+    out, _ = net(batch.inputs, lengths=batch.lengths)
     assert out.shape[:2] == batch.inputs.shape[:2]
     assert out.shape[-1] == task.net_kwargs()["output_size"]
     opt = torch.optim.Adam(net.parameters(), lr=0.02)
     losses = []
     for _ in range(steps + 1):
         opt.zero_grad()
-        loss = task.loss(net(batch.inputs)[0], batch)
+        loss = task.loss(net(batch.inputs, lengths=batch.lengths)[0], batch)
         assert loss.dim() == 0 and math.isfinite(loss.item())
         loss.backward()
         assert all(p.grad is not None and torch.isfinite(p.grad).all()
