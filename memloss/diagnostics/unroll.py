@@ -6,8 +6,8 @@ it carries) and slicing each per-step mask at ``t`` (per-sequence and per-forwar
 passed unchanged). This gives exactly the full-sequence forward, costs time linear in T
 and needs no change to the models, as long as the state the net returns is all it carries
 from one step to the next. :func:`check_stepwise` measures that on every probed net and
-refuses one where it does not hold: today Krueger's ``output-zoneout``, whose previous
-output gate lives inside the time loop and is not part of the returned state.
+refuses one where it does not hold (for example a net that drops Krueger's output gate,
+which ``output-zoneout`` carries in the LSTM state ``(h, c, o)``).
 """
 from __future__ import annotations
 
