@@ -267,7 +267,7 @@ def _cell(recurrent: Mapping[str, Tensor], cell: str | None) -> str:
     """The cell the gate count of ``weight_hh_l0`` says (checked against ``cell`` if given)."""
     w = recurrent["weight_hh_l0"]
     gates = int(w.shape[0]) // int(w.shape[1])
-    by_gates = {get_cell(c).gates: c for c in ("lstm", "gru", "rnn")}
+    by_gates = {get_cell(c).num_gates: c for c in ("lstm", "gru", "rnn")}
     inferred = by_gates.get(gates) if int(w.shape[0]) % int(w.shape[1]) == 0 else None
     if inferred is None:
         raise ValueError(f"weight_hh_l0 has shape {tuple(w.shape)}: not 1, 3 or 4 gate blocks of "

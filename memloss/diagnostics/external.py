@@ -83,9 +83,9 @@ def net_from_weights(cell: str, recurrent: Mapping[str, Tensor], *,
     L = _layers(recurrent)
     w_hh = recurrent["weight_hh_l0"]
     H = int(w_hh.shape[1])
-    if _shape(w_hh) != (spec.gates * H, H):
+    if _shape(w_hh) != (spec.num_gates * H, H):
         raise ValueError(f"weight_hh_l0 has shape {_shape(w_hh)}; a {cell} cell of hidden size "
-                         f"{H} has ({spec.gates * H}, {H}) ({spec.gates} gate blocks). Is the "
+                         f"{H} has ({spec.num_gates * H}, {H}) ({spec.num_gates} gate blocks). Is the "
                          "cell right?")
     I = int(recurrent["weight_ih_l0"].shape[1])
     sizes: dict[str, Any] = {}

@@ -22,7 +22,8 @@ def tiny(name: str) -> dict:
     return PROBES.get(name).tiny()
 
 
-SCHEME = {"lstm": "moon:p=0.3", "gru": "semeniuta:p=0.3", "rnn": "gal:p=0.2"}
+SCHEME = {"lstm": "moon:p=0.3", "gru": "semeniuta:p=0.3", "rnn": "gal:p=0.2",
+          "layernorm-lstm": "semeniuta:p=0.3"}
 
 
 def test_eight_probes_are_registered_with_descriptions(capsys):
