@@ -20,6 +20,7 @@ from torch import Tensor
 
 from memloss.core import validate
 from memloss.models import Masks, Net
+from memloss.models.cells.layernorm_lstm import EPS as LN_EPS
 
 from .base import PROBES, Probe, ProbeResult, make_frame
 from .data import check_split, probe_context
@@ -28,8 +29,9 @@ from .unroll import unroll
 
 __all__ = ["Saturation", "gate_activations", "GATES"]
 
-GATES = {"lstm": ("input", "forget", "output"), "gru": ("reset", "update"), "rnn": ("activation",)}
-RETAIN_GATE = {"lstm": "forget", "gru": "update"}
+GATES = {"lstm": ("input", "forget", "output"), "layernorm-lstm": ("input", "forget", "output"),
+         "gru": ("reset", "update"), "rnn": ("activation",)}
+RETAIN_GATE = {"lstm": "forget", "layernorm-lstm": "forget", "gru": "update"}
 
 
 def _layer_inputs(net: Net, inputs: Tensor, masks: Masks, h: Tensor) -> list[Tensor]:
@@ -63,7 +65,11 @@ def gate_activations(net: Net, inputs: Tensor, masks: Masks, h: Tensor) -> list[
                       getattr(rnn, f"bias_ih_l{k}", None))
         gh = F.linear(h_prev if m_rec is None else h_prev * m_rec, w_hh,
                       getattr(rnn, f"bias_hh_l{k}", None))
-        if cell == "lstm":
+        if cell == "layernorm-lstm":  # LN of each product, the bias after the input's
+            p = rnn.layer_params(k)
+            gi = rnn.cell.project(gi, p)
+            gh = F.layer_norm(gh, gh.shape[-1:], p["ln_hh_weight"], None, LN_EPS)
+        if cell in ("lstm", "layernorm-lstm"):
             i, f, _, o = (gi + gh).chunk(4, dim=-1)
             out.append({"input": torch.sigmoid(i), "forget": torch.sigmoid(f),
                         "output": torch.sigmoid(o)})

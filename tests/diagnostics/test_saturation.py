@@ -39,6 +39,25 @@ def test_recomputed_gates_reproduce_the_lstm_states(scheme):
         torch.testing.assert_close(gates["output"] * torch.tanh(c[:, k]), h[:, k])
 
 
+@pytest.mark.parametrize("scheme", ["none", "gal:p=0.3,p_recurrent=0.2"])
+def test_recomputed_gates_reproduce_the_layernorm_lstm_states(scheme):
+    """h = o tanh(LN(c; g_c, b_c)) with the output gate recomputed from LN'd products."""
+    n = net("layernorm-lstm", scheme, layers=2)
+    with torch.no_grad():  # gains and shifts away from their init, so each one matters
+        for name, p in n.rnn.named_parameters():
+            if name.startswith("ln_"):
+                p.uniform_(0.5, 1.5)
+    x = torch.randn(3, 5, 3)
+    m = expected_masks(n)
+    h, c = unroll(n, x, m).stacked()
+    for k, gates in enumerate(gate_activations(n, x, m, h)):
+        p = n.rnn.layer_params(k)
+        c_n = torch.nn.functional.layer_norm(c[:, k], c.shape[-1:], p["ln_cell_weight"],
+                                             p["ln_cell_bias"], 1e-5)
+        torch.testing.assert_close(gates["output"] * torch.tanh(c_n), h[:, k])
+    assert set(gates) == {"input", "forget", "output"}
+
+
 def test_gru_and_rnn_gate_names():
     assert set(Saturation()(net("gru", "semeniuta"), FloatTask()).frame.gate) == {"reset", "update"}
     assert set(Saturation()(net("rnn", "gal"), FloatTask()).frame.gate) == {"activation"}
