@@ -137,3 +137,20 @@ def test_the_report_shows_each_table_beside_the_paper(sweep_dir):
     assert ax.get_xlabel() == "accuracy (fraction)" and ax.get_ylabel() == "table row"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["row a", "row b", "row c"]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # inverted once: the first row on top
+
+
+def test_fidelity_tables_tool_writes_each_row_with_its_seeds_and_the_ordering(sweep_dir, capsys):
+    import importlib.util
+    from pathlib import Path
+    tool = Path(__file__).resolve().parents[2] / "tools" / "fidelity_tables.py"
+    spec = importlib.util.spec_from_file_location("fidelity_tables", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(sweep_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Table 1, test accuracy** (3 rows)" in out
+    assert "| row a | 3 | 0.9 | [0.6516, 1.148] | 0.8, 0.9, 1 | 1 |" in out
+    assert "| row c | 3 | 0.5 | [0.5, 0.5] | 0.5, 0.5, 0.5 | 0.5 |" in out
+    # accuracy: higher is better, so the ordering starts with the highest mean
+    assert "best first: row a 0.9; row c 0.5; row b 0.3." in out
+    assert "over 3 rows" in out

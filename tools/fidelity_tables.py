@@ -1,0 +1,85 @@
+"""Markdown tables for docs/fidelity.md from sweep directories.
+
+    python tools/fidelity_tables.py runs/semeniuta-t2 [more sweep or run dirs ...]
+
+For every paper table the runs reproduce and every split the paper reports: one row per
+table row with the seeds, the mean, the 95% interval of the mean and the per-seed values
+(seed order), beside the paper's number; then Kendall's tau-b between the paper's and the
+measured ordering (the same numbers ``memloss collect`` writes to ``.summary`` and
+``.agreement``) and the measured ordering, best first. Rows without a finished run are
+left out; the table says how many rows it covers.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Sequence
+
+import pandas as pd
+
+from memloss.collect import find_runs
+from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
+from memloss.reports.runs import read_run
+from memloss.reports.wording import METRICS
+
+__all__ = ["markdown", "main"]
+
+
+def _g(v: float) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+
+def _lower_is_better(metric: str) -> bool:
+    entry = METRICS.get(metric)
+    return bool(entry.lower_is_better) if entry is not None else False
+
+
+def markdown(long: pd.DataFrame) -> str:
+    """The tables, one per (paper, table, size, split), as Markdown text."""
+    summary = summarize(long)
+    agreement = rank_agreement(summary)
+    parts: list[str] = []
+    for (paper, table, cpu, split), group in summary.groupby(["paper", "table", "cpu", "split"],
+                                                             sort=False):
+        group = group[group["seeds"] > 0]
+        if group.empty:
+            continue
+        metric = str(group["metric"].iloc[0])
+        runs = long[(long["paper"] == paper) & (long["table"] == table) & (long["cpu"] == cpu)
+                    & (long["split"] == split)]
+        lines = [f"**{paper}, {table}{' (CPU size)' if cpu else ''}, {split} {metric}** "
+                 f"({len(group)} rows)", "",
+                 "| row | seeds | mean | 95% interval | per seed | paper |",
+                 "|---|---|---|---|---|---|"]
+        for r in group.itertuples():
+            seeds = runs[runs["preset"] == r.preset].sort_values("seed")
+            per_seed = ", ".join(_g(v) for v in seeds["value"])
+            interval = "-" if math.isnan(r.ci_low) else f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
+            lines.append(f"| {r.row} | {r.seeds} | {_g(r.mean)} | {interval} | {per_seed} | "
+                         f"{r.bound}{r.reported:g} |")
+        tau = agreement[(agreement["paper"] == paper) & (agreement["table"] == table)
+                        & (agreement["cpu"] == cpu) & (agreement["split"] == split)]
+        lines.append("")
+        if not tau.empty and tau["rows"].iloc[0] >= 2:
+            t = tau.iloc[0]
+            lines.append(f"Kendall's tau-b, paper against measured ordering: {_g(t.kendall_tau)} "
+                         f"over {t.rows} rows (p = {_g(t.p_value)}).")
+        order = group.sort_values("mean", ascending=_lower_is_better(metric))
+        lines.append("Measured ordering, best first: "
+                     + "; ".join(f"{r.row} {_g(r.mean)}" for r in order.itertuples()) + ".")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", help="sweep or run directories")
+    args = parser.parse_args(argv)
+    runs = [read_run(p) for p in find_runs(args.dirs)]
+    sys.stdout.write(markdown(paper_measurements(runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
