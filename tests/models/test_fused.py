@@ -92,6 +92,36 @@ def test_inference_without_autograd(cell):
             torch.testing.assert_close(hb, ha, **TOL)
 
 
+@pytest.mark.parametrize("cell", list_cells())
+def test_a_step_frees_its_sequence_buffers(cell):
+    """Training steps must not accumulate: the autograd node's context may not hold views of
+    the output (their base holds the node, a cycle through C++ that gc cannot collect)."""
+    import gc
+    import weakref
+
+    from memloss.models.paths import fused
+
+    _, fus = _pair(cell, "zoneout:p_cell=0,p_hidden=0.3+semeniuta:p=0.3")
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    made: list[weakref.ref] = []
+    init = fused._Sequence.__init__
+
+    def tracked(self, *args, **kw):
+        init(self, *args, **kw)
+        made.append(weakref.ref(self))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused._Sequence, "__init__", tracked)
+        for backward in (True, True, False):  # a graph dropped without backward too
+            out, hn = fus(x, generator=torch.Generator().manual_seed(3))
+            if backward:
+                out.sum().backward()
+            del out, hn
+    gc.collect()
+    assert len(made) == 3 * L
+    assert [r() for r in made] == [None] * len(made)
+
+
 @pytest.mark.parametrize("cell,scheme", [
     ("lstm", "semeniuta:p=0.3+zaremba:p=0.3"), ("lstm", "zoneout+moon:p=0.2"),
     ("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false"), ("gru", "gal:p=0.3,p_recurrent=0.3"),

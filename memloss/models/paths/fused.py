@@ -73,20 +73,33 @@ class _Sequence:
         self.hm = new(T + 1, B, H) if run.next_rec else None  # h~_{t-1} = h_{t-1} m_rec,t
         cols = [run.masks.steps(s, T) for s in run.sites]
         self.step_masks = [[c[t] for c in cols] for t in range(T)]
-        # per step: the previous state (None: a carried state not given at the start),
-        # the pre-activation inputs, the tied recurrent mask of the next step
-        outs = self.out.unbind(0)
-        extras = [b.unbind(0) for b in self.extra]
-        self.prev = [[self.state0[0] if t == 0 else outs[t - 1]]
-                     + [None if t == 0 and s is None else e[t]
-                        for e, s in zip(extras, self.state0[1:])] for t in range(T)]
-        self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
+        self.bind_output(self.out)
         pres = self.pre.unbind(0)
         X = xp.unbind(0)
         self.pres = [(pres[t],) if run.cell.joint else (X[t], pres[t]) for t in range(T)]
         self.m_next = [[self.rec[min(t + 1, T - 1)]] if run.next_rec else [] for t in range(T)]
         self.layouts = [Layout(len(self.pres[t]), tuple(s is not None for s in self.prev[t]),
                                run.sites, run.params, run.next_rec) for t in range(T)]
+
+    def bind_output(self, out: Tensor) -> None:
+        """Per step: the previous state (None: a carried state not given at the start) and
+        the new state, as views of ``out`` and the other state buffers."""
+        T = self.T
+        self.out = out
+        outs = out.unbind(0)
+        extras = [b.unbind(0) for b in self.extra]
+        self.prev = [[self.state0[0] if t == 0 else outs[t - 1]]
+                     + [None if t == 0 and s is None else e[t]
+                        for e, s in zip(extras, self.state0[1:])] for t in range(T)]
+        self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
+
+    def release_output(self) -> None:
+        """Drop every reference to the output. Kept between forward and backward on the
+        autograd node's context, views of the output (whose base holds that node) would make
+        a cycle through C++ that Python's collector cannot see: each training step's buffers
+        would never be freed."""
+        self.out = None  # type: ignore[assignment]
+        self.prev = self.new = []
 
     def _common_args(self, t: int) -> list[Tensor]:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
@@ -214,19 +227,23 @@ class _Fused(torch.autograd.Function):
         seq = _Sequence(run, xp, w_hh, b_rec, rest[:n_p], rest[n_p:])
         seq.run_forward()
         out = seq.out
+        final = seq.final_state_of(out)
         ctx.save_for_backward(out)  # an output: saved this way, not kept on ctx (no cycle)
-        seq.out = None  # type: ignore[assignment]
+        seq.release_output()
         ctx.seq = seq  # type: ignore[attr-defined]
-        return (out, *seq.final_state_of(out))
+        return (out, *final)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, d_out: Tensor | None, *d_final: Tensor | None
                  ) -> tuple[Tensor | None, ...]:
         seq: _Sequence = ctx.seq  # type: ignore[attr-defined]
-        (seq.out,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        seq.bind_output(ctx.saved_tensors[0])  # type: ignore[attr-defined]
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
-        d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
+        try:
+            d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
+        finally:
+            seq.release_output()
         n_p = len(seq.p)
         d_p, d_state0 = rest[:n_p], rest[n_p:]
         d_state0 = [d if s is not None else None for d, s in zip(d_state0, seq.state0)]
