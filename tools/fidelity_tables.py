@@ -8,6 +8,10 @@ table row with the seeds, the mean, the 95% interval of the mean and the per-see
 measured ordering (the same numbers ``memloss collect`` writes to ``.summary`` and
 ``.agreement``) and the measured ordering, best first. Rows without a finished run are
 left out; the table says how many rows it covers.
+
+``--curves FILE.png`` also draws the validation metric over training steps of every run,
+one colour per table row (thin lines: seeds; thick: their mean), for the papers' figures,
+which compare curves rather than numbers.
 """
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from typing import Sequence
 
 import pandas as pd
 
+from pathlib import Path
+
 from memloss.collect import find_runs
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
-from memloss.reports.runs import read_run
+from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import METRICS
 
-__all__ = ["markdown", "main"]
+__all__ = ["markdown", "curves", "main"]
 
 
 def _g(v: float) -> str:
@@ -72,12 +78,52 @@ def markdown(long: pd.DataFrame) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def curves(runs: Sequence[RunRecord], out: Path) -> None:
+    """Validation metric over steps, per table row (mean over seeds, and each seed)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows: dict[str, list[tuple[list[int], list[float]]]] = {}
+    metric = ""
+    for run in runs:
+        preset = (run.config.get("info") or {}).get("preset") or {}
+        metric = metric or str(preset.get("metric", ""))
+        points = [(int(m["step"]), float(m[f"valid_{metric}"])) for m in run.metrics
+                  if f"valid_{metric}" in m and "step" in m]
+        if points:
+            steps, values = zip(*sorted(points))
+            rows.setdefault(str(preset.get("row", run.name)), []).append((list(steps),
+                                                                         list(values)))
+    if not rows:
+        raise SystemExit("no run has validation scores over steps to draw")
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for i, (row, lines) in enumerate(sorted(rows.items())):
+        colour = f"C{i}"
+        for steps, values in lines:
+            ax.plot(steps, values, color=colour, alpha=0.35, linewidth=0.8)
+        common = sorted(set.intersection(*(set(s) for s, _ in lines)))
+        mean = [sum(v[s.index(x)] for s, v in lines) / len(lines) for x in common]
+        ax.plot(common, mean, color=colour, linewidth=2.0, label=f"{row} ({len(lines)} seed{'s' if len(lines) > 1 else ''})")
+    entry = METRICS.get(metric)
+    ax.set_xlabel("training step (minibatches)")
+    ax.set_ylabel(f"validation {metric}" + (f" ({entry.unit})" if entry is not None else ""))
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", help="sweep or run directories")
+    parser.add_argument("--curves", type=Path, help="also draw validation curves into this PNG")
     args = parser.parse_args(argv)
     runs = [read_run(p) for p in find_runs(args.dirs)]
     sys.stdout.write(markdown(paper_measurements(runs)))
+    if args.curves is not None:
+        curves(runs, args.curves)
     return 0
 
 

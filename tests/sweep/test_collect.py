@@ -146,7 +146,9 @@ def test_fidelity_tables_tool_writes_each_row_with_its_seeds_and_the_ordering(sw
     spec = importlib.util.spec_from_file_location("fidelity_tables", tool)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main([str(sweep_dir)]) == 0
+    png = sweep_dir.parent / "curves.png"
+    assert module.main([str(sweep_dir), "--curves", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     out = capsys.readouterr().out
     assert "Table 1, test accuracy** (3 rows)" in out
     assert "| row a | 3 | 0.9 | [0.6516, 1.148] | 0.8, 0.9, 1 | 1 |" in out
