@@ -97,9 +97,10 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
                                                                          list(values)))
     if not rows:
         raise SystemExit("no run has validation scores over steps to draw")
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    palette = plt.get_cmap("tab20" if len(rows) > 10 else "tab10")
     for i, (row, lines) in enumerate(sorted(rows.items())):
-        colour = f"C{i}"
+        colour = palette(i)
         for steps, values in lines:
             ax.plot(steps, values, color=colour, alpha=0.35, linewidth=0.8)
         common = sorted(set.intersection(*(set(s) for s, _ in lines)))
@@ -108,7 +109,7 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
     entry = METRICS.get(metric)
     ax.set_xlabel("training step (minibatches)")
     ax.set_ylabel(f"validation {metric}" + (f" ({entry.unit})" if entry is not None else ""))
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
