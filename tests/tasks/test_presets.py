@@ -141,11 +141,14 @@ def test_rows_the_new_scheme_options_express():
 
 
 def test_existing_table1_presets_keep_their_settings():
-    """The Table 1 presets as first released (runs of them must stay resumable)."""
+    """The Table 1 presets as first released (runs of them must stay resumable), but for
+    the medium CPU runs' epochs: 15 -> 50 (docs/fidelity.md; a 15-epoch run is extended
+    with `memloss train --resume RUN --set epochs=50`)."""
     p = PRESETS.get("semeniuta-t1-medium-gal-sequence-cpu")
     assert p.settings["scheme"] == "gal:p=0,p_recurrent=0.5"
     assert (p.settings["hidden_size"], p.settings["optimizer"], p.settings["lr"],
             p.settings["epochs"], p.settings["task_params"]) == (
-        64, "adam", 0.01, 15, {"length": "medium", "valid_size": 1000, "test_size": 2000})
+        64, "adam", 0.01, 50, {"length": "medium", "valid_size": 1000, "test_size": 2000})
+    assert PRESETS.get("semeniuta-t1-short-gal-sequence-cpu").settings["epochs"] == 15
     assert PRESETS.get("semeniuta-t1-short-moon-step").settings["scheme"] == \
         "moon:p=0.5,sampling=step"
