@@ -18,27 +18,21 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
-from pathlib import Path
-
 from memloss.collect import find_runs
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
-from memloss.reports.wording import METRICS
+from memloss.reports.wording import axis_label, counted, metric, x_axis
 
 __all__ = ["markdown", "curves", "main"]
 
 
 def _g(v: float) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
-
-
-def _lower_is_better(metric: str) -> bool:
-    entry = METRICS.get(metric)
-    return bool(entry.lower_is_better) if entry is not None else False
 
 
 def markdown(long: pd.DataFrame) -> str:
@@ -51,10 +45,10 @@ def markdown(long: pd.DataFrame) -> str:
         group = group[group["seeds"] > 0]
         if group.empty:
             continue
-        metric = str(group["metric"].iloc[0])
+        name = str(group["metric"].iloc[0])
         runs = long[(long["paper"] == paper) & (long["table"] == table) & (long["cpu"] == cpu)
                     & (long["split"] == split)]
-        lines = [f"**{paper}, {table}{' (CPU size)' if cpu else ''}, {split} {metric}** "
+        lines = [f"**{paper}, {table}{' (CPU size)' if cpu else ''}, {split} {name}** "
                  f"({len(group)} rows)", "",
                  "| row | seeds | mean | 95% interval | per seed | paper |",
                  "|---|---|---|---|---|---|"]
@@ -71,7 +65,7 @@ def markdown(long: pd.DataFrame) -> str:
             t = tau.iloc[0]
             lines.append(f"Kendall's tau-b, paper against measured ordering: {_g(t.kendall_tau)} "
                          f"over {t.rows} rows (p = {_g(t.p_value)}).")
-        order = group.sort_values("mean", ascending=_lower_is_better(metric))
+        order = group.sort_values("mean", ascending=metric(name).lower_is_better)
         lines.append("Measured ordering, best first: "
                      + "; ".join(f"{r.row} {_g(r.mean)}" for r in order.itertuples()) + ".")
         parts.append("\n".join(lines))
@@ -85,12 +79,12 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows: dict[str, list[tuple[list[int], list[float]]]] = {}
-    metric = ""
+    name = ""
     for run in runs:
         preset = (run.config.get("info") or {}).get("preset") or {}
-        metric = metric or str(preset.get("metric", ""))
-        points = [(int(m["step"]), float(m[f"valid_{metric}"])) for m in run.metrics
-                  if f"valid_{metric}" in m and "step" in m]
+        name = name or str(preset.get("metric", ""))
+        points = [(int(m["step"]), float(m[f"valid_{name}"])) for m in run.metrics
+                  if f"valid_{name}" in m and "step" in m]
         if points:
             steps, values = zip(*sorted(points))
             rows.setdefault(str(preset.get("row", run.name)), []).append((list(steps),
@@ -105,10 +99,9 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
             ax.plot(steps, values, color=colour, alpha=0.35, linewidth=0.8)
         common = sorted(set.intersection(*(set(s) for s, _ in lines)))
         mean = [sum(v[s.index(x)] for s, v in lines) / len(lines) for x in common]
-        ax.plot(common, mean, color=colour, linewidth=2.0, label=f"{row} ({len(lines)} seed{'s' if len(lines) > 1 else ''})")
-    entry = METRICS.get(metric)
-    ax.set_xlabel("training step (minibatches)")
-    ax.set_ylabel(f"validation {metric}" + (f" ({entry.unit})" if entry is not None else ""))
+        ax.plot(common, mean, color=colour, linewidth=2.0, label=f"{row} ({counted(len(lines), 'seed')})")
+    ax.set_xlabel(x_axis("step"))
+    ax.set_ylabel(f"validation {axis_label(name)}")
     ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -7,6 +7,8 @@ masks)", so its rows draw two masks; Table 2 does not say (two masks here).
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .base import CHAR_STANDIN, KRUEGER, MNIST_STANDIN, OMITTED, Preset, add
 from .zaremba import WORD_CPU
 
@@ -44,6 +46,7 @@ _K2 = {"zc0.5-zh0.5": (0.5, 0.5, {"valid": 1.66}),
 OMITTED["krueger-t2-recurrent-dropout"] = ("Table 2 does not say which of the searched rates "
                                            "(0.05, 0.2, 0.5, 0.7) gave the reported 1.481 / 1.382")
 OMITTED["krueger-t2-batchnorm"] = OMITTED["krueger-t1-batchnorm"]
+_K2_CPU: dict[str, Any] = {**CHAR_STANDIN, "hidden_size": 64, "epochs": 1, "max_steps": 200}
 for key, (zc, zh, reported) in _K2.items():
     scheme = "none" if zc == zh == 0 else f"zoneout:p_cell={zc},p_hidden={zh}"
     row = "LSTM" if scheme == "none" else f"zoneout z_c={zc:g}, z_h={zh:g}"
@@ -55,7 +58,7 @@ for key, (zc, zh, reported) in _K2.items():
                notes="Section 4.2.1. The number of epochs and the embedding size are not "
                      "stated in the text (50 epochs, embedding = hidden size here)."),
         # most rows report validation bpc only: validate at the CPU run's last step
-        {**CHAR_STANDIN, "hidden_size": 64, "epochs": 1, "max_steps": 200, "eval_every": 200})
+        {**_K2_CPU, "eval_every": _K2_CPU["max_steps"]})
 
 # --- Table 3 (section 4.2.2): word-level PTB, perplexity ----------------------------------------
 # One layer of 256 units, init U[-0.05, 0.05], non-overlapping sequences of 35, batches of 32,
