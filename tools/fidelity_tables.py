@@ -114,10 +114,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("dirs", nargs="+", help="sweep or run directories")
     parser.add_argument("--curves", type=Path, help="also draw validation curves into this PNG")
     args = parser.parse_args(argv)
-    runs = [read_run(p) for p in find_runs(args.dirs)]
-    sys.stdout.write(markdown(paper_measurements(runs)))
-    if args.curves is not None:
-        curves(runs, args.curves)
+    try:  # a missing or unreadable run, an unwritable PNG: one line, exit 2
+        runs = [read_run(p) for p in find_runs(args.dirs)]
+        sys.stdout.write(markdown(paper_measurements(runs)))
+        if args.curves is not None:
+            curves(runs, args.curves)
+    except (ValueError, OSError) as e:
+        parser.error(str(e))
     return 0
 
 

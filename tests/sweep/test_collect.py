@@ -156,3 +156,7 @@ def test_fidelity_tables_tool_writes_each_row_with_its_seeds_and_the_ordering(sw
     # accuracy: higher is better, so the ordering starts with the highest mean
     assert "best first: row a 0.9; row c 0.5; row b 0.3." in out
     assert "over 3 rows" in out
+    with pytest.raises(SystemExit) as exit_:  # bad input: one line, no traceback
+        module.main([str(sweep_dir / "missing")])
+    assert exit_.value.code == 2
+    assert "missing does not exist" in capsys.readouterr().err
