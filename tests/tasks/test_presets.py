@@ -2,7 +2,10 @@
 and its reported numbers are the ones printed in the papers."""
 from __future__ import annotations
 
+import csv
 import json
+import os
+import re
 from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
@@ -13,12 +16,15 @@ from memloss.models import Net, get_cell
 from memloss.tasks import TASKS
 from memloss.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
 
-PAPERS = Path(__file__).resolve().parents[3] / "shared" / "papers"
-PAPER_FILES = {SEMENIUTA: "semeniuta2016-recurrent-dropout-without-memory-loss.txt",
-               GAL: "gal2016-theoretically-grounded-dropout-in-rnns.txt",
-               KRUEGER: "krueger2016-zoneout.md",
-               # Zaremba's Table 1 is an image; its numbers are quoted in Gal's Table 1
-               ZAREMBA: "gal2016-theoretically-grounded-dropout-in-rnns.txt"}
+ROOT = Path(__file__).resolve().parents[2]
+#: every number the presets report, as the papers print it: paper, table, section, row,
+#: split, value, the printed text, the paper's text file and, for the papers whose text keeps
+#: a table row on one line, that row's label and the value's column (tests/fixtures/README.md)
+FACTS = ROOT / "tests" / "fixtures" / "paper_numbers.csv"
+#: where the papers' text files are looked for (not part of the repository): $MEMLOSS_PAPERS,
+#: then ``../shared/papers`` beside the repository or beside the working directory
+PAPER_DIRS = [Path(d) for d in [os.environ.get("MEMLOSS_PAPERS")] if d] + [
+    ROOT.parent / "shared" / "papers", Path.cwd().parent / "shared" / "papers"]
 NAMES = PRESETS.list()
 #: the task a ``-cpu`` variant trains instead of the paper's (offline stand-ins)
 STANDIN = {"ptb-word": "text-word", "ptb-char": "text-char"}
@@ -63,23 +69,103 @@ def test_every_preset_has_a_cpu_variant(name):
     assert small <= 64 < big or big <= 100
 
 
-def _paper_text(paper: str) -> str:
-    path = PAPERS / PAPER_FILES[paper]
-    if not path.exists():
-        pytest.skip(f"paper text {path} not available")
-    return path.read_text(encoding="utf-8")
+def _facts() -> list[dict[str, str]]:
+    with FACTS.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if not n.endswith("-cpu")])
-def test_reported_numbers_are_printed_in_the_paper(name):
-    p = PRESETS.get(name)
-    text = _paper_text(p.paper)
-    for key, value in p.reported.items():
-        shown = f"{value * 100:g}%" if p.metric == "accuracy" else f"{value:g}"
-        candidates = {shown, f"{value:.1f}", f"{value:.3f}"}
-        if p.metric in ("f1", "f1_pn"):  # F1 as a fraction, printed in percent
-            candidates = {f"{value * 100:.2f}"}
-        assert any(s in text for s in candidates), f"{name}: {key}={value} not found in {p.paper}"
+def _printed_value(fact: dict[str, str]) -> tuple[str, float]:
+    """(bound, value) of a printed number: ``<25%`` -> ("<", 0.25); F1 is printed in percent."""
+    text = fact["printed"]
+    bound = "<" if text.startswith("<") else ""
+    number = float(text.lstrip("<").rstrip("%"))
+    percent = text.endswith("%") or fact["metric"] in ("f1", "f1_pn")
+    return bound, number / 100 if percent else number
+
+
+TABLES = sorted({(p.paper, p.table) for p in map(PRESETS.get, NAMES)
+                 if p.reported and not p.cpu_of})
+
+
+@pytest.mark.parametrize("paper,table", TABLES, ids=[f"{p.split()[0]}-{t}" for p, t in TABLES])
+def test_reported_numbers_are_the_table_of_facts(paper, table):
+    """Every number a preset of this table reports is one row of the committed table of facts
+    (same paper, table, row, split, metric, value and bound), and every row of it is reported."""
+    facts = [f for f in _facts() if f["paper"] == paper.split(",")[0] and f["table"] == table]
+    presets = [p for p in map(PRESETS.get, NAMES) if (p.paper, p.table) == (paper, table)
+               and not p.cpu_of]
+    want = {(p.name, k): (p.row, p.metric, p.bounds.get(k, ""), v)
+            for p in presets for k, v in p.reported.items()}
+    got = {}
+    for f in facts:
+        bound, value = _printed_value(f)
+        assert value == pytest.approx(float(f["value"]), abs=1e-12), f"{f['preset']}: {f}"
+        got[(f["preset"], f["split"])] = (f["row"], f["metric"], bound, float(f["value"]))
+    assert len(got) == len(facts), "a (preset, split) is listed twice in " + FACTS.name
+    assert got.keys() == want.keys(), (f"{paper} {table}: only in presets "
+                                       f"{sorted(want.keys() - got.keys())}, only in {FACTS.name} "
+                                       f"{sorted(got.keys() - want.keys())}")
+    for key, (row, metric, bound, value) in want.items():
+        assert got[key] == (row, metric, bound, pytest.approx(value, abs=1e-12)), key
+
+
+def test_the_table_of_facts_names_every_table_with_its_section():
+    facts = _facts()
+    assert {(f["paper"], f["table"]) for f in facts} == {(p.split(",")[0], t) for p, t in TABLES}
+    for f in facts:
+        assert re.fullmatch(r"\d+(\.\d+)*", f["section"]), f
+        assert f["printed"] and f["file"], f
+
+
+def _table_region(text: str, table: str) -> str:
+    """The text from the caption of the table before ``table`` to the caption of the one after
+    (the papers' text files put a caption before or after its table's numbers)."""
+    n = int(table.split()[1])
+
+    def caption(k: int) -> int | None:
+        m = re.search(rf"^!?\[?Table {k}: ", text, re.M)
+        return m.start() if m else None
+
+    start, end = (caption(n - 1) if n > 1 else 0), caption(n + 1)
+    return text[start or 0:end or len(text)]
+
+
+def _number(printed: str) -> re.Pattern:
+    """``printed`` as a whole number: 97.0 does not match 97.05, 1.46 does not match 1.460."""
+    return re.compile(rf"(?<![\d.]){re.escape(printed)}(?!\d|\.\d)")
+
+
+PAPER_TEXTS = sorted({f["file"] for f in _facts()})
+
+
+@pytest.mark.parametrize("name", PAPER_TEXTS)
+def test_the_facts_are_printed_in_the_papers(name):
+    """Against the paper's own text where it is present: each printed number lies in its
+    table (between the neighbouring tables' captions) and, where the text keeps a table row on
+    one line, in that row's cell of its column."""
+    path = next((d / name for d in PAPER_DIRS if (d / name).is_file()), None)
+    if path is None:
+        pytest.skip(f"paper text {name} is not part of the repository and was not found in "
+                    + ", ".join(map(str, dict.fromkeys(PAPER_DIRS)))
+                    + "; set MEMLOSS_PAPERS=DIR to check the committed numbers against it "
+                    "(test_reported_numbers_are_the_table_of_facts checks them without it)")
+    text = path.read_text(encoding="utf-8")
+    facts = [f for f in _facts() if f["file"] == name]
+    missing = []
+    for f in facts:
+        region, pattern = _table_region(text, f["checked_in"]), _number(f["printed"])
+        if not pattern.search(region):
+            missing.append(f"{f['preset']} {f['split']} {f['printed']!r} not in {f['checked_in']}")
+            continue
+        if f["line"]:
+            rows = [line.split("\t") for line in region.splitlines()
+                    if line.split("\t")[0] == f["line"]]
+            col = int(f["column"])
+            if not any(len(r) > col and pattern.search(r[col]) for r in rows):
+                missing.append(f"{f['preset']} {f['split']} {f['printed']!r} not in column "
+                               f"{col} of row {f['line']!r} of {f['checked_in']}")
+    assert facts, f"no row of {FACTS.name} names {name}"
+    assert not missing, "\n".join(missing)
 
 
 def test_specific_numbers():
