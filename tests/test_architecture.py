@@ -7,19 +7,30 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LINT = Path(sys.executable).with_name("lint-imports")
+#: import-linter's ``lint-imports`` through the running interpreter: its script is not in the
+#: interpreter's bin/ when a virtual environment reuses a system site that already has it
+LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+        "sys.exit(lint_imports_command())"]
 
 
 def _lint(cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT), "--config", str(cwd / "pyproject.toml"), "--no-cache"],
+    return subprocess.run([*LINT, "--config", str(cwd / "pyproject.toml"), "--no-cache"],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def importable_paths() -> list[str]:
+    """The running interpreter's import path as directories a fresh environment can add (a
+    ``.pth`` file of paths): its own site, a system site it reuses, and paths such a site adds;
+    not a directory holding a ``memloss`` package (the repository, an editable install's
+    source), and the path's own ``.pth`` hooks are not run from there."""
+    return [p for p in dict.fromkeys(sys.path) if p and Path(p).is_dir()
+            and not (Path(p) / "memloss" / "__init__.py").exists()]
 
 
 def test_layer_contract_holds():
@@ -72,9 +83,9 @@ def test_memloss_works_from_a_project_with_its_own_models_package(wheel, tmp_pat
                                text=True).stdout.strip())
     with zipfile.ZipFile(wheel) as z:  # installing a pure-Python wheel is unpacking it
         z.extractall(site)
-    # torch, pandas... come from the test environment (a path entry, so its editable
-    # memloss install, a .pth hook, is not picked up)
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # torch, pandas... come from the test environment, wherever it finds them (its own site or
+    # a system site it reuses): path entries, so its editable memloss install is not picked up
+    (site / "deps.pth").write_text("\n".join(importable_paths()) + "\n")
     project = tmp_path / "project"
     for pkg in ("models", "tasks", "diagnostics", "reports"):
         (project / pkg).mkdir(parents=True)

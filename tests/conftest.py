@@ -1,0 +1,187 @@
+"""The test tiers (docs/testing.md).
+
+``make test`` (plain ``pytest``) runs the fast tier: every test but those marked ``slow``,
+``full``, ``e2e``, ``faults`` or ``gpu`` (pyproject's ``addopts``). ``make test-all`` runs every
+tier (``-m ""``).
+
+The fast tier still touches every capability once. A parametrized test with many cases (a
+cross product of cells, schemes, paths, presets, probes...) keeps a covering subset: the
+fewest cases, picked greedily in collection order, that between them include every value of
+every facet the cases have (every cell, every scheme, every switch value, every site the
+scheme places on the cell, every path, and every path of every cell; for presets every
+paper's table and both sizes; every probe, task, group of the fault table...). The other cases
+are marked ``full``. The selection depends on the collected cases only, so it is the same on
+every run and picks up a new cell or scheme by itself. ``tests/faults`` (the fault campaign) is
+marked ``faults`` but for such a covering subset of it; the tests named in :data:`E2E` are
+marked ``e2e``.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any, Hashable, Iterable
+
+import pytest
+
+# one torch thread, here and in every command a test starts: the tests' nets are tiny, and
+# torch's default threads spin on a busy machine, which costs CPU time and gains nothing
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+#: a parametrized test with at least this many cases keeps a covering subset in the fast tier
+COVER_FROM = 8
+#: markers that already keep a test out of the fast tier (pyproject's addopts)
+OUT_OF_FAST = ("slow", "gpu", "full", "e2e", "faults")
+#: end-to-end runs (the whole demo, real training runs through every command line, a sweep
+#: on a real scheduler): the ``e2e`` tier, keyed by ``path::function``; a covering case of
+#: each stays fast where its function is parametrized
+E2E: frozenset[str] = frozenset()
+#: where the fault campaign lives
+FAULTS_DIR = "tests/faults/"
+
+
+def _registries() -> dict[str, Any]:
+    from memloss.diagnostics import PROBES
+    from memloss.models import CELLS, SCHEMES, SITES
+    from memloss.presets import PRESETS
+    from memloss.tasks import TASKS
+
+    return {"cell": CELLS, "scheme": SCHEMES, "site": SITES, "probe": PROBES, "task": TASKS,
+            "preset": PRESETS}
+
+
+PATHS = ("auto", "reference", "fused", "native")
+#: a scheme's switches whose every value the fast tier runs once
+SWITCHES = ("sampling", "scaling", "tied", "shared", "reading")
+
+
+def _scheme_facets(scheme: Any) -> set[tuple]:
+    from memloss.models.schemes import Stack
+
+    parts = scheme.schemes if isinstance(scheme, Stack) else (scheme,)
+    out: set[tuple] = {("stack", len(parts) > 1)}
+    for s in parts:
+        out.add(("scheme", s.name))
+        out |= {("switch", s.name, k, getattr(s, k)) for k in SWITCHES if hasattr(s, k)}
+    return out
+
+
+def _value_facets(argname: str, value: Any, regs: dict[str, Any],
+                  plain: bool) -> tuple[set[tuple], Any]:
+    """The facets of one parameter value, and the scheme object it is (for sites), if any;
+    ``plain``: a value no registry knows is a facet itself (False for an argument with more
+    distinct values than two and half its cases: an id, such as a case's name)."""
+    from memloss.models import parse_scheme
+    from memloss.models.schemes import Scheme
+
+    if isinstance(value, Scheme):
+        return _scheme_facets(value), value
+    if isinstance(value, str):
+        for kind in ("cell", "probe", "task", "site"):
+            if value in regs[kind].list():
+                return {(kind, value)}, None
+        if value in PATHS:
+            return {("path", value)}, None
+        if value in regs["preset"].list():
+            p = regs["preset"].get(value)
+            return {("table", p.paper, p.table), ("cpu-variant", bool(p.cpu_of))}, None
+        if value.split(":")[0].split("+")[0] in regs["scheme"].list():
+            try:
+                scheme = parse_scheme(value)
+            except ValueError:
+                return set(), None
+            return _scheme_facets(scheme), scheme
+    group = getattr(value, "group", None)  # the fault table's entries
+    if isinstance(group, str):
+        return {("group", group)}, None
+    if isinstance(value, dict):  # keyword arguments: each key's value
+        return {("value", f"{argname}.{k}", repr(v)) for k, v in value.items()}, None
+    return ({("value", argname, repr(value))} if plain else set()), None
+
+
+def facets(params: dict[str, Any], regs: dict[str, Any],
+           ids: frozenset[str] = frozenset()) -> set[Hashable]:
+    """What one case of a parametrized test exercises (see the module doc); ``ids``: the
+    arguments that name cases rather than vary a setting (see :func:`_value_facets`)."""
+    from memloss.models import get_cell
+
+    out: set[Hashable] = set()
+    schemes, cells, paths = [], [], []
+    for name, value in params.items():
+        found, scheme = _value_facets(name, value, regs, name not in ids)
+        out |= found
+        if scheme is not None:
+            schemes.append(scheme)
+        cells += [f[1] for f in found if f[0] == "cell"]
+        paths += [f[1] for f in found if f[0] == "path"]
+    for cell in cells:
+        for scheme in schemes:
+            try:
+                out |= {("site", s) for s in scheme.sites(get_cell(cell))}
+            except ValueError:  # a case that checks the refusal
+                out.add(("refused", cell))
+        out |= {("cell-path", cell, p) for p in paths}
+    return out
+
+
+def covering(cases: list[set[Hashable]]) -> list[int]:
+    """Indices of a small subset of ``cases`` whose facets together are all of theirs: greedy
+    (the case adding the most facets not yet covered; the first such case on a tie)."""
+    left = set().union(*cases)
+    chosen: list[int] = []
+    while left:
+        best = max(range(len(cases)), key=lambda i: (len(cases[i] & left), -i))
+        chosen.append(best)
+        left -= cases[best]
+    return sorted(chosen)
+
+
+def _function_key(item: pytest.Item) -> str:
+    path = item.nodeid.split("::", 1)[0]
+    name = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return f"{path}::{name}"
+
+
+def _in_fast_tier(item: pytest.Item) -> bool:
+    return not any(item.get_closest_marker(m) for m in OUT_OF_FAST)
+
+
+def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str) -> None:
+    """Mark ``mark`` on every case of ``items`` (one function's fast cases) but a covering
+    subset; cases with no facet are all kept."""
+    items = list(items)
+    params = [getattr(getattr(i, "callspec", None), "params", {}) for i in items]
+    names = {n for p in params for n in p}
+    distinct = {n: len({repr(p.get(n)) for p in params}) for n in names}
+    ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(items))
+    found = [facets(p, regs, ids) for p in params]
+    keep = set(covering([f for f in found if f]))
+    with_facets = [i for i, f in zip(items, found) if f]
+    for n, item in enumerate(with_facets):
+        if n not in keep:
+            item.add_marker(getattr(pytest.mark, mark))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tiers before ``-m`` deselects (see the module doc)."""
+    regs = _registries()
+    by_function: dict[str, list[pytest.Item]] = defaultdict(list)
+    for item in items:
+        key = _function_key(item)
+        if key in E2E:
+            item.add_marker(pytest.mark.e2e)
+        faults = key.startswith(FAULTS_DIR)
+        if faults and not hasattr(item, "callspec"):
+            item.add_marker(pytest.mark.faults)
+        if _in_fast_tier(item) and hasattr(item, "callspec"):
+            by_function[key].append(item)
+    for key, cases in by_function.items():
+        faults = key.startswith(FAULTS_DIR)
+        if faults or len(cases) >= COVER_FROM:
+            _select(cases, regs, "faults" if faults else "full")
