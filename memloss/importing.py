@@ -34,7 +34,8 @@ from memloss.build import net_config, task_from
 from memloss.config import TrainConfig
 from memloss.core import runfiles as rf
 from memloss.diagnostics.external import net_from_weights
-from memloss.models import DATA_FIELDS, Net, get_cell
+from memloss.models import DATA_FIELDS, Net
+from memloss.models.cells import native_cells
 from memloss.runs import config_record
 
 __all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",
@@ -267,7 +268,7 @@ def _cell(recurrent: Mapping[str, Tensor], cell: str | None) -> str:
     """The cell the gate count of ``weight_hh_l0`` says (checked against ``cell`` if given)."""
     w = recurrent["weight_hh_l0"]
     gates = int(w.shape[0]) // int(w.shape[1])
-    by_gates = {get_cell(c).num_gates: c for c in ("lstm", "gru", "rnn")}
+    by_gates = {spec.num_gates: spec.name for spec in native_cells().values()}
     inferred = by_gates.get(gates) if int(w.shape[0]) % int(w.shape[1]) == 0 else None
     if inferred is None:
         raise ValueError(f"weight_hh_l0 has shape {tuple(w.shape)}: not 1, 3 or 4 gate blocks of "

@@ -4,19 +4,20 @@ Every probe is a frozen dataclass registered in :data:`PROBES` and called as
 ``probe(net, task, *, generator=None) -> ProbeResult(frame, summary)``;
 :func:`run_probes` runs several and writes ``diagnostics/<probe>.csv|json`` into a run
 directory. The columns of each frame are described in ``docs/diagnostics.md``.
+
+Importing the package imports every module in it, so a probe is one module with its
+``@PROBES.register`` line and no other edit (a probe from another package registers
+through the ``memloss.probes`` entry point).
 """
-from .base import BASE_COLUMNS, PROBES, Probe, ProbeResult
+import importlib
+import pkgutil
+
+from .base import BASE_COLUMNS, PROBES, NotApplicable, Probe, ProbeResult, Quantity
 from memloss.models.inference import MODES
-# importing registers the probes; this order is the order of `memloss ls probes`
-from . import state_decay  # noqa: F401,E402  isort: skip
-from . import impulse  # noqa: F401,E402  isort: skip
-from . import gradient_flow  # noqa: F401,E402  isort: skip
-from . import test_time_scaling  # noqa: F401,E402  isort: skip
-from . import saturation  # noqa: F401,E402  isort: skip
-from . import retention  # noqa: F401,E402  isort: skip
-from . import uncertainty  # noqa: F401,E402  isort: skip
-from . import mask_audit  # noqa: F401,E402  isort: skip
 from .run import list_probes, make_probe, run_probes
 
-__all__ = ["PROBES", "Probe", "ProbeResult", "BASE_COLUMNS", "MODES", "run_probes",
-           "list_probes", "make_probe"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["PROBES", "Probe", "ProbeResult", "Quantity", "NotApplicable", "BASE_COLUMNS", "MODES",
+           "run_probes", "list_probes", "make_probe"]

@@ -6,18 +6,38 @@ from typing import Any, Iterator
 import torch
 
 from memloss.models import Net
+from memloss.models.inference import check_modes
 from memloss.tasks import SPLITS, Batch
 from memloss.tasks.evaluation import batch_for
 
 from .base import default_generator, net_device
 from .unroll import check_stepwise, reference_view
 
-__all__ = ["first_batch", "iter_batches", "check_split", "probe_context"]
+__all__ = ["first_batch", "iter_batches", "check_split", "split_field", "splits_field",
+           "modes_field", "probe_context"]
 
 
 def check_split(owner: str, split: str) -> None:
     if split not in SPLITS:
         raise ValueError(f"{owner}: unknown split {split!r}; valid: {', '.join(SPLITS)}")
+
+
+def split_field(owner: str, name: str, value: object) -> None:
+    """A probe field naming one split of the task (:func:`~memloss.diagnostics.base.checked`)."""
+    check_split(owner, value)  # type: ignore[arg-type]
+
+
+def splits_field(owner: str, name: str, value: object) -> None:
+    """A probe field naming a non-empty tuple of splits."""
+    if not isinstance(value, tuple) or not value:
+        raise ValueError(f"{owner}: {name} must be a non-empty tuple, got {value!r}")
+    for s in value:
+        check_split(owner, s)
+
+
+def modes_field(owner: str, name: str, value: object, *allowed: str) -> None:
+    """A probe field naming inference modes among ``allowed``."""
+    check_modes(owner, value, allowed)  # type: ignore[arg-type]
 
 
 def iter_batches(net: Net, task: Any, split: str, batch_size: int, max_batches: int

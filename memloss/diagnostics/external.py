@@ -25,16 +25,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from memloss.models import Net, NetConfig, Recurrent, get_cell, parse_scheme
+from memloss.models.cells import native_cells
 from memloss.tasks import Batch, Task
 from memloss.tasks.data.batching import class_metrics, class_sums, lm_metrics, \
     masked_cross_entropy, token_nll_sums
 
-__all__ = ["net_from_torch", "net_from_weights", "TensorTask", "max_output_gap", "TORCH_CELLS"]
+__all__ = ["net_from_torch", "net_from_weights", "TensorTask", "max_output_gap", "torch_cell"]
 
 log = logging.getLogger(__name__)
 
-#: torch.nn recurrent modules and the memloss cell each one is
-TORCH_CELLS: dict[type, str] = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
+
+
+def torch_cell(module: nn.Module) -> str | None:
+    """The memloss cell a ``torch.nn`` recurrent module runs (from ``CellSpec.native``), or
+    None for any other module."""
+    return next((spec.name for native, spec in native_cells().items()
+                 if isinstance(module, getattr(nn, native))), None)
 _LAYER_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)$")
 
 
@@ -149,10 +155,11 @@ def net_from_torch(rnn: nn.Module, *, embedding: nn.Module | Tensor | None = Non
     if isinstance(rnn, Recurrent):
         cell, nonlinearity = rnn.cell.name, rnn.nonlinearity
     else:
-        cell = next((c for cls, c in TORCH_CELLS.items() if isinstance(rnn, cls)), None)
+        cell = torch_cell(rnn)
         if cell is None:
-            raise ValueError(f"net_from_torch takes a torch.nn.LSTM, GRU or RNN (or a memloss "
-                             f"Recurrent), got {type(rnn).__name__}")
+            names = ", ".join(f"torch.nn.{n}" for n in native_cells())
+            raise ValueError(f"net_from_torch takes one of {names} (or a memloss Recurrent), got "
+                             f"{type(rnn).__name__}")
         if getattr(rnn, "bidirectional", False) or getattr(rnn, "proj_size", 0):
             raise ValueError(f"a bidirectional or projected {type(rnn).__name__} is not a model "
                              "memloss can probe: its recurrence runs one direction without a "

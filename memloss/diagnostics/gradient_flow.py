@@ -25,21 +25,29 @@ from torch.autograd.graph import GradientEdge
 
 from memloss.core import validate
 from memloss.models import Masks, Net
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, \
-    mode_masks, mode_scaling, net_dtype
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, mode_masks, \
+    mode_scaling, net_dtype
 from memloss.tasks import Batch
 
-from .base import PROBES, Probe, ProbeResult, make_frame
-from .data import check_split, probe_context
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, make_frame
+from .data import modes_field, probe_context, split_field
 from .fit import log_slope, step_factor
-from .unroll import split_state, step_masks, with_state
+from .unroll import join_state, split_state, step_masks, with_state
 
 __all__ = ["GradientFlow", "step_loss", "step_jacobian_norm", "layer_edges", "LOSSES",
            "GRADIENTS"]
 
 LOSSES = ("last", "per-step")
-#: the gradient quantities: totals and the parts carried through the recurrence
-GRADIENTS = ("grad_h", "grad_c", "grad_h_carried", "grad_c_carried")
+
+
+def gradient_names(state: tuple[str, ...]) -> tuple[str, ...]:
+    """The gradient quantities for a cell's state layout: the totals ``grad_<state>``, then
+    the parts carried through the recurrence ``grad_<state>_carried``."""
+    return tuple(f"grad_{n}" for n in state) + tuple(f"grad_{n}_carried" for n in state)
+
+
+#: the gradient quantities of an LSTM (``gradient_names(("h", "c"))``)
+GRADIENTS = gradient_names(("h", "c"))
 
 
 def step_loss(task: Any, outputs: Tensor, batch: Batch, t: int) -> Tensor | None:
@@ -143,55 +151,61 @@ class GradientFlow(Probe):
     ``jvp`` how Jacobian-vector products are taken (see :func:`step_jacobian_norm`)."""
 
     name: ClassVar[str] = "gradient-flow"
-    samples: int = 4
-    batch_size: int = 32
-    split: str = "test"
-    power_iters: int = 20
-    jacobian_stride: int = 1
-    jacobian_samples: int = 1
-    jvp: str = "autograd"
-    modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
+    title: ClassVar[str] = "Gradient flow back through time"
+    rank: ClassVar[int] = 40
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "grad_h": Quantity("gradient norm ||dL/dh_t||", "Frobenius norm"),
+        "grad_c": Quantity("gradient norm ||dL/dc_t||", "Frobenius norm"),
+        "grad_h_carried": Quantity("part of ||dL/dh_t|| carried through the recurrence",
+                                   "Frobenius norm"),
+        "grad_c_carried": Quantity("part of ||dL/dc_t|| carried through the recurrence",
+                                   "Frobenius norm"),
+        "grad_h_log_slope": Quantity("slope of ln ||dL/dh_t|| over t", "per step"),
+        "grad_c_log_slope": Quantity("slope of ln ||dL/dc_t|| over t", "per step"),
+        "grad_h_carried_log_slope": Quantity("slope of ln of the carried ||dL/dh_t|| over t",
+                                             "per step"),
+        "grad_c_carried_log_slope": Quantity("slope of ln of the carried ||dL/dc_t|| over t",
+                                             "per step"),
+        "jacobian_h": Quantity("spectral norm of dh_t/dh_(t-1)", "spectral norm"),
+        "jacobian_state": Quantity("spectral norm of the step map of the whole state "
+                                   "(e.g. d(h,c)_t/d(h,c)_(t-1))", "spectral norm"),
+    }
+    samples: int = checked(4, validate.integer)
+    batch_size: int = checked(32, validate.integer)
+    split: str = checked("test", split_field)
+    power_iters: int = checked(20, validate.integer)
+    jacobian_stride: int = checked(1, validate.integer, minimum=0)
+    jacobian_samples: int = checked(1, validate.integer)
+    jvp: str = checked("autograd", validate.choice, ("autograd", "func"))
+    modes: tuple[str, ...] = checked((DETERMINISTIC, TRAIN_MODE), modes_field, DETERMINISTIC,
+                                     OTHER_SCALING, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"samples": 2, "batch_size": 8, "power_iters": 2, "jacobian_stride": 2}
 
-    def __post_init__(self) -> None:
-        validate.integer(self.name, "samples", self.samples)
-        validate.integer(self.name, "batch_size", self.batch_size)
-        validate.integer(self.name, "power_iters", self.power_iters)
-        validate.integer(self.name, "jacobian_stride", self.jacobian_stride, minimum=0)
-        validate.integer(self.name, "jacobian_samples", self.jacobian_samples)
-        check_split(self.name, self.split)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
-        if self.jvp not in ("autograd", "func"):
-            raise ValueError(f"{self.name}: jvp must be 'autograd' or 'func', got {self.jvp!r}")
-
     def _gradients(self, view: Net, task: Any, batch: Batch, masks: Masks
                    ) -> tuple[dict[tuple[str, str], Tensor], list[object]]:
-        """``{(loss, quantity): [T, L]}`` for :data:`GRADIENTS` and the detached state each
-        step was given."""
+        """``{(loss, quantity): [T, L]}`` for :func:`gradient_names` of the cell's state and
+        the detached state each step was given."""
         x = batch.inputs
         T = x.shape[1]
         L = view.config.num_layers
-        has_c = view.rnn.cell.has_cell
+        parts = view.rnn.cell.state
         hx: object = None
-        carried: dict[str, list[Tensor]] = {"h": [], "c": []}
-        edges: dict[str, list[GradientEdge | None]] = {"h": [], "c": []}
+        carried: dict[str, list[Tensor]] = {n: [] for n in parts}
+        edges: dict[str, list[GradientEdge | None]] = {n: [] for n in parts}
         outs, before = [], []
         with torch.enable_grad():
             for t in range(T):
                 before.append(_detached(hx))
                 out, hx = view(x[:, t:t + 1], hx, masks=step_masks(view, masks, t))
-                h, c = split_state(view, hx)
-                for part, s in (("h", h), ("c", c)):
-                    if s is not None:
-                        carried[part].append(s)
-                        edges[part] += layer_edges(s, L)
+                for part, s in split_state(view, hx).items():
+                    carried[part].append(s)
+                    edges[part] += layer_edges(s, L)
                 outs.append(out)
             out = torch.cat(outs, dim=1)
             grads: dict[tuple[str, str], Tensor] = {}
-            parts = ("h", "c") if has_c else ("h",)
             for loss_name in LOSSES:
                 loss = self._loss(task, out, batch, loss_name)
                 if loss is None:
@@ -222,9 +236,11 @@ class GradientFlow(Probe):
 
     def _jacobians(self, view: Net, x: Tensor, masks: Masks, before: list[object],
                    gen: torch.Generator) -> dict[str, dict[int, Tensor]]:
-        has_c = view.rnn.cell.has_cell
+        """``jacobian_h`` (h to h, every other state held) and, for a cell with several
+        states, ``jacobian_state`` (the map of the whole own state)."""
+        names = view.rnn.cell.state
         out: dict[str, dict[int, Tensor]] = {"jacobian_h": {}}
-        if has_c:
+        if len(names) > 1:
             out["jacobian_state"] = {}
         T = x.shape[1]
         L, H = view.config.num_layers, view.config.hidden_size
@@ -233,21 +249,25 @@ class GradientFlow(Probe):
             hx = before[t]
             if hx is None:  # the zero state the net starts from
                 zeros = torch.zeros((L, x.shape[0], H), dtype=net_dtype(view), device=x.device)
-                hx = (zeros, zeros.clone()) if has_c else zeros
-            h0, c0 = split_state(view, hx)
+                hx = join_state(view, {n: zeros.clone() for n in names})
+            start = split_state(view, hx)
 
-            def f_h(h: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx,
-                    c0: Tensor | None = c0) -> tuple[Tensor]:
-                return (split_state(view, view(x_t, with_state(view, hx, h, c0), masks=mt)[1])[0],)
+            def f_h(h: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx
+                    ) -> tuple[Tensor]:
+                return (split_state(view, view(x_t, with_state(view, hx, {"h": h}),
+                                               masks=mt)[1])["h"],)
 
-            out["jacobian_h"][t] = step_jacobian_norm(f_h, (h0,), self.power_iters, gen, self.jvp)
-            if has_c:
-                def f_s(h: Tensor, c: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx
-                        ) -> tuple[Tensor, Tensor]:
-                    return split_state(view, view(x_t, with_state(view, hx, h, c),  # type: ignore
-                                                  masks=mt)[1])
+            out["jacobian_h"][t] = step_jacobian_norm(f_h, (start["h"],), self.power_iters, gen,
+                                                      self.jvp)
+            if len(names) > 1:
+                def f_s(*vs: Tensor, x_t: Tensor = x_t, mt: Masks = mt, hx: object = hx
+                        ) -> tuple[Tensor, ...]:
+                    new = split_state(view, view(x_t, with_state(view, hx, dict(zip(names, vs))),
+                                                 masks=mt)[1])
+                    return tuple(new[n] for n in names)
 
-                out["jacobian_state"][t] = step_jacobian_norm(f_s, (h0, c0), self.power_iters, gen, self.jvp)
+                out["jacobian_state"][t] = step_jacobian_norm(
+                    f_s, tuple(start[n] for n in names), self.power_iters, gen, self.jvp)
         return out
 
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None

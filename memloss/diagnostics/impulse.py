@@ -1,8 +1,9 @@
 """``impulse``: perturb the input (or the state) at step t0 and follow the difference.
 
-Two runs share every mask (the same sample in training mode), so ``||delta h_t||`` and
-``||delta c_t||`` for ``t >= t0`` isolate how long the perturbation is remembered; the
-fitted log-slope of ``||delta h_t||`` over ``t > t0`` gives a half-life in steps.
+Two runs share every mask (the same sample in training mode), so ``||delta h_t||`` (and the
+change of every other state of the cell, ``delta_<state>``: ``delta_c`` for the LSTM) for
+``t >= t0`` isolate how long the perturbation is remembered; the fitted log-slope of each
+over ``t > t0`` gives a half-life in steps.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from torch import Tensor
 from memloss.core import validate
 from memloss.models import Net
 
-from .base import PROBES, Probe, ProbeResult, make_frame
-from .data import check_split, probe_context
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, make_frame, maybe
+from .data import modes_field, probe_context, split_field
 from .fit import half_life, log_slope
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, mode_masks, \
+    mode_scaling
 from .unroll import readout, split_state, step_masks, unroll, with_state
 
 __all__ = ["Impulse", "perturb_inputs"]
@@ -54,57 +56,55 @@ class Impulse(Probe):
     times a random unit direction); ``samples`` training-mode mask draws (K)."""
 
     name: ClassVar[str] = "impulse"
-    t0: int | None = None
-    perturb: Literal["input", "state"] = "input"
-    eps: float = 1.0
-    samples: int = 8
-    batch_size: int = 32
-    split: str = "test"
-    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
+    title: ClassVar[str] = "How long a perturbation is remembered"
+    rank: ClassVar[int] = 30
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "delta_h": Quantity("change of h_t after a perturbation", "L2 norm"),
+        "delta_c": Quantity("change of c_t after a perturbation", "L2 norm"),
+        "delta_output": Quantity("change of the output after a perturbation", "L2 norm of logits"),
+        "delta_h_half_life": Quantity("half-life of the change of h", "steps"),
+        "delta_c_half_life": Quantity("half-life of the change of c", "steps"),
+        "delta_output_half_life": Quantity("half-life of the change of the output", "steps"),
+    }
+    t0: int | None = checked(None, maybe(validate.integer), minimum=0)
+    perturb: Literal["input", "state"] = checked("input", validate.choice, ("input", "state"))
+    eps: float = checked(1.0, validate.number, 0.0, low_open=True)
+    samples: int = checked(8, validate.integer)
+    batch_size: int = checked(32, validate.integer)
+    split: str = checked("test", split_field)
+    modes: tuple[str, ...] = checked((DETERMINISTIC, OTHER_SCALING, TRAIN_MODE), modes_field,
+                                     DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"samples": 2, "batch_size": 8}
 
-    def __post_init__(self) -> None:
-        validate.integer(self.name, "samples", self.samples)
-        validate.integer(self.name, "batch_size", self.batch_size)
-        check_split(self.name, self.split)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
-        if self.t0 is not None:
-            validate.integer(self.name, "t0", self.t0, minimum=0)
-        if self.perturb not in ("input", "state"):
-            raise ValueError(f"{self.name}: perturb must be 'input' or 'state', got {self.perturb!r}")
-        if not (isinstance(self.eps, (int, float)) and self.eps > 0):
-            raise ValueError(f"{self.name}: eps must be a number > 0, got {self.eps!r}")
-
     @torch.no_grad()
     def _deltas(self, view: Net, x: Tensor, masks: dict, t0: int, gen: torch.Generator
                 ) -> dict[str, Tensor]:
-        """Per-step mean norms of the differences, ``[T - t0, L]`` (``delta_output``: [T-t0])."""
+        """Per-step mean norms of the differences of every state of the cell
+        (``delta_<state>``), ``[T - t0, L]``, and of the output (``delta_output``: [T-t0])."""
         base = unroll(view, x, masks)
-        hb, cb = base.stacked()
+        before = base.stacked()
         if self.perturb == "input":
             x2 = perturb_inputs(view, x, t0, self.eps, gen)
             hx = None if t0 == 0 else base.states[t0 - 1]
             pert = unroll(view, x2[:, t0:], masks, hx, start=t0)
-            h2, c2 = pert.stacked()
+            after = pert.stacked()
             out2 = pert.outputs
         else:
-            h, c = split_state(view, base.states[t0])
             dims = (0, 2)
-            h = h + self.eps * _unit(tuple(h.shape), gen, dims, h)
-            c = None if c is None else c + self.eps * _unit(tuple(c.shape), gen, dims, c)
-            rest = unroll(view, x[:, t0 + 1:], masks, with_state(view, base.states[t0], h, c),
-                          start=t0 + 1) \
-                if t0 + 1 < x.shape[1] else None
-            h2 = torch.cat([h[None]] + ([rest.stacked()[0]] if rest else []))
-            c2 = None if c is None else torch.cat([c[None]] + ([rest.stacked()[1]] if rest else []))
-            first = readout(view, h, step_masks(view, masks, t0))[:, None]
+            moved = {name: v + self.eps * _unit(tuple(v.shape), gen, dims, v)
+                     for name, v in split_state(view, base.states[t0]).items()}
+            rest = unroll(view, x[:, t0 + 1:], masks, with_state(view, base.states[t0], moved),
+                          start=t0 + 1) if t0 + 1 < x.shape[1] else None
+            tail = rest.stacked() if rest else {}
+            after = {name: torch.cat([v[None]] + ([tail[name]] if rest else []))
+                     for name, v in moved.items()}
+            first = readout(view, moved["h"], step_masks(view, masks, t0))[:, None]
             out2 = torch.cat([first] + ([rest.outputs] if rest else []), dim=1)
-        out = {"delta_h": (h2 - hb[t0:]).norm(dim=-1).mean(-1)}
-        if cb is not None and c2 is not None:
-            out["delta_c"] = (c2 - cb[t0:]).norm(dim=-1).mean(-1)
+        out = {f"delta_{name}": (after[name] - v[t0:]).norm(dim=-1).mean(-1)
+               for name, v in before.items()}
         out["delta_output"] = (out2 - base.outputs[:, t0:]).norm(dim=-1).mean(0)[:, None]
         return out
 

@@ -10,8 +10,9 @@ measurement, each measured number next to the value the declaration implies:
   changes from one step to the next and from one sequence to the next (per step, per
   sequence or once per forward), and for a tied mask how often it agrees with its source;
 * where the mask sits: the net is run with that one mask drawn and every other at its
-  expectation, and the states of every layer (``h``, and ``c`` for LSTM) after every step
-  and the outputs are compared with the all-expected run (``changed``);
+  expectation, and every state of the cell (``h``, and ``c`` for the LSTM: its
+  ``CellSpec.state``) of every layer after every step and the outputs are compared with the
+  all-expected run (``changed``);
 * deterministic inference: the net's own eval-mode forward equals the forward with the
   expected masks (``eval_vs_expected``), and for each mask the one test-time factor among
   ``{1, 1-p, p, 0}`` that reproduces the eval-mode outputs (``test_value``).
@@ -33,14 +34,12 @@ from memloss.models import MaskEntry, Masks, Net
 from memloss.models.masks import tie_holds
 from memloss.models.inference import DETERMINISTIC, TRAIN_MODE, expected_masks, net_dtype
 
-from .base import PROBES, Probe, ProbeResult, default_generator, make_frame, net_device
-from .data import check_split, first_batch
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, default_generator, make_frame, \
+    net_device
+from .data import first_batch, split_field
 from .unroll import split_state
 
 __all__ = ["MaskAudit", "mask_statistics", "declared_statistics", "dropped", "acts_on"]
-
-#: the parts of the state and output the location measurement compares
-PARTS = ("c", "h", "output")
 
 
 def dropped(entry: MaskEntry, m: Tensor) -> Tensor:
@@ -102,22 +101,18 @@ def _prefix_masks(net: Net, masks: Masks, steps: int) -> Masks:
 
 
 def _trajectory(net: Net, x: Tensor, masks: Masks) -> dict[str, Tensor]:
-    """``{"h": [T, L, B, H], "c": ..., "output": [B, T, C]}``: the state after every step, read
-    from the full forward over each prefix, and the outputs of the whole sequence."""
+    """``{"h": [T, L, B, H], "c": ..., "output": [B, T, C]}``: every state of the cell after
+    every step, read from the full forward over each prefix, and the outputs of the whole
+    sequence."""
     T = x.shape[1]
-    hs, cs = [], []
+    parts: dict[str, list[Tensor]] = {n: [] for n in net.rnn.cell.state}
     out = None
     for t in range(1, T + 1):
         out, hx = net(x[:, :t], masks=_prefix_masks(net, masks, t))
-        h, c = split_state(net, hx)
-        hs.append(h)
-        if c is not None:
-            cs.append(c)
+        for name, v in split_state(net, hx).items():
+            parts[name].append(v)
     assert out is not None
-    traj = {"h": torch.stack(hs), "output": out}
-    if cs:
-        traj["c"] = torch.stack(cs)
-    return traj
+    return {**{n: torch.stack(v) for n, v in parts.items()}, "output": out}
 
 
 def _differs(a: Tensor, b: Tensor) -> Tensor:
@@ -139,20 +134,31 @@ class MaskAudit(Probe):
     sequences and ``length`` steps of ``split`` to run the net on."""
 
     name: ClassVar[str] = "mask-audit"
-    draws: int = 32
-    batch_size: int = 8
-    length: int = 6
-    split: str = "test"
+    title: ClassVar[str] = "What every mask does, measured"
+    rank: ClassVar[int] = 80
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "sampler_replay": Quantity("largest output gap, training forward vs its sampler's masks",
+                                   "absolute difference"),
+        "eval_vs_expected": Quantity("largest output gap, eval mode vs the expected masks",
+                                     "absolute difference"),
+        "drop_rate": Quantity("share of units dropped (zoned out)", "fraction"),
+        "kept_value": Quantity("value of a kept unit", "multiplier"),
+        "step_change": Quantity("share of units whose mask changes from one step to the next",
+                                "fraction"),
+        "sequence_change": Quantity("share of units whose mask differs between neighbouring "
+                                    "sequences", "fraction"),
+        "tie_agreement": Quantity("share of a tied mask agreeing with its source", "fraction"),
+        "changed": Quantity("share of values changed by this mask alone", "fraction"),
+        "test_value": Quantity("test-time factor reproducing eval mode", "multiplier"),
+    }
+    draws: int = checked(32, validate.integer)
+    batch_size: int = checked(8, validate.integer)
+    length: int = checked(6, validate.integer)
+    split: str = checked("test", split_field)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"draws": 4, "batch_size": 4, "length": 4}
-
-    def __post_init__(self) -> None:
-        validate.integer(self.name, "draws", self.draws)
-        validate.integer(self.name, "batch_size", self.batch_size)
-        validate.integer(self.name, "length", self.length)
-        check_split(self.name, self.split)
 
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
@@ -215,9 +221,7 @@ class MaskAudit(Probe):
         alone[entry.key] = draws[0][entry.key]
         traj = _trajectory(net, x, alone)
         first: dict[str, int] = {}  # changed tensor -> first step it changes at
-        for part in PARTS:
-            if part not in base:
-                continue
+        for part in base:
             diff = _differs(traj[part], base[part])
             if part == "output":
                 frac = diff.double().mean(dim=(0, 2))  # per step
@@ -260,8 +264,8 @@ class MaskAudit(Probe):
 
 
 def acts_on(first: dict[str, int]) -> list[str]:
-    """Where a mask acts, from the step each tensor first changes at (``first``: ``l{k}.h``,
-    ``l{k}.c``, ``output``): the tensors of the lowest layer that changes that change first
+    """Where a mask acts, from the step each tensor first changes at (``first``: ``l{k}.<state>``
+    such as ``l{k}.h`` and ``l{k}.c``, ``output``): the tensors of the lowest layer that changes that change first
     in it (the output when no state changes)."""
     states = {k: t for k, t in first.items() if k != "output"}
     if not states:

@@ -20,9 +20,10 @@ from torch import Tensor
 from memloss.core import validate
 from memloss.models import Net
 
-from .base import PROBES, Probe, ProbeResult, make_frame
-from .data import check_split, probe_context
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, mode_masks, mode_scaling
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, make_frame
+from .data import modes_field, probe_context, split_field
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, mode_masks, \
+    mode_scaling
 from .unroll import unroll
 
 __all__ = ["Retention", "ridge_fit", "squared_correlation", "input_targets"]
@@ -66,26 +67,27 @@ class Retention(Probe):
     ``batch_size`` sequences (half fit, half score); ``layer`` whose h is read."""
 
     name: ClassVar[str] = "retention"
-    max_lag: int = 20
-    alpha: float = 1e-3
-    batch_size: int = 256
-    split: str = "test"
-    layer: int = -1
-    modes: tuple[str, ...] = (DETERMINISTIC, TRAIN_MODE)
+    title: ClassVar[str] = "What the state still holds about past inputs"
+    rank: ClassVar[int] = 50
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "capacity": Quantity("linear memory of the input k steps back", "squared correlation"),
+        "memory_capacity": Quantity("memory capacity (sum over lags)", "squared correlation"),
+        "accuracy": Quantity("arg-max decode of the input k steps back", "fraction correct"),
+        "chance": Quantity("majority-class rate", "fraction"),
+    }
+    max_lag: int = checked(20, validate.integer, minimum=0)
+    alpha: float = checked(1e-3, validate.number, 0.0, low_open=True)
+    batch_size: int = checked(256, validate.integer, minimum=4)
+    split: str = checked("test", split_field)
+    layer: int = checked(-1, lambda owner, name, v: validate.integer(
+        owner, name, v, minimum=-validate.MAX_INT) if not isinstance(v, int) or isinstance(v, bool)
+        else v)
+    modes: tuple[str, ...] = checked((DETERMINISTIC, TRAIN_MODE), modes_field, DETERMINISTIC,
+                                     OTHER_SCALING, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"max_lag": 3, "batch_size": 16}
-
-    def __post_init__(self) -> None:
-        validate.integer(self.name, "max_lag", self.max_lag, minimum=0)
-        validate.integer(self.name, "batch_size", self.batch_size, minimum=4)
-        check_split(self.name, self.split)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
-        if not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
-            raise ValueError(f"{self.name}: alpha must be a number > 0, got {self.alpha!r}")
-        if not isinstance(self.layer, int) or isinstance(self.layer, bool):
-            raise ValueError(f"{self.name}: layer must be an integer, got {self.layer!r}")
 
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
@@ -107,7 +109,7 @@ class Retention(Probe):
                                    "categorical": classes is not None}
         for mode in self.modes:
             masks = mode_masks(net, mode, T, B, generator=gen, device=device)
-            h = unroll(view, batch.inputs, masks).stacked()[0][:, layer].transpose(0, 1)  # [B,T,H]
+            h = unroll(view, batch.inputs, masks).stacked()["h"][:, layer].transpose(0, 1)  # [B,T,H]
             sc = mode_scaling(net, mode)
             total = 0.0
             for k in range(min(self.max_lag, T - 1) + 1):

@@ -1,8 +1,9 @@
 """Run several probes on a net and a task and write their outputs.
 
 ``run_probes(net, task, out_dir=DIR)`` writes ``DIR/<probe>.csv`` (the frame) and
-``DIR/<probe>.json`` (``{"probe", "params", "columns", "rows", "summary"}``), each
-atomically. Loading a run directory is the application's part
+``DIR/<probe>.json`` (``{"probe", "title", "quantities", "params", "columns", "rows",
+"summary"}``; ``title`` and ``quantities`` are the probe's own words, which reports draw
+with), each atomically. Loading a run directory is the application's part
 (:func:`memloss.runs.probe_run`).
 """
 from __future__ import annotations
@@ -21,8 +22,7 @@ from tqdm.auto import tqdm
 from memloss.core.atomic import atomic_write_text
 from memloss.models import Net
 
-from .base import PROBES, Probe, ProbeResult, json_safe
-from .unroll import StepwiseError
+from .base import PROBES, NotApplicable, Probe, ProbeResult, json_safe
 
 __all__ = ["run_probes", "make_probe", "list_probes", "write_result"]
 
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def list_probes() -> list[str]:
-    return PROBES.list()
+    """The registered probes, by rank (memory loss first), then name."""
+    return sorted(PROBES.list(), key=lambda n: (PROBES.get(n).rank, n))
 
 
 def make_probe(name: str, **params: Any) -> Probe:
@@ -48,7 +49,7 @@ def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path
     out_dir = Path(out_dir)
     csv_path, json_path = out_dir / f"{probe.name}.csv", out_dir / f"{probe.name}.json"
     atomic_write_text(csv_path, result.frame.to_csv(index=False))
-    meta = {"probe": probe.name, "params": json_safe(probe.params),
+    meta = {"probe": probe.name, **probe.words(), "params": json_safe(probe.params),
             "columns": list(result.frame.columns), "rows": len(result.frame),
             "summary": json_safe(result.summary)}
     atomic_write_text(json_path, json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
@@ -64,8 +65,9 @@ def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
     Results are written to ``out_dir`` when given. ``params`` overrides probe parameters by
     probe name. Each probe gets its own generator seeded from ``seed`` and its name, so a
     probe's numbers do not depend on which other probes ran. When all probes run (no
-    ``names``), a step-wise probe that refuses the net (:class:`StepwiseError`, e.g. on
-    ``output-zoneout``) is left out with a warning; a probe named explicitly raises it.
+    ``names``), a probe that cannot measure the net (:class:`NotApplicable`: a step-wise
+    probe on ``output-zoneout``, saturation on a relu RNN) is left out with a warning; a
+    probe named explicitly raises it.
     """
     if not isinstance(net, Net):
         raise ValueError(f"run_probes takes a memloss Net, got {type(net).__name__}")
@@ -87,7 +89,7 @@ def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
             gen = torch.Generator().manual_seed(seed + zlib.crc32(probe.name.encode()) % 2**31)
             try:
                 result = probe(net, task, generator=gen)
-            except StepwiseError as e:
+            except NotApplicable as e:
                 if not every:
                     raise
                 log.warning("%s left out: %s", probe.name, e)

@@ -1,13 +1,15 @@
 """``state-decay``: how the state's size evolves over time in each inference mode.
 
-Measures the mean per-sequence norms ``||c_t||`` and ``||h_t||`` (per layer) under
+Measures the mean per-sequence norm of every state of the cell (``||h_t||``, and
+``||c_t||`` for a cell whose layout has ``c``; quantity ``<state>_norm``, per layer) under
 deterministic inference (own and other scaling convention) and in training mode (averaged
 over K mask samples), their ratio to the training-mode norm, and overlays Semeniuta's
-open-gate analysis: eq. 17 (the weight ``s^(t+1)`` of the initial state when the state
-itself is dropped, ``cell`` site for LSTM, ``hidden`` site for GRU) and eq. 19 (the
-constant weight of every update when only the update ``g`` is dropped, ``update`` site).
-The analysis is of gated nets that keep their state; a vanilla RNN overwrites its state at
-every step, so section 3.2 does not apply to it and it gets no analytic rows.
+open-gate analysis for a cell that keeps its memory (``CellSpec.memory``): eq. 17 (the
+weight ``s^(t+1)`` of the initial state when the memory state itself is dropped, at the
+site the cell declares: ``cell`` for the LSTM, ``hidden`` for the GRU) and eq. 19 (the
+constant weight of every update when only the update is dropped, ``update`` site). A
+cell without a memory (a vanilla RNN) overwrites its state at every step, so section 3.2
+does not apply to it and it gets no analytic rows.
 """
 from __future__ import annotations
 
@@ -19,23 +21,20 @@ import torch
 from memloss.core import validate
 from memloss.models import Net, SiteSpec
 
-from .base import PROBES, Probe, ProbeResult, make_frame
-from .data import check_split, probe_context
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, make_frame
+from .data import modes_field, probe_context, split_field
 from .fit import log_slope, step_factor
-from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, check_modes, \
-    mode_masks, mode_scaling, net_dtype
+from memloss.models.inference import DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, mode_masks, \
+    mode_scaling, net_dtype
 from .unroll import Trace, join_state, unroll
 
 __all__ = ["StateDecay", "state_norms", "analytic_weights"]
 
 
 def state_norms(trace: Trace) -> dict[str, torch.Tensor]:
-    """``{"h_norm": [T, L], "c_norm": [T, L]}``: mean over the batch of per-sequence norms."""
-    h, c = trace.stacked()
-    out = {"h_norm": h.norm(dim=-1).mean(dim=-1)}
-    if c is not None:
-        out["c_norm"] = c.norm(dim=-1).mean(dim=-1)
-    return out
+    """``{"<state>_norm": [T, L]}`` for every state of the cell (``h_norm``, ``c_norm``):
+    the mean over the batch of per-sequence norms."""
+    return {f"{name}_norm": v.norm(dim=-1).mean(dim=-1) for name, v in trace.stacked().items()}
 
 
 def analytic_weights(spec: SiteSpec, T: int, kind: str, mode: str) -> list[float]:
@@ -72,24 +71,29 @@ class StateDecay(Probe):
     mode) instead of zeros, which makes the decay of the initial state visible."""
 
     name: ClassVar[str] = "state-decay"
-    samples: int = 8
-    batch_size: int = 32
-    split: str = "test"
-    init_scale: float = 0.0
-    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
+    title: ClassVar[str] = "How the state fades over time"
+    rank: ClassVar[int] = 10
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "h_norm": Quantity("hidden-state norm ||h_t||", "L2 norm"),
+        "c_norm": Quantity("cell-state norm ||c_t||", "L2 norm"),
+        "h_ratio": Quantity("||h_t|| relative to training mode", "ratio"),
+        "c_ratio": Quantity("||c_t|| relative to training mode", "ratio"),
+        "eq17": Quantity("weight of the initial state, memory state dropped (Semeniuta eq. 17)",
+                         "weight"),
+        "eq19": Quantity("weight of each update, update dropped (Semeniuta eq. 19)", "weight"),
+        "eq17_ratio": Quantity("eq. 17 weight relative to training mode", "ratio"),
+        "eq19_ratio": Quantity("eq. 19 weight relative to training mode", "ratio"),
+    }
+    samples: int = checked(8, validate.integer)
+    batch_size: int = checked(32, validate.integer)
+    split: str = checked("test", split_field)
+    init_scale: float = checked(0.0, validate.number, 0.0)
+    modes: tuple[str, ...] = checked((DETERMINISTIC, OTHER_SCALING, TRAIN_MODE), modes_field,
+                                     DETERMINISTIC, OTHER_SCALING, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"samples": 2, "batch_size": 8}
-
-    def __post_init__(self) -> None:
-        validate.integer(self.name, "samples", self.samples)
-        validate.integer(self.name, "batch_size", self.batch_size)
-        check_split(self.name, self.split)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE))
-        if not (isinstance(self.init_scale, (int, float)) and self.init_scale >= 0):
-            raise ValueError(f"{self.name}: init_scale must be a number >= 0, got "
-                             f"{self.init_scale!r}")
 
     def initial_state(self, net: Net, B: int, generator: torch.Generator,
                       device: torch.device) -> object:
@@ -97,9 +101,9 @@ class StateDecay(Probe):
             return None
         shape = (net.config.num_layers, B, net.config.hidden_size)
         dtype = net_dtype(net)
-        h = torch.randn(shape, generator=generator, dtype=dtype) * self.init_scale
-        c = torch.randn(shape, generator=generator, dtype=dtype) * self.init_scale
-        return join_state(net, h.to(device), c.to(device))
+        return join_state(net, {
+            name: (torch.randn(shape, generator=generator, dtype=dtype) * self.init_scale
+                   ).to(device) for name in net.rnn.cell.state})
 
     @torch.no_grad()
     def __call__(self, net: Net, task: Any, *, generator: torch.Generator | None = None
@@ -147,14 +151,16 @@ class StateDecay(Probe):
         return ProbeResult(frame, self._summary(net, norms, analytic, T))
 
     def _sites(self, net: Net) -> dict[str, SiteSpec]:
-        """The sites eq. 17 and eq. 19 describe in this net (none for a vanilla RNN)."""
+        """The sites eq. 17 and eq. 19 describe in this net: the site dropping the cell's
+        memory state (``CellSpec.memory.site``) and ``update``; none for a cell without a
+        memory (a vanilla RNN)."""
         sites = net.rnn.sites
         out: dict[str, SiteSpec] = {}
-        if net.rnn.cell.name == "rnn":
+        memory = net.rnn.cell.memory
+        if memory is None:
             return out
-        state_site = "cell" if net.rnn.cell.has_cell else "hidden"
-        if state_site in sites:
-            out["eq17"] = sites[state_site]
+        if memory.site in sites:
+            out["eq17"] = sites[memory.site]
         if "update" in sites:
             out["eq19"] = sites["update"]
         return out
@@ -166,7 +172,8 @@ class StateDecay(Probe):
 
     def _summary(self, net: Net, norms: dict[str, dict[str, torch.Tensor]],
                  analytic: dict[tuple[str, str], list[float]], T: int) -> dict[str, Any]:
-        q = "c_norm" if net.rnn.cell.has_cell else "h_norm"
+        memory = net.rnn.cell.memory
+        q = f"{memory.state if memory is not None else 'h'}_norm"
         ts = list(range(T))
         rate = {m: step_factor(log_slope(ts, v[q][:, -1].tolist())) for m, v in norms.items()
                 if m in self.modes}

@@ -26,12 +26,11 @@ import torch
 from memloss.core import validate
 from memloss.models import Net
 
-from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, check_modes, \
-    mode_scaling
+from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, mode_scaling
 from memloss.tasks.evaluation import score_batches
 
-from .base import PROBES, Probe, ProbeResult, default_generator, make_frame
-from .data import check_split, iter_batches
+from .base import PROBES, Probe, ProbeResult, checked, default_generator, make_frame
+from .data import iter_batches, modes_field, splits_field
 
 __all__ = ["TestTimeScaling", "task_at_length", "task_length"]
 
@@ -63,6 +62,20 @@ def task_at_length(task: Any, length: int) -> Any:
     return dataclasses.replace(task, length=length)
 
 
+def _lengths(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, tuple):
+        raise ValueError(f"{owner}: {name} must be a tuple of integers, got {value!r}")
+    for L in value:
+        validate.integer(owner, f"every {name[:-1]}", L)
+
+
+def _factors(owner: str, name: str, value: Any) -> None:
+    if not isinstance(value, tuple) or not value or not all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in value):
+        raise ValueError(f"{owner}: {name} must be a non-empty tuple of numbers > 0, got "
+                         f"{value!r}")
+
+
 @PROBES.register("test-time-scaling", "task metric under deterministic, other-scaling, MC and "
                  "train-mode inference over sequence lengths longer than trained")
 @dataclass(frozen=True)
@@ -72,34 +85,21 @@ class TestTimeScaling(Probe):
 
     __test__: ClassVar[bool] = False  # not a pytest test class despite its name
     name: ClassVar[str] = "test-time-scaling"
-    lengths: tuple[int, ...] = ()
-    factors: tuple[float, ...] = (1.0, 2.0, 4.0)
-    samples: int = 10
-    batch_size: int = 128
-    max_batches: int = 4
-    splits: tuple[str, ...] = ("test",)
-    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
+    title: ClassVar[str] = "Accuracy on longer sequences under each inference mode"
+    rank: ClassVar[int] = 20
+    # its quantities are the task's metrics, described by the metric (reports' wording)
+    lengths: tuple[int, ...] = checked((), _lengths)
+    factors: tuple[float, ...] = checked((1.0, 2.0, 4.0), _factors)
+    samples: int = checked(10, validate.integer)
+    batch_size: int = checked(128, validate.integer)
+    max_batches: int = checked(4, validate.integer)
+    splits: tuple[str, ...] = checked(("test",), splits_field)
+    modes: tuple[str, ...] = checked((DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE), modes_field,
+                                     DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"factors": (1.0, 2.0), "samples": 2, "batch_size": 16, "max_batches": 1}
-
-    def __post_init__(self) -> None:
-        for n in ("samples", "batch_size", "max_batches"):
-            validate.integer(self.name, n, getattr(self, n))
-        if not isinstance(self.lengths, tuple):
-            raise ValueError(f"{self.name}: lengths must be a tuple of integers, got {self.lengths!r}")
-        for L in self.lengths:
-            validate.integer(self.name, "every length", L)
-        if not isinstance(self.factors, tuple) or not self.factors or not all(
-                isinstance(f, (int, float)) and f > 0 for f in self.factors):
-            raise ValueError(f"{self.name}: factors must be a non-empty tuple of numbers > 0, got "
-                             f"{self.factors!r}")
-        if not isinstance(self.splits, tuple) or not self.splits:
-            raise ValueError(f"{self.name}: splits must be a non-empty tuple, got {self.splits!r}")
-        for s in self.splits:
-            check_split(self.name, s)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
 
     def sweep(self, task: Any) -> list[int | None]:
         base = task_length(task)

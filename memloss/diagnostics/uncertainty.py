@@ -25,10 +25,10 @@ from memloss.models import Net
 from memloss.tasks import Batch
 
 from memloss.models.inference import DETERMINISTIC, MC, OTHER_SCALING, TRAIN_MODE, Runner, \
-    check_modes, mode_scaling
+    mode_scaling
 
-from .base import PROBES, Probe, ProbeResult, default_generator, make_frame
-from .data import check_split, iter_batches
+from .base import PROBES, Probe, ProbeResult, Quantity, checked, default_generator, make_frame
+from .data import iter_batches, modes_field, split_field
 
 __all__ = ["Uncertainty", "expected_calibration_error", "entropy", "scored_positions"]
 
@@ -82,22 +82,29 @@ class Uncertainty(Probe):
     ``max_batches`` batches of ``batch_size`` from ``split``."""
 
     name: ClassVar[str] = "uncertainty"
-    samples: int = 20
-    bins: int = 15
-    batch_size: int = 256
-    max_batches: int = 4
-    split: str = "test"
-    modes: tuple[str, ...] = (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
+    title: ClassVar[str] = "Calibration and uncertainty"
+    rank: ClassVar[int] = 60
+    quantities: ClassVar[dict[str, Quantity]] = {
+        "accuracy": Quantity("accuracy", "fraction correct"),
+        "nll": Quantity("negative log-likelihood", "nats"),
+        "ece": Quantity("expected calibration error", "fraction"),
+        "entropy": Quantity("predictive entropy", "nats"),
+        "mutual_information": Quantity("mutual information (MC)", "nats"),
+        "reliability_confidence": Quantity("mean confidence in the bin", "probability"),
+        "reliability_accuracy": Quantity("accuracy in the bin", "fraction correct"),
+        "reliability_fraction": Quantity("share of predictions in the bin", "fraction"),
+    }
+    samples: int = checked(20, validate.integer)
+    bins: int = checked(15, validate.integer)
+    batch_size: int = checked(256, validate.integer)
+    max_batches: int = checked(4, validate.integer)
+    split: str = checked("test", split_field)
+    modes: tuple[str, ...] = checked((DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE), modes_field,
+                                     DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE)
 
     @classmethod
     def tiny(cls) -> dict[str, Any]:
         return {"samples": 2, "batch_size": 16, "max_batches": 1}
-
-    def __post_init__(self) -> None:
-        for n in ("samples", "bins", "batch_size", "max_batches"):
-            validate.integer(self.name, n, getattr(self, n))
-        check_split(self.name, self.split)
-        check_modes(self.name, self.modes, (DETERMINISTIC, OTHER_SCALING, MC, TRAIN_MODE))
 
     @staticmethod
     def _predict(runner: Runner, batch: Batch) -> tuple[Tensor, Tensor | None]:

@@ -26,13 +26,15 @@ from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from memloss.models import Recurrent
+from memloss.models.cells import native_cells
 from memloss.models.schemes import Scheme, Stack, parse_scheme, make_scheme
 
 __all__ = ["LSTM", "GRU", "RNN", "RNNBase", "torch_scheme"]
 
-#: torch.nn's mode -> (memloss cell, nonlinearity)
-_MODES = {"LSTM": ("lstm", "tanh"), "GRU": ("gru", "tanh"), "RNN_TANH": ("rnn", "tanh"),
-          "RNN_RELU": ("rnn", "relu")}
+#: torch.nn's mode -> (memloss cell, nonlinearity), from each cell's ``native`` module: the
+#: module's name, with ``_TANH``/``_RELU`` for a cell of several nonlinearities (torch.nn.RNN)
+_MODES = {(native if len(spec.nonlinearities) == 1 else f"{native}_{nl.upper()}"): (spec.name, nl)
+          for native, spec in native_cells().items() for nl in spec.nonlinearities}
 
 
 def torch_scheme(scheme: "Scheme | str | None", dropout: float) -> Scheme:

@@ -12,6 +12,7 @@ labelled runs to a list of sections. The collected summary beside the paper
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import pandas as pd
@@ -22,12 +23,11 @@ from .paper import paper_row, paper_value
 from .paper_tables import paper_table_sections
 from .plots import BarPlot, LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord, flat_config
-from .wording import PROBE_ORDER, axis_label, counted, deviate, metric, mode_words, probe_title, \
-    quantity, x_axis
+from .wording import Quantity, axis_label, counted, deviate, metric, mode_words, quantity, x_axis
 
 __all__ = ["results_table", "results_flags", "headline", "training_curves", "probe_sections",
-           "settings_sections", "describe_runs", "probe_frame", "X_COLUMNS", "BODY", "APPENDIX",
-           "SectionBuilder", "test_mode"]
+           "settings_sections", "describe_runs", "probe_frame", "probe_words", "ProbeWords",
+           "X_COLUMNS", "BODY", "APPENDIX", "SectionBuilder", "test_mode"]
 
 #: numeric columns a probe may be drawn over, in order of preference
 X_COLUMNS = ("t", "length", "lag", "k", "bin")
@@ -313,7 +313,7 @@ _SETTING_WORDS = {"loss": {"last": "loss at the last step", "per-step": "loss at
                   "layer": None, "gate": None}
 
 
-def _panel_text(row: dict, cols: list[str]) -> str:
+def _panel_text(row: dict, cols: list[str], own: dict[str, Quantity]) -> str:
     """A panel's title in words: the quantity's words, then the other facet settings."""
     parts = []
     for c in cols:
@@ -321,7 +321,7 @@ def _panel_text(row: dict, cols: list[str]) -> str:
         if v is None or (isinstance(v, float) and pd.isna(v)) or str(v) == "":
             continue
         if c == "quantity":
-            parts.append(quantity(str(v)).words)
+            parts.append(quantity(str(v), own).words)
         elif isinstance(_SETTING_WORDS.get(c), dict):
             parts.append(_SETTING_WORDS[c].get(str(v), f"{c} {v}"))  # type: ignore[union-attr]
         elif c == "layer":
@@ -331,7 +331,7 @@ def _panel_text(row: dict, cols: list[str]) -> str:
     return ", ".join(parts)
 
 
-def _probe_figures(name: str, series: pd.DataFrame, x: str) -> list[Figure]:
+def _probe_figures(words: "ProbeWords", series: pd.DataFrame, x: str) -> list[Figure]:
     series = series[~series.get("quantity", pd.Series("", index=series.index)).isin(_NOT_DRAWN)]
     if series.empty:
         return []
@@ -348,11 +348,12 @@ def _probe_figures(name: str, series: pd.DataFrame, x: str) -> list[Figure]:
     elif "quantity" in series.columns:
         facet_cols.insert(0, "quantity")
     records = series[facet_cols].astype(object).to_dict("records") if facet_cols else []
-    series["panel"] = [_panel_text(r, facet_cols) for r in records] if facet_cols else name
+    series["panel"] = [_panel_text(r, facet_cols, words.quantities) for r in records] \
+        if facet_cols else words.name
     ylabels = {}
     if "quantity" in series.columns:
         for panel, q in zip(series["panel"], series["quantity"].astype(str)):
-            ylabels[str(panel)] = quantity(q).unit
+            ylabels[str(panel)] = quantity(q, words.quantities).unit
     codes = ", ".join(ordered_unique(series["quantity"].astype(str))) \
         if "quantity" in series.columns else ""
     modes = ordered_unique(series["mode"].astype(str)) if "mode" in series.columns else []
@@ -362,7 +363,7 @@ def _probe_figures(name: str, series: pd.DataFrame, x: str) -> list[Figure]:
                                    f"; inference mode: {modes[0]}." if modes else "."),
         _band_words(series, unit=True),
         f"Code names: {codes}." if codes else "") if p)
-    what = probe_title(name) + ("" if x == "t" else f", over {x_axis(x).split(' (')[0]}")
+    what = words.title + ("" if x == "t" else f", over {x_axis(x).split(' (')[0]}")
     return [Figure(_titled(what, g),
                    LinePlot(sub, x=x, hue="label", style=style, col="panel", xlabel=x_axis(x),
                             panel_ylabels=ylabels, markers=x in ("length", "lag")),
@@ -416,35 +417,59 @@ def _scalar_table(scal: pd.DataFrame) -> pd.DataFrame | None:
     return table
 
 
-def _probe_doc(name: str) -> str:
-    try:
-        from memloss.diagnostics import PROBES
-    except ImportError:
-        return ""
-    return PROBES.describe(name) if name in PROBES else ""
+@dataclass(frozen=True)
+class ProbeWords:
+    """A probe's words as the report shows them: ``title`` (its section heading),
+    ``quantities`` (words and unit of each quantity), ``doc`` (its one-line description)
+    and ``rank`` (where its section comes)."""
+
+    name: str
+    title: str
+    quantities: dict[str, Quantity]
+    doc: str = ""
+    rank: int = 1000
+
+
+def probe_words(runs: Sequence[RunRecord], name: str) -> ProbeWords:
+    """The words of probe ``name``: those its JSON files carry (what the probe declared
+    when it ran), else those of the registered probe class, else its code names."""
+    from memloss.diagnostics import PROBES
+
+    cls = PROBES.get(name) if name in PROBES else None
+    declared = cls.words() if cls is not None else {"title": name, "quantities": {}}
+    for r in runs:
+        meta = r.probe_meta.get(name) or {}
+        if meta.get("title") and isinstance(meta.get("quantities"), dict):
+            declared = meta
+            break
+    quantities = {q: Quantity(str(w.get("words", q)), str(w.get("unit", "as measured")))
+                  for q, w in declared["quantities"].items() if isinstance(w, dict)}
+    return ProbeWords(name, str(declared["title"]), quantities,
+                      PROBES.describe(name) if cls is not None else "",
+                      cls.rank if cls is not None else 1000)
 
 
 def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
     """One section per probe found in the runs' ``diagnostics/`` folders: its figures
-    (probe quantities in words, units on the axes); the raw rows go to the appendix."""
+    (probe quantities in the probe's own words, units on the axes); the raw rows go to the
+    appendix."""
     found = list(dict.fromkeys(p for r in runs for p in r.diagnostics))
-    names = [p for p in PROBE_ORDER if p in found] + [p for p in found if p not in PROBE_ORDER]
+    words = {name: probe_words(runs, name) for name in found}
     sections = []
-    for name in names:
+    for name in sorted(found, key=lambda n: words[n].rank):
         frame = probe_frame(runs, name)
         if frame.empty:
             continue
-        doc = _probe_doc(name)
+        doc = words[name].doc
         blocks: list = [Text(f"{doc} (probe {name!r}; every measured row is in the appendix, "
                              f"file {_probe_file(name)}.)" if doc else
                              f"Probe {name!r}; every measured row is in the appendix, file "
                              f"{_probe_file(name)}.")]
         parts, _ = _by_x(frame)
         for x, part in parts:
-            blocks += _probe_figures(name, part, x)
-        if name == "uncertainty":
-            blocks += _reliability_figures(frame)
-        sections.append(Section(f"Probe: {probe_title(name)}", tuple(blocks)))
+            blocks += _probe_figures(words[name], part, x)
+        blocks += _reliability_figures(frame)  # drawn for any probe writing reliability bins
+        sections.append(Section(f"Probe: {words[name].title}", tuple(blocks)))
     return sections
 
 

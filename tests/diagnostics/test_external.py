@@ -41,7 +41,7 @@ def test_what_a_converted_net_cannot_hold_is_refused():
         net_from_torch(nn.LSTM(3, 4, bidirectional=True))
     with pytest.raises(ValueError, match="bidirectional or projected"):
         net_from_torch(nn.LSTM(3, 4, proj_size=2))
-    with pytest.raises(ValueError, match="takes a torch.nn.LSTM, GRU or RNN"):
+    with pytest.raises(ValueError, match="takes one of torch.nn.LSTM, torch.nn.GRU, torch.nn.RNN"):
         net_from_torch(nn.Linear(3, 4))
     with pytest.raises(ValueError, match=r"must be \[vocab, 3\]"):
         net_from_torch(nn.LSTM(3, 4), embedding=nn.Embedding(5, 2))

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from memloss.diagnostics import BASE_COLUMNS, PROBES, make_probe, run_probes
+from memloss.diagnostics import BASE_COLUMNS, PROBES, list_probes, make_probe, run_probes
+from memloss.diagnostics.saturation import judged_activations
 from memloss.cli import main
 from memloss.runs import probe_run
-from memloss.models import list_cells, parse_scheme
+from memloss.models import get_cell, list_cells, parse_scheme
+from memloss.models.cells import CellSpec
 
 from .toys import FloatTask, net
-
 
 
 def tiny(name: str) -> dict:
@@ -22,30 +23,75 @@ def tiny(name: str) -> dict:
     return PROBES.get(name).tiny()
 
 
-SCHEME = {"lstm": "moon:p=0.3", "gru": "semeniuta:p=0.3", "rnn": "gal:p=0.2",
-          "layernorm-lstm": "semeniuta:p=0.3"}
+def scheme_for(spec: CellSpec) -> str:
+    """A scheme with a mask inside the step where the cell allows it, read from the sites it
+    offers (Moon's on a cell state, Semeniuta's on an update, else Gal's)."""
+    if "cell" in spec.sites:
+        return "moon:p=0.3"
+    return "semeniuta:p=0.3" if "update" in spec.sites else "gal:p=0.2"
 
 
-def test_eight_probes_are_registered_with_descriptions(capsys):
-    assert PROBES.list() == ["state-decay", "impulse", "gradient-flow", "test-time-scaling",
-                             "saturation", "retention", "uncertainty", "mask-audit"]
+def test_every_registered_probe_is_listed_with_its_description_and_words(capsys):
     assert main(["ls", "probes"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [ln.split()[0] for ln in lines] == PROBES.list()
+    assert sorted(ln.split()[0] for ln in lines) == sorted(PROBES.list()) == sorted(list_probes())
     assert all(len(ln.split(None, 1)) == 2 for ln in lines)
+    for name in PROBES.list():
+        words = PROBES.get(name).words()
+        assert words["title"] and words["title"] != name
+        assert all(q["words"] and q["unit"] for q in words["quantities"].values())
+
+
+def _cell_meaning(name: str, spec: CellSpec, n, result) -> None:
+    """What a probe writes follows what the cell declares (its activations, memory, states)."""
+    f, summary = result.frame, result.summary
+    states = set(spec.state)
+    if name == "saturation":
+        labels = {a.label for a in judged_activations(spec, n.rnn.nonlinearity)}
+        assert set(f["gate"]) == labels  # exactly the declared gates, no other
+        if spec.memory is None:
+            assert "retain_gate" not in summary
+        else:
+            assert summary["retain_gate"] == spec.activation(spec.memory.gate).label
+            assert summary["retain_kept"] == spec.memory.kept
+    elif name == "state-decay":
+        norms = {q[:-5] for q in f["quantity"] if q.endswith("_norm")}
+        assert norms == states
+        memory = spec.memory
+        want = set() if memory is None else (
+            ({"eq17"} if memory.site in n.rnn.sites else set())
+            | ({"eq19"} if "update" in n.rnn.sites else set()))
+        assert {q for q in f["quantity"] if q in ("eq17", "eq19")} == want
+        assert summary["quantity"] == f"{memory.state if memory else 'h'}_norm"
+    elif name == "impulse":
+        deltas = {q[6:] for q in f["quantity"] if q.startswith("delta_") and "half" not in q}
+        assert deltas == states | {"output"}
+    elif name == "gradient-flow":
+        grads = {q[5:] for q in f["quantity"] if q.startswith("grad_") and q.count("_") == 1}
+        assert grads == states
+    elif name == "mask-audit":
+        parts = set(f["part"].dropna())
+        assert parts <= states | {"output"} and "h" in parts
 
 
 @pytest.mark.parametrize("cell", list_cells())
 @pytest.mark.parametrize("name", PROBES.list())
 def test_every_probe_on_every_cell(name, cell):
-    n = net(cell, SCHEME[cell], layers=2 if cell == "lstm" else 1)
-    result = make_probe(name, **tiny(name))(n, FloatTask(length=6, size=16))
+    spec = get_cell(cell)
+    scheme = scheme_for(spec)
+    n = net(cell, scheme, layers=2 if cell == "lstm" else 1)
+    task = FloatTask(length=6, size=16)
+    probe = make_probe(name, **tiny(name))
+    result = probe(n, task)
     f = result.frame
     assert len(f) > 0
     assert list(f.columns[:len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
     assert set(f["probe"]) == {name} and set(f["cell"]) == {cell}
-    assert set(f["scheme"]) == {parse_scheme(SCHEME[cell]).spec} and set(f["scaling"]) <= {"inverted", "expectation"}
+    assert set(f["scheme"]) == {parse_scheme(scheme).spec} and set(f["scaling"]) <= {"inverted", "expectation"}
     assert f["quantity"].notna().all() and f["mode"].notna().all()
+    described = set(probe.quantities) | {task.metric}
+    assert set(f["quantity"]) <= described, "quantities without words on the probe class"
+    _cell_meaning(name, spec, n, result)
     json.dumps(result.summary, allow_nan=True)
 
 
@@ -61,6 +107,8 @@ def test_run_probes_writes_csv_and_json_atomically(tmp_path):
         assert len(back) == len(results[name].frame)
         meta = json.loads((tmp_path / "diag" / f"{name}.json").read_text())  # strict JSON
         assert meta["probe"] == name and meta["rows"] == len(back)
+        assert meta["title"] == PROBES.get(name).title
+        assert set(back["quantity"]) <= set(meta["quantities"])
         assert meta["params"]["batch_size"] == tiny(name)["batch_size"]
     assert not [p for p in os.listdir(tmp_path / "diag") if p.endswith(".tmp")]
     again = run_probes(n, FloatTask(), ["retention"], params={"retention": tiny("retention")},

@@ -23,6 +23,11 @@ LayerNorm-LSTM (Ba et al. 2016 as haste.LayerNormLSTM, lmnt-com/haste issue #1):
     h^ = d_hid(o' tanh(LN(c^) * gc + bc))
 The state of a scheme with output-gate zoneout is (h, c, o'); o' starts as o_0 when not given.
 
+``reference_forward(..., record=rec)`` also reports, per layer and step, the activations
+named as each cell declares them (``rec[layer][name]``: a list of [B, H] per step), so the
+probes' recorded gates are checked against these equations. A cell without equations here
+is refused by name (:data:`CELLS_WRITTEN`), never run through another cell's branch.
+
 Masks derived from the papers rather than read (when masks are sampled, not expectations):
     Krueger 3.3 output-gate variant, with d_t the update's keep indicator (c_t = f c +
     d_t i g): printed formula h_t = ((1 - d_t) o_t + d_t o_{t-1}) tanh(c_t), i.e. z_o = d_t;
@@ -33,6 +38,9 @@ Masks derived from the papers rather than read (when masks are sampled, not expe
 from __future__ import annotations
 
 import torch
+
+#: the cells whose equations this module writes out
+CELLS_WRITTEN = ("lstm", "layernorm-lstm", "gru", "rnn")
 
 
 def _mask(masks, key, t, step):
@@ -75,9 +83,13 @@ def _output_gate_zoneout(reading, d_update):
     return kept if reading == "printed" else 1 - kept
 
 
-def reference_forward(layer, x, hx=None, masks=None):
-    """``layer``: a models.Recurrent (weights and scheme read from it). x: [T, B, I]."""
+def reference_forward(layer, x, hx=None, masks=None, record=None):
+    """``layer``: a models.Recurrent (weights and scheme read from it). x: [T, B, I].
+    ``record``: a list that receives one ``{activation name: [per-step [B, H]]}`` per layer."""
     cell = layer.cell.name
+    if cell not in CELLS_WRITTEN:
+        raise NotImplementedError(f"tests/models/reference_eqs.py has no equations for cell "
+                                  f"{cell!r} (it writes {', '.join(CELLS_WRITTEN)}); add them")
     reading = _scheme_option(layer, "output-zoneout", "reading", "motivation")
     shared = (_scheme_option(layer, "zoneout", "shared", False)
               and _scheme_option(layer, "zoneout", "p_cell", 0)
@@ -122,6 +134,14 @@ def reference_forward(layer, x, hx=None, masks=None):
         h, c = h0[l], (c0[l] if c0 is not None else None)
         o_prev = None if o0 is None else o0[l]
         outs = []
+        seen = {}
+        if record is not None:
+            record.append(seen)
+
+        def rec(**values):
+            for name, v in values.items():
+                seen.setdefault(name, []).append(v)
+
         for t in range(T):
             def mk(site):
                 return _mask(masks, f"l{l}.{site}", t, step)
@@ -142,6 +162,7 @@ def reference_forward(layer, x, hx=None, masks=None):
                 f = torch.sigmoid(sum(pre[1]))
                 g = torch.tanh(sum(pre[2]))
                 o = torch.sigmoid(sum(pre[3]))
+                rec(i=i, f=f, g=g, o=o)
                 d = mk("update")
                 g = g if d is None else g * d
                 c_hat = f * c + i * g
@@ -161,12 +182,14 @@ def reference_forward(layer, x, hx=None, masks=None):
                 r = torch.sigmoid(pre[0][0] + pre[0][1])
                 z = torch.sigmoid(pre[1][0] + pre[1][1])
                 n = torch.tanh(pre[2][0] + r * pre[2][1])
+                rec(r=r, z=z, n=n)
                 d = mk("update")
                 n = n if d is None else n * d
                 h_hat = (1 - z) * n + z * h
-            else:
+            else:  # cell == "rnn"
                 a = pre[0][0] + pre[0][1]
                 h_hat = torch.tanh(a) if layer.nonlinearity == "tanh" else torch.relu(a)
+                rec(h=h_hat)
             d = mk("hidden")
             h_hat = h_hat if d is None else h_hat * d
             zh_ = mk("zoneout_hidden")

@@ -18,6 +18,14 @@ Conventions of every step:
   carried state is ``None`` at the start of a sequence that has none.
 * ``m``: the masks of this step by site name (a missing site has no mask); ``p``: the
   parameters named in ``step_params``; ``nonlinearity``: the layer's (vanilla RNN).
+* ``record``: None on every execution path (so traced and compiled steps see no call);
+  the probes pass a function and the step calls ``record(name, value)`` once per
+  :class:`Activation` it declares, with the value as the step computed it ([B, H]).
+
+What the probes read of a cell is declared here, never inferred from its name: its
+``activations`` (which values lie in [0, 1] as gates, which are tanh candidates), its
+``memory`` (the state that carries memory, the gate that keeps it, the site that drops it)
+and its ``state`` layout.
 """
 from __future__ import annotations
 
@@ -30,20 +38,70 @@ from memloss.core.registry import Registry
 
 from ..sites import SITES, carried_states
 
-__all__ = ["CellSpec", "ParamSpec", "Step", "CELLS", "register_cell", "get_cell", "list_cells",
-           "NONLINEARITIES", "TORCH_PARAMS", "drop", "zone", "emit"]
+__all__ = ["CellSpec", "ParamSpec", "Step", "Record", "Activation", "Memory", "CELLS",
+           "register_cell", "get_cell", "list_cells", "native_cells", "NONLINEARITIES",
+           "TORCH_PARAMS", "drop", "zone", "emit"]
 
 NONLINEARITIES = ("tanh", "relu")
+#: the range of each squashing function (None: unbounded)
+BOUNDS: dict[str, tuple[float, float] | None] = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0),
+                                                 "relu": None}
 
 Pre = tuple[Tensor, ...]
 State = tuple[Optional[Tensor], ...]
 StepMasks = Mapping[str, Tensor]
 Params = Mapping[str, Tensor]
+#: what a step reports its activations to: ``record(name, value)``
+Record = Callable[[str, Tensor], None]
 
 
 class Step(Protocol):
     def __call__(self, pre: Pre, state: State, m: StepMasks, p: Params,
-                 nonlinearity: str = "tanh") -> tuple[Tensor, ...]: ...
+                 nonlinearity: str = "tanh", record: Record | None = None
+                 ) -> tuple[Tensor, ...]: ...
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A value the step reports with ``record(name, value)`` at every step.
+
+    ``name``: the key it is recorded under (its block in ``CellSpec.gates``); ``label``: its
+    name in words, as probes report it (``forget``); ``squash``: the function that makes it:
+    ``sigmoid`` (a gate, in [0, 1]), ``tanh`` (a candidate, in [-1, 1]) or ``nonlinearity``
+    (the layer's own: tanh or relu, vanilla RNN).
+    """
+
+    name: str
+    label: str
+    squash: Literal["sigmoid", "tanh", "nonlinearity"]
+
+    @property
+    def is_gate(self) -> bool:
+        """A gate: a sigmoid, so its value lies in [0, 1]."""
+        return self.squash == "sigmoid"
+
+    def bounds(self, nonlinearity: str = "tanh") -> tuple[float, float] | None:
+        """The interval its values lie in (None: unbounded, e.g. a relu RNN)."""
+        return BOUNDS[nonlinearity if self.squash == "nonlinearity" else self.squash]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """How a gated cell keeps its memory from step to step (Semeniuta 3.2).
+
+    ``state``: the state that carries it (``c``; ``h`` for a GRU). ``gate``: the recorded
+    gate that scales the previous ``state`` in the new one; ``kept``: the share of the
+    previous state kept is the gate's value (``gate``: LSTM ``f``, torch's GRU ``z`` in
+    ``h = (1 - z) n + z h_{t-1}``) or one minus it (``complement``). ``site``: the dropout
+    site that drops the new ``state`` itself (Semeniuta eq. 17: ``cell`` for the LSTM,
+    ``hidden`` for the GRU); the site dropping only the update is ``update`` (eq. 19).
+    A cell without a Memory overwrites its state at every step (vanilla RNN).
+    """
+
+    state: str
+    gate: str
+    site: str
+    kept: Literal["gate", "complement"] = "gate"
 
 
 @dataclass(frozen=True)
@@ -88,7 +146,10 @@ class CellSpec:
     ``project``: instead of ``input_bias``, a function of ``x W_ih^T`` and the parameters
     giving the step's input pre-activations (all steps at once). ``step_params``: the
     parameters the step reads. ``native``: the ``torch.nn`` module running this cell when
-    no mask acts in the recurrence (None: no such module).
+    no mask acts in the recurrence (None: no such module); every map between torch modules
+    and cells reads it (:func:`native_cells`). ``activations``: what the step records
+    (:class:`Activation`), in the order it records them. ``memory``: how it keeps its state
+    (:class:`Memory`; None: it overwrites it).
     """
 
     name: str
@@ -105,6 +166,8 @@ class CellSpec:
     step_params: tuple[str, ...] = ()
     native: str | None = None
     nonlinearities: tuple[str, ...] = ("tanh",)
+    activations: tuple[Activation, ...] = ()
+    memory: Memory | None = None
 
     def __post_init__(self) -> None:
         names = {p.name for p in self.params}
@@ -118,6 +181,30 @@ class CellSpec:
                              "product; recurrent_bias is for cells with separate parts")
         if self.state[:1] != ("h",):
             raise ValueError(f"cell {self.name!r}: the first state must be 'h' (the output)")
+        names = [a.name for a in self.activations]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cell {self.name!r}: activations record one name twice: {names}")
+        mem = self.memory
+        if mem is not None:
+            gate = next((a for a in self.activations if a.name == mem.gate), None)
+            if mem.state not in self.state or gate is None or not gate.is_gate \
+                    or mem.site not in self.sites:
+                raise ValueError(
+                    f"cell {self.name!r}: memory {mem} must name one of its states "
+                    f"{self.state}, one of its sigmoid activations and one of its sites "
+                    f"{self.sites}")
+
+    def activation(self, name: str) -> Activation:
+        """The declared activation recorded as ``name``."""
+        for a in self.activations:
+            if a.name == name:
+                return a
+        raise KeyError(f"cell {self.name!r} records no activation {name!r}")
+
+    @property
+    def gate_activations(self) -> tuple[Activation, ...]:
+        """The activations that are gates (in [0, 1])."""
+        return tuple(a for a in self.activations if a.is_gate)
 
     @property
     def num_gates(self) -> int:
@@ -156,6 +243,12 @@ def get_cell(name: str) -> CellSpec:
 
 def list_cells() -> list[str]:
     return CELLS.list()
+
+
+def native_cells() -> dict[str, CellSpec]:
+    """The cells ``torch.nn`` has a module for, by that module's name (``"LSTM"``: the lstm
+    cell), from each cell's ``native``: the one map between torch modules and cells."""
+    return {spec.native: spec for n in CELLS.list() if (spec := CELLS.get(n)).native}
 
 
 # --- the site equations every step shares ------------------------------------------------

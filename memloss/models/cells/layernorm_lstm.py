@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import CellSpec, ParamSpec, Params, Pre, State, StepMasks, register_cell
-from .lstm import lstm_update
+from .base import CellSpec, ParamSpec, Params, Pre, Record, State, StepMasks, register_cell
+from .lstm import LSTM_ACTIVATIONS, LSTM_MEMORY, lstm_update
 
 __all__ = ["LAYERNORM_LSTM", "layernorm_lstm_step", "EPS"]
 
@@ -33,10 +33,12 @@ def _project(xw: Tensor, p: Params) -> Tensor:
 
 
 def layernorm_lstm_step(pre: Pre, state: State, m: StepMasks, p: Params,
-                        nonlinearity: str = "tanh") -> tuple[Tensor, ...]:
+                        nonlinearity: str = "tanh", record: Record | None = None
+                        ) -> tuple[Tensor, ...]:
     x_part, hw = pre
     return lstm_update(x_part + _ln(hw, p["ln_hh_weight"]), state, m,
-                       squash_cell=lambda c: _ln(c, p["ln_cell_weight"], p["ln_cell_bias"]))
+                       squash_cell=lambda c: _ln(c, p["ln_cell_weight"], p["ln_cell_bias"]),
+                       record=record)
 
 
 LAYERNORM_LSTM = register_cell(CellSpec(
@@ -50,4 +52,5 @@ LAYERNORM_LSTM = register_cell(CellSpec(
             ParamSpec("ln_cell_weight", "hidden", init="ones"),
             ParamSpec("ln_cell_bias", "hidden", init="zeros")),
     input_bias=(), project=_project,
-    step_params=("ln_hh_weight", "ln_cell_weight", "ln_cell_bias")))
+    step_params=("ln_hh_weight", "ln_cell_weight", "ln_cell_bias"),
+    activations=LSTM_ACTIVATIONS, memory=LSTM_MEMORY))

@@ -14,9 +14,16 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .base import CellSpec, Params, Pre, State, StepMasks, drop, emit, register_cell, zone
+from .base import (Activation, CellSpec, Memory, Params, Pre, Record, State, StepMasks, drop, emit,
+                   register_cell, zone)
 
-__all__ = ["LSTM", "lstm_step", "lstm_update", "output_gate"]
+__all__ = ["LSTM", "lstm_step", "lstm_update", "output_gate", "LSTM_ACTIVATIONS", "LSTM_MEMORY"]
+
+#: what the LSTM step records, in torch's gate order
+LSTM_ACTIVATIONS = (Activation("i", "input", "sigmoid"), Activation("f", "forget", "sigmoid"),
+                    Activation("g", "candidate", "tanh"), Activation("o", "output", "sigmoid"))
+#: c_t = f c_{t-1} + i g: the forget gate keeps the cell state, Moon's site drops it
+LSTM_MEMORY = Memory(state="c", gate="f", site="cell")
 
 
 def output_gate(o: Tensor, carried: tuple[Tensor | None, ...], m: StepMasks) -> Tensor:
@@ -30,12 +37,17 @@ def output_gate(o: Tensor, carried: tuple[Tensor | None, ...], m: StepMasks) -> 
 
 
 def lstm_update(a: Tensor, state: State, m: StepMasks,
-                squash_cell: Callable[[Tensor], Tensor] | None = None) -> tuple[Tensor, ...]:
+                squash_cell: Callable[[Tensor], Tensor] | None = None,
+                record: Record | None = None) -> tuple[Tensor, ...]:
     """The LSTM step from its pre-activation ``a`` ([B, 4H], gates i, f, g, o). ``squash_cell``
-    maps the cell state before its tanh (LayerNorm-LSTM normalizes it there)."""
+    maps the cell state before its tanh (LayerNorm-LSTM normalizes it there); ``record``
+    receives the four activations (:data:`LSTM_ACTIVATIONS`)."""
     h, c, *carried = state
     i, f, g, o = a.chunk(4, dim=-1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    if record is not None:
+        for name, v in zip("ifgo", (i, f, g, o)):
+            record(name, v)
     c_hat = drop(f * c + i * drop(g, m.get("update")), m.get("cell"))
     o = output_gate(o, tuple(carried), m)
     h_hat = o * torch.tanh(c_hat if squash_cell is None else squash_cell(c_hat))
@@ -44,13 +56,13 @@ def lstm_update(a: Tensor, state: State, m: StepMasks,
 
 
 def lstm_step(pre: Pre, state: State, m: StepMasks, p: Params,
-              nonlinearity: str = "tanh") -> tuple[Tensor, ...]:
+              nonlinearity: str = "tanh", record: Record | None = None) -> tuple[Tensor, ...]:
     (a,) = pre
-    return lstm_update(a, state, m)
+    return lstm_update(a, state, m, record=record)
 
 
 LSTM = register_cell(CellSpec(
     "lstm", gates=("i", "f", "g", "o"), state=("h", "c"),
     features=frozenset({"cell", "update", "output_gate"}), step=lstm_step,
     description="LSTM (Zaremba 3.1 / Semeniuta eq. 4-6), torch.nn.LSTM gates and weights",
-    native="LSTM"))
+    native="LSTM", activations=LSTM_ACTIVATIONS, memory=LSTM_MEMORY))
