@@ -33,23 +33,83 @@ def importable_paths() -> list[str]:
             and not (Path(p) / "memloss" / "__init__.py").exists()]
 
 
-def test_layer_contract_holds():
+def test_both_layer_contracts_hold():
+    """The seven layers, and the order inside the application layer."""
     result = _lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 kept, 0 broken" in result.stdout
+    assert "2 kept, 0 broken" in result.stdout
 
 
-def test_layer_contract_fails_on_an_upward_import(tmp_path):
-    """A copy of the package where the models layer imports the reports layer breaks it."""
+@pytest.mark.parametrize("module, line, broken", [
+    # the models layer imports the reports layer: the seven-layer contract breaks
+    ("models/masks.py", "import memloss.reports", "memloss.models.masks -> memloss.reports"),
+    # inside the application: what a run is made of imports training, a function-level
+    # import included (import-linter reads every import statement)
+    ("runs.py", "def _late():\n    from memloss.training import train",
+     "memloss.runs -> memloss.training"),
+    # the library's sweep imports a command
+    ("sweep/run.py", "import memloss.commands.train", "memloss.sweep.run -> memloss.commands.train"),
+])
+def test_a_contract_fails_on_an_upward_import(tmp_path, module, line, broken):
+    """A copy of the package with one upward import added breaks a contract, named."""
     shutil.copytree(ROOT / "memloss", tmp_path / "memloss",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    masks = tmp_path / "memloss" / "models" / "masks.py"  # a plain module in the models layer
-    masks.write_text(masks.read_text() + "\nimport memloss.reports  # an upward import\n")
+    target = tmp_path / "memloss" / module
+    target.write_text(target.read_text() + f"\n\n{line}  # an upward import\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = _lint(tmp_path, env)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "BROKEN" in result.stdout and "memloss.models.masks -> memloss.reports" in result.stdout
+    assert "BROKEN" in result.stdout and broken in result.stdout
+
+
+def _runtime_cycles(package: str = "memloss") -> list[list[str]]:
+    """The import cycles among the package's modules at run time: every import statement
+    (inside functions too) but those under ``if TYPE_CHECKING:``, one node per module."""
+    import grimp
+
+    graph = grimp.build_graph(package, cache_dir=None, exclude_type_checking_imports=True)
+    edges = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in sorted(graph.modules)}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in order:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in edges:
+        if module not in order:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_upward_at_run_time():
+    """No import cycle between any two modules, a package and its own modules included
+    (``training/resume.py`` once reached back up into ``memloss.training`` for ``train``)."""
+    assert _runtime_cycles() == []
+
+
+def test_the_cycle_check_finds_a_function_level_cycle(tmp_path, monkeypatch):
+    pkg = tmp_path / "cyclepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from .low import f\n")
+    (pkg / "low.py").write_text("def f():\n    from . import f as g\n    return g\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _runtime_cycles("cyclepkg") == [["cyclepkg", "cyclepkg.low"]]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "DEFAULT_OUT"]
+
+#: where ``memloss report`` writes when no --out is given (git-ignored)
+DEFAULT_OUT = Path("reports-out") / "report"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -18,8 +22,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    from memloss.reports.build import DEFAULT_OUT
-
     p = sub.add_parser("report", help="write an HTML and a PDF report of run directories",
                        description="Write OUT.html (one self-contained file), OUT.pdf (A4, "
                        "with bookmarks and a linked contents page) and OUT-data/ (the raw "

@@ -15,13 +15,9 @@ from .html import render_html
 from .pdf import render_pdf
 from .runs import RunRecord, read_runs
 
-__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths",
-           "DEFAULT_OUT"]
+__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths"]
 
 log = logging.getLogger(__name__)
-
-#: where ``memloss report`` writes when no --out is given (git-ignored)
-DEFAULT_OUT = Path("reports-out") / "report"
 
 
 def report_from_runs(paths: Sequence["str | os.PathLike[str]"], *, title: str = "memloss report",

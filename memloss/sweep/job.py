@@ -71,7 +71,7 @@ def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -
     """Train (or resume, or skip) one run of a sweep; returns ``{"name", "status",
     "action", "seconds", "error"}`` with status ``done`` or ``failed``. ``extra``: ``--set``
     items of how the sweep executes (``threads=1``, ``progress=false``), applied last."""
-    from memloss.commands.train import preset_info, resolve_config
+    from memloss.resolve import preset_info, resolve_config
     from memloss.training import resume_or_start
 
     spec = dict(spec, sets=[*spec.get("sets", ()), *extra])

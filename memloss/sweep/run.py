@@ -71,7 +71,7 @@ def plan(runs: Sequence[RunSpec], sweep_dir: Path, retry_failed: bool = False
          ) -> tuple[list[RunSpec], list[str], dict[str, str]]:
     """``(to launch, finished, failed and not retried)``. Every run's config is resolved
     first, so a bad spec fails before anything runs."""
-    from memloss.commands.train import resolve_config
+    from memloss.resolve import resolve_config
     from memloss.training.resume import differences, run_state
 
     names = [r.name for r in runs]

@@ -5,7 +5,7 @@
 * absent (or empty): start the run;
 * finished (``final.json`` written): leave it as it is;
 * interrupted (config and checkpoint, no ``final.json``): resume it exactly
-  (:func:`memloss.training.train` with ``resume=True``);
+  (:func:`~memloss.training.run.train` with ``resume=True``);
 * interrupted before its first checkpoint: nothing of it can be resumed, so it starts again
   (:func:`memloss.training.train` replaces an earlier start of the same config, under the
   run's lock, and refuses one of another config).
@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
-from memloss.config import TrainConfig
+from memloss.config import TrainConfig, changed_fields
 from memloss.core import runfiles as rf
 from memloss.runs import Run
+
+from .run import train
 
 __all__ = ["resume_or_start", "Outcome", "run_state", "saved_config", "differences", "NOT_RESULTS"]
 
@@ -66,8 +68,6 @@ def saved_config(out_dir: str | Path) -> TrainConfig:
 
 def differences(config: TrainConfig, out_dir: str | Path) -> list[str]:
     """The options of ``config`` that change results and differ from the saved run's."""
-    from . import changed_fields
-
     return [k for k in changed_fields(config, saved_config(out_dir)) if k not in NOT_RESULTS]
 
 
@@ -80,8 +80,6 @@ def resume_or_start(config: TrainConfig, out_dir: str | Path, *,
     ValueError (its numbers belong to another setup); an interrupted one may differ only in
     :data:`~memloss.config.RESUME_OVERRIDABLE` (checked by ``train``).
     """
-    from . import train
-
     out = Path(out_dir)
     state = run_state(out)
     if state == "finished":

@@ -1,0 +1,39 @@
+"""From what a command line names to a checked :class:`~memloss.config.TrainConfig`:
+``memloss train``, ``memloss sweep`` and a sweep's workers resolve a task or preset name
+plus ``--scheme`` and ``--set`` here, and record the preset a run reproduces."""
+from __future__ import annotations
+
+from memloss.build import build_task, net_config
+from memloss.config import TrainConfig, apply_overrides
+from memloss.presets import PRESETS
+from memloss.tasks import TASKS
+
+__all__ = ["resolve_config", "preset_info"]
+
+
+def resolve_config(target: str, scheme: str | None = None, sets: list[str] | None = None
+                   ) -> TrainConfig:
+    """A TrainConfig from a task or preset name plus ``--scheme`` and ``--set`` overrides.
+
+    Everything is checked here (names, options, task parameters, the net), so a bad
+    command line fails before any training starts.
+    """
+    if target in PRESETS:
+        config = PRESETS.get(target).config
+    elif target in TASKS:
+        config = TrainConfig(task=target)
+    else:
+        raise ValueError(f"unknown task or preset {target!r}; tasks: {', '.join(TASKS.list())}; "
+                         f"presets: {', '.join(PRESETS.list())} (see `memloss ls tasks|presets`)")
+    if scheme is not None:
+        config = config.replace(scheme=scheme)
+    config = apply_overrides(config, sets or [])
+    net_config(config, build_task(config))  # validates task parameters, scheme and sizes
+    return config
+
+
+def preset_info(target: str) -> dict:
+    """What config.json records about a preset: its paper row and reported numbers."""
+    if target not in PRESETS:
+        return {}
+    return {"preset": PRESETS.get(target).record()}
