@@ -139,6 +139,9 @@ def compiled(monkeypatch):
     kernels.clear_cache()
     yield
     built = kernels.compiled_kernels()
+    # on CPU the kernels are called through the compiled module's own entry point
+    assert all(k.boxed == getattr(k.fn, "current_callable", None)
+               for k in kernels._cache.values() if k.compiled)
     kernels.clear_cache()
     if not built:
         pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
@@ -152,6 +155,11 @@ COMPILED_CASES = [
     pytest.param("layernorm-lstm", "output-zoneout:p=0.3+gal:p=0.2,p_recurrent=0.2",
                  id="layernorm-lstm", marks=pytest.mark.slow),
     pytest.param("gru", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", id="gru",
+                 marks=pytest.mark.slow),
+    # per-gate recurrent masks: the kernels take and give [B, G, H] (one product per block)
+    pytest.param("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false", id="lstm-untied",
+                 marks=pytest.mark.slow),
+    pytest.param("gru", "gal:p=0.3,p_recurrent=0.3,tied=false", id="gru-untied",
                  marks=pytest.mark.slow),
 ]
 
