@@ -35,6 +35,7 @@ not with this module.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import queue
@@ -322,6 +323,11 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
         _announce(k, background=True)
         k.pending = True
         if not _worker:
+            # imported here, not in two threads at once (their imports cross: a partly
+            # initialized module in one thread breaks the other)
+            for name in ("torch._dynamo", "torch._inductor.compile_fx",
+                         "torch.fx.experimental.proxy_tensor"):
+                importlib.import_module(name)
             _worker.append(threading.Thread(target=_work, name="memloss-kernels", daemon=True))
             _worker[0].start()
         _jobs.put(k)
