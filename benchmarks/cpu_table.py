@@ -29,13 +29,7 @@ from typing import Callable
 import torch
 
 from memloss.models import PATHS, Recurrent
-from memloss.models.paths import LAYER_RUNS, kernels
-
-try:  # the hand-written fused path, timed against the derived one while it exists
-    from memloss.models.paths.handwritten import handwritten_layer
-    LAYER_RUNS.setdefault("handwritten", handwritten_layer)
-except ImportError:
-    pass
+from memloss.models.paths import kernels
 
 from .common import T, fwd_bwd, interleaved_times
 
@@ -67,10 +61,7 @@ def _quartiles(xs: list[float]) -> tuple[float, float]:
 
 
 def _layer(spec: str, path: str, hidden: int) -> Recurrent:
-    layer = Recurrent("lstm", hidden, hidden, scheme=spec,
-                      path=path if path in PATHS else "auto")
-    if path not in PATHS:  # a benchmark-only path registered in LAYER_RUNS
-        layer.path = path
+    layer = Recurrent("lstm", hidden, hidden, scheme=spec, path=path)
     return layer.train()
 
 
@@ -92,6 +83,9 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
     t0 = time.perf_counter()
     for run in runs.values():
         run()  # warm-up: builds and compiles the step kernels of each layout
+    kernels.wait_compiled()  # under MEMLOSS_COMPILE=auto they compile in the background
+    for run in runs.values():
+        run()  # and run from the next call on
     warm = {"seconds": time.perf_counter() - t0,
             "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
             "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
@@ -179,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, nargs="+", default=[128, 256, 650])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--paths", nargs="+", default=["auto"],
+    ap.add_argument("--paths", nargs="+", default=["auto"], choices=list(PATHS),
                     help="layer paths to time (auto, fused, reference, native)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--clock", choices=("wall", "cpu"), default="cpu",

@@ -139,6 +139,9 @@ def compiled(monkeypatch):
     kernels.clear_cache()
     yield
     built = kernels.compiled_kernels()
+    # on CPU the kernels are called through the compiled module's own entry point
+    assert all(k.boxed == getattr(k.fn, "current_callable", None)
+               for k in kernels._cache.values() if k.compiled)
     kernels.clear_cache()
     if not built:
         pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
@@ -152,6 +155,11 @@ COMPILED_CASES = [
     pytest.param("layernorm-lstm", "output-zoneout:p=0.3+gal:p=0.2,p_recurrent=0.2",
                  id="layernorm-lstm", marks=pytest.mark.slow),
     pytest.param("gru", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", id="gru",
+                 marks=pytest.mark.slow),
+    # per-gate recurrent masks: the kernels take and give [B, G, H] (one product per block)
+    pytest.param("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false", id="lstm-untied",
+                 marks=pytest.mark.slow),
+    pytest.param("gru", "gal:p=0.3,p_recurrent=0.3,tied=false", id="gru-untied",
                  marks=pytest.mark.slow),
 ]
 
@@ -199,3 +207,65 @@ def test_native_override_says_why_it_cannot_run(cell, scheme, why):
 def test_fused_equals_reference_cuda(cell):
     scheme = "zoneout:p_cell=0,p_hidden=0.3+semeniuta:p=0.3+gal:p=0.2,p_recurrent=0.2"
     _compare(cell, scheme, device="cuda")
+
+
+# --- cold start -----------------------------------------------------------------------
+def test_import_does_not_load_the_tracer():
+    """``import memloss.nn`` leaves torch.fx's tracer, Inductor and sympy unloaded (they come
+    with the first step kernel)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, memloss.nn; "
+            "print(sorted(m for m in ('sympy', 'torch._inductor.compile_fx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_kernel_cache_dir(monkeypatch, tmp_path):
+    for var in (kernels.CACHE_ENV, "TORCHINDUCTOR_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert kernels.kernel_cache_dir() == tmp_path / "home" / ".cache" / "memloss" / "inductor"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert kernels.kernel_cache_dir() == tmp_path / "xdg" / "memloss" / "inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "user"))
+    assert kernels.kernel_cache_dir() == tmp_path / "user"
+    monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path / "mine"))
+    assert kernels.kernel_cache_dir() == tmp_path / "mine"
+
+
+def test_bad_compile_mode_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILE", "sometimes")
+    kernels.clear_cache()
+    with pytest.raises(ValueError, match="MEMLOSS_COMPILE='sometimes' is not one of"):
+        Recurrent("lstm", 3, 4, scheme="zoneout")(torch.randn(T, B, 3))
+
+
+@pytest.mark.slow
+def test_background_compile_runs_the_step_meanwhile(monkeypatch, caplog):
+    """Under ``auto`` the first calls run the step function while one thread compiles; the
+    results equal the reference before and after the switch, one INFO line says what is
+    compiled and how to skip it, and compile_stats reports it."""
+    import logging
+
+    monkeypatch.setattr(kernels, "COMPILE", "auto")
+    monkeypatch.setattr(kernels, "MIN_COMPILE_ELEMENTS", 1)
+    monkeypatch.setattr(kernels, "_announced", [])
+    kernels.clear_cache()
+    with caplog.at_level(logging.INFO, logger=kernels.__name__):
+        _compare("lstm", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", dtype=torch.float32,
+                 tol=dict(atol=2e-5, rtol=1e-4))
+        assert kernels.wait_compiled(timeout=600)
+        stats = kernels.compile_stats()
+        _compare("lstm", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", dtype=torch.float32,
+                 tol=dict(atol=2e-5, rtol=1e-4))
+    built = kernels.compiled_kernels()
+    kernels.clear_cache()
+    if not built:
+        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(lines) == 1 and "background" in lines[0] and "MEMLOSS_COMPILE=never" in lines[0]
+    assert stats["compiled_kernels"] >= 2 and stats["pending_kernels"] == 0
+    assert stats["compile_seconds"] > 0

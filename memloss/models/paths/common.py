@@ -27,11 +27,22 @@ LayerRun = Callable[[CellSpec, Tensor, State, Params, LayerMasks, str], tuple[Te
 Linear = Callable[[Tensor, Tensor, Optional[Tensor]], Tensor]
 
 
+def _gate_einsum(x: Tensor, m: Tensor, w: Tensor) -> Tensor:
+    """``x m_g W_g^T`` for every gate block ``g`` ([T, B, G*H]; ``m`` ``[T|., B, G, I]``)."""
+    T, B, I = x.shape
+    G = m.shape[-2]
+    out = torch.einsum("tbgi,ghi->tbgh", x.unsqueeze(-2) * m, w.view(G, -1, I))
+    return out.reshape(T, B, -1)
+
+
 def input_pre(cell: CellSpec, x: Tensor, params: Params, masks: LayerMasks,
-              linear: Linear = F.linear) -> Tensor:
+              linear: Linear = F.linear,
+              gate_product: Callable[[Tensor, Tensor, Tensor], Tensor] = _gate_einsum
+              ) -> Tensor:
     """The step's input pre-activations for every step at once ([T, B, G*H]): the ``input``
-    mask on ``x`` (one per gate block when untied: one einsum), ``x~ W_ih^T`` with the
-    cell's input biases, or the cell's ``project`` of ``x~ W_ih^T``."""
+    mask on ``x`` (one per gate block when untied: ``gate_product(x, m, W_ih)``, by default
+    one einsum), ``x~ W_ih^T`` with the cell's input biases, or the cell's ``project`` of
+    ``x~ W_ih^T``."""
     w = params["weight_ih"]
     bias = None
     if cell.project is None:
@@ -41,10 +52,7 @@ def input_pre(cell: CellSpec, x: Tensor, params: Params, masks: LayerMasks,
                 bias = b if bias is None else bias + b
     m = masks.values.get("input")
     if m is not None and "input" in masks.per_gate and m.dim() > 0:
-        T, B, I = x.shape
-        G = cell.num_gates
-        xg = x.unsqueeze(-2) * m  # [T, B, G, I]
-        out = torch.einsum("tbgi,ghi->tbgh", xg, w.view(G, -1, I)).reshape(T, B, -1)
+        out = gate_product(x, m, w)
         out = out if bias is None else out + bias
     else:
         out = linear(x if m is None else x * m, w, bias)

@@ -6,18 +6,22 @@ gradients (tests check this in float64 for every cell x scheme). What is done he
 is the same for every cell:
 
 * the input product of all ``T`` steps is one product before the loop (autograd gives its
-  backward: two products over ``T x B``);
-* the forward loop does, per step, the recurrent product into the step's slot of a buffer
-  (``addmm`` with the input part, or the product alone for cells that take the parts apart)
-  and one forward step kernel, which writes the new state into the sequence's buffers (and
-  ``h_t m_rec,t+1`` for the next product when the recurrent mask is tied);
+  backward: two products over ``T x B``); per-gate input masks take one product per gate
+  block into the columns of one output (:class:`_GateProduct`), no ``[T, B, G, I]`` copy;
+* the forward loop does, per step, the recurrent product added into the step's slot of the
+  pre-activations (for joint cells the input product's own tensor, written in place: no
+  copy) and one forward step kernel, which writes the new state into the sequence's
+  buffers and, under a sampled recurrent mask, ``h_t m_rec,t+1`` for the next product
+  (``[B, G, H]`` with one mask per gate block: then the product is one ``addmm`` per gate
+  block into its columns);
 * the backward loop does, per step, one backward step kernel (the vector-Jacobian product
   of the step, with the three gradients reaching ``h_t`` summed in) and one product
-  ``dR_t W_hh`` carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one
-  product over ``T x B`` after the loop.
+  ``dR_t W_hh`` (per gate block: one each, into the blocks of a ``[B, G, H]`` buffer)
+  carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one product over
+  ``T x B`` after the loop (one per gate block).
 
-Per-gate (untied) recurrent masks use an einsum per step instead of one product. Masks are
-constants (no gradient flows into them); no double backward.
+Masks are constants (no gradient flows into them); no double backward. The loops call the
+kernels' entry points directly with argument lists laid out once per sequence.
 """
 from __future__ import annotations
 
@@ -31,11 +35,56 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from ..cells import CellSpec
 from ..masks import LayerMasks
 from ..sites import step_sites
-from .common import (Params, State, check_layer, input_pre, recurrent_bias, recurrent_pre,
-                     recurrent_weight, step_params)
+from .common import (Params, State, check_layer, input_pre, recurrent_bias, recurrent_weight,
+                     step_params)
 from .kernels import Layout, backward_kernel, forward_kernel
 
 __all__ = ["fused_layer"]
+
+
+class _GateProduct(torch.autograd.Function):
+    """``out[..., g] = (x m_g) W_g^T`` for every gate block ``g`` ([T, B, G*H]) with ``m``
+    ``[T, B, G, I]`` or ``[B, G, I]``: one product per block into its columns; the backward
+    recomputes ``x m_g`` (nothing ``[T, B, G, I]`` is kept)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, m: Tensor, w: Tensor) -> Tensor:
+        T, B, I = x.shape
+        G = m.shape[-2]
+        H = w.shape[0] // G
+        out = x.new_empty(T * B, G * H)
+        xm = x.new_empty(T, B, I)
+        for g in range(G):
+            torch.mul(x, m[..., g, :], out=xm)
+            torch.mm(xm.view(T * B, I), w[g * H:(g + 1) * H].t(), out=out[:, g * H:(g + 1) * H])
+        ctx.save_for_backward(x, m, w)
+        return out.view(T, B, G * H)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor | None, ...]:
+        x, m, w = ctx.saved_tensors  # type: ignore[attr-defined]
+        need_x, _, need_w = ctx.needs_input_grad  # type: ignore[attr-defined]
+        T, B, I = x.shape
+        G = m.shape[-2]
+        H = w.shape[0] // G
+        dy = dy.reshape(T * B, G * H)
+        dx = x.new_zeros(T, B, I) if need_x else None
+        dw = torch.empty_like(w) if need_w else None
+        tmp = x.new_empty(T, B, I)
+        for g in range(G):
+            rows = slice(g * H, (g + 1) * H)
+            if dx is not None:
+                torch.mm(dy[:, rows], w[rows], out=tmp.view(T * B, I))
+                dx.addcmul_(tmp, m[..., g, :])
+            if dw is not None:
+                torch.mul(x, m[..., g, :], out=tmp)
+                torch.mm(dy[:, rows].t(), tmp.view(T * B, I), out=dw[rows])
+        return dx, None, dw
+
+
+def _gate_product(x: Tensor, m: Tensor, w: Tensor) -> Tensor:
+    return _GateProduct.apply(x, m, w)
 
 
 @dataclass(frozen=True)
@@ -47,8 +96,8 @@ class _Run:
     masks: LayerMasks
     sites: tuple[str, ...]   # the step's mask sites, in kernel argument order
     params: tuple[str, ...]  # the step parameters, in kernel argument order
-    per_gate: bool           # per-gate recurrent masks (einsum products)
-    next_rec: bool           # a tied recurrent mask folded into the kernels
+    per_gate: bool           # per-gate recurrent masks (one product per gate block)
+    next_rec: bool           # a recurrent mask folded into the kernels
 
 
 class _Sequence:
@@ -59,8 +108,9 @@ class _Sequence:
                  p: Sequence[Tensor], state0: Sequence[Tensor | None]) -> None:
         T, B, GH = xp.shape
         H = w_hh.shape[1]
-        self.run, self.T, self.B, self.H = run, T, B, H
-        self.xp, self.w_hh, self.b_rec, self.p = xp, w_hh, b_rec, tuple(p)
+        G = GH // H
+        self.run, self.T, self.B, self.H, self.G = run, T, B, H, G
+        self.w_hh, self.b_rec, self.p = w_hh, b_rec, tuple(p)
         self.state0 = tuple(None if s is None else s.contiguous() for s in state0)
         new = xp.new_empty
         self.out = new(T, B, H)
@@ -68,9 +118,13 @@ class _Sequence:
         for buf, s in zip(self.extra, self.state0[1:]):
             if s is not None:
                 buf[0].copy_(s)
-        self.pre = new(T, B, GH)  # joint: the whole pre-activation; else the recurrent part
+        # joint cells: the whole pre-activation, in the input product's tensor (fused_layer);
+        # else the recurrent part beside the input part xp
+        self.pre = xp if run.cell.joint else new(T, B, GH)
         self.rec = run.masks.steps("recurrent", T)
-        self.hm = new(T + 1, B, H) if run.next_rec else None  # h~_{t-1} = h_{t-1} m_rec,t
+        # h~_{t-1} = h_{t-1} m_rec,t ([T+1, B, H]; per gate block [T+1, B, G, H])
+        self.hm = (None if not run.next_rec else
+                   new(T + 1, B, G, H) if run.per_gate else new(T + 1, B, H))
         cols = [run.masks.steps(s, T) for s in run.sites]
         self.step_masks = [[c[t] for c in cols] for t in range(T)]
         self.bind_output(self.out)
@@ -78,8 +132,11 @@ class _Sequence:
         X = xp.unbind(0)
         self.pres = [(pres[t],) if run.cell.joint else (X[t], pres[t]) for t in range(T)]
         self.m_next = [[self.rec[min(t + 1, T - 1)]] if run.next_rec else [] for t in range(T)]
-        self.layouts = [Layout(len(self.pres[t]), tuple(s is not None for s in self.prev[t]),
-                               run.sites, run.params, run.next_rec) for t in range(T)]
+        first = Layout(len(self.pres[0]), tuple(s is not None for s in self.prev[0]),
+                       run.sites, run.params, run.next_rec)
+        rest = Layout(first.n_pre, (True,) * len(first.present), run.sites, run.params,
+                      run.next_rec)
+        self.layouts = [first] + [rest] * (T - 1)
 
     def bind_output(self, out: Tensor) -> None:
         """Per step: the previous state (None: a carried state not given at the start) and
@@ -105,45 +162,60 @@ class _Sequence:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
                 *self.step_masks[t], *self.p, *self.m_next[t]]
 
+    def _kernels(self, build: Any, args: Sequence[Sequence[Tensor]], order: Sequence[int]
+                 ) -> list[Any]:
+        """Each step's kernel entry point (one kernel per layout)."""
+        r = self.run
+        got: dict[Layout, Any] = {}
+        for t in order:
+            lay = self.layouts[t]
+            if lay not in got:
+                got[lay] = build(r.cell, r.nonlinearity, lay, args[t]).boxed
+        return [got[self.layouts[t]] for t in range(self.T)]
+
     def run_forward(self) -> None:
-        r, T = self.run, self.T
+        r, T, H = self.run, self.T, self.H
         w_t = self.w_hh.t()
-        hm = self.hm.unbind(0) if self.hm is not None else [s[0] for s in self.prev]
         if self.hm is not None:
-            torch.mul(self.state0[0], self.rec[0], out=self.hm[0])
+            h0 = self.state0[0]
+            assert h0 is not None
+            m0 = self.rec[0]
+            torch.mul(h0.unsqueeze(-2) if r.per_gate else h0, m0, out=self.hm[0])
+            hm = self.hm.unbind(0)
+        else:
+            hm = [s[0] for s in self.prev]
         args = [self._common_args(t) + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
                 for t in range(T)]
-        kernels: dict[Layout, Any] = {}
-        steps = []
-        for t in range(T):
-            lay = self.layouts[t]
-            if lay not in kernels:
-                kernels[lay] = forward_kernel(r.cell, r.nonlinearity, lay, args[t])
-            steps.append(kernels[lay])
+        steps = self._kernels(forward_kernel, args, range(T))
         pre = self.pre.unbind(0)
-        if r.per_gate:
+        if r.per_gate:  # one product per gate block, into its columns
+            blocks = [(slice(g * H, (g + 1) * H), w_t[:, g * H:(g + 1) * H])
+                      for g in range(self.G)]
+            if not r.cell.joint:
+                self._fill_bias()
             for t in range(T):
-                h = self.prev[t][0]
-                assert h is not None
-                prod = recurrent_pre(h, self.w_hh, self.b_rec, self.rec[t], True)
-                if r.cell.joint:
-                    torch.add(self.xp[t], prod, out=pre[t])
-                else:
-                    pre[t].copy_(prod)
-                steps[t](*args[t])
+                for g, (cols, w_g) in enumerate(blocks):
+                    pre[t][:, cols].addmm_(hm[t][:, g], w_g)
+                steps[t](list(args[t]))
             return
-        # the product adds into its slot, which starts as the input part (joint cells) or
-        # the recurrent bias: one copy for the sequence instead of one per step
-        base = self.xp if r.cell.joint else self.b_rec
-        if base is None:
-            for t in range(T):
+        if r.cell.joint:
+            for t in range(T):  # the loop every step of every sequence runs: keep it bare
+                pre[t].addmm_(hm[t], w_t)
+                steps[t](list(args[t]))
+            return
+        b = self.b_rec
+        for t in range(T):
+            if b is None:
                 torch.mm(hm[t], w_t, out=pre[t])
-                steps[t](*args[t])
-            return
-        self.pre.copy_(base.expand_as(self.pre))
-        for t in range(T):  # the loop every step of every sequence runs: keep it bare
-            pre[t].addmm_(hm[t], w_t)
-            steps[t](*args[t])
+            else:
+                torch.addmm(b, hm[t], w_t, out=pre[t])
+            steps[t](list(args[t]))
+
+    def _fill_bias(self) -> None:
+        if self.b_rec is None:
+            self.pre.zero_()
+        else:
+            self.pre.copy_(self.b_rec.expand_as(self.pre))
 
     def final_state_of(self, out: Tensor) -> tuple[Tensor, ...]:
         return (out[-1].clone(), *(b[self.T].clone() for b in self.extra))
@@ -151,7 +223,7 @@ class _Sequence:
     # --- backward -----------------------------------------------------------------------
     def run_backward(self, d_out: Tensor | None, d_final: Sequence[Tensor | None],
                      need_w: bool, need_b: bool) -> tuple[Tensor | None, ...]:
-        r, T, B, H = self.run, self.T, self.B, self.H
+        r, T, B, H, G = self.run, self.T, self.B, self.H, self.G
         n = len(self.prev[0])
         zeros = self.out.new_zeros(B, H)
         D = d_out.contiguous().unbind(0) if d_out is not None else (zeros,) * T
@@ -161,55 +233,60 @@ class _Sequence:
             if d is not None:
                 buf.copy_(d)
         d_pre = torch.empty_like(self.pre)
-        d_x = d_pre if r.cell.joint else torch.empty_like(self.xp)
+        d_x = d_pre if r.cell.joint else torch.empty_like(self.pre)
         dP, dX = d_pre.unbind(0), d_x.unbind(0)
-        dh_rec = self.out.new_zeros(B, H)
-        kernels: dict[Layout, Any] = {}
-        steps = []
-        for t in range(T - 1, -1, -1):
+        dh_rec = self.out.new_zeros(B, G, H) if r.per_gate else self.out.new_zeros(B, H)
+        args = []
+        for t in range(T):
             d_in, d_new = dS[(T - 1 - t) % 2], dS[(T - t) % 2]
             given = [d for d, s in zip(d_new, self.prev[t]) if s is not None]
             bufs = [dP[t]] if r.cell.joint else [dX[t], dP[t]]
-            args = self._common_args(t) + d_in + [dh_rec, D[t]] + bufs + given
-            lay = self.layouts[t]
-            if lay not in kernels:
-                kernels[lay] = backward_kernel(r.cell, r.nonlinearity, lay, args)
-            steps.append((kernels[lay], args))
+            args.append(self._common_args(t) + d_in + [dh_rec, D[t]] + bufs + given)
+        steps = self._kernels(backward_kernel, args, range(T - 1, -1, -1))
         d_p = [torch.zeros_like(p) for p in self.p]
-        for (kernel, args), t in zip(steps, range(T - 1, -1, -1)):
-            res = kernel(*args)
-            for acc, g in zip(d_p, res):
-                acc.add_(g)
-            if r.per_gate:
-                dh_rec.copy_(self._per_gate_grad(dP[t], t))
-            else:
-                torch.mm(dP[t], self.w_hh, out=dh_rec)
+        w = self.w_hh
+        if r.per_gate:
+            blocks = [(slice(g * H, (g + 1) * H), w[g * H:(g + 1) * H], dh_rec[:, g])
+                      for g in range(G)]
+            for t in range(T - 1, -1, -1):
+                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                    acc.add_(g)
+                for rows, w_g, out_g in blocks:
+                    torch.mm(dP[t][:, rows], w_g, out=out_g)
+        elif d_p:
+            for t in range(T - 1, -1, -1):
+                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                    acc.add_(g)
+                torch.mm(dP[t], w, out=dh_rec)
+        else:
+            for t in range(T - 1, -1, -1):
+                steps[t](list(args[t]))
+                torch.mm(dP[t], w, out=dh_rec)
         d_state = dS[T % 2]
         m0 = self.rec[0]
-        dh0 = d_state[0] + (dh_rec if r.per_gate or m0 is None else dh_rec * m0)
+        if not r.next_rec or m0 is None:
+            dh0 = d_state[0] + dh_rec
+        elif r.per_gate:
+            dh0 = d_state[0] + (dh_rec * m0).sum(-2)
+        else:
+            dh0 = d_state[0] + dh_rec * m0
         dW = self._weight_grad(d_pre) if need_w else None
         db = d_pre.sum((0, 1)) if need_b and self.b_rec is not None else None
         return (d_x, dW, db, *d_p, dh0, *d_state[1:])
 
-    def _per_gate_grad(self, dr: Tensor, t: int) -> Tensor:
-        """``sum_g (dr_g W_g) m_rec,g``: the gradient reaching h_{t-1} under per-gate masks."""
-        m = self.rec[t]  # [B, G, H]
-        assert m is not None
-        G, H = m.shape[-2], self.H
-        return torch.einsum("bgk,gkh,bgh->bh", dr.view(-1, G, H), self.w_hh.view(G, H, H), m)
-
     def _weight_grad(self, dR: Tensor) -> Tensor:
-        """``dW_hh = sum_t dR_t^T h~_{t-1}`` as products over ``T x B``."""
+        """``dW_hh = sum_t dR_t^T h~_{t-1}`` as products over ``T x B`` (one per gate block
+        under per-gate masks)."""
         T, B, GH = dR.shape
         H = self.H
         if self.run.per_gate:
-            G = GH // H
-            h0 = self.state0[0]
-            assert h0 is not None
-            h_prev = torch.cat([h0.unsqueeze(0), self.out[:-1]])
-            m = self.run.masks.values["recurrent"]  # [T, B, G, H] or [B, G, H]
-            hg = h_prev.unsqueeze(-2) * m
-            return torch.einsum("tbgk,tbgh->gkh", dR.view(T, B, G, H), hg).reshape(GH, H)
+            assert self.hm is not None
+            dW = dR.new_empty(GH, H)
+            for g in range(self.G):
+                rows = slice(g * H, (g + 1) * H)
+                torch.mm(dR[:, :, rows].reshape(T * B, H).t(),
+                         self.hm[:T, :, g].reshape(T * B, H), out=dW[rows])
+            return dW
         if self.hm is not None:
             return dR.reshape(T * B, GH).t().mm(self.hm[:T].reshape(T * B, H))
         h0 = self.state0[0]
@@ -254,14 +331,20 @@ def fused_layer(cell: CellSpec, x: Tensor, state: State, params: Params, masks: 
                 nonlinearity: str = "tanh") -> tuple[Tensor, State]:
     """Same contract as :func:`memloss.models.paths.reference.reference_layer`."""
     check_layer(cell, masks)
-    xp = input_pre(cell, x, params, masks).contiguous()
+    xp = input_pre(cell, x, params, masks, gate_product=_gate_product)
+    # a joint cell adds the recurrent products into the input product's own tensor: made
+    # here by a product or a sum (whose backward does not read it), it is nobody else's; a
+    # cell's ``project`` might keep its output for its backward, so that one is copied
+    if cell.joint and (cell.project is not None or not xp.is_contiguous()):
+        xp = xp.clone(memory_format=torch.contiguous_format)
+    xp = xp.contiguous()
     w_hh, b_rec = recurrent_weight(params, masks), recurrent_bias(cell, params)
     p = step_params(cell, params)
     M = LayerMasks({k: v.contiguous() for k, v in masks.values.items()
                     if k not in ("input", "weight")}, masks.step, masks.per_gate)
     rec = M.values.get("recurrent")
     run = _Run(cell, nonlinearity, M, tuple(s for s in step_sites() if s in M.values),
-               tuple(p), M.rec_per_gate, rec is not None and not M.rec_per_gate)
+               tuple(p), M.rec_per_gate, rec is not None)
     if not torch.is_grad_enabled():
         seq = _Sequence(run, xp, w_hh, b_rec, tuple(p.values()), state)
         seq.run_forward()

@@ -1,12 +1,13 @@
 """Step kernels derived from a cell's step function: no equation is written here.
 
 For one layout of a step's inputs (which masks, their shapes, dtype, device) this module
-traces two functions of plain tensors with ``make_fx`` and, where it pays, compiles them
-with TorchInductor (C++ on CPU, Triton on CUDA):
+traces two functions of plain tensors with ``make_fx`` and compiles them with TorchInductor
+(C++ on CPU, Triton on CUDA):
 
 * forward: ``cell.step`` on the step's pre-activations, previous state and masks, the new
   state written into the caller's buffers (and ``h_t m_rec,t+1``, the next product's
-  input, when the recurrent site has a tied sampled mask);
+  input, when the recurrent site has a sampled mask: ``[B, H]`` tied, ``[B, G, H]`` one
+  per gate block);
 * backward: the vector-Jacobian product of the same ``cell.step`` (``torch.func.vjp``),
   after summing the three gradients that reach ``h_t`` (through the next step's state, its
   recurrent product, and the output); the gradients of the pre-activations and of the
@@ -14,44 +15,82 @@ with TorchInductor (C++ on CPU, Triton on CUDA):
   returned.
 
 Writing into buffers lets Inductor store results straight into the sequence's tensors
-(no per-step copies). Whether to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
-``auto`` compiles steps of at least :data:`MIN_COMPILE_ELEMENTS` gate values (``B * G*H``)
-when a compiler works, ``always``, or ``never`` (the traced graphs run op by op; the tests
-use this for the full cell x scheme matrix). Compiled kernels are cached in memory per
-layout and on disk by Inductor's own cache (``TORCHINDUCTOR_CACHE_DIR``), so a second
-process reuses them; :data:`COMPILE_SECONDS` sums the time spent compiling here.
+(no per-step copies). Whether and how to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
+
+* ``auto`` (default): steps of at least :data:`MIN_COMPILE_ELEMENTS` gate values
+  (``B * G*H``) are traced and compiled in one background thread; until a kernel is ready
+  the layer runs the step function eagerly (same results), so the first training step does
+  not wait for the compiler. One INFO line says so when the first compile starts;
+* ``always``: trace and compile on first use, before the step runs (benchmarks, tests);
+* ``never``: trace only; the traced graphs run op by op.
+
+Compiled kernels are kept in memory per layout and on disk in Inductor's cache, which this
+module points at a per-user folder (:func:`kernel_cache_dir`: ``$MEMLOSS_KERNEL_CACHE``, else
+a ``TORCHINDUCTOR_CACHE_DIR`` the user set, else ``$XDG_CACHE_HOME/memloss/inductor`` or
+``~/.cache/memloss/inductor``), so a later process, and every job of a sweep on the same
+machine, loads them instead of compiling. :func:`compile_stats` reports the time spent.
+
+``torch.fx``'s tracer and Inductor (and with them sympy) are imported on the first trace,
+not with this module.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
-from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.fx.experimental.proxy_tensor import make_fx
-from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
 from ..cells import CellSpec
 
-__all__ = ["Layout", "forward_kernel", "backward_kernel", "compiled_kernels", "COMPILE",
-           "MIN_COMPILE_ELEMENTS", "COMPILE_SECONDS", "clear_cache"]
+__all__ = ["Layout", "Kernel", "forward_kernel", "backward_kernel", "compiled_kernels",
+           "COMPILE", "MIN_COMPILE_ELEMENTS", "COMPILE_SECONDS", "CACHE_ENV", "clear_cache",
+           "compile_stats", "kernel_cache_dir", "wait_compiled"]
 
 log = logging.getLogger(__name__)
 
-#: ``auto`` | ``always`` | ``never``: whether step kernels are compiled with Inductor
+#: ``auto`` | ``always`` | ``never``: whether and when step kernels are compiled
 COMPILE: str = os.environ.get("MEMLOSS_COMPILE", "auto")
-#: ``auto`` compiles steps with at least this many gate values (B * G*H); smaller steps run
-#: the traced graph op by op (compiling costs seconds, once per layout and process)
-MIN_COMPILE_ELEMENTS = 8192
-#: seconds spent tracing and compiling step kernels in this process, by kind
+#: steps with fewer gate values (B * G*H) run their traced graph op by op under ``auto``
+#: (e.g. the tests' tiny layers); B=20, H=64 LSTM steps (5120) are compiled
+MIN_COMPILE_ELEMENTS = 4096
+#: seconds spent tracing and compiling step kernels in this process, by kind (the
+#: ``compile`` part runs in the background under ``auto``)
 COMPILE_SECONDS: dict[str, float] = {"trace": 0.0, "compile": 0.0}
+#: the environment variable naming the kernel cache folder (overrides everything else)
+CACHE_ENV = "MEMLOSS_KERNEL_CACHE"
 
-_cache: dict[tuple, tuple[Callable[..., Any], bool]] = {}
+_cache: dict[tuple, "Kernel"] = {}
 _compile_broken: list[str] = []
+_lock = threading.Lock()
+_jobs: "queue.Queue[Kernel]" = queue.Queue()
+_worker: list[threading.Thread] = []
+_announced: list[bool] = []
+
+
+def kernel_cache_dir() -> Path:
+    """Where compiled kernels are kept across processes: ``$MEMLOSS_KERNEL_CACHE``, else the
+    ``TORCHINDUCTOR_CACHE_DIR`` already set, else ``$XDG_CACHE_HOME/memloss/inductor``
+    (``~/.cache/memloss/inductor``)."""
+    env = os.environ.get(CACHE_ENV) or os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "memloss" / "inductor"
+
+
+def _use_cache_dir() -> Path:
+    """Point Inductor's disk cache at :func:`kernel_cache_dir` (before its first compile)."""
+    path = kernel_cache_dir()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    return path
 
 
 @dataclass(frozen=True)
@@ -92,8 +131,9 @@ def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...,
         new = cell.step(pre, state, m, p, nonlinearity)
         for buf, value in zip(args[i:i + n_state], new):
             buf.copy_(value)
-        if m_next is not None:
-            args[i + n_state].copy_(new[0] * m_next)
+        if m_next is not None:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+            h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
+            args[i + n_state].copy_(h * m_next)
         return ()
 
     return fwd
@@ -112,7 +152,12 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
         d_given_bufs = args[i + lay.n_pre:]
         # everything that reaches h_t: the next step's state path, its recurrent product
         # (through that step's recurrent mask), and the output at t
-        dh = d_state[0] + d_out + (dh_rec if m_next is None else dh_rec * m_next)
+        if m_next is None:
+            dh = d_state[0] + d_out + dh_rec
+        elif dh_rec.dim() < 3:
+            dh = d_state[0] + d_out + dh_rec * m_next
+        else:  # per-gate masks: each gate block's product, through its mask
+            dh = d_state[0] + d_out + (dh_rec * m_next).sum(-2)
 
         def f(pre: tuple, given_state: tuple, p: dict) -> tuple:
             full = list(state)
@@ -129,6 +174,28 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
     return bwd
 
 
+class Kernel:
+    """One step kernel of one layout. ``boxed(args)`` runs it on a list of tensors (the
+    list may be emptied); ``fn`` is what runs now: the step function itself while a
+    background compile is pending, then the compiled (or traced) kernel."""
+
+    def __init__(self, kind: str, fn: Callable[..., Any], example: Sequence[Tensor],
+                 what: str) -> None:
+        self.kind, self.what = kind, what
+        self.example = example
+        self.source = fn  # the plain function: what is traced, and what runs meanwhile
+        self.compiled = False
+        self.pending = False
+        self._set(fn)
+
+    def _set(self, fn: Callable[..., Any], boxed: Callable[[list], Any] | None = None) -> None:
+        self.fn = fn
+        self.boxed = boxed if boxed is not None else (lambda args: fn(*args))
+
+    def __call__(self, *args: Tensor) -> Any:
+        return self.fn(*args)
+
+
 def _key(t: Tensor) -> tuple:
     return (tuple(t.shape), t.stride(), t.dtype, t.device)
 
@@ -142,73 +209,182 @@ def _want_compile(elements: int) -> bool:
     return True
 
 
-def _derive(fn: Callable[..., tuple], example: Sequence[Tensor], compile_: bool
-            ) -> tuple[Callable[..., Any], bool]:
+def _trace(fn: Callable[..., tuple], example: Sequence[Tensor]) -> tuple[Any, list[Tensor]]:
+    from torch.fx.experimental.proxy_tensor import make_fx
+
     t0 = time.perf_counter()
     # distinct fresh tensors: make_fx maps each input object to one placeholder
     fresh = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
              for t in example]
     gm = make_fx(fn, tracing_mode="fake")(*fresh)
     COMPILE_SECONDS["trace"] += time.perf_counter() - t0
-    if not compile_:
-        return gm, False
-    t0 = time.perf_counter()
-    try:
-        # fake inputs of a mode with a shape environment: what Inductor's disk cache needs
-        # to key (and so reuse across processes) a graph compiled outside torch.compile
-        mode = FakeTensorMode(shape_env=ShapeEnv())
-        fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
-        # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
-        # for (and two threads on a busy machine wait on each other at every barrier)
-        compiled = torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
-    except Exception as e:  # no working C++ compiler, an unsupported op: run the traced graph
-        if not _compile_broken:
-            log.warning("compiling a step kernel failed (%s: %s); running traced steps op by "
-                        "op (set MEMLOSS_COMPILE=never to skip compiling)",
-                        type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
-        _compile_broken.append(type(e).__name__)
-        return gm, False
-    finally:
-        COMPILE_SECONDS["compile"] += time.perf_counter() - t0
-    return compiled, True
+    return gm, fresh
+
+
+def _raw(compiled: Any, device: torch.device) -> Callable[[list], Any] | None:
+    """The compiled module's own entry point (a list of tensors in), without the per-call
+    wrappers around it (about 10 us a call): on CPU the generated C++ reads unaligned
+    vectors, and the step graphs' writes into their buffer arguments stay inside the
+    compiled graph (Inductor keeps input mutations of an inference graph there), so the
+    wrappers have nothing to do. ``tests/models/test_fused.py`` checks the compiled kernels
+    called this way against the reference path. None elsewhere (CUDA: alignment guards)."""
+    call = getattr(compiled, "current_callable", None)
+    return call if device.type == "cpu" and callable(call) else None
+
+
+def _compile(k: Kernel) -> None:
+    """Trace and compile ``k`` (on any thread, one at a time), then switch it to the result;
+    where compiling fails, to the traced graph."""
+    with _lock:
+        gm, fresh = _trace(k.source, k.example)
+        if _compile_broken:
+            k._set(gm)
+            k.pending = False
+            return
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+        _use_cache_dir()
+        t0 = time.perf_counter()
+        try:
+            # fake inputs of a mode with a shape environment: what Inductor's disk cache
+            # needs to key (and so reuse across processes) a graph compiled outside
+            # torch.compile
+            mode = FakeTensorMode(shape_env=ShapeEnv())
+            fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
+            # one thread: a step kernel is 10-100 us of work, below what a parallel region
+            # pays for (and two threads on a busy machine wait on each other at barriers)
+            compiled = torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
+        except Exception as e:  # no working C++ compiler, an unsupported op: run the graph
+            if not _compile_broken:
+                log.warning("compiling a step kernel failed (%s: %s); running traced steps "
+                            "op by op (set MEMLOSS_COMPILE=never to skip compiling)",
+                            type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
+            _compile_broken.append(type(e).__name__)
+            k._set(gm)
+            return
+        finally:
+            k.pending = False
+            COMPILE_SECONDS["compile"] += time.perf_counter() - t0
+        k._set(compiled, _raw(compiled, fresh[0].device))
+        k.compiled = True
+        log.debug("compiled the %s kernel of %s in %.1f s", k.kind, k.what,
+                  time.perf_counter() - t0)
+
+
+def _work() -> None:
+    while True:
+        k = _jobs.get()
+        try:
+            _compile(k)
+        except Exception as e:  # keep the step function: correct, only slower
+            k.pending = False
+            log.warning("a step kernel could not be built (%s: %s); the layer keeps running "
+                        "the step uncompiled", type(e).__name__, str(e)[:200])
+        finally:
+            _jobs.task_done()
+
+
+def _announce(k: Kernel, background: bool) -> None:
+    if _announced:
+        return
+    _announced.append(True)
+    how = ("in a background thread; until they are ready the layer runs the step uncompiled "
+           "(slower, same results)" if background else "before the first step")
+    log.info("compiling the fused path's step kernels for %s with TorchInductor %s. Once per "
+             "layout (masks, B, H, dtype): 5-20 s of CPU per kernel on an empty cache, "
+             "loaded from the kernel cache %s afterwards; MEMLOSS_COMPILE=never skips "
+             "compiling (docs/performance.md)", k.what, how, kernel_cache_dir())
 
 
 def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
-            example: Sequence[Tensor]) -> Callable[..., Any]:
+            example: Sequence[Tensor]) -> Kernel:
     pre = example[0]
     want = _want_compile(pre.shape[0] * pre.shape[-1] if pre.dim() > 1 else pre.numel())
     key = (kind, cell.name, nonlinearity, lay, want, tuple(_key(t) for t in example))
-    got = _cache.get(key)
-    if got is None:
-        build = _forward_fn if kind == "forward" else _backward_fn
-        got = _cache[key] = _derive(build(cell, nonlinearity, lay), example, want)
-    return got[0]
+    k = _cache.get(key)
+    if k is not None:
+        return k
+    build = _forward_fn if kind == "forward" else _backward_fn
+    what = (f"a {cell.name} layer (B={pre.shape[0]}, {pre.shape[-1]} gate values, "
+            f"{str(pre.dtype).replace('torch.', '')}, {pre.device.type})")
+    # the caller's tensors go on changing: keep only their layout
+    example = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+               for t in example]
+    k = _cache[key] = Kernel(kind, build(cell, nonlinearity, lay), example, what)
+    if not want:
+        with _lock:
+            gm, _ = _trace(k.source, example)
+        k._set(gm)
+    elif COMPILE == "always":
+        _announce(k, background=False)
+        _compile(k)
+    else:
+        _announce(k, background=True)
+        k.pending = True
+        if not _worker:
+            # imported here, not in two threads at once (their imports cross: a partly
+            # initialized module in one thread breaks the other)
+            for name in ("torch._dynamo", "torch._inductor.compile_fx",
+                         "torch.fx.experimental.proxy_tensor"):
+                importlib.import_module(name)
+            _worker.append(threading.Thread(target=_work, name="memloss-kernels", daemon=True))
+            _worker[0].start()
+        _jobs.put(k)
+    return k
 
 
 def forward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
-                   example: Sequence[Tensor]) -> Callable[..., Any]:
+                   example: Sequence[Tensor]) -> Kernel:
     """The forward kernel of a layout, built for tensors laid out like ``example`` (the
-    kernel's arguments: their shapes, strides, dtypes and devices); traced and compiled on
-    first use, then cached. Call it as ``kernel(*pre, *state, *masks, *params, [m_rec_next],
-    *new_state_buffers, [hm_buffer])``; it returns nothing."""
+    kernel's arguments: their shapes, strides, dtypes and devices); cached. Call it as
+    ``kernel(*pre, *state, *masks, *params, [m_rec_next], *new_state_buffers,
+    [hm_buffer])`` (or ``kernel.boxed([...])``); it returns nothing."""
     return _kernel("forward", cell, nonlinearity, lay, example)
 
 
 def backward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
-                    example: Sequence[Tensor]) -> Callable[..., Any]:
+                    example: Sequence[Tensor]) -> Kernel:
     """The backward kernel of a layout: ``kernel(*pre, *state, *masks, *params,
     [m_rec_next], *d_state, dh_rec, d_out, *d_pre_buffers, *d_prev_state_buffers)`` writes
     the gradients of the pre-activations and of the given previous states into the buffers
-    and returns those of the step parameters."""
+    and returns those of the step parameters. With per-gate recurrent masks ``dh_rec`` is
+    ``[B, G, H]``: the product of each gate block."""
     return _kernel("backward", cell, nonlinearity, lay, example)
 
 
+def wait_compiled(timeout: float | None = None) -> bool:
+    """Block until every background compile has finished (True), or ``timeout`` seconds
+    have passed (False)."""
+    end = None if timeout is None else time.monotonic() + timeout
+    while any(k.pending for k in list(_cache.values())):
+        if end is not None and time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def compiled_kernels() -> int:
-    """How many cached kernels are compiled (the rest run their traced graph)."""
-    return sum(compiled for _, compiled in _cache.values())
+    """How many cached kernels are compiled (the rest run their traced graph or, while a
+    compile is pending, the step function)."""
+    return sum(k.compiled for k in list(_cache.values()))
+
+
+def compile_stats() -> dict[str, Any]:
+    """What building step kernels has cost this process, for a run's record: seconds spent
+    tracing and compiling (the compiling partly in the background), kernels compiled and
+    still pending, the mode and the kernel cache folder."""
+    ks = list(_cache.values())
+    return {"mode": COMPILE, "trace_seconds": round(COMPILE_SECONDS["trace"], 3),
+            "compile_seconds": round(COMPILE_SECONDS["compile"], 3),
+            "compiled_kernels": sum(k.compiled for k in ks),
+            "pending_kernels": sum(k.pending for k in ks),
+            "cache_dir": str(kernel_cache_dir())}
 
 
 def clear_cache() -> None:
-    """Forget the kernels built in this process (Inductor's disk cache is kept)."""
+    """Forget the kernels built in this process (the disk cache is kept), after any
+    background compile has finished."""
+    wait_compiled()
     _cache.clear()
     _compile_broken.clear()
