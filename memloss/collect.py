@@ -2,8 +2,10 @@
 
 :func:`runs_frame` gives one row per run: every option of its config (``train.*``, the net's
 fields as ``train.net.*``, task parameters as ``train.task_params.*``), the execution path,
-the scheme's labels, the paper row it reproduces (``preset.*``), every final metric under
-every inference mode (``test.<mode>.<metric>``), the best validation score, how training
+the scheme's labels, the paper row it reproduces (``preset.*``), the commit of the code that
+trained it (``commit``, :func:`memloss.runs.source_commit`), every final metric under every
+inference mode (``test.<mode>.<metric>``) and under both the final and the best-validation
+weights (``by_weights.<last|best>.test.<mode>.<metric>``), the best validation score, how training
 stopped, timings (``train_seconds``: the training and validation time summed over
 metrics.jsonl; ``evaluations``) and the package versions. :func:`collect` writes it as
 Parquet or CSV together with the summary per (table, row) and the rank agreement per table
@@ -70,7 +72,8 @@ def run_row(run: RunRecord) -> dict[str, Any]:
     """One run as a flat row (see the module doc)."""
     c, final = run.config, run.final or {}
     row: dict[str, Any] = {"run": run.name, "dir": str(run.path), "finished": bool(final),
-                           "seed": run.seed, "path": c.get("path"), "created": c.get("created"),
+                           "seed": run.seed, "commit": c.get("commit"), "path": c.get("path"),
+                           "created": c.get("created"),
                            "resumed": len(c.get("resumed") or [])}
     for k, v in (c.get("labels") or {}).items():
         row[f"labels.{k}"] = v
@@ -83,6 +86,11 @@ def run_row(run: RunRecord) -> dict[str, Any]:
     for mode, metrics in (final.get("test") or {}).items():
         for k, v in metrics.items():
             row[f"test.{mode}.{k}"] = v
+    for kind, scored in (final.get("by_weights") or {}).items():
+        row[f"by_weights.{kind}.step"] = scored.get("step")
+        for mode, metrics in (scored.get("test") or {}).items():
+            for k, v in metrics.items():
+                row[f"by_weights.{kind}.test.{mode}.{k}"] = v
     for mode, metrics in (final.get("train") or {}).items() if isinstance(final.get("train"), dict) else ():
         for k, v in (metrics or {}).items():
             row[f"train_split.{mode}.{k}"] = v

@@ -27,7 +27,8 @@ from memloss.core.runfiles import RunDirError
 from memloss.models import Net, NetConfig
 from memloss.tasks import Task
 
-__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "now", "RunDirError",
+__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "source_commit", "now",
+           "RunDirError",
            "read_config", "read_final", "edited_fields", "check_not_edited"]
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,31 @@ def versions() -> dict[str, str]:
     return out
 
 
+def source_commit() -> str:
+    """The commit of the memloss source a run uses: ``git rev-parse HEAD`` of the checkout
+    that holds the imported package, with ``+dirty`` when tracked files under ``memloss/``
+    differ from it; ``memloss VERSION`` when the package is not a git checkout (installed)."""
+    import subprocess
+
+    package = Path(__file__).resolve().parent
+    git = ["git", "-C", str(package.parent)]
+    try:
+        top = subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode == 0 and Path(top.stdout.strip()).resolve() == package.parent:
+            head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  timeout=10, check=True).stdout.strip()
+            dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no",
+                                    "--", package.name], capture_output=True, text=True,
+                                   timeout=10, check=True).stdout.strip()
+            return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from memloss import __version__
+
+    return f"memloss {__version__}"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -92,7 +118,7 @@ def config_record(config: TrainConfig, net: NetConfig, *, path: str, task_info: 
     return {"train": config.to_dict(), "net": net.to_dict(), "path": path,
             "labels": {"scheme": scheme.spec, "scheme_short": scheme.short},  # type: ignore[union-attr]
             "task_info": task_info, "command": list(command), "versions": versions(),
-            "seed": config.seed, "created": now(), "resumed": [], "info": info}
+            "commit": source_commit(), "seed": config.seed, "created": now(), "resumed": [], "info": info}
 
 
 def read_config(path: "str | os.PathLike[str]") -> dict:

@@ -9,9 +9,19 @@ measured ordering (the same numbers ``memloss collect`` writes to ``.summary`` a
 ``.agreement``) and the measured ordering, best first. Rows without a finished run are
 left out; the table says how many rows it covers.
 
+Every language-model or classification table is followed by the trivial baseline of its
+data (:mod:`memloss.tasks.baselines`: the unigram model, the majority class) on each split,
+and by the commits its runs were trained on.
+
 ``--curves FILE.png`` also draws the validation metric over training steps of every run,
 one colour per table row (thin lines: seeds; thick: their mean), for the papers' figures,
 which compare curves rather than numbers.
+
+``--verdicts`` prints, instead of the tables, one row per finding of the papers
+(:data:`memloss.presets.findings.FINDINGS`) with its verdict by the rule of
+:mod:`memloss.evidence` (reproduced, contradicted, not tested and why) and the evidence;
+``--verdicts-csv FILE`` also writes that table as CSV. ``--findings`` prints the findings
+list (no runs needed).
 """
 from __future__ import annotations
 
@@ -24,19 +34,28 @@ from typing import Sequence
 import pandas as pd
 
 from memloss.collect import find_runs
+from memloss.evidence import trivial_baselines, verdict_table
+from memloss.presets import PRESETS
+from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import axis_label, counted, metric, x_axis
 
-__all__ = ["markdown", "curves", "main"]
+__all__ = ["markdown", "curves", "verdicts_markdown", "findings_markdown", "main"]
 
 
 def _g(v: float) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
 
 
-def markdown(long: pd.DataFrame) -> str:
-    """The tables, one per (paper, table, size, split), as Markdown text."""
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(long: pd.DataFrame, trivial: dict | None = None) -> str:
+    """The tables, one per (paper, table, size, split), as Markdown text. ``trivial``:
+    (preset row, cpu, split) -> the trivial baseline of that row's data
+    (:func:`memloss.evidence.trivial_baselines`), shown under each table."""
     summary = summarize(long)
     agreement = rank_agreement(summary)
     parts: list[str] = []
@@ -68,6 +87,19 @@ def markdown(long: pd.DataFrame) -> str:
         order = group.sort_values("mean", ascending=metric(name).lower_is_better)
         lines.append("Measured ordering, best first: "
                      + "; ".join(f"{r.row} {_g(r.mean)}" for r in order.itertuples()) + ".")
+        if trivial:
+            base_split = str(split).replace("_mc", "")
+            values = sorted({trivial[k] for k in trivial
+                             if k[1] == bool(cpu) and k[2] == base_split
+                             and k[0] in {PRESETS.get(p).cpu_of or p for p in group["preset"]
+                                          if p in PRESETS}})
+            if values:
+                lines.append(f"Trivial baseline of the same data ({base_split}): "
+                             + ", ".join(_g(v) for v in values) + ".")
+        commits = sorted(set(runs["commit"]) - {""}) if "commit" in runs else []
+        lines.append("Commits: " + (", ".join(c[:12] for c in commits) if commits
+                                    else "not recorded (runs before commits were recorded)")
+                     + ".")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -109,14 +141,53 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
     plt.close(fig)
 
 
+def verdicts_markdown(table: pd.DataFrame) -> str:
+    """The verdict table (:func:`memloss.evidence.verdict_table`) as Markdown."""
+    lines = ["| paper | where | finding | size | verdict | reason / evidence | trivial baseline "
+             "| commits |", "|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        why = r.reason if r.verdict != "reproduced" else r.evidence
+        if r.verdict == "contradicted":
+            why = f"{r.reason} (all comparisons: {r.evidence})"
+        lines.append(f"| {r.paper} | {r.where} | {_cell(r.claim)} | {r.size} | **{r.verdict}** "
+                     f"| {_cell(why)} | {_cell(r.trivial) or '-'} | {r.commits or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def findings_markdown() -> str:
+    """Every finding: id, paper, where, the paper's words, the comparison memloss makes."""
+    lines = ["| id | paper | where | the paper's words | measured as (split) |",
+             "|---|---|---|---|---|"]
+    for f in FINDINGS.values():
+        lines.append(f"| `{f.id}` | {f.paper.split(',')[0]} | {f.where} | \"{_cell(f.quote)}\" "
+                     f"| {_cell(f.claim)} ({f.split}) |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", help="sweep or run directories")
+    parser.add_argument("dirs", nargs="*", help="sweep or run directories")
     parser.add_argument("--curves", type=Path, help="also draw validation curves into this PNG")
+    parser.add_argument("--verdicts", action="store_true",
+                        help="print the verdict of every finding (memloss.evidence) instead")
+    parser.add_argument("--verdicts-csv", type=Path, help="also write the verdicts as CSV")
+    parser.add_argument("--findings", action="store_true",
+                        help="print the findings list (no runs needed)")
     args = parser.parse_args(argv)
+    if args.findings:
+        sys.stdout.write(findings_markdown())
+        return 0
+    if not args.dirs:
+        parser.error("give sweep or run directories (or --findings)")
     try:  # a missing or unreadable run, an unwritable PNG: one line, exit 2
         runs = [read_run(p) for p in find_runs(args.dirs)]
-        sys.stdout.write(markdown(paper_measurements(runs)))
+        if args.verdicts or args.verdicts_csv:
+            table = verdict_table(runs)
+            if args.verdicts_csv:
+                table.to_csv(args.verdicts_csv, index=False)
+            sys.stdout.write(verdicts_markdown(table))
+        else:
+            sys.stdout.write(markdown(paper_measurements(runs), trivial_baselines(runs)))
         if args.curves is not None:
             curves(runs, args.curves)
     except (ValueError, OSError) as e:

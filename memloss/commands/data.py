@@ -1,5 +1,7 @@
 """``memloss data fetch NAME [--dir DIR]``, ``memloss data path [NAME]``, ``memloss data list``:
-download and verify data sets, and say where they live."""
+download and verify data sets, and say where they live. ``memloss data baseline TASK|PRESET
+[--set task.NAME=VALUE ...] [--split S]``: the trivial baseline of a task's data (unigram
+model or majority class, :mod:`memloss.tasks.baselines`)."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +76,17 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _baseline(args: argparse.Namespace) -> int:
+    from memloss.build import build_task
+    from memloss.commands.train import resolve_config
+    from memloss.tasks.baselines import baseline
+
+    task = build_task(resolve_config(args.target, None, args.set))
+    for split in args.split or ["valid", "test"]:
+        print(baseline(task, split).describe())
+    return 0
+
+
 def add_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("data", help="download, verify and locate data sets",
                        description="Data sets live in $MEMLOSS_DATA (default "
@@ -93,3 +106,14 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
                          "(the data directory, the offline Shakespeare corpus, Debian's "
                          "Fashion-MNIST package)")
     ls.set_defaults(func=_list)
+    b = dsub.add_parser("baseline", help="the trivial baseline of a task's data: the unigram "
+                        "model (language models) or the majority class (classifiers)",
+                        description="Fitted on the training split of the task as configured "
+                        "(a preset's tokenisation and vocabulary, --set task.NAME=VALUE), "
+                        "scored on each --split (default: valid and test).")
+    b.add_argument("target", help="task or preset name (memloss ls tasks|presets)")
+    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a task parameter (task.train_tokens=200000) or option, as in train")
+    b.add_argument("--split", action="append", choices=("valid", "test"),
+                   help="split to score (repeatable; default: valid and test)")
+    b.set_defaults(func=_baseline)

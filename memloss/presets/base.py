@@ -35,6 +35,9 @@ class Preset:
     ``bounds`` marks values reported as an inequality (e.g. ``{"test": "<"}`` for "<25%").
     ``cpu_of`` names the full preset a ``-cpu`` variant shrinks. ``settings``: the
     TrainConfig's options by name (net fields by their plain names, as ``--set`` takes them).
+    Which weights the paper scores is ``restore_best`` there: False where the paper reports
+    the final network of a fixed schedule, True (the default) where it uses early stopping
+    or does not say (:attr:`weights`); final.json records the scores of both.
     """
 
     name: str
@@ -55,6 +58,12 @@ class Preset:
         net = {k: s.pop(k) for k in list(s) if k in NET_FIELDS}
         return TrainConfig(**s, net=net)
 
+    @property
+    def weights(self) -> str:
+        """The weights whose scores the paper reports: ``"last"`` (the final network) or
+        ``"best"`` (best validation, early stopping)."""
+        return "best" if self.settings.get("restore_best", True) else "last"
+
     def describe(self) -> str:
         shown = ", ".join(f"{k} {self.bounds.get(k, '')}{v:g}" for k, v in self.reported.items())
         head = f"{self.paper.split(',')[0]} {self.table}: {self.row}"
@@ -65,7 +74,7 @@ class Preset:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "paper": self.paper, "table": self.table, "row": self.row,
                 "metric": self.metric, "reported": dict(self.reported), "bounds": dict(self.bounds),
-                "notes": self.notes, "cpu_of": self.cpu_of, "config": self.config.to_dict()}
+                "weights": self.weights, "notes": self.notes, "cpu_of": self.cpu_of, "config": self.config.to_dict()}
 
     def record(self) -> dict[str, Any]:
         """What a run's config.json records of the preset it reproduces (``info.preset``):
@@ -119,7 +128,7 @@ def list_presets() -> list[str]:
 
 
 #: task parameters that do not change which experiment a run is
-_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed")
+_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed", "train_tokens")
 
 
 def _drop_scaling(spec: str) -> str:

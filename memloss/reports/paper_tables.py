@@ -16,7 +16,8 @@ Over the seeds: mean, sample standard deviation, and the 95% interval of the mea
 Student's t (``scipy.stats.t.interval``; a row with one seed has no interval). A reported
 bound (``<0.25``) counts as inside when the interval reaches below it. Per table, Kendall's
 tau (``scipy.stats.kendalltau``, tau-b, ties allowed) compares the paper's ordering of the
-rows with the measured means' ordering.
+rows with the measured means' ordering; a bound ranks strictly beyond its number ("<0.25"
+below every row at 0.25).
 """
 from __future__ import annotations
 
@@ -92,10 +93,12 @@ def paper_measurements(runs: Sequence[RunRecord]) -> pd.DataFrame:
                          "cpu": rec.get("cpu_of") is not None, "preset": str(rec.get("name", "")),
                          "row": str(rec.get("row", "")), "metric": metric, "split": split,
                          "run": run.name, "seed": run.seed,
+                         "commit": str(run.config.get("commit") or ""),
                          "value": np.nan if value is None else value,
                          "reported": float(reported),
                          "bound": str((rec.get("bounds") or {}).get(split, ""))})
-    return pd.DataFrame(rows, columns=[*_GROUP, "run", "seed", "value", "reported", "bound"])
+    return pd.DataFrame(rows, columns=[*_GROUP, "run", "seed", "commit", "value", "reported",
+                                       "bound"])
 
 
 def _interval(values: np.ndarray) -> tuple[float, float, float, float]:
@@ -136,6 +139,17 @@ def summarize(long: pd.DataFrame) -> pd.DataFrame:
                                       "reported", "bound", "inside"])
 
 
+def _as_stated(rows: pd.DataFrame) -> np.ndarray:
+    """The paper's numbers ranked as the paper states them: a bound is strictly beyond its
+    number ("<0.25" ranks below every 0.25, not tied with them)."""
+    reported = rows["reported"].to_numpy(float)
+    bounds = rows["bound"].astype(str).to_numpy()
+    out = reported.copy()
+    out[bounds == "<"] = np.nextafter(reported[bounds == "<"], -np.inf)
+    out[bounds == ">"] = np.nextafter(reported[bounds == ">"], np.inf)
+    return out
+
+
 def rank_agreement(summary: pd.DataFrame) -> pd.DataFrame:
     """Per (paper, table, size, split): Kendall's tau between the paper's numbers and the
     measured means over the table's rows (NaN when either side is constant or fewer than
@@ -147,7 +161,7 @@ def rank_agreement(summary: pd.DataFrame) -> pd.DataFrame:
         if len(g) >= 2:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # constant input: tau is undefined (NaN)
-                res = stats.kendalltau(g["reported"].to_numpy(float), g["mean"].to_numpy(float))
+                res = stats.kendalltau(_as_stated(g), g["mean"].to_numpy(float))
             tau, p = float(res.statistic), float(res.pvalue)
         out.append({**dict(zip(["paper", "table", "cpu", "split"], key)), "rows": len(g),
                     "kendall_tau": tau, "p_value": p})

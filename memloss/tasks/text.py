@@ -87,7 +87,7 @@ def _stamp(paths: dict[str, Path]) -> tuple:
 
 @functools.lru_cache(maxsize=8)
 def _corpus(kind: str, stamp: tuple, lower: bool, split_punct: bool, max_vocab: int | None,
-            min_freq: int) -> Corpus:
+            min_freq: int, train_tokens: int | None = None) -> Corpus:
     tokens = {}
     for split, path, _, _ in stamp:
         lines = read_lines(path)
@@ -101,6 +101,12 @@ def _corpus(kind: str, stamp: tuple, lower: bool, split_punct: bool, max_vocab: 
             toks = char_tokens(lines, lower=lower)
         if len(toks) < 2:
             raise DataError(path, f"only {len(toks)} token(s)", TEXT_FORMAT)
+        if split == "train" and train_tokens is not None:
+            if train_tokens > len(toks):
+                raise DataError(path, f"train_tokens={train_tokens} exceeds the {len(toks)} "
+                                "tokens of the training split; give a smaller number or none",
+                                TEXT_FORMAT)
+            toks = toks[:train_tokens]
         tokens[split] = toks
     vocab = Vocab.build(tokens["train"], max_size=max_vocab, min_freq=min_freq, specials=(UNK,))
     return Corpus(vocab, {s: vocab.encode(t) for s, t in tokens.items()})
@@ -112,7 +118,10 @@ class _LanguageModel(Task):
     ("stream" or "slices"), ``bptt`` (steps per segment or slice), ``loss_reduction``
     ("token": mean NLL per token; "sequence": summed over time, averaged over the batch, the
     scale Zaremba et al.'s learning rate 1 assumes), ``lower``, ``max_vocab`` (a cap that
-    includes ``<unk>``; rarer words become ``<unk>``) and ``min_freq``."""
+    includes ``<unk>``; rarer words become ``<unk>``), ``min_freq`` and ``train_tokens``
+    (None: the whole training split; N: its first N tokens after tokenisation, a smaller
+    training corpus: the vocabulary is built from them; validation and test splits are
+    unchanged)."""
 
     target: ClassVar[str] = "every"
     lower_is_better: ClassVar[bool] = True
@@ -127,6 +136,7 @@ class _LanguageModel(Task):
     lower: bool = False
     max_vocab: int | None = None
     min_freq: int = 1
+    train_tokens: int | None = None
 
     @classmethod
     def tiny(cls, fixtures: Path) -> dict:
@@ -141,6 +151,8 @@ class _LanguageModel(Task):
         validate.integer(self.name, "bptt", self.bptt)
         validate.optional(validate.integer, self.name, "max_vocab", self.max_vocab, minimum=2)
         validate.integer(self.name, "min_freq", self.min_freq)
+        validate.optional(validate.integer, self.name, "train_tokens", self.train_tokens,
+                          minimum=2)
 
     # -- data ---------------------------------------------------------------------------
     def _root(self) -> Path:
@@ -157,7 +169,8 @@ class _LanguageModel(Task):
     def corpus(self) -> Corpus:
         kind, files = self._files()
         lower, split_punct = self._options()
-        return _corpus(kind, _stamp(files), lower, split_punct, self.max_vocab, self.min_freq)
+        return _corpus(kind, _stamp(files), lower, split_punct, self.max_vocab, self.min_freq,
+                       self.train_tokens)
 
     @property
     def vocab(self) -> Vocab:

@@ -435,30 +435,41 @@ class Trainer:
         self._t_last = time.perf_counter()
 
     def _final(self) -> dict:
-        """Score the test split under every ``eval_modes``, with the best-validation weights
-        when ``restore_best`` (swapped in for the evaluation; the last weights stay for the
-        checkpoint), and write final.json."""
+        """Score the test split under every ``eval_modes`` with the final weights and, when
+        validation kept other best weights, with those too (``final["by_weights"]``: ``last``
+        and ``best``, each with its ``step`` and ``test`` scores); ``final["test"]`` is the
+        one ``restore_best`` chooses (the best-validation weights are swapped in for their
+        evaluation; the last weights stay for the checkpoint). Writes final.json."""
         c = self.config
         have_best = self._best_weights is not None or (
             self.checkpoint is not None and self.checkpoint.has(rf.BEST))
-        use_best = c.restore_best and self.best_step is not None and have_best
-        last = None
-        if use_best and self.best_step != self.step:
-            last = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-            self.net.load_state_dict(self._best())
+        has_best = self.best_step is not None and have_best
+        use_best = c.restore_best and has_best
         final: dict[str, Any] = {"weights": "best" if use_best else "last",
                                  "weights_step": self.best_step if use_best else self.step,
                                  "step": self.step, "epoch": self.epoch, "stopped": self.stopped,
-                                 "metric": self.task.metric, "best_valid": self.best, "test": {}}
+                                 "metric": self.task.metric, "best_valid": self.best, "test": {},
+                                 "by_weights": {}}
+        kinds = ["last"] + (["best"] if has_best and self.best_step != self.step else [])
+        last = None
         try:
-            for mode in c.eval_modes:
-                m = evaluate(self.net, self.task, "test", mode=mode, samples=c.mc_samples,
-                             batch_size=c.eval_batch_size, seed=stream_seed(c.seed, "eval"),
-                             device=self.device)
-                if mode == "mc":
-                    m = {**m, "samples": c.mc_samples}
-                final["test"][mode] = m
-                log.info("test (%s): %s", mode, " ".join(f"{k}={v:.4g}" for k, v in m.items()))
+            for kind in kinds:
+                if kind == "best":
+                    last = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+                    self.net.load_state_dict(self._best())
+                scores: dict[str, Any] = {}
+                for mode in c.eval_modes:
+                    m = evaluate(self.net, self.task, "test", mode=mode, samples=c.mc_samples,
+                                 batch_size=c.eval_batch_size, seed=stream_seed(c.seed, "eval"),
+                                 device=self.device)
+                    scores[mode] = {**m, "samples": c.mc_samples} if mode == "mc" else m
+                    log.info("test (%s, %s weights): %s", mode, kind,
+                             " ".join(f"{k}={v:.4g}" for k, v in m.items()))
+                step = self.step if kind == "last" else self.best_step
+                final["by_weights"][kind] = {"step": step, "test": scores}
+            if has_best and "best" not in final["by_weights"]:  # the best are the last weights
+                final["by_weights"]["best"] = final["by_weights"]["last"]
+            final["test"] = final["by_weights"]["best" if use_best else "last"]["test"]
         finally:
             if last is not None:
                 self.net.load_state_dict(last)
