@@ -59,6 +59,12 @@ def input_targets(net: Net, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
     return x, (x.argmax(-1) if onehot else None)
 
 
+def _layer_index(owner: str, name: str, value: Any) -> None:
+    """A layer index, negative ones counting from the top (checked against the net later)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}: {name} must be an integer, got {validate.shown(value)}")
+
+
 @PROBES.register("retention", "ridge probes decoding the input from k steps back out of h_t; "
                  "memory-capacity curve over k")
 @dataclass(frozen=True)
@@ -79,9 +85,7 @@ class Retention(Probe):
     alpha: float = checked(1e-3, validate.number, 0.0, low_open=True)
     batch_size: int = checked(256, validate.integer, minimum=4)
     split: str = checked("test", split_field)
-    layer: int = checked(-1, lambda owner, name, v: validate.integer(
-        owner, name, v, minimum=-validate.MAX_INT) if not isinstance(v, int) or isinstance(v, bool)
-        else v)
+    layer: int = checked(-1, _layer_index)
     modes: tuple[str, ...] = checked((DETERMINISTIC, TRAIN_MODE), modes_field, DETERMINISTIC,
                                      OTHER_SCALING, TRAIN_MODE)
 

@@ -2,8 +2,8 @@
 
 The probes need the state at every step, so they call the net on one time step at a time,
 passing back in whatever state the net returned (the cell's own states, in the layout its
-``CellSpec.state`` declares, and anything its sites carry) and slicing each per-step mask at ``t`` (per-sequence and per-forward masks are
-passed unchanged). This gives exactly the full-sequence forward, costs time linear in T
+``CellSpec.state`` declares, and anything its sites carry) and slicing each per-step mask
+at ``t`` (per-sequence and per-forward masks are passed unchanged). This gives exactly the full-sequence forward, costs time linear in T
 and needs no change to the models, as long as the state the net returns is all it carries
 from one step to the next. :func:`check_stepwise` measures that on every probed net and
 refuses one where it does not hold (for example a net that drops Krueger's output gate,

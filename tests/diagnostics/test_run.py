@@ -1,6 +1,7 @@
 """run_probes, the registry and `memloss probe`: every probe on every cell, files on disk."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -40,6 +41,17 @@ def test_every_registered_probe_is_listed_with_its_description_and_words(capsys)
         words = PROBES.get(name).words()
         assert words["title"] and words["title"] != name
         assert all(q["words"] and q["unit"] for q in words["quantities"].values())
+
+
+@pytest.mark.parametrize("name", PROBES.list())
+def test_every_field_declares_its_check_and_a_bad_value_is_one_line(name):
+    cls = PROBES.get(name)
+    fields = dataclasses.fields(cls)
+    assert fields and all("check" in f.metadata for f in fields), "a field without checked()"
+    for f in fields:
+        with pytest.raises(ValueError) as e:
+            cls(**{f.name: object()})  # no field takes an arbitrary object
+        assert name in str(e.value) and "\n" not in str(e.value)
 
 
 def _cell_meaning(name: str, spec: CellSpec, n, result) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from memloss.core.runfiles import RunDirError
@@ -235,3 +236,21 @@ def test_every_figure_has_words_and_a_unit_on_its_y_axis(four_runs):
         plt.close(fig)
         assert labels and all(lab and lab != "value" for lab in labels), \
             (figure.title, labels)
+
+
+def test_a_probe_is_drawn_with_the_words_its_json_carries(make_run):
+    """A probe no memloss registry knows (a plug-in's, or a newer one) renders with the title
+    and quantity words it wrote into its <probe>.json; a known probe with the class's words."""
+    run = make_run("a")
+    rows = [{"probe": "echo", "scheme": "none", "cell": "lstm", "scaling": "inverted",
+             "mode": "deterministic", "quantity": "echo_size", "layer": 0, "t": t,
+             "value": 0.5 ** t} for t in range(4)]
+    pd.DataFrame(rows).to_csv(run / "diagnostics" / "echo.csv", index=False)
+    (run / "diagnostics" / "echo.json").write_text(json.dumps({
+        "probe": "echo", "title": "How loud the echo stays",
+        "quantities": {"echo_size": {"words": "size of the echo", "unit": "decibels"}}}))
+    sections = {s.title: s for s in describe_runs(read_runs([run]))}
+    echo = sections["Probe: How loud the echo stays"]
+    fig = next(b for b in echo.blocks if isinstance(b, Figure))
+    assert fig.plot.panel_ylabels == {"size of the echo": "decibels"}
+    assert "Probe: How the state fades over time" in sections  # the registered class's title

@@ -65,8 +65,9 @@ class Step(Protocol):
 class Activation:
     """A value the step reports with ``record(name, value)`` at every step.
 
-    ``name``: the key it is recorded under (its block in ``CellSpec.gates``); ``label``: its
-    name in words, as probes report it (``forget``); ``squash``: the function that makes it:
+    ``name``: the key it is recorded under (the name of its block in ``CellSpec.gates`` when
+    it has one; a coupled gate such as ``f = 1 - i`` has none); ``label``: its name in
+    words, as probes report it (``forget``); ``squash``: the function that makes it:
     ``sigmoid`` (a gate, in [0, 1]), ``tanh`` (a candidate, in [-1, 1]) or ``nonlinearity``
     (the layer's own: tanh or relu, vanilla RNN).
     """
