@@ -15,6 +15,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from typing import Callable
@@ -65,8 +66,8 @@ _MEMORY_WORDS = ("out of memory", "can't allocate memory", "not enough memory",
 
 def explain(e: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message of an exception escaping a command."""
-    import torch
-
+    torch = sys.modules.get("torch")  # a command that never loaded torch raised no torch error
+    out_of_memory = (MemoryError,) if torch is None else (MemoryError, torch.OutOfMemoryError)
     text = " ".join(str(e).split())  # one line
     if isinstance(e, ValueError):
         return 2, text
@@ -74,7 +75,7 @@ def explain(e: BaseException) -> tuple[int, str]:
         return 2, f"{e.filename}: no such file or folder" if e.filename else text
     if isinstance(e, MemoryError) and text.startswith("the net has"):  # memloss's own check
         return 1, f"not enough memory: {text}"
-    if isinstance(e, (MemoryError, torch.OutOfMemoryError)) or (
+    if isinstance(e, out_of_memory) or (
             isinstance(e, RuntimeError) and any(w in text.lower() for w in _MEMORY_WORDS)):
         return 1, (f"not enough memory ({text[:200]}); reduce hidden_size, batch_size, "
                    "eval_batch_size or the task's sizes")
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _report(args, "interrupted", hint)
         return 130
+    except BrokenPipeError:  # the reader went away (`memloss ls schemes | head -3`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to show
+        return 1
     except Exception as e:  # noqa: BLE001 (every error becomes one line)
         code, message = explain(e)
         if args.verbose:

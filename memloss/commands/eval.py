@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:
-    from memloss.models import INFERENCE_MODES
+    from memloss.models.modes import INFERENCE_MODES  # the names only: no torch for --help
 
     p = sub.add_parser("eval", help="evaluate a run directory under inference modes",
                        description="Score a run's weights on a split under one or more "

@@ -30,6 +30,7 @@ from torch import Tensor
 from memloss.core import validate
 
 from .masks import MaskPlan, Masks
+from .modes import DETERMINISTIC, INFERENCE_MODES, MC, MODES, OTHER_SCALING, TRAIN_MODE
 from .schemes import SCALINGS
 
 if TYPE_CHECKING:
@@ -40,11 +41,6 @@ __all__ = ["INFERENCE_MODES", "MODES", "DETERMINISTIC", "OTHER_SCALING", "TRAIN_
            "expected_masks", "mode_masks", "check_modes", "check_mode", "net_dtype",
            "state_batch"]
 
-DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, MC = "deterministic", "other-scaling", "train-mode", "mc"
-#: the modes evaluation scores a net under
-INFERENCE_MODES = (DETERMINISTIC, MC, TRAIN_MODE)
-#: the modes probes run under (``other-scaling`` makes Semeniuta's scaling mismatch explicit)
-MODES = (DETERMINISTIC, OTHER_SCALING, TRAIN_MODE, MC)
 _STOCHASTIC = (TRAIN_MODE, MC)
 
 State = Any

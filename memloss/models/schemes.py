@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from .cells import CellSpec
 from memloss.core import validate
 from memloss.core.validate import shown
 from memloss.core.registry import Registry
+
+if TYPE_CHECKING:  # schemes are data: the registry imports without the cells (and torch)
+    from .cells import CellSpec
 
 __all__ = [
     "SiteSpec",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import ClassVar, Iterator
 
 import torch
-from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor
 
 from memloss.core import validate
@@ -279,6 +278,9 @@ class ConllNER(Task):
         return masked_cross_entropy(output, batch.targets, batch.weights)
 
     def score(self, probs: Tensor, batch: Batch) -> dict[str, float]:
+        # seqeval imports scikit-learn and scipy: only a run that scores NER pays for them
+        from seqeval.metrics.sequence_labeling import get_entities
+
         sums = token_nll_sums(probs, batch.targets, batch.weights)
         names = self.data.tags
         pred = probs.argmax(-1)
