@@ -32,6 +32,7 @@ from memloss.models import PATHS, Recurrent
 from memloss.models.paths import kernels
 
 from .common import T, fwd_bwd, interleaved_times
+from .peak import peak_bytes
 
 __all__ = ["TABLE_SCHEMES", "measure", "profile", "main"]
 
@@ -93,13 +94,16 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
     now = time.perf_counter if clock == "wall" else time.process_time
     times = interleaved_times(runs, rounds, now)
     base = times[BASELINE]
+    # peak bytes of the tensors one training call allocates (benchmarks.peak), exact
+    peaks = {key: peak_bytes(run, dev) for key, run in runs.items()}
     rows = []
     for key, ts in times.items():
         lo, hi = _quartiles([t / b for t, b in zip(ts, base)])
         rows.append(dict(threads=threads, hidden=hidden, batch=batch, scheme=key[0], path=key[1],
                          chosen=chosen[key], ms=1e3 * statistics.median(ts),
                          ratio=statistics.median(ts) / statistics.median(base),
-                         ratio_q1=lo, ratio_q3=hi))
+                         ratio_q1=lo, ratio_q3=hi, peak_bytes=peaks[key],
+                         peak_ratio=peaks[key] / peaks[BASELINE]))
     return rows, warm
 
 
@@ -147,8 +151,9 @@ def _pin(threads: int, cpus: list[int]) -> str:
         return "not pinned"
 
 
-def markdown(rows: list[dict], path: str) -> str:
-    """One table per path: a row per scheme, a column per (H, threads): ratio (ms)."""
+def markdown(rows: list[dict], path: str, field: str = "time") -> str:
+    """One table per path: a row per scheme, a column per (H, threads): the time ratio
+    (ms; IQR), or with ``field="memory"`` the peak-bytes ratio (MiB)."""
     cols = sorted({(r["hidden"], r["threads"]) for r in rows})
     head = "| scheme | " + " | ".join(f"H={h}, {n} thr." for h, n in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
@@ -160,9 +165,13 @@ def markdown(rows: list[dict], path: str) -> str:
         cells = []
         for h, n in cols:
             r = by.get((label, p, h, n))
-            cells.append("" if r is None else
-                         f"{r['ratio']:.2f} ({r['ms']:.1f} ms; {r['ratio_q1']:.2f}-"
-                         f"{r['ratio_q3']:.2f})")
+            if r is None:
+                cells.append("")
+            elif field == "memory":
+                cells.append(f"{r['peak_ratio']:.2f} ({r['peak_bytes'] / 2**20:.1f} MiB)")
+            else:
+                cells.append(f"{r['ratio']:.2f} ({r['ms']:.1f} ms; {r['ratio_q1']:.2f}-"
+                             f"{r['ratio_q3']:.2f})")
         chosen = next((r["chosen"] for r in rows if r["scheme"] == label and r["path"] == p), p)
         lines.append(f"| {label} [{chosen}] | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -201,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     warmups: list[dict] = []
     load = [os.getloadavg()[0]]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+    def header() -> str:
+        return (f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.clock} clock, fp32, "
+                f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
+                f"load average {min(load):.1f}-{max(load):.1f}")
+
     for n in args.threads:
         cpus = _pin(n, allowed)
         for h in args.hidden:
@@ -212,19 +227,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"threads={n} (CPUs {cpus}) H={h}: warm-up {warm['seconds']:.1f} s, of which "
                   f"tracing {warm['trace_seconds']:.1f} s and compiling "
                   f"{warm['compile_seconds']:.1f} s; load average {load[-1]:.1f}", flush=True)
-    header = (f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.clock} clock, fp32, "
-              f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
-              f"load average {min(load):.1f}-{max(load):.1f}")
-    print(header)
+            if args.json:  # after every block: a long run that is stopped keeps what it did
+                tmp = args.json + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump({"header": header(), "rows": rows, "warmups": warmups,
+                               "load": load}, f, indent=1)
+                os.replace(tmp, args.json)
+    print(header())
     for path in args.paths:
         print(f"\npath={path}: ratio of medians vs nn.LSTM (median ms; IQR of per-round ratios)")
         print(markdown(rows, path))
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"header": header, "rows": rows, "warmups": warmups, "load": load}, f,
-                      indent=1)
-        os.replace(tmp, args.json)
+        print(f"\npath={path}: peak bytes of one training call over nn.LSTM's (MiB)")
+        print(markdown(rows, path, "memory"))
     return 0
 
 
