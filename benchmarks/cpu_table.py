@@ -67,18 +67,19 @@ def _layer(spec: str, path: str, hidden: int) -> Recurrent:
 
 
 def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], threads: int,
-            clock: str = "cpu", schemes: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+            clock: str = "cpu", schemes: dict[str, str] | None = None,
+            device: str = "cpu") -> tuple[list[dict], dict]:
     """Rows (threads, H, scheme, path, chosen path, median ms, ratio of medians, IQR of the
     per-round ratios) and the warm-up record (seconds, of which compiling)."""
-    dev = torch.device("cpu")
+    dev = torch.device(device)
     torch.manual_seed(0)
     runs: dict[tuple[str, str], Callable[[], None]] = {
-        BASELINE: fwd_bwd(torch.nn.LSTM(hidden, hidden).train(), batch, hidden, dev)}
+        BASELINE: fwd_bwd(torch.nn.LSTM(hidden, hidden).to(dev).train(), batch, hidden, dev)}
     chosen = {BASELINE: "torch.nn"}
     for label, spec in (schemes or TABLE_SCHEMES).items():
         for path in paths:
             layer = _layer(spec, path, hidden)
-            runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
+            runs[(label, path)] = fwd_bwd(layer.to(dev), batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
     before = dict(kernels.COMPILE_SECONDS)
     t0 = time.perf_counter()
@@ -91,7 +92,8 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
             "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
             "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
             "compiled_kernels": kernels.compiled_kernels()}
-    now = time.perf_counter if clock == "wall" else time.process_time
+    # on CUDA: wall time around synchronized calls (fwd_bwd synchronizes)
+    now = time.perf_counter if clock == "wall" or dev.type == "cuda" else time.process_time
     times = interleaved_times(runs, rounds, now)
     base = times[BASELINE]
     # peak bytes of the tensors one training call allocates (benchmarks.peak), exact
@@ -193,7 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", choices=list(TABLE_SCHEMES), metavar="SCHEME",
                     help="instead of the table: torch.profiler's op table of this scheme and of "
                          "nn.LSTM (first --hidden, first --threads, first --paths, --rounds calls)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: the ratio to cuDNN's nn.LSTM, wall time around synchronized "
+                         "calls, TF32 off for both (benchmarks/gpu_check.sh)")
     args = ap.parse_args(argv)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            ap.error("--device cuda: no CUDA device here")
+        # the same precision for cuDNN and the fused path's products (DESIGN.md section 4)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     if args.rounds < 1 or min(args.threads) < 1 or min(args.hidden) < 1:
         ap.error("--rounds, --threads and --hidden must be >= 1")
     schemes = {k: TABLE_SCHEMES[k] for k in args.schemes} if args.schemes else None
@@ -212,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
     def header() -> str:
-        return (f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.clock} clock, fp32, "
+        where = (torch.cuda.get_device_name() + ", wall clock" if args.device == "cuda"
+                 else f"CPU: {_cpu_model()}, {args.clock} clock")
+        return (f"{where}, torch {torch.__version__}, fp32, "
                 f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
                 f"load average {min(load):.1f}-{max(load):.1f}")
 
@@ -220,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         cpus = _pin(n, allowed)
         for h in args.hidden:
             got, warm = measure(h, args.batch, args.rounds, tuple(args.paths), n, args.clock,
-                                schemes)
+                                schemes, args.device)
             rows += got
             warmups.append(dict(warm, threads=n, hidden=h, cpus=cpus))
             load.append(os.getloadavg()[0])
