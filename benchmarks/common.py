@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from memloss.models import Recurrent
-from memloss.models.paths import native_eligible
+from memloss.models.paths import kernels, native_eligible
 
 from .checkout import assert_measuring_checkout
 
@@ -54,10 +54,13 @@ def bench_threads() -> int:
 def prepare(device: str) -> torch.device:
     """What every benchmark's ``setup`` does first: check that the imported memloss is the
     commit asv stores the result under (:mod:`benchmarks.checkout`), pin torch's threads
-    (:func:`bench_threads`), and return the device, or raise NotImplementedError (asv:
-    skip) when it is absent."""
+    (:func:`bench_threads`), compile step kernels before their first step (unless
+    ``MEMLOSS_COMPILE`` says otherwise), and return the device, or raise
+    NotImplementedError (asv: skip) when it is absent."""
     assert_measuring_checkout()
     torch.set_num_threads(bench_threads())
+    if "MEMLOSS_COMPILE" not in os.environ:  # time compiled kernels: built in the warm-up,
+        kernels.COMPILE = "always"           # not in a background thread during the timing
     if device == "cuda" and not torch.cuda.is_available():
         raise NotImplementedError("no CUDA device")
     return torch.device(device)

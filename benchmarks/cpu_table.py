@@ -32,6 +32,7 @@ from memloss.models import PATHS, Recurrent
 from memloss.models.paths import kernels
 
 from .common import T, fwd_bwd, interleaved_times
+from .peak import peak_bytes
 
 __all__ = ["TABLE_SCHEMES", "measure", "profile", "main"]
 
@@ -66,18 +67,19 @@ def _layer(spec: str, path: str, hidden: int) -> Recurrent:
 
 
 def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], threads: int,
-            clock: str = "cpu", schemes: dict[str, str] | None = None) -> tuple[list[dict], dict]:
+            clock: str = "cpu", schemes: dict[str, str] | None = None,
+            device: str = "cpu") -> tuple[list[dict], dict]:
     """Rows (threads, H, scheme, path, chosen path, median ms, ratio of medians, IQR of the
     per-round ratios) and the warm-up record (seconds, of which compiling)."""
-    dev = torch.device("cpu")
+    dev = torch.device(device)
     torch.manual_seed(0)
     runs: dict[tuple[str, str], Callable[[], None]] = {
-        BASELINE: fwd_bwd(torch.nn.LSTM(hidden, hidden).train(), batch, hidden, dev)}
+        BASELINE: fwd_bwd(torch.nn.LSTM(hidden, hidden).to(dev).train(), batch, hidden, dev)}
     chosen = {BASELINE: "torch.nn"}
     for label, spec in (schemes or TABLE_SCHEMES).items():
         for path in paths:
             layer = _layer(spec, path, hidden)
-            runs[(label, path)] = fwd_bwd(layer, batch, hidden, dev)
+            runs[(label, path)] = fwd_bwd(layer.to(dev), batch, hidden, dev)
             chosen[(label, path)] = layer.chosen_path()
     before = dict(kernels.COMPILE_SECONDS)
     t0 = time.perf_counter()
@@ -90,16 +92,20 @@ def measure(hidden: int, batch: int, rounds: int, paths: tuple[str, ...], thread
             "trace_seconds": kernels.COMPILE_SECONDS["trace"] - before["trace"],
             "compile_seconds": kernels.COMPILE_SECONDS["compile"] - before["compile"],
             "compiled_kernels": kernels.compiled_kernels()}
-    now = time.perf_counter if clock == "wall" else time.process_time
+    # on CUDA: wall time around synchronized calls (fwd_bwd synchronizes)
+    now = time.perf_counter if clock == "wall" or dev.type == "cuda" else time.process_time
     times = interleaved_times(runs, rounds, now)
     base = times[BASELINE]
+    # peak bytes of the tensors one training call allocates (benchmarks.peak), exact
+    peaks = {key: peak_bytes(run, dev) for key, run in runs.items()}
     rows = []
     for key, ts in times.items():
         lo, hi = _quartiles([t / b for t, b in zip(ts, base)])
         rows.append(dict(threads=threads, hidden=hidden, batch=batch, scheme=key[0], path=key[1],
                          chosen=chosen[key], ms=1e3 * statistics.median(ts),
                          ratio=statistics.median(ts) / statistics.median(base),
-                         ratio_q1=lo, ratio_q3=hi))
+                         ratio_q1=lo, ratio_q3=hi, peak_bytes=peaks[key],
+                         peak_ratio=peaks[key] / peaks[BASELINE]))
     return rows, warm
 
 
@@ -147,8 +153,9 @@ def _pin(threads: int, cpus: list[int]) -> str:
         return "not pinned"
 
 
-def markdown(rows: list[dict], path: str) -> str:
-    """One table per path: a row per scheme, a column per (H, threads): ratio (ms)."""
+def markdown(rows: list[dict], path: str, field: str = "time") -> str:
+    """One table per path: a row per scheme, a column per (H, threads): the time ratio
+    (ms; IQR), or with ``field="memory"`` the peak-bytes ratio (MiB)."""
     cols = sorted({(r["hidden"], r["threads"]) for r in rows})
     head = "| scheme | " + " | ".join(f"H={h}, {n} thr." for h, n in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 1)]
@@ -160,9 +167,13 @@ def markdown(rows: list[dict], path: str) -> str:
         cells = []
         for h, n in cols:
             r = by.get((label, p, h, n))
-            cells.append("" if r is None else
-                         f"{r['ratio']:.2f} ({r['ms']:.1f} ms; {r['ratio_q1']:.2f}-"
-                         f"{r['ratio_q3']:.2f})")
+            if r is None:
+                cells.append("")
+            elif field == "memory":
+                cells.append(f"{r['peak_ratio']:.2f} ({r['peak_bytes'] / 2**20:.1f} MiB)")
+            else:
+                cells.append(f"{r['ratio']:.2f} ({r['ms']:.1f} ms; {r['ratio_q1']:.2f}-"
+                             f"{r['ratio_q3']:.2f})")
         chosen = next((r["chosen"] for r in rows if r["scheme"] == label and r["path"] == p), p)
         lines.append(f"| {label} [{chosen}] | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -184,7 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", choices=list(TABLE_SCHEMES), metavar="SCHEME",
                     help="instead of the table: torch.profiler's op table of this scheme and of "
                          "nn.LSTM (first --hidden, first --threads, first --paths, --rounds calls)")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="cuda: the ratio to cuDNN's nn.LSTM, wall time around synchronized "
+                         "calls, TF32 off for both (benchmarks/gpu_check.sh)")
     args = ap.parse_args(argv)
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            ap.error("--device cuda: no CUDA device here")
+        # the same precision for cuDNN and the fused path's products (DESIGN.md section 4)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     if args.rounds < 1 or min(args.threads) < 1 or min(args.hidden) < 1:
         ap.error("--rounds, --threads and --hidden must be >= 1")
     schemes = {k: TABLE_SCHEMES[k] for k in args.schemes} if args.schemes else None
@@ -201,30 +221,37 @@ def main(argv: list[str] | None = None) -> int:
     warmups: list[dict] = []
     load = [os.getloadavg()[0]]
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+    def header() -> str:
+        where = (torch.cuda.get_device_name() + ", wall clock" if args.device == "cuda"
+                 else f"CPU: {_cpu_model()}, {args.clock} clock")
+        return (f"{where}, torch {torch.__version__}, fp32, "
+                f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
+                f"load average {min(load):.1f}-{max(load):.1f}")
+
     for n in args.threads:
         cpus = _pin(n, allowed)
         for h in args.hidden:
             got, warm = measure(h, args.batch, args.rounds, tuple(args.paths), n, args.clock,
-                                schemes)
+                                schemes, args.device)
             rows += got
             warmups.append(dict(warm, threads=n, hidden=h, cpus=cpus))
             load.append(os.getloadavg()[0])
             print(f"threads={n} (CPUs {cpus}) H={h}: warm-up {warm['seconds']:.1f} s, of which "
                   f"tracing {warm['trace_seconds']:.1f} s and compiling "
                   f"{warm['compile_seconds']:.1f} s; load average {load[-1]:.1f}", flush=True)
-    header = (f"CPU: {_cpu_model()}, torch {torch.__version__}, {args.clock} clock, fp32, "
-              f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
-              f"load average {min(load):.1f}-{max(load):.1f}")
-    print(header)
+            if args.json:  # after every block: a long run that is stopped keeps what it did
+                tmp = args.json + ".tmp"
+                with open(tmp, "w") as f:
+                    json.dump({"header": header(), "rows": rows, "warmups": warmups,
+                               "load": load}, f, indent=1)
+                os.replace(tmp, args.json)
+    print(header())
     for path in args.paths:
         print(f"\npath={path}: ratio of medians vs nn.LSTM (median ms; IQR of per-round ratios)")
         print(markdown(rows, path))
-    if args.json:
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"header": header, "rows": rows, "warmups": warmups, "load": load}, f,
-                      indent=1)
-        os.replace(tmp, args.json)
+        print(f"\npath={path}: peak bytes of one training call over nn.LSTM's (MiB)")
+        print(markdown(rows, path, "memory"))
     return 0
 
 

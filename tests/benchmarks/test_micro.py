@@ -12,7 +12,7 @@ import torch
 
 from benchmarks.common import bench_threads
 from memloss.models import Recurrent
-from memloss.models.paths import native_eligible
+from memloss.models.paths import kernels, native_eligible
 
 H, B = 256, 32
 SCHEMES = {"none": "none", "semeniuta": "semeniuta:p=0.25", "zoneout-hidden":
@@ -21,9 +21,11 @@ CASES = [(c, s, p) for c in ("lstm", "gru") for s in SCHEMES for p in ("native",
 
 
 @pytest.fixture(autouse=True)
-def _pinned_threads():
+def _pinned_threads(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(bench_threads())
+    # time the compiled step kernels: built before the first step, not in the background
+    monkeypatch.setattr(kernels, "COMPILE", "always")
     yield
     torch.set_num_threads(before)
 
