@@ -6,8 +6,10 @@ from dataclasses import fields, is_dataclass, replace
 
 import torch
 
+from memloss.core import bounds
 from memloss.core.seeds import stream_seed
 from memloss.models import DATA_FIELDS, Net, NetConfig
+from memloss.models.net import check_bounds
 from memloss.tasks import TASKS, Task, make_task
 
 from .config import TrainConfig
@@ -38,12 +40,17 @@ def task_from(name: str, params: dict) -> Task:
 
 
 def net_config(config: TrainConfig, task: Task) -> NetConfig:
-    """The complete NetConfig of a run: the config's net with the task's data sizes."""
+    """The complete NetConfig of a run: the config's net with the task's data sizes. The
+    run's bounds are checked here, before anything is built (:mod:`memloss.core.bounds`):
+    its threads against the cores, the net's size against the memory."""
     sizes = task.net_kwargs()
     bad = sorted(set(sizes) - set(DATA_FIELDS))
     if bad:
         raise ValueError(f"task {config.task!r} fixes {bad}, which are not data sizes")
-    return replace(config.net, **sizes)
+    bounds.check_threads("TrainConfig", config.threads)
+    net = replace(config.net, **sizes)
+    check_bounds(net)
+    return net
 
 
 def build_net(config: TrainConfig, task: Task, net: NetConfig | None = None) -> Net:

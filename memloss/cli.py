@@ -6,7 +6,8 @@ that sets ``func`` (returning an exit code); modules are discovered automaticall
 Every error ends in one line on stderr, ``memloss COMMAND: error: ...``, naming the file,
 field or value and what to do, and an exit code: 2 for bad input (options, values, run and
 data files), 1 for the environment (disk full, permissions, memory, the device), 130 for
-Ctrl-C (after a checkpoint being written is complete). An unexpected exception is reported
+Ctrl-C and 128 + N for a termination signal N that stopped training (143 SIGTERM, 138
+SIGUSR1, 140 SIGUSR2), after a checkpoint being written is complete. An unexpected exception is reported
 as an internal error in one line too; ``-v`` shows its traceback.
 """
 from __future__ import annotations
@@ -105,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     hint = getattr(args, "hint", None)  # what a command says about its run after a failure
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        _report(args, "interrupted", hint)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or a termination signal (training.signals)
+        _report(args, str(e) or "interrupted", hint)
+        return int(getattr(e, "exit_code", 130))
     except BrokenPipeError:  # the reader went away (`memloss ls schemes | head -3`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to show
         return 1

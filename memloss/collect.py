@@ -10,6 +10,12 @@ stopped, timings (``train_seconds``: the training and validation time summed ove
 metrics.jsonl; ``evaluations``) and the package versions. :func:`collect` writes it as
 Parquet or CSV together with the summary per (table, row) and the rank agreement per table
 (:mod:`memloss.reports.paper_tables`).
+
+A run directory that cannot be read (a malformed or corrupt file) is left out with its
+reason and the rest are collected; ``memloss collect`` then exits with
+:data:`LEFT_OUT_EXIT`. ``status`` says ``finished``, ``unfinished``, ``busy`` (another process
+is writing it now: not a failure) or ``stale`` (final.json is about other weights than the
+checkpoint: the run was resumed and has not finished again).
 """
 from __future__ import annotations
 
@@ -25,11 +31,14 @@ from memloss.core import runfiles as rf
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 
-__all__ = ["find_runs", "runs_frame", "collect", "Collected", "output_paths", "FORMATS"]
+__all__ = ["find_runs", "runs_frame", "collect", "Collected", "output_paths", "FORMATS",
+           "read_runs_kept", "LEFT_OUT_EXIT"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = (".parquet", ".csv")
+#: ``memloss collect``'s exit status when some runs were left out (the rest were written)
+LEFT_OUT_EXIT = 3
 #: folders that never hold runs (a sweep's own files)
 _SKIP = (".sweep",)
 
@@ -71,7 +80,12 @@ def _flat(prefix: str, value: Any, out: dict[str, Any]) -> None:
 def run_row(run: RunRecord) -> dict[str, Any]:
     """One run as a flat row (see the module doc)."""
     c, final = run.config, run.final or {}
+    who = rf.busy(run.path)
+    stale = rf.final_problem(run.path, final) if final else None
+    status = "busy" if who else ("finished" if final and not stale else
+                                 "stale" if final else "unfinished")
     row: dict[str, Any] = {"run": run.name, "dir": str(run.path), "finished": bool(final),
+                           "status": status,
                            "seed": run.seed, "commit": c.get("commit"), "path": c.get("path"),
                            "created": c.get("created"),
                            "resumed": len(c.get("resumed") or [])}
@@ -143,17 +157,38 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 
 class Collected:
     """What :func:`collect` produced: ``runs`` (one row per run), ``summary`` (per table row
-    and split) and ``agreement`` (Kendall's tau per table and split), and where they went."""
+    and split) and ``agreement`` (Kendall's tau per table and split), and where they went;
+    ``left_out``: the run directories that could not be read, each with the reason."""
 
     def __init__(self, runs: pd.DataFrame, summary: pd.DataFrame, agreement: pd.DataFrame,
-                 paths: tuple[Path, ...] = ()):
+                 paths: tuple[Path, ...] = (), left_out: Sequence[tuple[Path, str]] = ()):
         self.runs, self.summary, self.agreement, self.paths = runs, summary, agreement, paths
+        self.left_out = list(left_out)
+
+
+def read_runs_kept(dirs: Sequence[Path]) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """Read each run directory; one that is malformed or corrupt (any problem
+    :func:`~memloss.reports.runs.read_run` names) is left out with its reason, so one bad
+    run never stops the rest. A run another process is writing that cannot be read yet is
+    left out as ``busy``; one that can be read is kept (``status`` ``busy`` in its row)."""
+    records, left = [], []
+    for d in dirs:
+        who = rf.busy(d)
+        try:
+            records.append(read_run(d))
+        except (rf.RunDirError, ValueError, OSError) as e:
+            reason = f"busy: being written by {who}" if who else " ".join(str(e).split())[:300]
+            log.warning("%s left out: %s", d, reason)
+            left.append((d, reason))
+    return records, left
 
 
 def collect(paths: Sequence["str | os.PathLike[str]"],
             out: "str | os.PathLike[str] | None" = None) -> Collected:
-    """Read the runs under ``paths`` and (with ``out``) write the three tables."""
-    records = [read_run(p) for p in find_runs(paths)]
+    """Read the runs under ``paths`` and (with ``out``) write the three tables. A run that
+    cannot be read is left out with its reason (:attr:`Collected.left_out`); the rest are
+    collected."""
+    records, left_out = read_runs_kept(find_runs(paths))
     runs = runs_frame(records)
     summary = summarize(paper_measurements(records))
     agreement = rank_agreement(summary)
@@ -167,4 +202,4 @@ def collect(paths: Sequence["str | os.PathLike[str]"],
     if unfinished:
         log.warning("%d of %d runs have not finished (no final.json); they are in the run "
                     "table but not in the summary", unfinished, len(runs))
-    return Collected(runs, summary, agreement, written)
+    return Collected(runs, summary, agreement, written, left_out)

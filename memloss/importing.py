@@ -9,6 +9,13 @@ head, under any prefixes: PyTorch's word_language_model (``encoder``, ``rnn``,
 by themselves; ``parts`` names them otherwise. A key that belongs to none of the three is
 an error, so nothing the model computes is dropped without a word.
 
+Everything written is verified first, each failure one line naming the tensor: every tensor
+used is floating point, finite and not a meta tensor; every layer of the recurrent stack is
+complete (both weights, and the biases of every layer or of none: a missing bias is never
+made zero) and every tensor has its layer's shape. ``out_dir`` follows ``memloss train``'s
+guard (a new or empty folder). A file that is neither safetensors nor a ``torch.save`` file
+is called so; a ``torch.save`` file holding Python objects is refused without unpickling.
+
 The run directory holds ``config.json`` (the task, the net with the scheme the model was
 trained with, and ``info.imported``: the source file, its SHA-256, the parts and the
 vocabulary mapping), ``model.safetensors`` and a ``final.json`` without test metrics; so
@@ -39,7 +46,7 @@ from memloss.models.cells import native_cells
 from memloss.runs import config_record
 
 __all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",
-           "PART_NAMES"]
+           "PART_NAMES", "check_tensors"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +81,10 @@ def read_state_dict(path: "str | os.PathLike[str]") -> dict[str, Tensor]:
             return load_file(str(path))
         except (SafetensorError, OSError) as e:
             raise ValueError(f"{path} is not a readable safetensors file ({e})") from None
+    neither = (f"{path} is neither a safetensors file nor a torch.save file; pass the file "
+               "the model's state dict was saved to")
+    if not _torch_save_file(path):
+        raise ValueError(neither)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -81,8 +92,8 @@ def read_state_dict(path: "str | os.PathLike[str]") -> dict[str, Tensor]:
             f"{path} holds pickled Python objects (a whole model saved with torch.save(model)?), "
             "which memloss does not unpickle; save the weights instead: "
             "torch.save(model.state_dict(), 'model.pt')") from None
-    except (RuntimeError, OSError, EOFError) as e:
-        raise ValueError(f"{path} is neither a safetensors file nor a torch.save file ({e})"
+    except Exception as e:  # noqa: BLE001 (torch raises many types for damaged files)
+        raise ValueError(f"{neither} ({type(e).__name__}: {' '.join(str(e).split())[:120]})"
                          ) from None
     if isinstance(obj, Mapping) and not all(isinstance(v, Tensor) for v in obj.values()):
         inner = next((obj[k] for k in _CHECKPOINT_KEYS if isinstance(obj.get(k), Mapping)), None)
@@ -93,6 +104,72 @@ def read_state_dict(path: "str | os.PathLike[str]") -> dict[str, Tensor]:
         raise ValueError(f"{path} does not hold a state dict (names -> tensors); save one with "
                          "torch.save(model.state_dict(), PATH)")
     return dict(obj)
+
+
+def _torch_save_file(path: Path) -> bool:
+    """Whether ``path`` starts like a ``torch.save`` file: a zip archive (the format since
+    PyTorch 1.6) or a pickle (protocol 2+, the legacy format)."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return zipfile.is_zipfile(path) or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5)
+
+
+def check_tensors(state: Mapping[str, Tensor], names: Sequence[str]) -> None:
+    """Every tensor ``names`` lists must be a floating-point tensor holding finite values on
+    a real device; else one line naming the first bad tensor."""
+    for name in names:
+        t = state[name]
+        if t.device.type == "meta":
+            raise ValueError(f"tensor {name!r} is a meta tensor (shape only, no values); save "
+                             "the model's real weights")
+        if not t.is_floating_point():
+            raise ValueError(f"tensor {name!r} has dtype {str(t.dtype).removeprefix('torch.')}; "
+                             "weights must be floating point (float32, float64, float16, "
+                             "bfloat16): is this the model's state dict?")
+        if not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ValueError(f"tensor {name!r} holds {bad} NaN or infinite value(s); these "
+                             "weights cannot be scored or probed: export a checkpoint from "
+                             "before the training diverged")
+
+
+def _recurrent_shapes(recurrent: Mapping[str, Tensor], gates: int, prefix: str) -> None:
+    """Every layer of the stack is complete (``weight_ih``/``weight_hh``, and the biases of
+    every layer or of none) and every tensor has the shape its layer needs."""
+    w_hh = recurrent["weight_hh_l0"]
+    hidden = int(w_hh.shape[1])
+    layers = 0
+    while f"weight_ih_l{layers}" in recurrent or f"weight_hh_l{layers}" in recurrent:
+        layers += 1
+    has_bias = any(k.startswith("bias_") for k in recurrent)
+    for k in range(layers):
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if has_bias else [])
+        for base in names:
+            key = f"{base}_l{k}"
+            if key not in recurrent:
+                raise ValueError(f"tensor {prefix + key!r} is missing from the state dict (layer "
+                                 f"{k} of the {layers}-layer stack is incomplete); memloss would "
+                                 "make it zero: export the whole state dict")
+            t = recurrent[key]
+            width = None if key == "weight_ih_l0" else hidden
+            want: tuple[int | None, ...] = (gates * hidden,) if base.startswith("bias") else \
+                (gates * hidden, width)
+            have = tuple(int(d) for d in t.shape)
+            if len(have) != len(want) or any(w is not None and w != h for w, h in zip(want, have)):
+                shown = tuple("*" if w is None else w for w in want)
+                raise ValueError(f"tensor {prefix + key!r} has shape {have}; layer {k} of a "
+                                 f"hidden size {hidden} stack needs {shown}")
+    extra = sorted(k for k in recurrent if not any(
+        k == f"{b}_l{i}" for b in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for i in range(layers)))
+    if extra:
+        raise ValueError(f"tensor {prefix + extra[0]!r} does not belong to a {layers}-layer "
+                         "unidirectional stack; memloss would leave it out")
 
 
 def _strip_wrappers(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -210,8 +287,7 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
     run directory.
     """
     out = Path(out_dir)
-    if rf.is_run_dir(out):
-        raise ValueError(f"{out} already holds a run; choose another --out")
+    _check_out(out)
     state = _strip_wrappers(read_state_dict(source))
     found = find_parts(state, parts)
     dot = f"{found.rnn}." if found.rnn else ""
@@ -231,7 +307,14 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
         raise ValueError(f"the state dict has weights outside an embedding -> recurrent -> linear "
                          f"head model: {left[:6]}; memloss would leave them out and probe another "
                          "model (name the parts with --part if they were not found)")
+    check_tensors(state, sorted(used & set(state)))
     cell = _cell(recurrent, cell)
+    _recurrent_shapes(recurrent, get_cell(cell).num_gates, dot)
+    if head_b is not None and (head_b.dim() != 1 or head_w is None
+                               or int(head_b.shape[0]) != int(head_w.shape[0])):
+        rows = int(head_w.shape[0]) if head_w is not None else "C"
+        raise ValueError(f"tensor {found.head + '.bias'!r} has shape {tuple(head_b.shape)}; the "
+                         f"head's bias needs ({rows},)")
     the_task = task_from(task, dict(task_params or {}))
     mapping: dict[str, Any] = {}
     if vocab is not None:
@@ -253,8 +336,7 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
                            task_info=the_task.run_info(), command=list(command or []), info=info)
     out.mkdir(parents=True, exist_ok=True)
     with rf.RunLock(out, "import"):
-        if rf.is_run_dir(out):  # another writer got there first
-            raise ValueError(f"{out} already holds a run; choose another --out")
+        _check_out(out)  # again, now that no one else can write it
         rf.write_json(out / rf.CONFIG, record)
         rf.save_weights(out / rf.MODEL, net.state_dict(), {"step": "0", "imported": "1"})
         rf.write_json(out / rf.FINAL, {"weights": "last", "metric": the_task.metric,
@@ -262,6 +344,21 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
     log.info("imported %s (%s, %d layer(s) of %d, scheme %s) into %s", source, cell,
              net.config.num_layers, net.config.hidden_size, net.config.scheme, out)
     return out
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` follows ``memloss train``'s guard: a new or empty folder, never a file, a
+    run or a folder holding other files."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a directory")
+    if rf.is_run_dir(out):
+        raise ValueError(f"{out} already holds a run; choose another --out")
+    entries = rf.run_entries(out) if out.is_dir() else []
+    if entries:
+        more = f" and {len(entries) - 5} more" if len(entries) > 5 else ""
+        shown = ", ".join(entries[:5]) + more
+        raise ValueError(f"--out {out} is not empty and holds no memloss run ({shown}); choose a "
+                         "new or empty directory (memloss does not write over other files)")
 
 
 def _cell(recurrent: Mapping[str, Tensor], cell: str | None) -> str:

@@ -246,9 +246,23 @@ def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None
     if not path.is_dir():
         raise RunDirError(f"run directory {str(path)!r} does not exist; pass a directory "
                           "written by `memloss train`")
-    run = load_run(path, weights=weights, device=device)
-    if out_dir is not None:
-        return run_probes(run.net, run.task, names, Path(out_dir), params=params, seed=seed)
-    with rf.RunLock(path, "probe"):  # RUN/diagnostics: one writer, as for training
+    if out_dir is not None:  # outside the run: its files are not written, no lock needed
+        run = load_run(path, weights=weights, device=device)
+        return run_probes(run.net, run.task, names, Path(out_dir), params=params, seed=seed,
+                          source=_source(run))
+    read_config(path)  # a clear error before a lock file is made in a folder that is no run
+    with rf.RunLock(path, "probe"):  # taken before the weights are read: they stay current
+        run = load_run(path, weights=weights, device=device)
         return run_probes(run.net, run.task, names, path / rf.DIAGNOSTICS, params=params,
-                          seed=seed)
+                          seed=seed, source=_source(run))
+
+
+def _source(run: Run) -> dict[str, Any]:
+    """What probe outputs record of the weights they measured (see
+    :func:`memloss.core.runfiles.checkpoint_ref`)."""
+    ckpt = rf.read_checkpoint(run.path)
+    if ckpt is None:
+        raise RunDirError(f"{run.path} has no checkpoint; resume it with `memloss train "
+                          f"--resume {run.path}`")
+    return {"run": str(run.path),
+            "checkpoint": rf.checkpoint_ref(ckpt, rf.BEST if run.weights == "best" else rf.MODEL)}

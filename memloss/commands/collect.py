@@ -1,5 +1,8 @@
 """``memloss collect DIR... --out FILE.parquet|FILE.csv``: one row per run, and a summary per
-paper table row (seeds, mean, sd, 95% interval, the paper's number) with the rank agreement."""
+paper table row (seeds, mean, sd, 95% interval, the paper's number) with the rank agreement.
+
+A run that cannot be read is left out, one line on stderr with its reason, and the rest are
+collected; the exit status is then 3 (0 when every run was collected)."""
 from __future__ import annotations
 
 import argparse
@@ -12,13 +15,21 @@ def _run(args: argparse.Namespace) -> int:
 
     from memloss.collect import collect
 
+    import sys
+
+    from memloss.collect import LEFT_OUT_EXIT
+
     result = collect(args.dirs, args.out)
     for path in result.paths:
         print(f"wrote {path}")
-    print(f"{len(result.runs)} runs")
+    print(f"{len(result.runs)} runs" + (f", {len(result.left_out)} left out" if result.left_out
+                                        else ""))
+    for path, reason in result.left_out:
+        print(f"memloss collect: left out {path}: {reason}", file=sys.stderr)
+    code = LEFT_OUT_EXIT if result.left_out else 0
     if result.summary.empty:
         print("no run reproduces a paper row (none records info.preset): no summary")
-        return 0
+        return code
     cols = ["table", "row", "split", "seeds", "mean", "sd", "ci_low", "ci_high", "reported", "bound",
             "inside"]
     with pd.option_context("display.width", 200, "display.max_columns", None,
@@ -26,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         print(result.summary[cols].to_string(index=False))
         print()
         print(result.agreement.to_string(index=False))
-    return 0
+    return code
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:

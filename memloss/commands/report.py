@@ -14,18 +14,34 @@ def _run(args: argparse.Namespace) -> int:
     from memloss.reports import report_from_runs, write_report
 
     report = report_from_runs(args.runs, title=args.title)
-    html, pdf = write_report(report, args.out)
+    html, pdf = write_report(report, args.out, sources=[_source(r) for r in args.runs])
     print(f"wrote {html}")
     print(f"wrote {pdf}")
     print(f"wrote {html.with_name(html.stem + '-data')}/ (the raw tables as CSV files)")
     return 0
 
 
+def _source(run: str) -> dict:
+    """A run and the checkpoint the report read it at (its weights' step and digest)."""
+    from pathlib import Path
+
+    from memloss.core import runfiles as rf
+
+    try:
+        ckpt = rf.read_checkpoint(run)
+        ref = None if ckpt is None else rf.checkpoint_ref(ckpt)
+    except (OSError, ValueError):
+        ref = None
+    return {"run": str(Path(run).resolve()), "checkpoint": ref}
+
+
 def add_parser(sub: "argparse._SubParsersAction") -> None:
     p = sub.add_parser("report", help="write an HTML and a PDF report of run directories",
                        description="Write OUT.html (one self-contained file), OUT.pdf (A4, "
                        "with bookmarks and a linked contents page) and OUT-data/ (the raw "
-                       "tables as CSV files). The report opens with the finding: the measured "
+                       "tables as CSV files; its .memloss-report.json lists what memloss wrote and "
+                       "each run's checkpoint, and only those files are ever replaced). The "
+                       "report opens with the finding: the measured "
                        "result in a sentence, the decisive chart and the numbers beside the "
                        "papers' (deviations flagged); then training curves, one section per "
                        "probe, and an appendix with the data files and the runs' settings. "

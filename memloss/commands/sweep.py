@@ -20,9 +20,18 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.spec:
         raise ValueError("name a suite (memloss sweep --list-suites) or a grid file, SPEC.toml")
+    from memloss.core import bounds
+
+    local = args.launcher == "local"  # a cluster's nodes may have more cores than this one
+    if local and args.threads is not None and args.threads > bounds.usable_cpus():
+        raise ValueError(f"--threads {args.threads} exceeds the {bounds.usable_cpus()} core(s) "
+                         f"this process may use; give at most --threads {bounds.usable_cpus()}")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     runs = spec_runs(args.spec, seeds=seeds, sets=args.set)
     if args.dry_run:
+        from memloss.sweep.run import resolve_runs
+
+        resolve_runs(runs)  # what the real sweep checks before it runs anything
         root = args.out or "DIR"
         for run in runs:
             print(f"{run.name}: {shlex.join(run.argv(f'{root}/{run.name}'))}")
@@ -43,6 +52,8 @@ def _run(args: argparse.Namespace) -> int:
     if outcome.failed or outcome.skipped_failed:
         print(f"errors: {args.out}/.sweep/errors/NAME.json; logs: {args.out}/.sweep/logs/NAME.log")
         return 1
+    if outcome.stopped:  # checkpoints kept: EX_TEMPFAIL, run the sweep again to resume them
+        return 75
     return 0
 
 

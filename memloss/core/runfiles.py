@@ -12,6 +12,8 @@ A run directory is the unit the trainer writes and everything else reads::
                               /best.safetensors    weights at the best validation score
                               /trainer_state.pt    optimizer, schedule, RNG and loop state
                                                    (torch.load(weights_only=True))
+    RUN/evaluations.jsonl    one JSON object per `memloss eval` (scores, split, weights and
+                             the checkpoint they came from)
     RUN/diagnostics/         probe outputs: <probe>.csv (tidy frame) and <probe>.json
     RUN/.lock, .lock.json    the writer's OS lock and who holds it (pid, host, since)
 
@@ -31,7 +33,12 @@ the field or value, and what to do. Loading never unpickles arbitrary objects.
 
 **One writer.** :class:`RunLock` is an OS file lock (``filelock``) on ``RUN/.lock``, released
 by the OS when its process dies; a second writer gets :class:`RunLockedError` naming the
-holder's PID.
+holder's PID. Every command that writes a result derived from the weights (eval, probe)
+takes the lock before it reads them, so what it writes is about the checkpoint the run holds.
+
+**Derived files name their checkpoint.** Evaluation entries, probe outputs and report data
+record :func:`checkpoint_ref` (the step, the weights file and its sha256); readers compare it
+with the run's current checkpoint (:func:`ref_problem`) and warn or leave stale results out.
 
 Run directories of older versions (``model.safetensors``/``trainer_state.pt`` at the top, no
 manifest) are still read (:func:`read_checkpoint` returns a ``legacy`` checkpoint).
@@ -66,7 +73,8 @@ __all__ = [
     "weights_metadata", "save_state", "load_state", "Checkpoint", "read_checkpoint",
     "commit_checkpoint", "clean_leftovers", "RunLock", "lock_owner", "is_run_dir", "run_entries",
     "non_finite_scores", "CONFIG", "METRICS", "FINAL", "CHECKPOINT", "MODEL", "BEST", "STATE",
-    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST",
+    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST", "EVALUATIONS",
+    "checkpoint_ref", "ref_problem", "final_problem", "is_leftover", "busy",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,7 @@ BEST = "best.safetensors"
 STATE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"  # older run directories only
 DIAGNOSTICS = "diagnostics"
+EVALUATIONS = "evaluations.jsonl"
 LOCK = ".lock"
 LOCK_OWNER = ".lock.json"
 _LEGACY = (MODEL, BEST, STATE, STATE_JSON)
@@ -439,14 +448,35 @@ def _remove_stale(run_dir: Path, current: str) -> list[str]:
     return removed
 
 
+#: the files of a run directory memloss writes through :func:`atomic_write` (their temp files
+#: are ``.NAME.XXXXXXXX.tmp``, eight random characters of ``tempfile.mkstemp``)
+_OWN_FILES = (CONFIG, METRICS, FINAL, CHECKPOINT, LOCK_OWNER, EVALUATIONS, MODEL, BEST, STATE)
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+_STAGE_RE = re.compile(r"^\." + CHECKPOINT_DIR_PATTERN[1:-1] + r"\.tmp$")
+
+
+def is_leftover(p: Path, *, diagnostics: bool = False) -> bool:
+    """A temp file or folder an interrupted write of memloss left: a checkpoint being staged
+    (``.checkpoint-<step>-<id>.tmp/``) or the temp file of one of the run's own files
+    (``.config.json.<8 random characters>.tmp``; in ``diagnostics/`` any probe output). A
+    user's file, even one named ``.config.json.tmp``, is never one."""
+    if _STAGE_RE.match(p.name):
+        return p.is_dir() and not p.is_symlink()
+    m = _TEMP_RE.match(p.name)
+    if m is None or not p.is_file() or p.is_symlink():
+        return False
+    name = m.group("name")
+    return name.endswith((".csv", ".json")) if diagnostics else name in _OWN_FILES
+
+
 def _is_leftover(p: Path) -> bool:
-    """A temp file or folder of an interrupted atomic write or checkpoint."""
-    return p.name.startswith(".") and p.name.endswith(".tmp")
+    return is_leftover(p)
 
 
 def clean_leftovers(run_dir: "str | os.PathLike[str]") -> list[str]:
-    """Remove what interrupted writes left in a run directory: temp files and folders
-    (``.*.tmp``, also in ``diagnostics/``) and checkpoint folders the manifest does not name.
+    """Remove what interrupted writes left in a run directory: memloss's own temp files and
+    staged checkpoint folders (:func:`is_leftover`, also in ``diagnostics/``) and checkpoint
+    folders the manifest does not name.
     Call it only while holding the run's lock. Returns the names removed."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -456,7 +486,7 @@ def clean_leftovers(run_dir: "str | os.PathLike[str]") -> list[str]:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if _is_leftover(p):
+            if is_leftover(p, diagnostics=folder.name == DIAGNOSTICS):
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p, ignore_errors=True)
                 else:
@@ -484,6 +514,25 @@ def lock_owner(run_dir: "str | os.PathLike[str]") -> dict:
         return {}
 
 
+def busy(run_dir: "str | os.PathLike[str]") -> str | None:
+    """Who is writing the run now (``"process PID on HOST (PURPOSE, since T)"``), or None.
+    Read from ``.lock.json`` without taking the lock (a reader never blocks a writer); a
+    holder on this host that no longer runs (killed) is not busy."""
+    owner = lock_owner(run_dir)
+    pid = owner.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    if owner.get("host") == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+    return (f"process {pid} on {owner.get('host')} ({owner.get('purpose')}, since "
+            f"{owner.get('since')})")
+
+
 class RunLock:
     """An exclusive OS lock on a run directory while a process writes it (a context manager).
 
@@ -504,9 +553,9 @@ class RunLock:
             owner = lock_owner(self.run_dir)
             who = (f"process {owner.get('pid')} on {owner.get('host')} ({owner.get('purpose')}, "
                    f"since {owner.get('since')})" if owner else "another process")
-            raise RunLockedError(f"{self.run_dir} is being written by {who}; wait for it to "
-                                 "finish (two writers would corrupt the run) or stop that "
-                                 "process") from None
+            raise RunLockedError(f"{self.run_dir} is busy: it is being written by {who}; try "
+                                 "again when that has finished (two writers would corrupt the "
+                                 "run), or stop that process") from None
         try:
             write_json(self.run_dir / LOCK_OWNER, {"pid": os.getpid(), "host": socket.gethostname(),
                                                    "purpose": self.purpose, "since": _now()})
@@ -550,3 +599,60 @@ def non_finite_scores(scores: Mapping[str, Mapping[str, float]]) -> list[str]:
     """``mode.metric`` names of the non-finite values in ``{mode: {metric: value}}``."""
     return [f"{m}.{k}" for m, vals in scores.items() for k, v in vals.items()
             if isinstance(v, float) and not math.isfinite(v)]
+
+
+# --- what derived files came from ------------------------------------------------------------
+def checkpoint_ref(ckpt: Checkpoint, name: str = MODEL) -> dict[str, Any]:
+    """Which weights a derived result (an evaluation, a probe output, report data) came from:
+    ``{"step", "weights", "sha256"}`` of the checkpoint's ``name`` file (``model.safetensors``
+    or ``best.safetensors``). The digest is the manifest's (a legacy or imported run's file
+    is hashed)."""
+    entry = ckpt.entry(name)
+    digest = entry["sha256"] if entry else file_digest(ckpt.path(name))
+    step: Any = ckpt.step
+    if ckpt.legacy:
+        raw = weights_metadata(ckpt.path(name)).get("step")
+        step = int(raw) if raw is not None and raw.isdigit() else None
+    elif name == BEST:
+        step = ckpt.manifest.get("best_step")
+    return {"step": step, "weights": name, "sha256": digest}
+
+
+def ref_problem(run_dir: "str | os.PathLike[str]", ref: Any) -> str | None:
+    """Why ``ref`` (a :func:`checkpoint_ref` a derived file recorded) is not the run's current
+    checkpoint, or None when it is. A missing ``ref`` (written by an older memloss) is a
+    problem too: nothing says which weights it measured."""
+    if not isinstance(ref, Mapping) or not isinstance(ref.get("sha256"), str):
+        return "it records no checkpoint (written by an older memloss or another program)"
+    try:
+        ckpt = read_checkpoint(run_dir)
+    except RunDirError as e:
+        return f"the run's checkpoint cannot be read ({str(e)[:120]})"
+    name = ref.get("weights", MODEL)
+    if ckpt is None or name not in (MODEL, BEST) or not ckpt.has(name):
+        return "the run no longer holds the weights it came from"
+    current = checkpoint_ref(ckpt, name)
+    if current["sha256"] != ref["sha256"]:
+        return (f"it came from the weights of step {ref.get('step')}, but the run's checkpoint "
+                f"now holds step {current['step']}")
+    return None
+
+
+def final_problem(run_dir: "str | os.PathLike[str]", final: Mapping[str, Any]) -> str | None:
+    """Why a finished run's final.json is not about its current checkpoint (the run was
+    resumed and has not finished again), or None."""
+    step = final.get("weights_step")
+    if not final or step is None or final.get("imported"):
+        return None
+    try:
+        ckpt = read_checkpoint(run_dir)
+    except RunDirError as e:
+        return f"the run's checkpoint cannot be read ({str(e)[:120]})"
+    if ckpt is None or ckpt.legacy:
+        return None
+    have = ckpt.manifest.get("best_step") if final.get("weights") == "best" else ckpt.step
+    if have != step:
+        return (f"final.json was scored with the {final.get('weights')} weights of step {step}, "
+                f"but the checkpoint now holds step {have} (the run was resumed and has not "
+                "finished)")
+    return None

@@ -7,7 +7,7 @@ import math
 from typing import Any, Iterable
 
 __all__ = ["integer", "number", "rate", "choice", "flag", "optional", "shown", "MAX_INT",
-           "MAX_SEED"]
+           "MAX_SEED", "device", "float_dtype", "generator", "real_tensor", "token_ids"]
 
 #: the largest integer any count, size or seed may take (torch seeds and sizes are int64)
 MAX_INT = 2**63 - 1
@@ -77,3 +77,72 @@ def flag(owner: str, name: str, value: Any) -> bool:
 def optional(check: Any, owner: str, name: str, value: Any, *args: Any, **kwargs: Any) -> Any:
     """``None``, or a value that passes ``check(owner, name, value, *args, **kwargs)``."""
     return None if value is None else check(owner, name, value, *args, **kwargs)
+
+
+# --- arguments of the Python API (torch objects) ----------------------------------------------
+def device(owner: str, value: Any) -> Any:
+    """A device torch can use here: a name torch parses (``cpu``, ``cuda:0``) or a
+    ``torch.device``; CUDA only when this build and machine have it."""
+    import torch
+
+    if value is None:
+        return None
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{owner}: device={shown(value)} is not a device; use 'cpu' or "
+                         "'cuda' (or 'cuda:N')") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{owner}: device={shown(value)} but CUDA is not available (this torch "
+                         "build or machine has none); use device='cpu'")
+    return value
+
+
+def float_dtype(owner: str, value: Any) -> Any:
+    """None or a floating-point ``torch.dtype`` (weights must be able to learn)."""
+    import torch
+
+    if value is None:
+        return None
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise ValueError(f"{owner}: dtype={shown(value)} is not a floating-point dtype; use "
+                         "torch.float32, torch.float64, torch.float16 or torch.bfloat16")
+    return value
+
+
+def generator(owner: str, value: Any) -> Any:
+    """None or a ``torch.Generator`` (not a seed: make one with
+    ``torch.Generator().manual_seed(seed)``)."""
+    import torch
+
+    if value is not None and not isinstance(value, torch.Generator):
+        raise ValueError(f"{owner}: generator={shown(value)} is not a torch.Generator; pass "
+                         "torch.Generator().manual_seed(SEED), or None")
+    return value
+
+
+def real_tensor(owner: str, name: str, value: Any) -> Any:
+    """A tensor that holds values (not on the ``meta`` device)."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.device.type == "meta":
+        raise ValueError(f"{owner}: {name} is a meta tensor (a shape without values); pass a "
+                         "tensor on 'cpu' or 'cuda'")
+    return value
+
+
+def token_ids(owner: str, ids: Any, vocab_size: int) -> Any:
+    """Token ids: an int64 or int32 tensor of values in ``[0, vocab_size)`` (the range is
+    checked on CPU tensors; on a GPU it would cost a device sync every forward)."""
+    import torch
+
+    if ids.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"{owner}: token ids must be torch.int64 (or int32), got {ids.dtype}; "
+                         "convert them with .long()")
+    if ids.numel() and ids.device.type == "cpu":
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or high >= vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"{owner}: token id {bad} is outside the vocabulary [0, "
+                             f"{vocab_size}); check the tokenizer or vocab_size")
+    return ids

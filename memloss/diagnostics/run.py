@@ -44,30 +44,33 @@ def make_probe(name: str, **params: Any) -> Probe:
                          f"docs/diagnostics.md for its parameters") from None
 
 
-def write_result(out_dir: Path, probe: Probe, result: ProbeResult) -> tuple[Path, Path]:
-    """Write ``<probe>.csv`` and ``<probe>.json`` into ``out_dir`` atomically."""
+def write_result(out_dir: Path, probe: Probe, result: ProbeResult,
+                 source: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``<probe>.csv`` and ``<probe>.json`` into ``out_dir`` atomically; ``source``
+    (what weights were measured, e.g. the run and its checkpoint) goes into the JSON."""
     out_dir = Path(out_dir)
     csv_path, json_path = out_dir / f"{probe.name}.csv", out_dir / f"{probe.name}.json"
     atomic_write_text(csv_path, result.frame.to_csv(index=False))
     meta = {"probe": probe.name, **probe.words(), "params": json_safe(probe.params),
             "columns": list(result.frame.columns), "rows": len(result.frame),
-            "summary": json_safe(result.summary)}
+            "summary": json_safe(result.summary), **dict(source or {})}
     atomic_write_text(json_path, json.dumps(meta, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return csv_path, json_path
 
 
 def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
                out_dir: "str | os.PathLike | None" = None, *,
-               params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0
-               ) -> dict[str, ProbeResult]:
+               params: Mapping[str, Mapping[str, Any]] | None = None, seed: int = 0,
+               source: Mapping[str, Any] | None = None) -> dict[str, ProbeResult]:
     """Run the probes ``names`` (default: all) on ``net`` and ``task``.
 
     Results are written to ``out_dir`` when given. ``params`` overrides probe parameters by
     probe name. Each probe gets its own generator seeded from ``seed`` and its name, so a
-    probe's numbers do not depend on which other probes ran. When all probes run (no
-    ``names``), a probe that cannot measure the net (:class:`NotApplicable`: a step-wise
-    probe on ``output-zoneout``, saturation on a relu RNN) is left out with a warning; a
-    probe named explicitly raises it.
+    probe's numbers do not depend on which other probes ran. ``source`` is recorded in each
+    ``<probe>.json`` (which weights were measured). When all probes run (no ``names``), a
+    probe that cannot measure the net (:class:`NotApplicable`: a step-wise probe on
+    ``output-zoneout``, saturation on a relu RNN) is left out with a warning; a probe named
+    explicitly raises it.
     """
     if not isinstance(net, Net):
         raise ValueError(f"run_probes takes a memloss Net, got {type(net).__name__}")
@@ -96,7 +99,7 @@ def run_probes(net: Net, task: Any, names: Sequence[str] | None = None,
                 continue
             results[probe.name] = result
             if target is not None:
-                csv_path, _ = write_result(target, probe, result)
+                csv_path, _ = write_result(target, probe, result, source)
                 log.debug("%s: %d rows -> %s", probe.name, len(result.frame), csv_path)
     finally:
         net.train(was_training)

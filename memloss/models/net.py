@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from memloss.core import validate
+from memloss.core import bounds, validate
 
 from .cells import NONLINEARITIES, get_cell, list_cells
 from .inference import predict
@@ -57,7 +57,7 @@ class NetConfig:
         o = "NetConfig"
         cell = get_cell(self.cell)
         validate.integer(o, "hidden_size", self.hidden_size)
-        validate.integer(o, "num_layers", self.num_layers)
+        validate.integer(o, "num_layers", self.num_layers, maximum=bounds.MAX_LAYERS)
         for name in ("input_size", "vocab_size", "embedding_dim", "output_size"):
             validate.optional(validate.integer, o, name, getattr(self, name))
         if self.input_size is not None and self.vocab_size is not None:
@@ -118,6 +118,20 @@ class NetConfig:
         return cls(**d)
 
 
+def check_bounds(config: NetConfig) -> None:
+    """Refuse a complete net config too large for this machine (:mod:`memloss.core.bounds`),
+    from its sizes alone."""
+    if not config.complete:
+        return
+    width = config.input_size if config.vocab_size is None else (config.embedding_dim
+                                                                 or config.hidden_size)
+    assert width is not None
+    bounds.check_net("NetConfig", cell_gates=get_cell(config.cell).num_gates, input_size=width,
+                     hidden=config.hidden_size, layers=config.num_layers,
+                     directions=2 if config.bidirectional else 1, vocab=config.vocab_size,
+                     output=config.output_size)
+
+
 class Net(nn.Module):
     r"""Embedding (token ids, with Gal's word-type dropout) or float input, a
     :class:`Recurrent` stack and a linear head applied at every step.
@@ -138,6 +152,7 @@ class Net(nn.Module):
         if not config.complete:
             raise ValueError("NetConfig needs exactly one of input_size (float features) or "
                              "vocab_size (token ids) to build a Net")
+        check_bounds(config)  # before any layer is built
         self.config = config
         scheme = config.scheme
         assert isinstance(scheme, Scheme)
@@ -200,6 +215,7 @@ class Net(nn.Module):
             if input.dim() != 2 or input.is_floating_point():
                 raise ValueError(f"this Net takes token ids of shape [B, T] (integer), got "
                                  f"{input.dtype} {tuple(input.shape)}")
+            validate.token_ids("Net", input, self.embedding.num_embeddings)
             B, T = input.shape
             x = self.embedding(input)
         else:

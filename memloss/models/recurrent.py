@@ -36,6 +36,7 @@ def check_call(input: object, hx: object, masks: object, weight: Tensor, time_di
     """Arguments no path can run on, each refused with one clear ValueError: masks that are
     not a dict, a sequence with no time steps, and an input or ``hx`` whose floating dtype
     differs from the weights'."""
+    validate.real_tensor("forward", "input", input)
     if masks is not None and not isinstance(masks, Mapping):
         raise ValueError(f"masks must be a dict of tensors keyed like mask_plan().keys(), got a "
                          f"{type(masks).__name__}; sample one with mask_plan().sample(T, B)")
@@ -112,6 +113,8 @@ class Recurrent(nn.Module):
                  proj_size: int = 0, device: "torch.device | str | None" = None,
                  dtype: torch.dtype | None = None) -> None:
         super().__init__()
+        validate.device("Recurrent", device)
+        validate.float_dtype("Recurrent", dtype)
         self.cell: CellSpec = get_cell(cell)
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
                         ("num_layers", num_layers)):
@@ -297,6 +300,8 @@ class Recurrent(nn.Module):
         and ``dtype``, or sampled (``stochastic``, default ``self.training``), or their
         expectations. ``plan`` defaults to this layer's (a Net passes its own, which adds
         the embedding)."""
+        validate.optional(validate.flag, "forward", "stochastic", stochastic)
+        validate.generator("forward", generator)
         plan = self._plan if plan is None else plan
         if masks is not None:
             plan.validate(masks, T, B)

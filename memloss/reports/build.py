@@ -1,13 +1,21 @@
 """Build a report from run directories and write it: OUT.html, OUT.pdf and the folder
-OUT-data/ (the raw tables as CSV files), completely or not at all."""
+OUT-data/ (the raw tables as CSV files), completely or not at all.
+
+memloss replaces only what it wrote: OUT-data/.memloss-report.json (the manifest) records
+the sha256 of OUT.html, OUT.pdf and every file of OUT-data/, and the checkpoint of each run
+the report was made of. A target that exists and is not in the manifest as it is (a user's
+file, or one changed since) stops the write with one line naming it; nothing is deleted."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
+
+from memloss.core.atomic import file_digest
 
 from .describe import SectionBuilder, describe_runs, headline as describe_headline
 from .document import Headline, Report, Section
@@ -15,7 +23,11 @@ from .html import render_html
 from .pdf import render_pdf
 from .runs import RunRecord, read_runs
 
-__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths"]
+__all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths",
+           "DEFAULT_OUT", "REPORT_MANIFEST", "foreign_files"]
+
+#: the manifest of what ``write_report`` wrote, inside OUT-data/
+REPORT_MANIFEST = ".memloss-report.json"
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +78,54 @@ def _fsynced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def write_report(report: Report, out: "str | os.PathLike[str]") -> tuple[Path, Path]:
+def _manifest(folder: Path) -> dict | None:
+    try:
+        obj = json.loads((folder / REPORT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("files"), dict) else None
+
+
+def foreign_files(html_path: Path, pdf_path: Path, folder: Path) -> list[str]:
+    """The existing targets memloss did not write as they are: OUT.html, OUT.pdf and files
+    under OUT-data/ that the manifest does not list with their current sha256."""
+    manifest = _manifest(folder) if folder.is_dir() else None
+    known: Mapping[str, Any] = (manifest or {}).get("files", {})
+    out = []
+    for target in (html_path, pdf_path):
+        if target.exists() and (not target.is_file()
+                                or known.get(target.name) != file_digest(target)):
+            out.append(str(target))
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            rel = p.relative_to(folder).as_posix()
+            if rel == REPORT_MANIFEST or (p.is_dir() and not p.is_symlink()):
+                continue
+            if p.is_symlink() or not p.is_file() or known.get(f"{folder.name}/{rel}") != file_digest(p):
+                out.append(str(p))
+    return out
+
+
+def _refuse_foreign(html_path: Path, pdf_path: Path, folder: Path) -> None:
+    foreign = foreign_files(html_path, pdf_path, folder)
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise ValueError(f"{', '.join(foreign[:3])}{more}: not written by memloss report (or "
+                         "changed since), and memloss replaces only its own files; move them "
+                         "or choose another --out")
+
+
+def write_report(report: Report, out: "str | os.PathLike[str]", *,
+                 sources: Sequence[Mapping[str, Any]] = ()) -> tuple[Path, Path]:
     """Render the report and write OUT.html, OUT.pdf and OUT-data/, completely or not at
     all: everything is rendered and written to temporary files beside the targets first;
     then each is renamed into place, and if a rename fails the ones already replaced are
-    put back, so a failure never leaves a new HTML beside a stale PDF."""
+    put back, so a failure never leaves a new HTML beside a stale PDF. Only files an earlier
+    report wrote (its manifest says so) are replaced (:func:`foreign_files`); ``sources``
+    (each run and the checkpoint it was read at) go into the manifest."""
     html_path, pdf_path = output_paths(out)
     folder = data_dir(html_path)
+    _refuse_foreign(html_path, pdf_path, folder)
     html = render_html(report, data_folder=folder.name)
     pdf = render_pdf(report, data_folder=folder.name)
     tables = {a.name: a.frame.to_csv(index=False, float_format="%.6g").encode("utf-8")
@@ -91,6 +144,12 @@ def write_report(report: Report, out: "str | os.PathLike[str]") -> tuple[Path, P
         (stage / "data").mkdir()
         for name, data in tables.items():
             _fsynced(stage / "data" / name, data)
+        files = {html_path.name: file_digest(stage / "html"), pdf_path.name: file_digest(stage / "pdf"),
+                 **{f"{folder.name}/{n}": file_digest(stage / "data" / n) for n in tables}}
+        _fsynced(stage / "data" / REPORT_MANIFEST, (json.dumps(
+            {"format": 1, "files": files, "runs": [dict(s) for s in sources]}, indent=2)
+            + "\n").encode("utf-8"))
+        _refuse_foreign(html_path, pdf_path, folder)  # again: someone may have added a file
         _commit(stage, [(stage / "html", html_path), (stage / "pdf", pdf_path),
                         (stage / "data", folder)])
     finally:

@@ -73,12 +73,18 @@ def _read_diagnostics(path: Path) -> tuple[dict[str, pd.DataFrame], dict[str, di
         if "value" not in frame.columns:
             raise rd.RunDirError(f"{csv} has no 'value' column (columns: {list(frame.columns)}); "
                                  "it was not written by a memloss probe")
-        frames[csv.stem] = frame
         meta_path = csv.with_suffix(".json")
-        if meta_path.exists():
-            meta = rd.read_json(meta_path)
-            if isinstance(meta, dict):
-                metas[csv.stem] = meta
+        meta = rd.read_json(meta_path) if meta_path.exists() else None
+        problem = rd.ref_problem(path, meta.get("checkpoint") if isinstance(meta, dict) else None)
+        if problem is not None and isinstance(meta, dict) and "checkpoint" in meta:
+            log.warning("%s: left out, %s; re-run `memloss probe %s`", csv, problem, path)
+            continue  # the probe measured other weights than the run's: never shown as its own
+        if problem is not None:
+            log.warning("%s: %s, so it may describe other weights than the run's; re-run "
+                        "`memloss probe %s` to be sure", csv, problem, path)
+        frames[csv.stem] = frame
+        if isinstance(meta, dict):
+            metas[csv.stem] = meta
     return frames, metas
 
 
@@ -89,14 +95,19 @@ def read_run(path: "str | os.PathLike[str]") -> RunRecord:
     if not path.is_dir():
         raise rd.RunDirError(f"run directory {path} does not exist; pass folders written by "
                              "`memloss train --out` (or `memloss demo`)")
-    config = rd.read_json(path / rd.CONFIG)
-    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+    config = rd.read_json(path / rd.CONFIG, "config")
+    if not isinstance(config.get("train"), dict):
         raise rd.RunDirError(f"{path / rd.CONFIG} has no 'train' section; it was not written by "
                              "memloss train")
-    final = rd.read_json(path / rd.FINAL) if (path / rd.FINAL).exists() else {}
+    final = rd.read_json(path / rd.FINAL, "final") if (path / rd.FINAL).exists() else {}
     if not final:
         log.warning("%s has no final.json (training did not finish); its test metrics are empty",
                     path)
+    else:
+        problem = rd.final_problem(path, final)
+        if problem is not None:
+            log.warning("%s: %s; its test metrics are not those of the weights it holds", path,
+                        problem)
     metrics = tuple(rd.read_jsonl(path / rd.METRICS))
     frames, metas = _read_diagnostics(path)
     return RunRecord(path, config, metrics, final if isinstance(final, dict) else {}, frames, metas)

@@ -69,10 +69,13 @@ def _log_to(path: Path) -> Iterator[None]:
 
 def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train (or resume, or skip) one run of a sweep; returns ``{"name", "status",
-    "action", "seconds", "error"}`` with status ``done`` or ``failed``. ``extra``: ``--set``
+    "action", "seconds", "error"}`` with status ``done``, ``failed``, ``busy`` (another
+    process holds the run's lock: not a failure, nothing is recorded) or ``stopped`` (a
+    termination signal stopped it; the checkpoint is kept and a rerun resumes it). ``extra``: ``--set``
     items of how the sweep executes (``threads=1``, ``progress=false``), applied last."""
     from memloss.resolve import preset_info, resolve_config
     from memloss.training import resume_or_start
+    from memloss.training.signals import Terminated
 
     spec = dict(spec, sets=[*spec.get("sets", ()), *extra])
     run = RunSpec.from_dict(spec)
@@ -86,6 +89,11 @@ def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -
                                       info=preset_info(run.target))
             result["action"] = outcome.action
             error_path(sweep_dir, run.name).unlink(missing_ok=True)
+        except rf.RunLockedError as e:  # another sweep or process trains it: not a failure
+            result.update(status="busy", error=str(e))
+        except Terminated as e:  # SIGTERM/SIGUSR*: the checkpoint is kept, a rerun resumes it
+            result.update(status="stopped", error=f"{e}; the last complete checkpoint is kept "
+                          "and the next `memloss sweep` resumes it")
         except Exception as e:  # one failure never stops the sweep: record it and go on
             logging.getLogger(__name__).exception("run %s failed", run.name)
             result.update(status="failed", error=f"{type(e).__name__}: {e}")

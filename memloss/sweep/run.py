@@ -18,23 +18,21 @@ from typing import Any, Sequence
 
 from tqdm.auto import tqdm
 
+from memloss.core import bounds
 from memloss.core.atomic import atomic_write_text
 
 from .job import SWEEP_META, error_path, read_error
 from .launchers import LAUNCHERS, LaunchOptions
 from .spec import RunSpec
 
-__all__ = ["run_sweep", "SweepOutcome", "plan", "usable_cpus", "default_threads"]
+__all__ = ["run_sweep", "SweepOutcome", "plan", "resolve_runs", "usable_cpus", "default_threads"]
 
 log = logging.getLogger(__name__)
 
 
 def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask; a SLURM allocation narrows it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
+    """The CPUs this process may run on (:func:`memloss.core.bounds.usable_cpus`)."""
+    return bounds.usable_cpus()
 
 
 def default_threads(jobs: int) -> int:
@@ -51,39 +49,62 @@ class SweepOutcome:
     done: list[str] = field(default_factory=list)         # trained or resumed now
     failed: dict[str, str] = field(default_factory=dict)  # name -> error
     skipped_failed: dict[str, str] = field(default_factory=dict)  # failed before, not retried
+    busy: dict[str, str] = field(default_factory=dict)    # another process was training it
+    stopped: dict[str, str] = field(default_factory=dict)  # SIGTERM & co.: resumes on a rerun
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped_failed
+        return not self.failed and not self.skipped_failed and not self.stopped
 
     def summary(self) -> str:
         parts = [f"{len(self.runs)} runs: {len(self.already) + len(self.done)} finished "
                  f"({len(self.done)} trained now, {len(self.already)} already)"]
         if self.failed:
             parts.append(f"{len(self.failed)} failed ({', '.join(sorted(self.failed))})")
+        if self.busy:
+            parts.append(f"{len(self.busy)} busy, being trained by another process "
+                         f"({', '.join(sorted(self.busy))}; not failures: collect them once "
+                         "it has finished)")
+        if self.stopped:
+            parts.append(f"{len(self.stopped)} stopped by a signal ({', '.join(sorted(self.stopped))}"
+                         "; checkpoints kept: run the sweep again to resume them)")
         if self.skipped_failed:
             parts.append(f"{len(self.skipped_failed)} failed earlier and not retried "
                          f"({', '.join(sorted(self.skipped_failed))}; --retry-failed retries them)")
         return "; ".join(parts)
 
 
+def resolve_runs(runs: Sequence[RunSpec]) -> list[Any]:
+    """Every run's TrainConfig, resolved and checked as ``memloss train`` checks it (options,
+    task parameters, the net, the bounds of :mod:`memloss.core.bounds`), before anything
+    runs; ``memloss sweep --dry-run`` checks the same. The first problem is one line naming
+    the run."""
+    from memloss.resolve import resolve_config
+
+    bounds.check_runs("the sweep", len(runs))
+    names = [r.name for r in runs]
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"the sweep names two runs {n!r}; give them distinct values")
+        seen.add(n)
+    configs = []
+    for run in runs:
+        try:
+            configs.append(resolve_config(run.target, run.scheme, list(run.sets)))
+        except ValueError as e:
+            raise ValueError(f"run {run.name}: {e}") from None
+    return configs
+
+
 def plan(runs: Sequence[RunSpec], sweep_dir: Path, retry_failed: bool = False
          ) -> tuple[list[RunSpec], list[str], dict[str, str]]:
     """``(to launch, finished, failed and not retried)``. Every run's config is resolved
     first, so a bad spec fails before anything runs."""
-    from memloss.resolve import resolve_config
     from memloss.training.resume import differences, run_state
 
-    names = [r.name for r in runs]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"the sweep names two runs {dup[0]!r}; give them distinct values")
     todo, finished, failed = [], [], {}
-    for run in runs:
-        try:
-            config = resolve_config(run.target, run.scheme, list(run.sets))
-        except ValueError as e:
-            raise ValueError(f"run {run.name}: {e}") from None
+    for run, config in zip(runs, resolve_runs(runs)):
         out = sweep_dir / run.name
         state = run_state(out)
         if state == "finished":
@@ -130,6 +151,9 @@ class _Progress:
         name = result["name"]
         if result["status"] == "done":
             self.outcome.done.append(name)
+        elif result["status"] in ("busy", "stopped"):
+            getattr(self.outcome, result["status"])[name] = str(result.get("error"))
+            self.bar.write(f"run {name} {result['status']}: {result.get('error')}")
         else:
             self.outcome.failed[name] = str(result.get("error"))
             self.bar.write(f"run {name} failed: {result.get('error')}")

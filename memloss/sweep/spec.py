@@ -19,12 +19,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from memloss.core import bounds
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -184,6 +187,7 @@ def grid_runs(grid: Mapping[str, Any], *, seeds: Sequence[int] | None = None,
         if k == "seed":
             raise ValueError("grid: give the seed as a top-level key (seed = [0, 1]), not in [set]")
     set_axes = [[(k, v) for v in _values(f"set.{k}", val)] for k, val in flat.items()]
+    bounds.check_runs("the grid", math.prod(map(len, [targets, schemes, *set_axes, seed_list])))
     combos = []
     for target, scheme, *chosen, seed in itertools.product(targets, schemes, *set_axes, seed_list):
         values: dict[str, Any] = {"target": target}
@@ -219,10 +223,13 @@ def parse_seeds(text: str) -> list[int]:
         if "," in text:
             seeds = [int(s) for s in text.split(",") if s.strip()]
         else:
-            seeds = list(range(int(text)))
+            count = int(text)
     except ValueError:
         raise ValueError(f"--seeds takes a count (3 = seeds 0, 1, 2) or a list (0,5,7), got "
                          f"{text!r}") from None
+    if "," not in text:
+        bounds.check_runs("--seeds", count)  # before the list is made
+        seeds = list(range(count))
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds must give distinct seeds >= 0, got {text!r}")
     return seeds

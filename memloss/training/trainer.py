@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +35,8 @@ from memloss.tasks import Batch, Task
 from memloss.tasks.evaluation import evaluate, state_fits
 
 from .callbacks import Callback, Checkpointer, MetricsLogger, resolve_hooks
+from .signals import held as _interrupts_held
+from .signals import stop_on_termination
 
 __all__ = ["Trainer", "NonFiniteError", "torch_threads"]
 
@@ -100,23 +100,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-@contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt: a
-    checkpoint being written is completed first. Only the main thread can do this."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-    if caught and old is not signal.SIG_IGN:
-        raise KeyboardInterrupt
 
 
 def _disable(progress: bool | None) -> bool | None:
@@ -302,8 +285,9 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train until a stopping rule fires, score the test split, write final.json; with
-        torch's thread count set to ``config.threads`` meanwhile."""
-        with torch_threads(self.config.threads):
+        torch's thread count set to ``config.threads`` meanwhile. SIGTERM, SIGUSR1 and
+        SIGUSR2 stop it as Ctrl-C does (:mod:`memloss.training.signals`)."""
+        with torch_threads(self.config.threads), stop_on_termination():
             return self._fit()
 
     def _fit(self) -> dict:

@@ -31,14 +31,15 @@ class Entry:
     group: str
     name: str
     run: Case
+    slow: bool = False  # over ~5 s (real processes): marked slow in the test suite
 
 
 CASES: list[Entry] = []
 
 
-def case(group: str, name: str) -> Callable[[Case], Case]:
+def case(group: str, name: str, slow: bool = False) -> Callable[[Case], Case]:
     def deco(fn: Case) -> Case:
-        CASES.append(Entry(group, name, fn))
+        CASES.append(Entry(group, name, fn, slow))
         return fn
 
     return deco
@@ -775,7 +776,7 @@ def _stale_part(tmp: Path) -> Outcome:
 @case("leftovers", ".tmp files and stray checkpoint folders are removed on resume")
 def _stale_tmp(tmp: Path) -> Outcome:
     run = trained(tmp)
-    (run / ".metrics.jsonl.x1y2.tmp").write_text("partial")
+    (run / ".metrics.jsonl.x1y2z3w4.tmp").write_text("partial")  # mkstemp: 8 random
     (run / ".checkpoint-000000009-0a0b0c0d.tmp").mkdir()
     (run / "checkpoint-000000009-0a0b0c0d").mkdir()
     code, err = run_cli("train", "--resume", run, "--set", "epochs=3")
@@ -875,3 +876,6 @@ for _name in _RUN_FILES:
         for _command in ("eval", "resume"):
             case("corrupted run files", f"{_name} {_way}, then {_command}")(
                 _corruption_case(_name, _way, _command))
+
+
+from . import surfaces  # noqa: E402,F401  (registers the cases of issue 23's surfaces)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 CATEGORIES = ("ok", "clear", "traceback", "silent", "data-loss")
 #: the categories a case may end in and still pass
 GOOD = ("ok", "clear")
+#: exit statuses of a run stopped by Ctrl-C (130) or SIGUSR1/SIGUSR2/SIGTERM (128 + N)
+STOPPED = (130, 138, 140, 143)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def judge_error(code: int, err: str, expect: str | None = None) -> Outcome:
     if code == 0:
         return Outcome("silent", "accepted")
     lines = error_lines(err)
-    if code in (1, 2, 130) and len(lines) == 1 and len(lines[0]) < 1200:
+    if code in (1, 2, *STOPPED) and len(lines) == 1 and len(lines[0]) < 1200:
         if expect is not None and not re.search(expect, lines[0]):
             return Outcome("clear", f"(unexpected wording) {lines[0][:300]}")
         return Outcome("clear", lines[0][:300])

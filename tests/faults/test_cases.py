@@ -7,7 +7,8 @@ import pytest
 from .cases import CASES
 
 
-@pytest.mark.parametrize("entry", CASES, ids=[f"{e.group}: {e.name}" for e in CASES])
+@pytest.mark.parametrize("entry", [pytest.param(e, marks=[pytest.mark.slow] if e.slow else [])
+                                   for e in CASES], ids=[f"{e.group}: {e.name}" for e in CASES])
 def test_case(entry, tmp_path):
     outcome = entry.run(tmp_path)
     assert outcome.good, f"{outcome.category}: {outcome.detail}"
