@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -44,9 +45,10 @@ from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS, Comparison, Finding, row_split
 from memloss.reports.wording import metric as metric_words
 
-__all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "VERDICTS", "Outcome", "Verdict",
-           "compare", "overfits", "verdict", "verdicts", "results_frame", "curves_of",
-           "trivial_baselines", "verdict_table"]
+__all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "VERDICTS", "TRIVIAL_METRICS",
+           "Outcome", "Verdict", "compare", "overfits", "verdict", "verdicts", "results_frame",
+           "curves_of", "trivial_baselines", "preset_trivial", "verdict_table", "verdicts_frame",
+           "write_results", "read_results"]
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -55,6 +57,9 @@ MIN_SEEDS = 3
 #: the baseline having begun to overfit
 MIN_RISE = 0.005
 VERDICTS = ("reproduced", "contradicted", "not tested")
+#: metrics a trivial model gives (:mod:`memloss.tasks.baselines`); a row scored in another
+#: (F1, MSE) is not held to a trivial baseline
+TRIVIAL_METRICS = ("perplexity", "bpc", "accuracy", "error")
 
 
 @dataclass(frozen=True)
@@ -177,16 +182,25 @@ def verdict(finding: Finding, results: pd.DataFrame,
         if a and (b is None or b) and n < MIN_SEEDS:
             reasons.append(f"fewer than {MIN_SEEDS} seeds ({n} paired for {c.a} vs {c.b})")
     used_trivial: dict[str, float] = {}
+    short: list[str] = []
     for (row, split), by_seed in values.items():
         key = (row, split.replace("_mc", ""))
-        if not by_seed or key not in trivial:
+        if not by_seed:
+            continue
+        if key not in trivial:
+            if PRESETS.get(row).metric in TRIVIAL_METRICS:
+                reasons.append(f"no trivial baseline of {row}'s data on {key[1]} (its data is "
+                               "not on this machine)")
             continue
         used_trivial[f"{row}:{split}"] = trivial[key]
         if row not in finding.may_fail:
             mean = float(np.mean(list(by_seed.values())))
             if not _beats(mean, trivial[key], directions[row]):
-                reasons.append(f"{row} ({split} {mean:.4g}) did not beat the trivial baseline "
-                               f"({trivial[key]:.4g})")
+                short.append(f"{row} {split} {mean:.4g} against {trivial[key]:.4g}")
+    if short:
+        reasons.append(f"{len(short)} of {sum(bool(v) for v in values.values())} compared rows "
+                       "did not beat the trivial baseline of their data (" + "; ".join(short)
+                       + ")")
     for row in finding.baselines:
         seeds = sorted(s for (r, s) in curves if r == row)
         lower = metric_words(PRESETS.get(row).metric).lower_is_better
@@ -267,12 +281,23 @@ def curves_of(runs: Sequence) -> dict[tuple[str, bool, int], list[float]]:
     return out
 
 
-def trivial_baselines(runs: Sequence) -> dict[tuple[str, bool, str], float]:
-    """(row, cpu, split) -> the trivial baseline of the row's data (built from its runs'
-    task settings) on valid and test, for rows whose metric a trivial model gives."""
+def _task_trivial(task: str, params: dict, cache: dict) -> dict[str, float]:
     from memloss.build import task_from
     from memloss.tasks.baselines import baseline
 
+    key = repr((task, sorted(params.items())))
+    if key not in cache:
+        try:
+            t = task_from(str(task), params)
+            cache[key] = {s: baseline(t, s).value for s in ("valid", "test")}
+        except ValueError:  # a metric no trivial model gives (F1, MSE), or absent data
+            cache[key] = {}
+    return cache[key]
+
+
+def trivial_baselines(runs: Sequence) -> dict[tuple[str, bool, str], float]:
+    """(row, cpu, split) -> the trivial baseline of the row's data (built from its runs'
+    task settings) on valid and test, for rows whose metric a trivial model gives."""
     cache: dict[str, dict[str, float]] = {}
     out = {}
     for run in runs:
@@ -281,25 +306,32 @@ def trivial_baselines(runs: Sequence) -> dict[tuple[str, bool, str], float]:
             continue
         row, cpu, _ = found
         train = run.config.get("train") or {}
-        params = {k: v for k, v in (train.get("task_params") or {}).items()}
-        key = repr((train.get("task"), sorted(params.items())))
-        if key not in cache:
-            try:
-                task = task_from(str(train.get("task")), params)
-                cache[key] = {s: baseline(task, s).value for s in ("valid", "test")}
-            except ValueError:  # a metric no trivial model gives (F1, MSE)
-                cache[key] = {}
-        for split, value in cache[key].items():
+        for split, value in _task_trivial(train.get("task"), dict(train.get("task_params") or {}),
+                                          cache).items():
             out[(row, cpu, split)] = value
     return out
 
 
-def verdict_table(runs: Sequence, findings: Iterable[Finding] | None = None) -> pd.DataFrame:
-    """Verdicts of every finding at every size the runs hold, one row each: paper, where,
-    finding, claim, size, verdict, reason, evidence, trivial baseline, commits."""
-    results = results_frame(runs)
-    curves = curves_of(runs)
-    trivial = trivial_baselines(runs)
+def preset_trivial(rows: Iterable[str], cpu: bool) -> dict[tuple[str, bool, str], float]:
+    """As :func:`trivial_baselines`, from the presets' own task settings (the ``-cpu``
+    variant's when ``cpu``), for results without their run directories."""
+    cache: dict[str, dict[str, float]] = {}
+    out = {}
+    for row in dict.fromkeys(rows):
+        p = PRESETS.get(f"{row}-cpu" if cpu else row)
+        for split, value in _task_trivial(p.settings["task"],
+                                          dict(p.settings.get("task_params") or {}),
+                                          cache).items():
+            out[(row, cpu, split)] = value
+    return out
+
+
+def verdicts_frame(results: pd.DataFrame, curves: Mapping[tuple[str, bool, int], Sequence[float]],
+                   trivial: Mapping[tuple[str, bool, str], float],
+                   findings: Iterable[Finding] | None = None) -> pd.DataFrame:
+    """Verdicts of every finding at every size in ``results`` (:func:`results_frame`'s
+    columns), one row each: id, paper, where, claim, size, verdict, reason, evidence, the
+    trivial baselines held to, and the commits of the runs compared."""
     rows = []
     chosen = list(FINDINGS.values() if findings is None else findings)
     for cpu in sorted(set(results["cpu"])) or [True]:
@@ -308,13 +340,64 @@ def verdict_table(runs: Sequence, findings: Iterable[Finding] | None = None) -> 
         triv = {(r, s): v for (r, c, s), v in trivial.items() if c == cpu}
         for v in verdicts(res, cur, triv, chosen):
             rows_used = {row_split(r, v.finding.split)[0] for r in v.finding.rows()}
-            commits = sorted(set(res[res["row"].isin(rows_used)]["commit"]) - {""})
+            commits = sorted(set(res[res["row"].isin(rows_used)]["commit"].fillna("")) - {""})
             rows.append({"id": v.finding.id, "paper": v.finding.paper.split(",")[0],
                          "where": v.finding.where, "claim": v.finding.claim,
                          "size": "CPU" if cpu else "full", "verdict": v.verdict,
                          "reason": v.reason,
                          "evidence": "; ".join(o.describe() for o in v.outcomes),
                          "trivial": "; ".join(f"{k} {x:.4g}" for k, x in v.trivial.items()),
-                         "commits": ", ".join(c[:12] for c in commits)})
+                         "commits": ", ".join(str(c)[:12] for c in commits)})
     return pd.DataFrame(rows, columns=["id", "paper", "where", "claim", "size", "verdict",
                                        "reason", "evidence", "trivial", "commits"])
+
+
+def verdict_table(runs: Sequence, findings: Iterable[Finding] | None = None) -> pd.DataFrame:
+    """:func:`verdicts_frame` of run directories (:class:`~memloss.reports.runs.RunRecord`)."""
+    return verdicts_frame(results_frame(runs), curves_of(runs), trivial_baselines(runs),
+                          findings)
+
+
+def _curves_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".curves" + path.suffix)
+
+
+def write_results(runs: Sequence, path: "str | Path") -> tuple[Path, Path]:
+    """The runs' results (:func:`results_frame`) to ``path`` (CSV) and their validation
+    curves to ``PATH.curves.csv`` (row, cpu, seed, evaluation, value): what the verdicts
+    need, without the run directories."""
+    from memloss.core.atomic import atomic_write
+
+    path = Path(path)
+    results = results_frame(runs)
+    curves = pd.DataFrame([{"row": r, "cpu": c, "seed": s, "evaluation": i, "value": v}
+                           for (r, c, s), values in curves_of(runs).items()
+                           for i, v in enumerate(values)],
+                          columns=["row", "cpu", "seed", "evaluation", "value"])
+    for frame, target in ((results, path), (curves, _curves_path(path))):
+        atomic_write(target, lambda tmp, f=frame: f.to_csv(tmp, index=False))
+    return path, _curves_path(path)
+
+
+def read_results(path: "str | Path") -> tuple[pd.DataFrame, dict]:
+    """Results and curves written by :func:`write_results` (a missing curves file: no
+    curves)."""
+    path = Path(path)
+    try:
+        results = pd.read_csv(path, dtype={"commit": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable results CSV ({e}); write one with "
+                         "tools/fidelity_tables.py RUNS --results-out FILE.csv") from None
+    need = {"row", "cpu", "split", "seed", "value"}
+    if not need <= set(results.columns):
+        raise ValueError(f"{path}: columns {sorted(need - set(results.columns))} are missing; "
+                         "write it with tools/fidelity_tables.py RUNS --results-out FILE.csv")
+    if "commit" not in results:
+        results["commit"] = ""
+    curves: dict[tuple[str, bool, int], list[float]] = {}
+    cpath = _curves_path(path)
+    if cpath.is_file():
+        frame = pd.read_csv(cpath).sort_values(["row", "cpu", "seed", "evaluation"])
+        for (r, c, s), g in frame.groupby(["row", "cpu", "seed"], sort=False):
+            curves[(str(r), bool(c), int(s))] = [float(v) for v in g["value"]]
+    return results, curves

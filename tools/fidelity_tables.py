@@ -21,7 +21,10 @@ which compare curves rather than numbers.
 (:data:`memloss.presets.findings.FINDINGS`) with its verdict by the rule of
 :mod:`memloss.evidence` (reproduced, contradicted, not tested and why) and the evidence;
 ``--verdicts-csv FILE`` also writes that table as CSV. ``--findings`` prints the findings
-list (no runs needed).
+list (no runs needed). ``--results-out FILE.csv`` writes what the verdicts need (one value
+per run and split, and ``FILE.curves.csv``: the validation curves), so that
+``--results FILE.csv --verdicts`` regenerates them without the run directories (the
+trivial baselines then come from the presets' task settings).
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ from typing import Sequence
 import pandas as pd
 
 from memloss.collect import find_runs
-from memloss.evidence import trivial_baselines, verdict_table
+from memloss.evidence import (preset_trivial, read_results, trivial_baselines, verdict_table,
+                              verdicts_frame, write_results)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
@@ -173,14 +177,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verdicts-csv", type=Path, help="also write the verdicts as CSV")
     parser.add_argument("--findings", action="store_true",
                         help="print the findings list (no runs needed)")
+    parser.add_argument("--results", type=Path,
+                        help="with --verdicts: read the results written by --results-out "
+                             "instead of run directories")
+    parser.add_argument("--results-out", type=Path,
+                        help="write the runs' results and validation curves (CSV) for --results")
     args = parser.parse_args(argv)
     if args.findings:
         sys.stdout.write(findings_markdown())
         return 0
+    if args.results is not None:
+        if args.dirs or not (args.verdicts or args.verdicts_csv):
+            parser.error("--results FILE.csv goes with --verdicts and no run directories")
+        try:
+            results, curves = read_results(args.results)
+            trivial: dict = {}
+            for cpu in set(results["cpu"]):
+                trivial.update(preset_trivial(results[results["cpu"] == cpu]["row"], bool(cpu)))
+            table = verdicts_frame(results, curves, trivial)
+            if args.verdicts_csv:
+                table.to_csv(args.verdicts_csv, index=False)
+        except (ValueError, OSError) as e:
+            parser.error(str(e))
+        sys.stdout.write(verdicts_markdown(table))
+        return 0
     if not args.dirs:
-        parser.error("give sweep or run directories (or --findings)")
+        parser.error("give sweep or run directories (or --findings, or --results FILE.csv)")
     try:  # a missing or unreadable run, an unwritable PNG: one line, exit 2
         runs = [read_run(p) for p in find_runs(args.dirs)]
+        if args.results_out is not None:
+            write_results(runs, args.results_out)
         if args.verdicts or args.verdicts_csv:
             table = verdict_table(runs)
             if args.verdicts_csv:

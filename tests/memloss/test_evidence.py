@@ -62,7 +62,7 @@ def test_not_tested_when_a_row_does_not_beat_the_trivial_baseline():
     v = verdict(FINDING, _results({A: [120.0, 121.0, 119.5], B: [130.0, 132.0, 129.0]}),
                 _curves(), TRIVIAL)
     assert v.verdict == "not tested"
-    assert f"{B} (test 130.3) did not beat the trivial baseline (125)" in v.reason
+    assert f"1 of 2 compared rows did not beat the trivial baseline of their data ({B} test 130.3 against 125)" in v.reason
     # a row the paper says fails is exempt
     exempt = Finding(**{**FINDING.__dict__, "may_fail": (B,)})
     assert verdict(exempt, _results({A: [120.0, 121.0, 119.5], B: [130.0, 132.0, 129.0]}),

@@ -87,3 +87,20 @@ def test_findings_list_needs_no_runs(capsys):
     with pytest.raises(SystemExit) as exit_:
         _tool().main([])
     assert exit_.value.code == 2
+
+
+def test_results_out_then_results_give_the_same_verdicts(sweep, capsys, tmp_path):
+    tool = _tool()
+    results = tmp_path / "results.csv"
+    assert tool.main([str(sweep), "--verdicts", "--results-out", str(results)]) == 0
+    from_runs = capsys.readouterr().out
+    assert (tmp_path / "results.curves.csv").is_file()
+    assert tool.main(["--results", str(results), "--verdicts"]) == 0
+    from_file = capsys.readouterr().out
+    # the trivial baselines of the file come from the presets' sizes, not the runs': compare
+    # the verdict columns only
+    cut = lambda text: [line.split("|")[1:6] for line in text.splitlines()]  # noqa: E731
+    assert cut(from_file) == cut(from_runs)
+    with pytest.raises(SystemExit) as exit_:
+        tool.main(["--results", str(tmp_path / "none.csv"), "--verdicts"])
+    assert exit_.value.code == 2 and "not a readable results CSV" in capsys.readouterr().err
