@@ -130,6 +130,18 @@ def test_the_distribution_installs_one_top_level_name(wheel):
         assert zipfile.ZipFile(wheel).read(top_level[0]).decode().split() == ["memloss"]
 
 
+def test_the_wheel_carries_its_licence_and_type_information(wheel):
+    """PEP 639 licence metadata with the LICENSE file, and py.typed (PEP 561)."""
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "memloss/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert "License-Expression: MIT" in meta.splitlines()
+    assert "Classifier: Typing :: Typed" in meta and "Keywords: " in meta
+    assert "Project-URL: " in meta
+
+
 def test_memloss_works_from_a_project_with_its_own_models_package(wheel, tmp_path):
     """A fresh virtual environment with the wheel installed; the user's project holds
     ``models/``, ``tasks/``, ``diagnostics/`` and ``reports/`` packages that fail loudly if

@@ -56,6 +56,11 @@ def check_call(input: object, hx: object, masks: object, weight: Tensor, time_di
                              f"with .to({weight.dtype})")
 
 
+def _layer_sites(sites: Mapping[str, SiteSpec]) -> dict[str, SiteSpec]:
+    """The sites of a scheme that a layer applies (those of the enclosing net left out)."""
+    return {k: v for k, v in sites.items() if SITES.get(k).acts != "net"}
+
+
 class Recurrent(nn.Module):
     r"""A multi-layer recurrent network whose regularization is a :class:`~memloss.models.schemes.Scheme`.
 
@@ -145,8 +150,7 @@ class Recurrent(nn.Module):
                 f"({SITES.describe(outside[0])}), which a Recurrent layer cannot apply; use a "
                 "Net (NetConfig with vocab_size) or drop that part of the scheme "
                 "(e.g. p_embedding=0)")
-        self.sites: dict[str, SiteSpec] = {k: v for k, v in sites.items()
-                                           if SITES.get(k).acts != "net"}
+        self.sites: dict[str, SiteSpec] = _layer_sites(sites)
         inside = sorted(set(self.sites) & recurrence_sites())
         if proj_size and inside:
             raise ValueError(f"proj_size={proj_size} cannot run scheme {self.scheme.spec!r}: its "
@@ -384,10 +388,41 @@ class Recurrent(nn.Module):
         h_n = tuple(torch.stack([f[i] for f in finals]) for i in range(len(self.state_names)))
         return out, (h_n if len(h_n) > 1 else h_n[0])
 
+    # --- pickling: plain data, so torch.load(weights_only=True) reads a saved model ------
+    def __getstate__(self) -> dict:
+        """The module's state with the cell and the scheme by name and text form and the
+        sites and mask plan left out (derived again on load): plain data that
+        ``torch.load(..., weights_only=True)`` accepts. A cell or scheme that its name or
+        text does not rebuild (not registered) is kept as the object."""
+        state = dict(self.__dict__)
+        if get_cell(self.cell.name) is self.cell:
+            state["cell"] = self.cell.name
+        if parse_scheme(self.scheme.spec) == self.scheme:
+            state["scheme"] = self.scheme.spec
+        del state["sites"], state["_plan"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        if isinstance(state.get("cell"), str):
+            state["cell"] = get_cell(state["cell"])
+        if isinstance(state.get("scheme"), str):
+            state["scheme"] = parse_scheme(state["scheme"])
+        super().__setstate__(state)
+        if "_plan" not in state:
+            self.sites = _layer_sites(self.scheme.sites(self.cell))
+            self._plan = self._make_plan()
+
     def extra_repr(self) -> str:
         extra = (", bidirectional=True" if self.bidirectional else "") + \
             (f", proj_size={self.proj_size}" if self.proj_size else "")
         return (f"{self.cell.name}, {self.input_size}, {self.hidden_size}, "
                 f"num_layers={self.num_layers}{extra}, scheme={self.scheme.spec!r}, "
                 f"path={self.path!r}, chosen_path={self.chosen_path()!r}")
+
+
+# A saved whole model holding this layer loads under torch.load's default weights_only=True
+# (its pickled state is plain data, see Recurrent.__getstate__).
+if hasattr(torch.serialization, "add_safe_globals"):  # torch >= 2.4
+    torch.serialization.add_safe_globals([Recurrent])
 

@@ -224,3 +224,9 @@ class RNN(RNNBase):
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
                          device, dtype, scheme=scheme, path=path)
+
+
+# Whole models holding these layers load under torch.load's default weights_only=True, as
+# with torch.nn's (their pickled state is plain data: Recurrent.__getstate__).
+if hasattr(torch.serialization, "add_safe_globals"):  # torch >= 2.4
+    torch.serialization.add_safe_globals([LSTM, GRU, RNN])

@@ -2,7 +2,10 @@
 one (a Corpus of word ids, batchify / get_batch, Embedding -> LSTM -> Linear with
 nn.Dropout, truncated BPTT with repackaged hidden states, gradient clipping and a plain SGD
 update), as an unchanged user script: the only hook is ``rnn_class`` (``torch.nn.LSTM`` or
-``memloss.nn.LSTM``) and ``rnn_kwargs`` (e.g. ``{"scheme": "gal"}``)."""
+``memloss.nn.LSTM``) and ``rnn_kwargs`` (e.g. ``{"scheme": "gal"}``). With ``save=PATH`` it
+saves the whole model and loads it back as the example's main.py does (``torch.save(model,
+f)``, then ``torch.load(f)`` under its own list of safe globals, all torch.nn's), and
+evaluates the reloaded model."""
 from __future__ import annotations
 
 import math
@@ -72,11 +75,45 @@ def get_batch(source, i, bptt):
     return source[i:i + seq_len], source[i + 1:i + 1 + seq_len].view(-1)
 
 
+def reload(path: Path) -> nn.Module:
+    """The example's "Load the best saved model" (torch.load with weights_only=True, the
+    default, and the example's safe globals)."""
+    with open(path, "rb") as f:
+        safe_globals = [
+            RNNModel,
+            torch.nn.modules.dropout.Dropout,
+            torch.nn.modules.linear.Linear,
+            torch.nn.modules.rnn.GRU,
+            torch.nn.modules.rnn.LSTM,
+            torch.nn.modules.rnn.RNN,
+            torch.nn.modules.sparse.Embedding,
+        ]
+        with torch.serialization.safe_globals(safe_globals):
+            model = torch.load(f)
+        model.rnn.flatten_parameters()
+    return model
+
+
+def evaluate(model, val_data, ntokens, bptt, batch_size) -> float:
+    criterion = nn.NLLLoss()
+    model.eval()
+    total = 0.0
+    hidden = model.init_hidden(batch_size)
+    with torch.no_grad():
+        for i in range(0, val_data.size(0) - 1, bptt):
+            data, targets = get_batch(val_data, i, bptt)
+            output, hidden = model(data, hidden)
+            output = nn.functional.log_softmax(output.view(-1, ntokens), dim=1)
+            total += len(data) * criterion(output, targets).item()
+            hidden = repackage_hidden(hidden)
+    return total / (len(val_data) - 1)
+
+
 def run(corpus_dir: Path, *, rnn_class=nn.LSTM, rnn_kwargs=None, seed=1111, steps=4,
         emsize=16, nhid=16, nlayers=2, dropout=0.2, lr=20.0, clip=0.25, bptt=8,
-        batch_size=4) -> dict:
+        batch_size=4, save: Path | None = None) -> dict:
     """Train ``steps`` batches and evaluate once; returns the training losses and the
-    validation loss."""
+    validation loss (and, with ``save``, the reloaded model and its validation loss)."""
     torch.manual_seed(seed)
     corpus = Corpus(corpus_dir)
     train_data = batchify(corpus.train, batch_size)
@@ -100,15 +137,12 @@ def run(corpus_dir: Path, *, rnn_class=nn.LSTM, rnn_kwargs=None, seed=1111, step
         for p in model.parameters():
             p.data.add_(p.grad, alpha=-lr)
         losses.append(loss.item())
-    model.eval()
-    total = 0.0
-    hidden = model.init_hidden(batch_size)
-    with torch.no_grad():
-        for i in range(0, val_data.size(0) - 1, bptt):
-            data, targets = get_batch(val_data, i, bptt)
-            output, hidden = model(data, hidden)
-            output = nn.functional.log_softmax(output.view(-1, ntokens), dim=1)
-            total += len(data) * criterion(output, targets).item()
-            hidden = repackage_hidden(hidden)
-    val_loss = total / (len(val_data) - 1)
-    return {"train_losses": losses, "val_loss": val_loss, "val_ppl": math.exp(val_loss)}
+    val_loss = evaluate(model, val_data, ntokens, bptt, batch_size)
+    out = {"train_losses": losses, "val_loss": val_loss, "val_ppl": math.exp(val_loss),
+           "model": model}
+    if save is not None:
+        with open(save, "wb") as f:
+            torch.save(model, f)
+        out["reloaded"] = reload(save)
+        out["reloaded_val_loss"] = evaluate(out["reloaded"], val_data, ntokens, bptt, batch_size)
+    return out
