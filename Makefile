@@ -9,11 +9,14 @@ VENV ?= .venv
 TORCH ?= reuse
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
+# every tool runs through .venv's interpreter (`python -m ...`): a .venv that reuses a system
+# site where the tool is already installed has no script of it in $(VENV)/bin
+ASV := $(PY) -m asv
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all demo bench bench-gate dashboard clean
+.PHONY: setup test test-all test-tiers demo bench bench-gate dashboard clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || if [ "$(TORCH)" = reuse ] && $(PYTHON) -c "import torch" 2>/dev/null; then \
@@ -25,11 +28,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# the tiers (docs/testing.md): `make test` runs the fast one (pyproject's addopts leave out
+# the tests marked slow, full, e2e, faults and gpu); `make test-all` runs every tier (gpu tests
+# skip without a CUDA device); `make test-tiers` every tier but the fast one (CI runs `make
+# test`, then this). A tier with no test in it (pytest's exit status 5) is not a failure.
+TIERS := slow or full or e2e or faults or gpu
+SLOW_TIMEOUT ?= 1800
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -q -m "not gpu" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "" --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS)
+
+test-tiers: setup
+	$(PY) -m pytest -q -m "$(TIERS)" --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 demo: setup
 	$(PY) -m memloss demo --out $(DEMO_OUT)
@@ -43,8 +55,8 @@ bench: setup
 BASE ?= main
 GATE_BENCH ?= (TimeLayer|RatioToTorchNN).*, 256, 32, 'cpu'\)|PeakMemory.*'cpu'\)|Quality
 bench-gate: setup
-	$(VENV)/bin/asv machine --yes >/dev/null
-	-$(VENV)/bin/asv continuous --factor 1.2 --bench "$(GATE_BENCH)" $(BASE) HEAD
+	$(ASV) machine --yes >/dev/null
+	-$(ASV) continuous --factor 1.2 --bench "$(GATE_BENCH)" $(BASE) HEAD
 	$(PY) -m benchmarks.compare $$(git rev-parse $(BASE)) $$(git rev-parse HEAD)
 
 # asv's HTML dashboard of .asv/results, with its scripts vendored: opens offline

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .environments import importable_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 #: import-linter's ``lint-imports`` through the running interpreter: its script is not in the
 #: interpreter's bin/ when a virtual environment reuses a system site that already has it
@@ -22,15 +24,6 @@ LINT = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imp
 def _lint(cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*LINT, "--config", str(cwd / "pyproject.toml"), "--no-cache"],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-
-
-def importable_paths() -> list[str]:
-    """The running interpreter's import path as directories a fresh environment can add (a
-    ``.pth`` file of paths): its own site, a system site it reuses, and paths such a site adds;
-    not a directory holding a ``memloss`` package (the repository, an editable install's
-    source), and the path's own ``.pth`` hooks are not run from there."""
-    return [p for p in dict.fromkeys(sys.path) if p and Path(p).is_dir()
-            and not (Path(p) / "memloss" / "__init__.py").exists()]
 
 
 def test_both_layer_contracts_hold():
