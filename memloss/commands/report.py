@@ -22,14 +22,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _source(run: str) -> dict:
-    """A run and the checkpoint the report read it at (its weights' step and digest)."""
+    """A run and the checkpoint the report read it at: the weights its final.json was scored
+    with (step and digest)."""
     from pathlib import Path
 
     from memloss.core import runfiles as rf
 
     try:
         ckpt = rf.read_checkpoint(run)
-        ref = None if ckpt is None else rf.checkpoint_ref(ckpt)
+        final = rf.read_json(Path(run) / rf.FINAL) if (Path(run) / rf.FINAL).is_file() else {}
+        best = isinstance(final, dict) and final.get("weights") == "best"
+        name = rf.BEST if best and ckpt is not None and ckpt.has(rf.BEST) else rf.MODEL
+        ref = None if ckpt is None else rf.checkpoint_ref(ckpt, name)
     except (OSError, ValueError):
         ref = None
     return {"run": str(Path(run).resolve()), "checkpoint": ref}

@@ -592,3 +592,23 @@ def _two_sweeps(tmp: Path) -> Outcome:
     if states != ["finished", "finished"]:
         return Outcome("silent", f"runs {states}")
     return Outcome("ok", "both exit 0, every run finished once")
+
+
+@case("termination signals", "a signal during a checkpoint write waits for it to complete")
+def _held_signal(tmp: Path) -> Outcome:
+    from memloss.training.signals import Terminated, held, stop_on_termination
+
+    done = []
+    try:
+        with stop_on_termination():
+            with held():
+                os.kill(os.getpid(), signal.SIGUSR1)
+                time.sleep(0.01)
+                done.append("write completed")
+            return Outcome("silent", "the signal was lost")
+    except Terminated as e:
+        if not done or e.exit_code != 138:
+            return Outcome("silent", f"completed={bool(done)} exit {e.exit_code}")
+        if signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL:
+            return Outcome("silent", "the SIGTERM handler was not restored")
+        return Outcome("ok", f"{e} after the write, exit code 138")
