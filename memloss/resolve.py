@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from memloss.build import build_task, net_config
 from memloss.config import TrainConfig, apply_overrides
+from memloss.core.registry import closest
 from memloss.presets import PRESETS
 from memloss.tasks import TASKS
 
@@ -23,8 +24,11 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     elif target in TASKS:
         config = TrainConfig(task=target)
     else:
-        raise ValueError(f"unknown task or preset {target!r}; tasks: {', '.join(TASKS.list())}; "
-                         f"presets: {', '.join(PRESETS.list())} (see `memloss ls tasks|presets`)")
+        close = closest(str(target).lower(), TASKS.list() + PRESETS.list())
+        raise ValueError(f"unknown task or preset {target!r}; "
+                         + (f"did you mean {', '.join(close)}? " if close else "")
+                         + f"({len(TASKS.list())} tasks, {len(PRESETS.list())} presets: "
+                         "`memloss ls tasks|presets`)")
     if scheme is not None:
         config = config.replace(scheme=scheme)
     config = apply_overrides(config, sets or [])

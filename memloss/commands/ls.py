@@ -34,8 +34,17 @@ def listing(kind: str) -> list[tuple[str, str]]:
 def _run(args: argparse.Namespace) -> int:
     rows = listing(args.kind)
     width = max((len(n) for n, _ in rows), default=0)
+    params = None
+    if args.kind == "schemes":  # each scheme's parameters, indented under it
+        from memloss.models.schemes import SCHEMES
+
+        from .describe import parameter_lines
+
+        params = {name: parameter_lines(SCHEMES.get(name), indent="    ") for name, _ in rows}
     for name, desc in rows:
         print(f"{name:<{width}}  {desc}".rstrip())
+        for line in params.get(name, ()) if params else ():
+            print(line)
     return 0
 
 

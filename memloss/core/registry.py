@@ -13,17 +13,33 @@ warning naming it and the error.
 """
 from __future__ import annotations
 
+import difflib
 import logging
 from importlib import metadata
 from typing import Callable, Generic, Iterator, TypeVar
 
 from .validate import shown
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "closest"]
 
 T = TypeVar("T")
 
+#: an unknown name's error lists every valid name up to this many, else the closest ones
+_LIST_ALL = 12
+_CLOSEST = 3
+
 log = logging.getLogger(__name__)
+
+
+def closest(text: str, names: list[str]) -> list[str]:
+    """Up to :data:`_CLOSEST` names like ``text``: the longest shared beginning first, then
+    difflib's similarity; a name qualifies by a similarity of 0.5 or by containing ``text``."""
+    def prefix(n: str) -> int:
+        return next((i for i, (a, b) in enumerate(zip(text, n)) if a != b), min(len(text), len(n)))
+
+    ratio = {n: difflib.SequenceMatcher(None, text, n).ratio() for n in names}
+    fits = [n for n in names if ratio[n] >= 0.5 or (text and text in n)]
+    return sorted(fits, key=lambda n: (-prefix(n), -ratio[n]))[:_CLOSEST]
 
 
 class Registry(Generic[T]):
@@ -68,8 +84,19 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except (KeyError, TypeError):  # TypeError: an unhashable name
-            choices = ", ".join(self.list()) or f"none (no {self.kind} is registered)"
-            raise ValueError(f"unknown {self.kind} {shown(name)}; valid choices: {choices}") from None
+            raise ValueError(self.unknown(name)) from None
+
+    def unknown(self, name: object) -> str:
+        """The one-line error for an unknown name: every valid name when there are few
+        (:data:`_LIST_ALL` or fewer), else the closest ones (difflib, then names that contain
+        it) and how many there are."""
+        names = self.list()
+        if len(names) <= _LIST_ALL:
+            choices = ", ".join(names) or f"none (no {self.kind} is registered)"
+            return f"unknown {self.kind} {shown(name)}; valid choices: {choices}"
+        close = closest(str(name).strip().lower(), names)
+        hint = f"did you mean {', '.join(close)}? " if close else "no close match "
+        return f"unknown {self.kind} {shown(name)}; {hint}({len(names)} in all)"
 
     def describe(self, name: str) -> str:
         self.get(name)

@@ -53,8 +53,15 @@ READINGS = ("motivation", "printed")
 _LATER = {"omit_default": True}
 
 
-def _later(default: object) -> object:
-    return field(default=default, metadata=_LATER)
+def _param(default: object, help: str, *, later: bool = False) -> object:
+    """A scheme parameter's field: its default and its meaning (``metadata["help"]``, shown by
+    ``memloss ls schemes`` and ``memloss describe``); ``later``: see :data:`_LATER`."""
+    return field(default=default, metadata={"help": help, **(_LATER if later else {})})
+
+
+_SCALING = ("inverted: kept units scaled by 1/(1-p) in training, nothing at test; expectation: "
+            "no scaling in training, values times 1-p at test")
+_SAMPLING = "sequence: one mask per sequence, reused at every step; step: a new mask every step"
 
 
 @dataclass(frozen=True)
@@ -181,9 +188,10 @@ class Zaremba(Scheme):
     (None: at ``p``, Zaremba's one rate for every non-recurrent connection)."""
 
     name: ClassVar[str] = "zaremba"
-    p: float = 0.5
-    scaling: Scaling = "inverted"
-    p_output: float | None = _later(None)  # type: ignore[assignment]
+    p: float = _param(0.5, "dropout rate of every layer's input")  # type: ignore[assignment]
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
+    p_output: float | None = _param(  # type: ignore[assignment]
+        None, "rate of the last layer's output (none: p)", later=True)
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         p_out = self.p if self.p_output is None else self.p_output
@@ -206,12 +214,17 @@ class Gal(Scheme):
     word type is dropped everywhere in the sequence, Gal 4.2)."""
 
     name: ClassVar[str] = "gal"
-    p: float = 0.25
-    p_recurrent: float = 0.25
-    p_embedding: float = 0.0
-    tied: bool = True
-    scaling: Scaling = "inverted"
-    sampling: Sampling = _later("sequence")  # type: ignore[assignment]
+    p: float = _param(0.25,  # type: ignore[assignment]
+        "rate on every layer's input and on the last layer's output")
+    p_recurrent: float = _param(0.25,  # type: ignore[assignment]
+        "rate on h_{t-1} before the recurrent product")
+    p_embedding: float = _param(0.0,  # type: ignore[assignment]
+        "rate of word types dropped from the embedding (a Net's input), the same word "
+        "everywhere in a sequence")
+    tied: bool = _param(True,  # type: ignore[assignment]
+        "true: one mask for all gates; false: one per gate block (Gal's untied variant)")
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
+    sampling: Sampling = _param("sequence", _SAMPLING, later=True)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         untied = not self.tied and cell.num_gates > 1
@@ -232,9 +245,9 @@ class Gal(Scheme):
 @dataclass(frozen=True)
 class Moon(Scheme):
     name: ClassVar[str] = "moon"
-    p: float = 0.5
-    sampling: Sampling = "sequence"
-    scaling: Scaling = "inverted"
+    p: float = _param(0.5, "rate on the new cell state c_t")  # type: ignore[assignment]
+    sampling: Sampling = _param("sequence", _SAMPLING)  # type: ignore[assignment]
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         _need_site(self, cell, "cell", "use 'hidden-dropout' to drop the hidden state instead")
@@ -246,9 +259,9 @@ class Moon(Scheme):
 @dataclass(frozen=True)
 class HiddenDropout(Scheme):
     name: ClassVar[str] = "hidden-dropout"
-    p: float = 0.5
-    sampling: Sampling = "sequence"
-    scaling: Scaling = "inverted"
+    p: float = _param(0.5, "rate on the new hidden state h_t")  # type: ignore[assignment]
+    sampling: Sampling = _param("sequence", _SAMPLING)  # type: ignore[assignment]
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         return {"hidden": SiteSpec(self.p, self.sampling, scaling=self.scaling)} if self.p > 0 else {}
@@ -259,9 +272,10 @@ class HiddenDropout(Scheme):
 @dataclass(frozen=True)
 class Semeniuta(Scheme):
     name: ClassVar[str] = "semeniuta"
-    p: float = 0.25
-    sampling: Sampling = "step"
-    scaling: Scaling = "inverted"
+    p: float = _param(0.25,  # type: ignore[assignment]
+        "rate on the update g (LSTM) / n (GRU); on h_{t-1} for a vanilla RNN")
+    sampling: Sampling = _param("step", _SAMPLING)  # type: ignore[assignment]
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         if self.p == 0:
@@ -281,10 +295,13 @@ class Zoneout(Scheme):
     zoned out too (or the reverse). The default draws them independently."""
 
     name: ClassVar[str] = "zoneout"
-    p_cell: float = 0.5
-    p_hidden: float = 0.05
-    sampling: Sampling = "step"
-    shared: bool = _later(False)  # type: ignore[assignment]
+    p_cell: float = _param(0.5,  # type: ignore[assignment]
+        "probability that a cell unit keeps c_{t-1}")
+    p_hidden: float = _param(0.05,  # type: ignore[assignment]
+        "probability that a hidden unit keeps h_{t-1}")
+    sampling: Sampling = _param("step", _SAMPLING)  # type: ignore[assignment]
+    shared: bool = _param(False,  # type: ignore[assignment]
+        "true: one draw for cells and hidden states (Krueger section 4)", later=True)
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         out: dict[str, SiteSpec] = {}
@@ -311,9 +328,12 @@ class OutputZoneout(Scheme):
     tanh(c_t)`` with ``c_t = f_t c_{t-1} + d_t i_t g_t`` reads."""
 
     name: ClassVar[str] = "output-zoneout"
-    p: float = 0.25
-    scaling: Scaling = "inverted"
-    reading: Reading = _later("motivation")  # type: ignore[assignment]
+    p: float = _param(0.25,  # type: ignore[assignment]
+        "rate on the update g; the output gate zones out with it")
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
+    reading: Reading = _param("motivation",  # type: ignore[assignment]
+        "motivation: the output gate keeps o_{t-1} where the update was dropped; printed: "
+        "where it was kept", later=True)
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         _need_site(self, cell, "output_gate", "only an LSTM has an output gate")
@@ -332,8 +352,9 @@ class OutputZoneout(Scheme):
 @dataclass(frozen=True)
 class WeightDrop(Scheme):
     name: ClassVar[str] = "weight-drop"
-    p: float = 0.5
-    scaling: Scaling = "inverted"
+    p: float = _param(0.5,  # type: ignore[assignment]
+        "DropConnect rate on the recurrent weight matrix, one mask per forward pass")
+    scaling: Scaling = _param("inverted", _SCALING)  # type: ignore[assignment]
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         return {"weight": SiteSpec(self.p, "forward", scaling=self.scaling)} if self.p > 0 else {}
@@ -344,7 +365,8 @@ class WeightDrop(Scheme):
 @dataclass(frozen=True)
 class TorchDropout(Scheme):
     name: ClassVar[str] = "torch-dropout"
-    p: float = 0.5
+    p: float = _param(0.5,  # type: ignore[assignment]
+        "rate on each layer's output except the last's, a new mask every step")
 
     def sites(self, cell: CellSpec) -> dict[str, SiteSpec]:
         return {"between": SiteSpec(self.p, "step")} if self.p > 0 else {}

@@ -121,6 +121,7 @@ class Trainer:
         self.task = task if task is not None else build_task(config)
         self.net_config = net if net is not None else net_config(config, self.task)
         self.net = build_net(config, self.task, self.net_config).to(self.device)
+        log.info("scheme: %s", self.net_config.scheme.spec)  # resolved, defaults included
         self.optimizer = _optimizer(config, self.net.parameters())
         # user callbacks first: they may add keys to the record before it is logged
         self.callbacks: list[Callback] = [*resolve_hooks(config), *callbacks, MetricsLogger(),

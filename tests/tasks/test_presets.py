@@ -192,7 +192,8 @@ def test_ls_presets_shows_the_papers_numbers():
 
 
 def test_unknown_preset():
-    with pytest.raises(ValueError, match="unknown preset 'zaremba-huge'; valid choices: "):
+    with pytest.raises(ValueError, match=r"unknown preset 'zaremba-huge'; did you mean "
+                                         r"zaremba-large, zaremba-medium, .*\? \(\d+ in all\)$"):
         PRESETS.get("zaremba-huge")
 
 
