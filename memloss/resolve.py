@@ -20,13 +20,13 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     """
     if target in PRESETS:
         config = PRESETS.get(target).config
-    elif target in TASKS:
-        config = TrainConfig(task=target)
+        if scheme is not None:
+            config = config.replace(scheme=scheme)
+    elif target in TASKS:  # the scheme given at once: its text is parsed once
+        config = TrainConfig(task=target, net={} if scheme is None else {"scheme": scheme})
     else:
         raise ValueError(f"unknown task or preset {target!r}; tasks: {', '.join(TASKS.list())}; "
                          f"presets: {', '.join(PRESETS.list())} (see `memloss ls tasks|presets`)")
-    if scheme is not None:
-        config = config.replace(scheme=scheme)
     config = apply_overrides(config, sets or [])
     net_config(config, build_task(config))  # validates task parameters, scheme and sizes
     return config
