@@ -21,16 +21,16 @@ def resolve_config(target: str, scheme: str | None = None, sets: list[str] | Non
     """
     if target in PRESETS:
         config = PRESETS.get(target).config
-    elif target in TASKS:
-        config = TrainConfig(task=target)
+        if scheme is not None:
+            config = config.replace(scheme=scheme)
+    elif target in TASKS:  # the scheme given at once: its text is parsed once
+        config = TrainConfig(task=target, net={} if scheme is None else {"scheme": scheme})
     else:
         close = closest(str(target).lower(), TASKS.list() + PRESETS.list())
         raise ValueError(f"unknown task or preset {target!r}; "
                          + (f"did you mean {', '.join(close)}? " if close else "")
                          + f"({len(TASKS.list())} tasks, {len(PRESETS.list())} presets: "
                          "`memloss ls tasks|presets`)")
-    if scheme is not None:
-        config = config.replace(scheme=scheme)
     config = apply_overrides(config, sets or [])
     net_config(config, build_task(config))  # validates task parameters, scheme and sizes
     return config

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
-
+from typing import Any, Mapping, Sequence
 
 from memloss.build import device as as_device
 from memloss.build import task_from
@@ -27,26 +26,62 @@ from memloss.core.runfiles import RunDirError
 from memloss.models import Net, NetConfig
 from memloss.tasks import Task
 
-__all__ = ["Run", "load_run", "probe_run", "config_record", "versions", "source_commit", "now",
-           "RunDirError",
-           "read_config", "read_final", "edited_fields", "check_not_edited"]
+__all__ = ["Run", "RunConfig", "load_run", "probe_run", "config_record", "versions",
+           "source_commit", "now", "RunDirError", "read_config", "read_run_config",
+           "trained_configs", "read_final", "edited_fields", "check_not_edited"]
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class RunConfig:
+    """A run's config.json (or a checkpoint's manifest), checked, with its two configs
+    parsed once: ``record`` is the whole JSON object, ``train`` its ``train`` section as a
+    :class:`TrainConfig` and ``net`` its ``net`` section, the complete
+    :class:`~memloss.models.NetConfig` (the scheme text, the same in both, parsed once)."""
+
+    record: dict
+    train: TrainConfig
+    net: NetConfig
+
+    @classmethod
+    def parse(cls, record: Mapping[str, Any], file: Path) -> "RunConfig":
+        """Parse ``record``'s sections; a bad one is a :class:`RunDirError` naming ``file``."""
+        def bad(section: str, e: Exception) -> RunDirError:
+            return RunDirError(f"{file}: section {section}: {str(e)[:200]}; the file was edited "
+                               "or damaged: restore it or re-run training")
+
+        try:
+            train = TrainConfig.from_dict(record["train"])
+        except (ValueError, TypeError, KeyError) as e:
+            raise bad("train", e) from None
+        section = record.get("net")
+        try:
+            if isinstance(section, Mapping) and section.get("scheme") == train.net.scheme.spec:  # type: ignore[union-attr]
+                section = {**section, "scheme": train.net.scheme}  # the same scheme: parsed once
+            net = NetConfig.from_dict(section)  # type: ignore[arg-type]
+        except (ValueError, TypeError) as e:
+            raise bad("net", e) from None
+        return cls(dict(record), train, net)
+
+
 @dataclass
 class Run:
-    """A run directory with its net and task.
+    """A run directory with its configs, net and task.
 
-    ``config``: the whole config.json dict (``config["train"]`` is the TrainConfig,
-    ``config["net"]`` the resolved NetConfig). ``net``: a :class:`~memloss.models.Net` in
-    eval mode with the weights ``weights`` names (``"last"`` or ``"best"``). ``task``: the
-    task rebuilt from the config. ``metrics``: the metrics.jsonl records. ``final``:
-    final.json (empty before training finished).
+    ``config``: the whole config.json dict (labels, task information, the preset it
+    reproduces, resumptions); ``train_config`` and ``net_config``: its ``train`` and ``net``
+    sections, parsed once (the complete :class:`~memloss.models.NetConfig`, data sizes
+    included). ``net``: a :class:`~memloss.models.Net` in eval mode with the weights
+    ``weights`` names (``"last"`` or ``"best"``). ``task``: the task rebuilt from the
+    config. ``metrics``: the metrics.jsonl records. ``final``: final.json (empty before
+    training finished).
     """
 
     path: Path
     config: dict
+    train_config: TrainConfig
+    net_config: NetConfig
     net: Net
     task: Task
     metrics: list[dict]
@@ -54,8 +89,9 @@ class Run:
     weights: str
 
     @property
-    def train_config(self) -> TrainConfig:
-        return TrainConfig.from_dict(self.config["train"])
+    def preset(self) -> dict | None:
+        """The paper row the run reproduces (``config.json["info"]["preset"]``), if any."""
+        return (self.config.get("info") or {}).get("preset")
 
 
 def versions() -> dict[str, str]:
@@ -121,9 +157,9 @@ def config_record(config: TrainConfig, net: NetConfig, *, path: str, task_info: 
             "commit": source_commit(), "seed": config.seed, "created": now(), "resumed": [], "info": info}
 
 
-def read_config(path: "str | os.PathLike[str]") -> dict:
-    """A run's config.json, checked: its structure (:mod:`memloss.core.schemas`), and its
-    ``train`` and ``net`` sections by :class:`TrainConfig` and :class:`NetConfig`."""
+def config_file(path: "str | os.PathLike[str]") -> Path:
+    """The config.json of the run directory ``path``; a missing directory or file is a
+    :class:`RunDirError` saying what to pass instead."""
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"run directory {path} does not exist; pass the --out folder of a "
@@ -132,14 +168,27 @@ def read_config(path: "str | os.PathLike[str]") -> dict:
     if not file.is_file():
         raise RunDirError(f"{file} is missing; {path} is not a memloss run directory (written "
                           "by `memloss train --out`)")
-    config = rf.read_json(file, "config")
-    for section, cls in (("train", TrainConfig), ("net", NetConfig)):
-        try:
-            cls.from_dict(config[section])
-        except (ValueError, TypeError) as e:
-            raise RunDirError(f"{file}: section {section}: {str(e)[:200]}; the file was edited "
-                              "or damaged: restore it or re-run training") from None
-    return config
+    return file
+
+
+def read_run_config(path: "str | os.PathLike[str]") -> RunConfig:
+    """A run's config.json, read once and checked: its structure
+    (:mod:`memloss.core.schemas`), and its ``train`` and ``net`` sections, parsed."""
+    file = config_file(path)
+    return RunConfig.parse(rf.read_json(file, "config"), file)
+
+
+def read_config(path: "str | os.PathLike[str]") -> dict:
+    """A run's config.json as a dict, checked as :func:`read_run_config` does."""
+    return read_run_config(path).record
+
+
+def trained_configs(ckpt: "rf.Checkpoint | None") -> RunConfig | None:
+    """The configs the checkpoint's weights were trained under, from its manifest (None
+    without a checkpoint, or for one written before manifests recorded them)."""
+    if ckpt is None or ckpt.legacy:
+        return None
+    return RunConfig.parse(ckpt.manifest, ckpt.run_dir / rf.CHECKPOINT)
 
 
 def read_final(path: "str | os.PathLike[str]") -> dict:
@@ -148,27 +197,22 @@ def read_final(path: "str | os.PathLike[str]") -> dict:
     return rf.read_json(file, "final") if file.exists() else {}
 
 
-def edited_fields(config: dict, ckpt: "rf.Checkpoint | None") -> list[str]:
+def edited_fields(config: RunConfig, trained: RunConfig | None) -> list[str]:
     """The fields of config.json (``train.X``, ``net.X``) that differ from the configs the
-    checkpoint's weights were trained under, besides those a resume may change: a hand
-    edit that would make the weights be used under another scheme, task or net."""
-    if ckpt is None or ckpt.legacy:
+    checkpoint's weights were trained under (:func:`trained_configs`), besides those a
+    resume may change: a hand edit that would make the weights be used under another
+    scheme, task or net."""
+    if trained is None:
         return []
-    try:
-        trained = TrainConfig.from_dict(ckpt.manifest["train"])
-        trained_net = NetConfig.from_dict(ckpt.manifest["net"]).to_dict()
-    except (ValueError, TypeError) as e:
-        raise RunDirError(f"{ckpt.run_dir / rf.CHECKPOINT}: its train or net section is "
-                          f"invalid ({str(e)[:150]}); restore the file") from None
-    current = TrainConfig.from_dict(config["train"])
-    net = NetConfig.from_dict(config["net"]).to_dict()
-    out = [f"train.{k}" for k in changed_fields(current, trained) if k not in RESUME_OVERRIDABLE]
+    net, trained_net = config.net.to_dict(), trained.net.to_dict()
+    out = [f"train.{k}" for k in changed_fields(config.train, trained.train)
+           if k not in RESUME_OVERRIDABLE]
     return out + [f"net.{k}" for k in net if net[k] != trained_net.get(k)]
 
 
-def check_not_edited(path: Path, config: dict, ckpt: "rf.Checkpoint | None") -> None:
+def check_not_edited(path: Path, config: RunConfig, trained: RunConfig | None) -> None:
     """Refuse a config.json edited after its checkpoint (see :func:`edited_fields`)."""
-    edited = edited_fields(config, ckpt)
+    edited = edited_fields(config, trained)
     if edited:
         raise RunDirError(f"{path / rf.CONFIG} was edited after the checkpoint was written "
                           f"({edited[0]} differs from the config the weights were trained under, "
@@ -176,14 +220,15 @@ def check_not_edited(path: Path, config: dict, ckpt: "rf.Checkpoint | None") -> 
                           "to change it")
 
 
-def _checked_weights(path: Path, config: dict, chosen: str, final: dict, weights: str) -> dict:
+def _checked_weights(path: Path, config: RunConfig, chosen: str, final: dict,
+                     weights: str) -> dict:
     """The verified weights ``chosen`` names; with ``weights="final"`` they must be those
     final.json was scored with."""
     ckpt = rf.read_checkpoint(path)
     if ckpt is None:
         raise RunDirError(f"{path} has no checkpoint yet (its training stopped before the "
                           f"first one); resume it with `memloss train --resume {path}`")
-    check_not_edited(path, config, ckpt)
+    check_not_edited(path, config, trained_configs(ckpt))
     if weights == "final" and final and not ckpt.legacy:
         have = ckpt.manifest["best_step"] if chosen == "best" else ckpt.step
         if final.get("weights_step") is not None and have != final["weights_step"]:
@@ -214,10 +259,10 @@ def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str
     path = Path(path)
     validate.choice("load_run", "weights", weights, ("final", "last", "best"))
     dev = as_device(device)
-    config = read_config(path)
+    config = read_run_config(path)
     final = read_final(path)
     chosen = final.get("weights", "last") if weights == "final" else weights
-    net = Net(NetConfig.from_dict(config["net"]))
+    net = Net(config.net)
     state = _checked_weights(path, config, chosen, final, weights)
     try:
         net.load_state_dict(state)
@@ -225,9 +270,9 @@ def load_run(path: "str | os.PathLike[str]", weights: str = "final", device: str
         raise RunDirError(f"weights in {path} do not match the net in its config.json: "
                           f"{str(e)[:200]}") from None
     net.to(dev).eval()
-    train = config["train"]
-    task = task_from(train.get("task", ""), dict(train.get("task_params") or {}))
-    return Run(path, config, net, task, rf.read_jsonl(path / rf.METRICS), final, chosen)
+    task = task_from(config.train.task, dict(config.train.task_params))
+    return Run(path, config.record, config.train, config.net, net, task,
+               rf.read_jsonl(path / rf.METRICS), final, chosen)
 
 
 def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None,

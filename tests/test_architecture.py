@@ -177,7 +177,10 @@ def test_memloss_works_from_a_project_with_its_own_models_package(wheel, tmp_pat
 
 def test_one_training_run_parses_its_scheme_once_and_builds_its_net_once(tmp_path,
                                                                         monkeypatch):
+    """From the command line to the printed result: one parse of any scheme text, one net,
+    and config.json written but never read back."""
     from memloss.cli import main
+    from memloss.core import runfiles as rf
     from memloss.models import net as net_module
     from memloss.models import schemes
 
@@ -197,12 +200,22 @@ def test_one_training_run_parses_its_scheme_once_and_builds_its_net_once(tmp_pat
             builds.append(1)
         net_init(self, config)
 
+    reads: list[Path] = []
+    read_json = rf.read_json
+
+    def counting_read(path, *args, **kwargs):
+        if Path(path).name == rf.CONFIG:
+            reads.append(Path(path))
+        return read_json(path, *args, **kwargs)
+
     monkeypatch.setattr(schemes, "_parse_text", counting_parse)
     monkeypatch.setattr(net_module.Net, "__init__", counting_init)
+    monkeypatch.setattr(rf, "read_json", counting_read)
     argv = ["train", "temporal-order", "--scheme", scheme, "--set", "task.length=8",
             "--set", "task.train_size=64", "--set", "task.valid_size=8",
             "--set", "task.test_size=8", "--set", "hidden_size=4", "--set", "max_steps=2",
             "--set", "eval_every=1", "--set", "progress=false", "--out", str(tmp_path / "run")]
     assert main(argv) == 0
-    assert parses.count(scheme) == 1
+    assert parses == [scheme]
     assert len(builds) == 1  # restore_best swaps the best weights in: no second net
+    assert reads == []

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from memloss.runs import Run
 
 __all__ = ["add_parser"]
 
@@ -12,44 +18,51 @@ log = logging.getLogger(__name__)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from memloss.config import TrainConfig, apply_overrides
     from memloss.resolve import preset_info, resolve_config
-    from memloss.runs import read_config, read_final
-    from memloss.training import train
+    from memloss.training import resume_or_start, train
 
     command = ["memloss", *sys.argv[1:]] if args.argv is None else args.argv
     if args.resume:
         if args.target or args.scheme or args.out:
             raise ValueError("--resume RUN_DIR continues a run with its saved config; do not "
                              "give a TASK, --scheme or --out (use --set max_steps=N to extend)")
-        saved = TrainConfig.from_dict(read_config(args.resume)["train"])
-        config = apply_overrides(saved, args.set) if args.set else None
-        out = train(config, args.resume, resume=True, command=command).path
-    else:
-        if not args.target:
-            raise ValueError("name a task or preset to train (`memloss ls tasks`, `memloss ls "
-                             "presets`), or --resume RUN_DIR")
-        if not args.out:
-            raise ValueError("--out RUN_DIR is required: the directory the run is written to")
-        config = resolve_config(args.target, args.scheme, args.set)
-        if args.resume_or_start:
-            from memloss.training import resume_or_start
+        _show(train(None, args.resume, resume=True, command=command, overrides=args.set))
+        return 0
+    if not args.target:
+        raise ValueError("name a task or preset to train (`memloss ls tasks`, `memloss ls "
+                         "presets`), or --resume RUN_DIR")
+    if not args.out:
+        raise ValueError("--out RUN_DIR is required: the directory the run is written to")
+    config = resolve_config(args.target, args.scheme, args.set)
+    if args.resume_or_start:
+        outcome = resume_or_start(config, args.out, command=command, info=preset_info(args.target))
+        if outcome.saved is not None:  # finished before: show it as it was written
+            from memloss.runs import read_final
 
-            out = resume_or_start(config, args.out, command=command,
-                                  info=preset_info(args.target)).path
-        else:
-            out = train(config, args.out, command=command, info=preset_info(args.target)).path
-    final = read_final(out)
+            preset = (outcome.saved.record.get("info") or {}).get("preset")
+            _print(outcome.path, read_final(outcome.path), preset)
+            return 0
+        assert outcome.run is not None
+        _show(outcome.run)
+        return 0
+    _show(train(config, args.out, command=command, info=preset_info(args.target)))
+    return 0
+
+
+def _show(run: "Run") -> None:
+    _print(run.path, run.final, run.preset)
+
+
+def _print(path: "Path", final: dict, preset: dict | None) -> None:
+    """The final test metrics, and the paper's number for a preset's row."""
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-        print(f"{out}: test {mode}: {shown}")
-    preset = read_config(out).get("info", {}).get("preset")
+        print(f"{path}: test {mode}: {shown}")
     if preset and preset.get("reported"):
         shown = ", ".join(f"{k} {preset['bounds'].get(k, '')}{v:g}"
                           for k, v in preset["reported"].items())
-        print(f"{out}: the paper ({preset['paper'].split(',')[0]}, {preset['table']}) reports "
+        print(f"{path}: the paper ({preset['paper'].split(',')[0]}, {preset['table']}) reports "
               f"{preset['metric']} {shown}")
-    return 0
 
 
 def add_parser(sub: "argparse._SubParsersAction") -> None:

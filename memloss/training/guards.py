@@ -20,6 +20,7 @@ import torch
 from memloss.config import TrainConfig, changed_fields
 from memloss.core import runfiles as rf
 from memloss.models import Net, NetConfig
+from memloss.runs import read_run_config
 
 __all__ = ["check_out", "check_memory", "make_dirs", "remove_half_run", "remove_created",
            "available_memory", "changed_fields"]
@@ -69,10 +70,7 @@ def check_out(out: Path, config: TrainConfig) -> bool:
     if (out / rf.CHECKPOINT).exists() or rf.read_checkpoint(out) is not None:
         raise ValueError(f"{out} already holds a run; resume it with `memloss train --resume "
                          f"{out}` or choose another --out")
-    from memloss.runs import read_config
-
-    saved = TrainConfig.from_dict(read_config(out)["train"])
-    diff = changed_fields(config, saved)
+    diff = changed_fields(config, read_run_config(out).train)
     if diff:
         raise ValueError(f"{out} holds the start of another run (it differs in {_listing(diff)}) "
                          "that stopped before its first checkpoint; remove it or choose another --out")

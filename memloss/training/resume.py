@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 
 from memloss.config import TrainConfig, changed_fields
 from memloss.core import runfiles as rf
-from memloss.runs import Run
+from memloss.runs import Run, RunConfig, read_run_config
 
 from .run import train
 
@@ -39,11 +39,13 @@ State = Literal["absent", "finished", "interrupted", "unstarted"]
 @dataclass(frozen=True)
 class Outcome:
     """What :func:`resume_or_start` did: ``action`` is ``"skipped"`` (already finished),
-    ``"resumed"`` or ``"started"``; ``run`` is the trained run (None when skipped)."""
+    ``"resumed"`` or ``"started"``; ``run`` is the trained run (None when skipped);
+    ``saved``: the config.json of a run left as it was (None otherwise)."""
 
     action: Literal["skipped", "resumed", "started"]
     path: Path
     run: Run | None = None
+    saved: RunConfig | None = None
 
 
 def _has_checkpoint(out: Path) -> bool:
@@ -63,12 +65,15 @@ def run_state(out_dir: str | Path) -> State:
 
 def saved_config(out_dir: str | Path) -> TrainConfig:
     """The TrainConfig a run directory's config.json holds."""
-    return TrainConfig.from_dict(rf.read_json(Path(out_dir) / rf.CONFIG)["train"])
+    return read_run_config(out_dir).train
 
 
-def differences(config: TrainConfig, out_dir: str | Path) -> list[str]:
-    """The options of ``config`` that change results and differ from the saved run's."""
-    return [k for k in changed_fields(config, saved_config(out_dir)) if k not in NOT_RESULTS]
+def differences(config: TrainConfig, saved: str | Path | TrainConfig) -> list[str]:
+    """The options of ``config`` that change results and differ from the saved run's
+    (``saved``: its TrainConfig, or its directory)."""
+    if not isinstance(saved, TrainConfig):
+        saved = saved_config(saved)
+    return [k for k in changed_fields(config, saved) if k not in NOT_RESULTS]
 
 
 def resume_or_start(config: TrainConfig, out_dir: str | Path, *,
@@ -83,13 +88,14 @@ def resume_or_start(config: TrainConfig, out_dir: str | Path, *,
     out = Path(out_dir)
     state = run_state(out)
     if state == "finished":
-        diff = differences(config, out)
+        saved = read_run_config(out)
+        diff = differences(config, saved.train)
         if diff:
             raise ValueError(f"{out} holds a finished run whose {', '.join(diff)} differ from "
                              "this config; choose another --out, or extend it with `memloss "
                              f"train --resume {out} --set KEY=VALUE`")
         log.info("%s is finished; left as it is", out)
-        return Outcome("skipped", out)
+        return Outcome("skipped", out, saved=saved)
     if state == "interrupted":
         log.info("%s was interrupted; resuming it", out)
         return Outcome("resumed", out, train(config, out, resume=True, command=command))

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Sequence
 
 from memloss.build import build_task, device, net_config
-from memloss.config import RESUME_OVERRIDABLE, TrainConfig, changed_fields
+from memloss.config import RESUME_OVERRIDABLE, TrainConfig, apply_overrides, changed_fields
 from memloss.core import runfiles as rf
-from memloss.models import NetConfig
-from memloss.runs import Run, check_not_edited, config_record, now, read_config
+from memloss.runs import (Run, check_not_edited, config_file, config_record, now,
+                          read_run_config, trained_configs)
 
 from .callbacks import Callback
 from .guards import check_memory, check_out, make_dirs, remove_created, remove_half_run
@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = False,
           callbacks: Sequence[Callback] = (), command: Sequence[str] | None = None,
-          info: dict | None = None) -> Run:
-    """Train one run into ``out_dir`` and return it (path, configs, net, task, metrics and
-    the final test metrics; the net holds the weights final.json was scored with).
+          info: dict | None = None, overrides: Sequence[str] = ()) -> Run:
+    """Train one run into ``out_dir`` and return it (path, config.json and the configs,
+    net, task, metrics and the final test metrics; the net holds the weights final.json was
+    scored with). config.json is written, never read back.
 
     New run: ``config`` is required; ``out_dir`` must be new, an empty folder, or an earlier
     start of the same config that stopped before its first checkpoint. Everything (config,
@@ -39,7 +40,9 @@ def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = Fal
     checkpoint (from the start if it stopped before one); ``config`` may be None (use the
     saved one) or differ only in :data:`~memloss.config.RESUME_OVERRIDABLE` fields (a larger
     ``max_steps``; after a NaN stop a lower ``lr``, a ``clip`` or another schedule), and
-    each change is recorded in ``config.json["resumed"]``.
+    each change is recorded in ``config.json["resumed"]``. ``overrides``: ``--set`` items
+    (``max_steps=200``) applied to ``config``, or on a resume without one to the saved
+    config, read under the run's lock.
 
     The run directory is locked while it is written (:class:`~memloss.core.runfiles.RunLock`);
     each checkpoint is committed as one unit. Raises :class:`NonFiniteError` on a non-finite
@@ -49,10 +52,11 @@ def train(config: TrainConfig | None, out_dir: str | Path, *, resume: bool = Fal
     out = Path(out_dir)
     command = list(command) if command is not None else list(sys.argv)
     if resume:
-        return _resume(config, out, callbacks, command)
+        return _resume(config, out, callbacks, command, overrides)
     if config is None:
         raise ValueError("train() needs a TrainConfig for a new run")
-    return _start(config, out, callbacks, command, info)
+    return _start(apply_overrides(config, overrides) if overrides else config, out, callbacks,
+                  command, info)
 
 
 def _build(config: TrainConfig, out: Path, callbacks: Sequence[Callback]) -> Trainer:
@@ -87,7 +91,7 @@ def _start(config: TrainConfig, out: Path, callbacks: Sequence[Callback], comman
         wrote = True
         rf.write_json(out / rf.CONFIG, record)
         final = trainer.fit()
-        return _finish(trainer, out, final)
+        return _finish(trainer, out, record, final)
     finally:
         half = trainer.checkpoint is None
         if wrote and half:
@@ -98,28 +102,25 @@ def _start(config: TrainConfig, out: Path, callbacks: Sequence[Callback], comman
 
 
 def _resume(config: TrainConfig | None, out: Path, callbacks: Sequence[Callback],
-            command: list[str]) -> Run:
-    if not out.is_dir():
-        raise rf.RunDirError(f"run directory {out} does not exist; pass the --out folder of a "
-                             "`memloss train` run")
-    read_config(out)  # a clear error before the lock file is created in a non-run folder
+            command: list[str], overrides: Sequence[str]) -> Run:
+    config_file(out)  # a clear error before the lock file is created in a non-run folder
     with rf.RunLock(out, "train --resume"):
         rf.clean_leftovers(out)
-        saved = read_config(out)
-        current = TrainConfig.from_dict(saved["train"])
+        saved = read_run_config(out)
         ckpt = rf.read_checkpoint(out)
-        check_not_edited(out, saved, ckpt)
-        trained = current
-        if ckpt is not None and not ckpt.legacy:
-            trained = TrainConfig.from_dict(ckpt.manifest["train"])
-        cfg = config or current
+        in_checkpoint = trained_configs(ckpt)
+        check_not_edited(out, saved, in_checkpoint)
+        trained = saved.train if in_checkpoint is None else in_checkpoint.train
+        cfg = config or saved.train
+        if overrides:
+            cfg = apply_overrides(cfg, overrides)
         diff = [k for k in changed_fields(cfg, trained) if k not in RESUME_OVERRIDABLE]
         if diff:
             raise ValueError(f"cannot change {diff} when resuming {out}; only "
                              f"{', '.join(RESUME_OVERRIDABLE)} may change")
         trainer = _build(cfg, out, callbacks)
         if ckpt is not None:
-            if not ckpt.legacy and trainer.net_config != NetConfig.from_dict(ckpt.manifest["net"]):
+            if in_checkpoint is not None and trainer.net_config != in_checkpoint.net:
                 raise rf.RunDirError(f"{out}: the net built from the task's data now differs from "
                                      "the one the checkpoint was trained with (the data files "
                                      "changed?); restore the data or start a new run")
@@ -137,18 +138,20 @@ def _resume(config: TrainConfig | None, out: Path, callbacks: Sequence[Callback]
         if "lr" in changes:
             trainer._set_lr(cfg.lr)
         trainer.preflight()
-        saved["train"] = cfg.to_dict()
-        saved.setdefault("resumed", []).append({"command": command, "time": now(),
-                                                "step": trainer.step, "changed": changes})
-        rf.write_json(out / rf.CONFIG, saved)
+        record = saved.record
+        record["train"] = cfg.to_dict()
+        record.setdefault("resumed", []).append({"command": command, "time": now(),
+                                                 "step": trainer.step, "changed": changes})
+        rf.write_json(out / rf.CONFIG, record)
         log.info("resuming %s at epoch %d step %d%s", out, trainer.epoch, trainer.step,
                  f" with {', '.join(f'{k}={v[1]}' for k, v in changes.items())}" if changes else "")
         final = trainer.fit()
-        return _finish(trainer, out, final)
+        return _finish(trainer, out, record, final)
 
 
-def _finish(trainer: Trainer, out: Path, final: dict) -> Run:
+def _finish(trainer: Trainer, out: Path, record: dict, final: dict) -> Run:
+    """The run as written: ``record`` is the config.json this process wrote."""
     trainer.final_weights(final)
     trainer.net.eval()
-    return Run(out, read_config(out), trainer.net, trainer.task, rf.read_jsonl(out / rf.METRICS),
-               final, final["weights"])
+    return Run(out, record, trainer.config, trainer.net_config, trainer.net, trainer.task,
+               rf.read_jsonl(out / rf.METRICS), final, final["weights"])

@@ -63,6 +63,24 @@ def test_train_writes_a_complete_run(tmp_path, tiny_to_config):
     assert again == pytest.approx(final["test"]["deterministic"])
 
 
+def test_train_returns_the_run_it_wrote_with_its_configs_parsed(tmp_path, tiny_to_config):
+    cfg = tiny_to_config.replace(scheme="semeniuta:p=0.25", epochs=1)
+    run = train(cfg, tmp_path / "run", command=["test"])
+    assert run.config == read_json(run.path / "config.json")
+    assert run.final == read_json(run.path / "final.json") and run.weights == run.final["weights"]
+    assert run.train_config == cfg
+    assert run.net_config == NetConfig.from_dict(run.config["net"]) and run.net_config.input_size == 4
+    assert run.preset is None  # no preset trains temporal-order at this size and setting
+    loaded = load_run(run.path)
+    assert (loaded.train_config, loaded.net_config) == (run.train_config, run.net_config)
+    # a resume takes --set items for the saved config, which it reads under the run's lock
+    more = train(None, run.path, resume=True, overrides=["epochs=2"], command=["again"])
+    assert more.train_config == cfg.replace(epochs=2)
+    assert more.config == read_json(run.path / "config.json")
+    assert more.config["resumed"][-1]["changed"] == {"epochs": [1, 2]}
+    assert more.final["epoch"] == 2
+
+
 def test_init_is_seeded_and_leaves_global_rng_alone(tiny_to_config):
     task = build_task(tiny_to_config)
     torch.manual_seed(123)
