@@ -269,3 +269,14 @@ def test_background_compile_runs_the_step_meanwhile(monkeypatch, caplog):
     assert len(lines) == 1 and "background" in lines[0] and "MEMLOSS_COMPILE=never" in lines[0]
     assert stats["compiled_kernels"] >= 2 and stats["pending_kernels"] == 0
     assert stats["compile_seconds"] > 0
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bmm_below", [0, 10**6], ids=["per-block-addmm", "batched"])
+def test_per_gate_products_both_forms(cell, bmm_below, monkeypatch):
+    """Untied recurrent masks: one addmm per gate block and one batched product over the
+    blocks (chosen by H) give the reference's results."""
+    from memloss.models.paths import fused
+
+    monkeypatch.setattr(fused, "BMM_BELOW", bmm_below)
+    _compare(cell, "gal:p=0.3,p_recurrent=0.3,tied=false+zoneout:p_cell=0,p_hidden=0.2")
