@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterable, Mapping
 
-from memloss.core import validate
+from memloss.core import bounds, validate
 from memloss.models import DATA_FIELDS, INFERENCE_MODES, NetConfig
 
 __all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "apply_overrides", "parse_value",
@@ -116,8 +116,9 @@ class TrainConfig:
             if m not in INFERENCE_MODES:
                 raise ValueError(f"TrainConfig.eval_modes: unknown mode {validate.shown(m)}; valid: "
                                  f"{', '.join(INFERENCE_MODES)}")
-        for name in ("batch_size", "eval_batch_size", "mc_samples"):
+        for name in ("batch_size", "eval_batch_size"):
             validate.integer(o, name, getattr(self, name))
+        validate.integer(o, "mc_samples", self.mc_samples, maximum=bounds.MAX_SAMPLES)
         for name in ("epochs", "max_steps", "eval_every", "patience", "threads"):
             validate.optional(validate.integer, o, name, getattr(self, name))
         validate.integer(o, "decay_start", self.decay_start, minimum=0)

@@ -9,7 +9,8 @@ dry run too) and the Python API call these same checks:
 * a net: at most :data:`MAX_LAYERS` layers, and its parameters (counted from its sizes,
   nothing is allocated) must fit in the available memory (:func:`check_net`);
 * a sweep: at most :data:`MAX_RUNS` runs (:func:`check_runs`), counted before they are listed;
-* MC samples: at most :data:`MAX_SAMPLES` per batch.
+* MC samples: at most :data:`MAX_SAMPLES` per batch (TrainConfig.mc_samples, `memloss eval
+  --samples`, MC inference in the API).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import os
 from typing import Any
 
 __all__ = ["MAX_LAYERS", "MAX_RUNS", "MAX_SAMPLES", "usable_cpus", "available_memory",
-           "net_parameters", "check_threads", "check_net", "check_runs", "check_samples"]
+           "net_parameters", "check_threads", "check_net", "check_runs"]
 
 #: the most layers a recurrent stack may have (deep RNNs in the papers have 2-4)
 MAX_LAYERS = 1000
@@ -100,8 +101,3 @@ def check_runs(owner: str, count: int) -> None:
         raise ValueError(f"{owner} has {count:,} runs, more than the limit of {MAX_RUNS:,}; "
                          "split it into several sweeps (fewer --seeds or grid values)")
 
-
-def check_samples(owner: str, samples: Any) -> None:
-    if isinstance(samples, int) and not isinstance(samples, bool) and samples > MAX_SAMPLES:
-        raise ValueError(f"{owner}.samples={samples} exceeds the limit of {MAX_SAMPLES:,} MC "
-                         "samples per batch; give fewer")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor
 
-from memloss.core import validate
+from memloss.core import bounds, validate
 
 from .masks import MaskPlan, Masks
 from .modes import DETERMINISTIC, INFERENCE_MODES, MC, MODES, OTHER_SCALING, TRAIN_MODE
@@ -51,7 +51,7 @@ def check_mode(mode: str, samples: int = 1, allowed: tuple[str, ...] = INFERENCE
     if mode not in allowed:
         raise ValueError(f"unknown inference mode {mode!r}; valid: {', '.join(allowed)}")
     if mode == MC:
-        validate.integer("mc inference", "samples", samples)
+        validate.integer("mc inference", "samples", samples, maximum=bounds.MAX_SAMPLES)
 
 
 def net_dtype(net: "Net") -> torch.dtype:
