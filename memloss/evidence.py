@@ -79,7 +79,8 @@ class Outcome:
     def describe(self) -> str:
         c = self.comparison
         if isinstance(c.b, float):
-            what = f"{c.a} mean {self.mean:.4g} [{self.low:.4g}, {self.high:.4g}] {c.relation} {c.b:g}"
+            what = (f"{c.a} mean {self.mean:.4g} [{self.low:.4g}, {self.high:.4g}], paper "
+                    f"{'<' if c.relation == 'below' else '>'}{c.b:g}")
         else:
             what = (f"{c.a} {'vs' if c.relation == 'similar' else 'better than'} {c.b} by "
                     f"{self.mean:.4g} [{self.low:.4g}, {self.high:.4g}]")

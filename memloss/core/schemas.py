@@ -76,6 +76,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "weights_step": _OPT_COUNT, "step": _COUNT, "epoch": _COUNT,
             "stopped": {"type": ["string", "null"]}, "metric": {"type": "string"},
             "best_valid": _OPT_NUMBER, "train_examples": _COUNT,
+            "by_weights": {"type": "object", "additionalProperties": False,
+                           "properties": {k: {"type": "object", "required": ["step", "test"],
+                                              "properties": {"step": _OPT_COUNT,
+                                                             "test": _SCORES}}
+                                          for k in ("last", "best")}},
         },
         "patternProperties": {"^(train|valid|test)$": _SCORES,
                               "^(train|valid|test)_weights$": {"enum": ["best", "last"]}},

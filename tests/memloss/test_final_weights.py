@@ -37,3 +37,16 @@ def test_best_at_the_last_step_is_scored_once(tmp_path, tiny_to_config):
     final = read_json(out / "final.json")
     assert final["by_weights"]["best"] == final["by_weights"]["last"]
     assert final["by_weights"]["last"]["step"] == final["step"]
+
+
+def test_a_malformed_by_weights_is_one_clear_error(tmp_path, tiny_to_config):
+    from memloss.core.runfiles import RunDirError, write_json
+    from memloss.runs import read_final
+
+    out = train(tiny_to_config.replace(epochs=1), tmp_path / "r").path
+    final = read_json(out / "final.json")
+    final["by_weights"]["last"]["test"] = "x"
+    write_json(out / "final.json", final)
+    with pytest.raises(RunDirError, match="final.json: field by_weights.last.test: 'x' is not of "
+                                          "type 'object'"):
+        read_final(out)

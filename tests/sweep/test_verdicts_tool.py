@@ -60,7 +60,7 @@ def test_verdicts_by_the_rule(sweep, capsys, tmp_path):
     assert table.loc["semeniuta-t1-moon-sequence-fails", "verdict"] == "reproduced"
     # "<25%": Moon per sequence on medium sequences is at 0.52, not below chance
     below = table.loc["semeniuta-t1-moon-sequence-medium-below-chance"]
-    assert below["verdict"] == "contradicted" and "below 0.25" in below["reason"]
+    assert below["verdict"] == "contradicted" and "paper <0.25" in below["reason"]
     # the per-step rows were not run
     no_mem = table.loc["semeniuta-t1-no-memory-loss"]
     assert no_mem["verdict"] == "not tested" and "no runs of" in no_mem["reason"]
