@@ -7,7 +7,8 @@ every inference mode (``test.<mode>.<metric>``), the best validation score, how 
 stopped, timings (``train_seconds``: the training and validation time summed over
 metrics.jsonl; ``evaluations``) and the package versions. :func:`collect` writes it as
 Parquet or CSV together with the summary per (table, row) and the rank agreement per table
-(:mod:`memloss.reports.paper_tables`).
+(:mod:`memloss.reports.paper_tables`), and every grid's cross-seed summary and paired
+comparisons between its settings (:mod:`memloss.reports.grid_summary`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from memloss.core import runfiles as rf
+from memloss.reports.grid_summary import GridSummary
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 
@@ -138,8 +140,10 @@ class Collected:
     and split) and ``agreement`` (Kendall's tau per table and split), and where they went."""
 
     def __init__(self, runs: pd.DataFrame, summary: pd.DataFrame, agreement: pd.DataFrame,
-                 paths: tuple[Path, ...] = ()):
+                 paths: tuple[Path, ...] = (), grid: GridSummary | None = None):
         self.runs, self.summary, self.agreement, self.paths = runs, summary, agreement, paths
+        #: every grid's cross-seed summary and paired comparisons (any runs, not only presets)
+        self.grid = grid if grid is not None else GridSummary(runs)
 
 
 def collect(paths: Sequence["str | os.PathLike[str]"],
@@ -149,14 +153,18 @@ def collect(paths: Sequence["str | os.PathLike[str]"],
     runs = runs_frame(records)
     summary = summarize(paper_measurements(records))
     agreement = rank_agreement(summary)
+    grid = GridSummary(runs)
     written: tuple[Path, ...] = ()
     if out is not None:
         targets = output_paths(out)
-        for frame, path in zip((runs, summary, agreement), targets):
+        stem = targets[0].with_suffix("")  # FILE.grid.* and FILE.paired.* beside them
+        targets += tuple(stem.with_name(f"{stem.name}.{k}{targets[0].suffix}")
+                         for k in ("grid", "paired"))
+        for frame, path in zip((runs, summary, agreement, grid.summary, grid.paired), targets):
             _write(frame, path)
         written = targets
     unfinished = int((~runs["finished"]).sum()) if len(runs) else 0
     if unfinished:
         log.warning("%d of %d runs have not finished (no final.json); they are in the run "
                     "table but not in the summary", unfinished, len(runs))
-    return Collected(runs, summary, agreement, written)
+    return Collected(runs, summary, agreement, written, grid)
