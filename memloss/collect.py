@@ -9,7 +9,8 @@ weights (``by_weights.<last|best>.test.<mode>.<metric>``), the best validation s
 stopped, timings (``train_seconds``: the training and validation time summed over
 metrics.jsonl; ``evaluations``) and the package versions. :func:`collect` writes it as
 Parquet or CSV together with the summary per (table, row) and the rank agreement per table
-(:mod:`memloss.reports.paper_tables`).
+(:mod:`memloss.reports.paper_tables`), and every grid's cross-seed summary and paired
+comparisons between its settings (:mod:`memloss.reports.grid_summary`).
 
 A run directory that cannot be read (a malformed or corrupt file) is left out with its
 reason and the rest are collected; ``memloss collect`` then exits with
@@ -28,6 +29,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from memloss.core import runfiles as rf
+from memloss.reports.grid_summary import GridSummary
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 
@@ -161,9 +163,12 @@ class Collected:
     ``left_out``: the run directories that could not be read, each with the reason."""
 
     def __init__(self, runs: pd.DataFrame, summary: pd.DataFrame, agreement: pd.DataFrame,
-                 paths: tuple[Path, ...] = (), left_out: Sequence[tuple[Path, str]] = ()):
+                 paths: tuple[Path, ...] = (), left_out: Sequence[tuple[Path, str]] = (),
+                 grid: GridSummary | None = None):
         self.runs, self.summary, self.agreement, self.paths = runs, summary, agreement, paths
         self.left_out = list(left_out)
+        #: every grid's cross-seed summary and paired comparisons (any runs, not only presets)
+        self.grid = grid if grid is not None else GridSummary(runs)
 
 
 def read_runs_kept(dirs: Sequence[Path]) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
@@ -192,14 +197,18 @@ def collect(paths: Sequence["str | os.PathLike[str]"],
     runs = runs_frame(records)
     summary = summarize(paper_measurements(records))
     agreement = rank_agreement(summary)
+    grid = GridSummary(runs)
     written: tuple[Path, ...] = ()
     if out is not None:
         targets = output_paths(out)
-        for frame, path in zip((runs, summary, agreement), targets):
+        stem = targets[0].with_suffix("")  # FILE.grid.* and FILE.paired.* beside them
+        targets += tuple(stem.with_name(f"{stem.name}.{k}{targets[0].suffix}")
+                         for k in ("grid", "paired"))
+        for frame, path in zip((runs, summary, agreement, grid.summary, grid.paired), targets):
             _write(frame, path)
         written = targets
     unfinished = int((~runs["finished"]).sum()) if len(runs) else 0
     if unfinished:
         log.warning("%d of %d runs have not finished (no final.json); they are in the run "
                     "table but not in the summary", unfinished, len(runs))
-    return Collected(runs, summary, agreement, written, left_out)
+    return Collected(runs, summary, agreement, written, left_out, grid)

@@ -150,8 +150,10 @@ def net_from_torch(rnn: nn.Module, *, embedding: nn.Module | Tensor | None = Non
     :class:`~memloss.models.Recurrent`), its ``embedding`` (an ``nn.Embedding`` or its weight)
     and its ``head`` (an ``nn.Linear`` applied to the last layer's h at every step), run
     under ``scheme``, the regularization the model was trained with, e.g.
-    ``"zaremba:p=0.5"`` for dropout between layers and on the in- and outputs, or
-    ``"none"``. The weights are copied; the original module is not changed."""
+    ``"torch-dropout:p=0.5"`` for the ``dropout=0.5`` of a ``torch.nn.LSTM`` (a new mask
+    every step on each layer's output but the last's, exactly torch's), ``"zaremba:p=0.5"``
+    for dropout on every layer's input and the last layer's output, or ``"none"``. The
+    weights are copied; the original module is not changed."""
     if isinstance(rnn, Recurrent):
         cell, nonlinearity = rnn.cell.name, rnn.nonlinearity
     else:
@@ -166,11 +168,12 @@ def net_from_torch(rnn: nn.Module, *, embedding: nn.Module | Tensor | None = Non
                              "projection")
         nonlinearity = getattr(rnn, "nonlinearity", "tanh")
         if getattr(rnn, "dropout", 0.0) and getattr(rnn, "num_layers", 1) > 1 and \
-                "input" not in parse_scheme(scheme).sites(get_cell(cell)):
+                "between" not in parse_scheme(scheme).sites(get_cell(cell)):
             log.warning("%s was trained with dropout=%s between its layers, but scheme %r has no "
-                        "input site; describe the dropout in the scheme (e.g. zaremba:p=%s) or "
-                        "the probes measure a model without it", type(rnn).__name__,
-                        rnn.dropout, str(scheme), rnn.dropout)
+                        "mask there; add torch-dropout:p=%s to the scheme (that dropout exactly, "
+                        "e.g. scheme='torch-dropout:p=%s') or the probes measure a model "
+                        "without it", type(rnn).__name__, rnn.dropout, str(scheme), rnn.dropout,
+                        rnn.dropout)
     weights = {k: v for k, v in rnn.state_dict().items()}
     emb = embedding.weight if isinstance(embedding, nn.Embedding) else embedding
     if emb is not None and not isinstance(emb, Tensor):
