@@ -29,9 +29,10 @@ def _run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     runs = spec_runs(args.spec, seeds=seeds, sets=args.set)
     if args.dry_run:
-        from memloss.sweep.run import resolve_runs
+        from memloss.sweep.run import execution_sets, resolve_runs
 
-        resolve_runs(runs)  # what the real sweep checks before it runs anything
+        # what the real sweep checks before it runs anything, with what its workers add
+        resolve_runs(runs, execution_sets(args.threads or default_threads(args.jobs)))
         root = args.out or "DIR"
         for run in runs:
             print(f"{run.name}: {shlex.join(run.argv(f'{root}/{run.name}'))}")

@@ -67,6 +67,25 @@ def _log_to(path: Path) -> Iterator[None]:
         handler.close()
 
 
+def _resume_or_start(resume_or_start: Any, config: Any, out: Path, **kwargs: Any) -> Any:
+    """``resume_or_start``, looking once more when it failed while the run directory changed
+    under another process (another sweep on the same folder started, checkpointed or
+    finished the run between this worker's look and its lock): the second look resumes,
+    skips, or meets the other process's lock (busy), instead of a false failure."""
+    from memloss.training.resume import run_state
+
+    before = run_state(out)
+    try:
+        return resume_or_start(config, out, **kwargs)
+    except rf.RunLockedError:
+        raise
+    except Exception:
+        if run_state(out) == before and rf.busy(out) is None:
+            raise  # nothing changed: a real failure
+        logging.getLogger(__name__).info("%s changed under another process; looking again", out)
+        return resume_or_start(config, out, **kwargs)
+
+
 def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Train (or resume, or skip) one run of a sweep; returns ``{"name", "status",
     "action", "seconds", "error"}`` with status ``done``, ``failed``, ``busy`` (another
@@ -85,8 +104,8 @@ def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -
     with _log_to(log_path(sweep_dir, run.name)):
         try:
             config = resolve_config(run.target, run.scheme, list(run.sets))
-            outcome = resume_or_start(config, out, command=run.argv(out),
-                                      info=preset_info(run.target))
+            outcome = _resume_or_start(resume_or_start, config, out, command=run.argv(out),
+                                       info=preset_info(run.target))
             result["action"] = outcome.action
             error_path(sweep_dir, run.name).unlink(missing_ok=True)
         except rf.RunLockedError as e:  # another sweep or process trains it: not a failure

@@ -25,7 +25,7 @@ from .job import SWEEP_META, error_path, read_error
 from .launchers import LAUNCHERS, LaunchOptions
 from .spec import RunSpec
 
-__all__ = ["run_sweep", "SweepOutcome", "plan", "resolve_runs", "usable_cpus", "default_threads"]
+__all__ = ["run_sweep", "SweepOutcome", "plan", "resolve_runs", "execution_sets", "usable_cpus", "default_threads"]
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,16 @@ class SweepOutcome:
         return "; ".join(parts)
 
 
-def resolve_runs(runs: Sequence[RunSpec]) -> list[Any]:
-    """Every run's TrainConfig, resolved and checked as ``memloss train`` checks it (options,
-    task parameters, the net, the bounds of :mod:`memloss.core.bounds`), before anything
-    runs; ``memloss sweep --dry-run`` checks the same. The first problem is one line naming
-    the run."""
+def execution_sets(threads: int) -> tuple[str, ...]:
+    """The ``--set`` items of how a sweep executes, which every run gets last."""
+    return (f"threads={threads}", "progress=false")
+
+
+def resolve_runs(runs: Sequence[RunSpec], extra: Sequence[str] = ()) -> list[Any]:
+    """Every run's TrainConfig, resolved with ``extra`` (:func:`execution_sets`) and checked
+    as the worker will (options, task parameters, the net, the bounds of
+    :mod:`memloss.core.bounds`), before anything runs; ``memloss sweep --dry-run`` checks the
+    same. The first problem is one line naming the run."""
     from memloss.resolve import resolve_config
 
     bounds.check_runs("the sweep", len(runs))
@@ -91,20 +96,20 @@ def resolve_runs(runs: Sequence[RunSpec]) -> list[Any]:
     configs = []
     for run in runs:
         try:
-            configs.append(resolve_config(run.target, run.scheme, list(run.sets)))
+            configs.append(resolve_config(run.target, run.scheme, [*run.sets, *extra]))
         except ValueError as e:
             raise ValueError(f"run {run.name}: {e}") from None
     return configs
 
 
-def plan(runs: Sequence[RunSpec], sweep_dir: Path, retry_failed: bool = False
-         ) -> tuple[list[RunSpec], list[str], dict[str, str]]:
+def plan(runs: Sequence[RunSpec], sweep_dir: Path, retry_failed: bool = False,
+         extra: Sequence[str] = ()) -> tuple[list[RunSpec], list[str], dict[str, str]]:
     """``(to launch, finished, failed and not retried)``. Every run's config is resolved
     first, so a bad spec fails before anything runs."""
     from memloss.training.resume import differences, run_state
 
     todo, finished, failed = [], [], {}
-    for run, config in zip(runs, resolve_runs(runs)):
+    for run, config in zip(runs, resolve_runs(runs, extra)):
         out = sweep_dir / run.name
         state = run_state(out)
         if state == "finished":
@@ -191,8 +196,8 @@ def run_sweep(runs: Sequence[RunSpec], sweep_dir: str | os.PathLike, *, spec: st
     if sweep_dir.exists() and not sweep_dir.is_dir():
         raise ValueError(f"--out {sweep_dir} is a file; give a directory for the sweep")
     if not options.extra:
-        options = replace(options, extra=(f"threads={options.threads}", "progress=false"))
-    todo, finished, failed = plan(runs, sweep_dir, retry_failed)
+        options = replace(options, extra=execution_sets(options.threads))
+    todo, finished, failed = plan(runs, sweep_dir, retry_failed, options.extra)
     outcome = SweepOutcome([r.name for r in runs], already=finished, skipped_failed=failed)
     _write_manifest(sweep_dir, spec, runs, launcher, options)
     for run in todo:

@@ -417,6 +417,13 @@ def _dry_run(tmp: Path) -> Outcome:
     return expect_cli_error(["sweep", grid, "--dry-run"], r"run .*num_layers.*<= 1000")
 
 
+@case("bounds", "sweep --dry-run refuses a grid option the sweep's workers set")
+def _dry_run_extra(tmp: Path) -> Outcome:
+    grid = tmp / "grid.toml"
+    grid.write_text('task = "temporal-order"\n[set]\nprogress = true\n')
+    return expect_cli_error(["sweep", grid, "--dry-run"], r"run .*'progress' is given twice")
+
+
 @case("bounds", "eval --samples 1e9")
 def _samples(tmp: Path) -> Outcome:
     run = trained(tmp)
@@ -573,7 +580,7 @@ def _two_sweeps(tmp: Path) -> Outcome:
     sets = {TINY[i + 1].split("=")[0]: TINY[i + 1].split("=", 1)[1]
             for i, a in enumerate(TINY) if a == "--set"}
     body = "\n".join(f"{k} = {v if v.replace('.', '').isdigit() else json.dumps(v)}"
-                     for k, v in sets.items() if not k.startswith("task."))
+                     for k, v in sets.items() if not k.startswith("task.") and k != "progress")
     task = "\n".join(f"{k.split('.', 1)[1]} = {v}" for k, v in sets.items()
                      if k.startswith("task."))
     grid.write_text(f'task = "temporal-order"\nscheme = "semeniuta:p=0.25"\nseed = [0, 1]\n'
@@ -585,7 +592,8 @@ def _two_sweeps(tmp: Path) -> Outcome:
         return Outcome("traceback", " | ".join(err.strip()[-200:] for _c, err in results))
     codes = [code for code, _err in results]
     if codes != [0, 0]:
-        return Outcome("silent", f"exit {codes}: {[e.strip()[-200:] for _c, e in results]}")
+        errors = [p.read_text()[:300] for p in (tmp / "sweep" / ".sweep" / "errors").glob("*")]
+        return Outcome("silent", f"exit {codes}: {errors or [e[-200:] for _c, e in results]}")
     from memloss.training.resume import run_state
 
     states = [run_state(d) for d in sorted((tmp / "sweep").iterdir()) if d.name != ".sweep"]
