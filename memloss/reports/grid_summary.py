@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import fields
 
 import pandas as pd
 from scipy import stats
+
+from memloss.models.schemes import Stack, parse_scheme
 
 from .paper_tables import _interval
 
@@ -56,10 +59,27 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in cols if pd.to_numeric(done[c], errors="coerce").notna().any()]
 
 
+def _short_scheme(text: str) -> str:
+    """A scheme's text with only the parameters that differ from their defaults
+    (``gal:p=0.3`` for ``gal:p=0.3,p_recurrent=0.25,...``); other text as it is."""
+    try:
+        scheme = parse_scheme(text)
+    except ValueError:
+        return text
+    parts = []
+    for part in scheme.schemes if isinstance(scheme, Stack) else (scheme,):
+        args = ",".join(f"{f.name}={getattr(part, f.name)}" for f in fields(part)
+                        if getattr(part, f.name) != f.default)
+        parts.append(f"{part.name}:{args}" if args else part.name)
+    return "+".join(parts) or "none"
+
+
 def setting_label(keys: list[str], values: tuple) -> str:
-    """``lr=0.1, net.scheme=gal``: a group's settings, without the ``train.`` prefix."""
-    return ", ".join(f"{k.removeprefix('train.')}={_text(v)}" for k, v in zip(keys, values)) \
-        or "all runs"
+    """``lr=0.1, net.scheme=gal:p=0.3``: a group's settings, without the ``train.`` prefix
+    (a scheme with only its parameters that differ from their defaults)."""
+    return ", ".join(f"{k.removeprefix('train.')}="
+                     f"{_short_scheme(_text(v)) if k.endswith('.scheme') else _text(v)}"
+                     for k, v in zip(keys, values)) or "all runs"
 
 
 def _groups(runs: pd.DataFrame, keys: list[str]):

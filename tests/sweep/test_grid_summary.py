@@ -11,7 +11,7 @@ import pytest
 from memloss.cli import main
 from memloss.collect import collect
 from memloss.core.runfiles import append_jsonl, write_json
-from memloss.reports.grid_summary import grid_keys
+from memloss.reports.grid_summary import grid_keys, setting_label
 
 #: (scheme, lr) -> test accuracy of seeds 0, 1, 2
 GRID = {("gal", 0.1): [0.90, 0.80, 0.85], ("gal", 0.01): [0.70, 0.72, 0.71],
@@ -107,3 +107,13 @@ def test_collect_writes_and_prints_the_grid(grid_dir, tmp_path, suffix, capsys):
     paired = read(tmp_path / f"results.paired{suffix}")
     assert len(grid[grid["metric"] == "test.deterministic.accuracy"]) == 4
     assert len(paired[paired["metric"] == "test.deterministic.accuracy"]) == 6
+
+
+def test_a_setting_names_a_scheme_by_what_differs_from_its_defaults():
+    keys = ["train.net.scheme", "train.lr"]
+    full = "gal:p=0.3,p_recurrent=0.25,p_embedding=0.0,tied=True,scaling=inverted"
+    assert setting_label(keys, (full, 0.1)) == "net.scheme=gal:p=0.3, lr=0.1"
+    assert setting_label(keys, (full + "+weight-drop:p=0.5,scaling=inverted", 0.1)) == \
+        "net.scheme=gal:p=0.3+weight-drop, lr=0.1"
+    assert setting_label(keys, ("not a scheme!", None)) == "net.scheme=not a scheme!, lr=none"
+    assert setting_label([], ()) == "all runs"
