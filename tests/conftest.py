@@ -13,7 +13,8 @@ paper's table and both sizes; every probe, task, group of the fault table...). T
 are marked ``full``. The selection depends on the collected cases only, so it is the same on
 every run and picks up a new cell or scheme by itself. ``tests/faults`` (the fault campaign) is
 marked ``faults`` but for such a covering subset of it; the tests named in :data:`E2E` are
-marked ``e2e``.
+marked ``e2e``, those in :data:`SLOW` ``slow``, and the cross products in :data:`ONE_CASE`
+keep one case.
 """
 from __future__ import annotations
 
@@ -31,10 +32,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 COVER_FROM = 8
 #: markers that already keep a test out of the fast tier (pyproject's addopts)
 OUT_OF_FAST = ("slow", "gpu", "full", "e2e", "faults")
-#: end-to-end runs (the whole demo, real training runs through every command line, a sweep
-#: on a real scheduler): the ``e2e`` tier, keyed by ``path::function``; a covering case of
-#: each stays fast where its function is parametrized
-E2E: frozenset[str] = frozenset()
+#: end-to-end runs beyond the one of each kind the fast tier keeps (a sweep on the pool, Ray
+#: and submitit, a report in Chromium and as PDF, a tracker of each kind): the ``e2e`` tier,
+#: by ``path::function``
+E2E = frozenset({
+    "tests/sweep/test_launchers.py::test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit",
+    "tests/sweep/test_launchers.py::test_a_failure_is_recorded_and_retried_only_when_asked",
+    "tests/memloss/test_plugins.py::test_a_callback_from_an_installed_package_is_found_by_hooks",
+    "tests/diagnostics/test_import.py::test_word_language_model_goes_through_eval_probe_and_report",
+    "tests/reports/test_as_a_user_sees_it.py::test_two_reports_of_the_same_runs_are_byte_identical",
+})
+#: tests over about 5 s of CPU time (measured: docs/testing.md), marked ``slow`` here rather
+#: than in their files
+SLOW = frozenset({
+    "tests/models/test_toolchain.py::test_torch_compile_inductor_training_and_eval",
+    "tests/benchmarks/test_suites.py::test_peak_memory_benchmark_is_deterministic_and_orders_the_paths",
+})
+#: cross products whose every case costs seconds of compiling: the fast tier keeps one case
+ONE_CASE = frozenset({
+    "tests/models/test_toolchain.py::test_torch_compile_every_site",
+})
 #: where the fault campaign lives
 FAULTS_DIR = "tests/faults/"
 
@@ -145,16 +162,18 @@ def _in_fast_tier(item: pytest.Item) -> bool:
     return not any(item.get_closest_marker(m) for m in OUT_OF_FAST)
 
 
-def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str) -> None:
+def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str,
+            one: bool = False) -> None:
     """Mark ``mark`` on every case of ``items`` (one function's fast cases) but a covering
-    subset; cases with no facet are all kept."""
+    subset (``one``: but its first case); cases with no facet are all kept."""
     items = list(items)
     params = [getattr(getattr(i, "callspec", None), "params", {}) for i in items]
     names = {n for p in params for n in p}
     distinct = {n: len({repr(p.get(n)) for p in params}) for n in names}
     ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(items))
     found = [facets(p, regs, ids) for p in params]
-    keep = set(covering([f for f in found if f]))
+    cover = covering([f for f in found if f])
+    keep = set(cover[:1] if one else cover)
     with_facets = [i for i, f in zip(items, found) if f]
     for n, item in enumerate(with_facets):
         if n not in keep:
@@ -176,6 +195,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         key = _function_key(item)
         if key in E2E:
             item.add_marker(pytest.mark.e2e)
+        if key in SLOW:
+            item.add_marker(pytest.mark.slow)
         faults = key.startswith(FAULTS_DIR)
         if faults and not hasattr(item, "callspec"):
             item.add_marker(pytest.mark.faults)
@@ -183,5 +204,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             by_function[key].append(item)
     for key, cases in by_function.items():
         faults = key.startswith(FAULTS_DIR)
-        if faults or len(cases) >= COVER_FROM:
-            _select(cases, regs, "faults" if faults else "full")
+        if faults or key in ONE_CASE or len(cases) >= COVER_FROM:
+            _select(cases, regs, "faults" if faults else "full", one=key in ONE_CASE)
