@@ -120,6 +120,7 @@ def facets(params: dict[str, Any], regs: dict[str, Any],
     """What one case of a parametrized test exercises (see the module doc); ``ids``: the
     arguments that name cases rather than vary a setting (see :func:`_value_facets`)."""
     from memloss.models import get_cell
+    from memloss.models.paths.native import native_eligible
 
     out: set[Hashable] = set()
     schemes, cells, paths = [], [], []
@@ -137,6 +138,14 @@ def facets(params: dict[str, Any], regs: dict[str, Any],
             except ValueError:  # a case that checks the refusal
                 out.add(("refused", cell))
         out |= {("cell-path", cell, p) for p in paths}
+    if "native" in paths:  # a native case that runs, not only ones the native path declines
+        for scheme in schemes:
+            try:
+                sites = scheme.sites(get_cell((cells or ["lstm"])[0]))
+            except ValueError:
+                continue
+            if native_eligible(sites):
+                out.add(("native-runs",))
     return out
 
 
