@@ -5,8 +5,8 @@
 tier (``-m ""``).
 
 The fast tier still touches every capability once. A parametrized test with many cases (a
-cross product of cells, schemes, paths, presets, probes...) keeps a covering subset: the
-fewest cases, picked greedily in collection order, that between them include every value of
+cross product of cells, schemes, paths, presets, probes...) keeps a covering subset: a few
+cases, picked greedily in collection order, that between them include every value of
 every facet the cases have (every cell, every scheme, every switch value, every site the
 scheme places on the cell, every path, and every path of every cell; for presets every
 paper's table and both sizes; every probe, task, group of the fault table...). The other cases
@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any, Hashable, Iterable
+from pathlib import Path
+from typing import Any, Hashable
 
 import pytest
 
@@ -171,20 +172,26 @@ def _in_fast_tier(item: pytest.Item) -> bool:
     return not any(item.get_closest_marker(m) for m in OUT_OF_FAST)
 
 
-def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str,
-            one: bool = False) -> None:
-    """Mark ``mark`` on every case of ``items`` (one function's fast cases) but a covering
-    subset (``one``: but its first case); cases with no facet are all kept."""
-    items = list(items)
-    params = [getattr(getattr(i, "callspec", None), "params", {}) for i in items]
+def fast_cases(params: list[dict[str, Any]], regs: dict[str, Any] | None = None,
+               one: bool = False) -> set[int]:
+    """Which cases of one parametrized test (their parameters) the fast tier keeps: a covering
+    subset of those with facets (``one``: its first case only) and every case with none."""
+    regs = regs or _registries()
     names = {n for p in params for n in p}
     distinct = {n: len({repr(p.get(n)) for p in params}) for n in names}
-    ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(items))
+    ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(params))
     found = [facets(p, regs, ids) for p in params]
-    cover = covering([f for f in found if f])
-    keep = set(cover[:1] if one else cover)
-    with_facets = [i for i, f in zip(items, found) if f]
-    for n, item in enumerate(with_facets):
+    with_facets = [i for i, f in enumerate(found) if f]
+    cover = [with_facets[n] for n in covering([found[i] for i in with_facets])]
+    return set(cover[:1] if one else cover) | {i for i, f in enumerate(found) if not f}
+
+
+def _select(items: list[pytest.Item], regs: dict[str, Any], mark: str, one: bool) -> None:
+    """Mark ``mark`` on every case of ``items`` (one function's fast cases) the fast tier does
+    not keep (:func:`fast_cases`)."""
+    keep = fast_cases([getattr(getattr(i, "callspec", None), "params", {}) for i in items],
+                      regs, one)
+    for n, item in enumerate(items):
         if n not in keep:
             item.add_marker(getattr(pytest.mark, mark))
 
@@ -192,12 +199,26 @@ def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str,
 def pytest_configure(config: pytest.Config) -> None:
     import torch
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    threads = os.environ["OMP_NUM_THREADS"]
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
+def _check_names(root: Path) -> None:
+    """Every test :data:`E2E`, :data:`SLOW` and :data:`ONE_CASE` name exists: a renamed test
+    would otherwise fall back into the fast tier unnoticed."""
+    for key in sorted(E2E | SLOW | ONE_CASE):
+        path, name = key.split("::")
+        file = root / path
+        if not file.is_file() or f"def {name}(" not in file.read_text(encoding="utf-8"):
+            raise pytest.UsageError(f"tests/conftest.py names {key}, which does not exist; "
+                                    "update E2E, SLOW or ONE_CASE there")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tiers before ``-m`` deselects (see the module doc)."""
+    _check_names(config.rootpath)
     regs = _registries()
     by_function: dict[str, list[pytest.Item]] = defaultdict(list)
     for item in items:
