@@ -5,21 +5,23 @@
 tier (``-m ""``).
 
 The fast tier still touches every capability once. A parametrized test with many cases (a
-cross product of cells, schemes, paths, presets, probes...) keeps a covering subset: the
-fewest cases, picked greedily in collection order, that between them include every value of
+cross product of cells, schemes, paths, presets, probes...) keeps a covering subset: a few
+cases, picked greedily in collection order, that between them include every value of
 every facet the cases have (every cell, every scheme, every switch value, every site the
 scheme places on the cell, every path, and every path of every cell; for presets every
 paper's table and both sizes; every probe, task, group of the fault table...). The other cases
 are marked ``full``. The selection depends on the collected cases only, so it is the same on
 every run and picks up a new cell or scheme by itself. ``tests/faults`` (the fault campaign) is
 marked ``faults`` but for such a covering subset of it; the tests named in :data:`E2E` are
-marked ``e2e``.
+marked ``e2e``, those in :data:`SLOW` ``slow``, and the cross products in :data:`ONE_CASE`
+keep one case.
 """
 from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any, Hashable, Iterable
+from pathlib import Path
+from typing import Any, Hashable
 
 import pytest
 
@@ -31,10 +33,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 COVER_FROM = 8
 #: markers that already keep a test out of the fast tier (pyproject's addopts)
 OUT_OF_FAST = ("slow", "gpu", "full", "e2e", "faults")
-#: end-to-end runs (the whole demo, real training runs through every command line, a sweep
-#: on a real scheduler): the ``e2e`` tier, keyed by ``path::function``; a covering case of
-#: each stays fast where its function is parametrized
-E2E: frozenset[str] = frozenset()
+#: end-to-end runs beyond the one of each kind the fast tier keeps (a sweep on the pool, Ray
+#: and submitit, a report in Chromium and as PDF, a tracker of each kind): the ``e2e`` tier,
+#: by ``path::function``
+E2E = frozenset({
+    "tests/sweep/test_launchers.py::test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit",
+    "tests/sweep/test_launchers.py::test_a_failure_is_recorded_and_retried_only_when_asked",
+    "tests/memloss/test_plugins.py::test_a_callback_from_an_installed_package_is_found_by_hooks",
+    "tests/diagnostics/test_import.py::test_word_language_model_goes_through_eval_probe_and_report",
+    "tests/reports/test_as_a_user_sees_it.py::test_two_reports_of_the_same_runs_are_byte_identical",
+})
+#: tests over about 5 s of CPU time (measured: docs/testing.md), marked ``slow`` here rather
+#: than in their files
+SLOW = frozenset({
+    "tests/models/test_toolchain.py::test_torch_compile_inductor_training_and_eval",
+    "tests/benchmarks/test_suites.py::test_peak_memory_benchmark_is_deterministic_and_orders_the_paths",
+})
+#: cross products whose every case costs seconds of compiling: the fast tier keeps one case
+ONE_CASE = frozenset({
+    "tests/models/test_toolchain.py::test_torch_compile_every_site",
+})
 #: where the fault campaign lives
 FAULTS_DIR = "tests/faults/"
 
@@ -103,6 +121,7 @@ def facets(params: dict[str, Any], regs: dict[str, Any],
     """What one case of a parametrized test exercises (see the module doc); ``ids``: the
     arguments that name cases rather than vary a setting (see :func:`_value_facets`)."""
     from memloss.models import get_cell
+    from memloss.models.paths.native import native_eligible
 
     out: set[Hashable] = set()
     schemes, cells, paths = [], [], []
@@ -120,6 +139,14 @@ def facets(params: dict[str, Any], regs: dict[str, Any],
             except ValueError:  # a case that checks the refusal
                 out.add(("refused", cell))
         out |= {("cell-path", cell, p) for p in paths}
+    if "native" in paths:  # a native case that runs, not only ones the native path declines
+        for scheme in schemes:
+            try:
+                sites = scheme.sites(get_cell((cells or ["lstm"])[0]))
+            except ValueError:
+                continue
+            if native_eligible(sites):
+                out.add(("native-runs",))
     return out
 
 
@@ -145,18 +172,26 @@ def _in_fast_tier(item: pytest.Item) -> bool:
     return not any(item.get_closest_marker(m) for m in OUT_OF_FAST)
 
 
-def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str) -> None:
-    """Mark ``mark`` on every case of ``items`` (one function's fast cases) but a covering
-    subset; cases with no facet are all kept."""
-    items = list(items)
-    params = [getattr(getattr(i, "callspec", None), "params", {}) for i in items]
+def fast_cases(params: list[dict[str, Any]], regs: dict[str, Any] | None = None,
+               one: bool = False) -> set[int]:
+    """Which cases of one parametrized test (their parameters) the fast tier keeps: a covering
+    subset of those with facets (``one``: its first case only) and every case with none."""
+    regs = regs or _registries()
     names = {n for p in params for n in p}
     distinct = {n: len({repr(p.get(n)) for p in params}) for n in names}
-    ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(items))
+    ids = frozenset(n for n, d in distinct.items() if d > 2 and 2 * d >= len(params))
     found = [facets(p, regs, ids) for p in params]
-    keep = set(covering([f for f in found if f]))
-    with_facets = [i for i, f in zip(items, found) if f]
-    for n, item in enumerate(with_facets):
+    with_facets = [i for i, f in enumerate(found) if f]
+    cover = [with_facets[n] for n in covering([found[i] for i in with_facets])]
+    return set(cover[:1] if one else cover) | {i for i, f in enumerate(found) if not f}
+
+
+def _select(items: list[pytest.Item], regs: dict[str, Any], mark: str, one: bool) -> None:
+    """Mark ``mark`` on every case of ``items`` (one function's fast cases) the fast tier does
+    not keep (:func:`fast_cases`)."""
+    keep = fast_cases([getattr(getattr(i, "callspec", None), "params", {}) for i in items],
+                      regs, one)
+    for n, item in enumerate(items):
         if n not in keep:
             item.add_marker(getattr(pytest.mark, mark))
 
@@ -164,18 +199,34 @@ def _select(items: Iterable[pytest.Item], regs: dict[str, Any], mark: str) -> No
 def pytest_configure(config: pytest.Config) -> None:
     import torch
 
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    threads = os.environ["OMP_NUM_THREADS"]
+    if threads.isdigit() and int(threads) > 0:
+        torch.set_num_threads(int(threads))
+
+
+def _check_names(root: Path) -> None:
+    """Every test :data:`E2E`, :data:`SLOW` and :data:`ONE_CASE` name exists: a renamed test
+    would otherwise fall back into the fast tier unnoticed."""
+    for key in sorted(E2E | SLOW | ONE_CASE):
+        path, name = key.split("::")
+        file = root / path
+        if not file.is_file() or f"def {name}(" not in file.read_text(encoding="utf-8"):
+            raise pytest.UsageError(f"tests/conftest.py names {key}, which does not exist; "
+                                    "update E2E, SLOW or ONE_CASE there")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tiers before ``-m`` deselects (see the module doc)."""
+    _check_names(config.rootpath)
     regs = _registries()
     by_function: dict[str, list[pytest.Item]] = defaultdict(list)
     for item in items:
         key = _function_key(item)
         if key in E2E:
             item.add_marker(pytest.mark.e2e)
+        if key in SLOW:
+            item.add_marker(pytest.mark.slow)
         faults = key.startswith(FAULTS_DIR)
         if faults and not hasattr(item, "callspec"):
             item.add_marker(pytest.mark.faults)
@@ -183,5 +234,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             by_function[key].append(item)
     for key, cases in by_function.items():
         faults = key.startswith(FAULTS_DIR)
-        if faults or len(cases) >= COVER_FROM:
-            _select(cases, regs, "faults" if faults else "full")
+        if faults or key in ONE_CASE or len(cases) >= COVER_FROM:
+            _select(cases, regs, "faults" if faults else "full", one=key in ONE_CASE)
