@@ -98,7 +98,8 @@ class Layout:
     """Which inputs a step kernel takes, in order (all tensors): ``n_pre`` pre-activations,
     the previous state (``present[k]``: state ``k`` is given; a carried state is absent at the
     start of a sequence), the masks of ``sites``, the step parameters ``params``, and whether
-    a tied recurrent mask of the next step is passed (``next_rec``)."""
+    the next step's recurrent mask is passed (``next_rec``: tied ``[B, H]`` or 0-dim, or
+    ``[B, G, H]`` one per gate block)."""
 
     n_pre: int
     present: tuple[bool, ...]
