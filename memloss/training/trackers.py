@@ -8,7 +8,10 @@ under each inference mode. The packages are optional extras (``pip install
 package is missing fails before the run starts, saying what to install. Where they write
 follows each tool's own conventions:
 
-* ``tensorboard``: event files in ``RUN/tensorboard/`` (``tensorboard --logdir RUN``);
+* ``tensorboard``: event files in ``RUN/tensorboard/`` (``tensorboard --logdir RUN``), with
+  the loss of every training step (``train/step_loss``) and, at the end, an HParams entry
+  (the run's settings against its test metrics and best validation score) in
+  ``RUN/tensorboard/hparams/``;
 * ``mlflow``: the tracking URI in ``MLFLOW_TRACKING_URI`` (default ``./mlruns``), experiment
   ``MLFLOW_EXPERIMENT_NAME`` (default ``memloss``); a resumed run continues its MLflow run;
 * ``wandb``: project ``WANDB_PROJECT`` (default ``memloss``); ``WANDB_MODE=offline`` writes
@@ -30,9 +33,13 @@ if TYPE_CHECKING:
 
     from .trainer import Trainer
 
-__all__ = ["TensorBoardTracker", "MLflowTracker", "WandbTracker", "flat_params", "scalars"]
+__all__ = ["TensorBoardTracker", "MLflowTracker", "WandbTracker", "flat_params", "hparam_values",
+           "scalars"]
 
 log = logging.getLogger(__name__)
+
+#: the TensorBoard run, under RUN/tensorboard, that holds a run's HParams entry
+HPARAMS_RUN = "hparams"
 
 
 def _need(module: str, hook: str, extra: str) -> Any:
@@ -80,8 +87,13 @@ def _run_key(trainer: "Trainer") -> str:
 
 @CALLBACKS.register("tensorboard", "TensorBoard event files in RUN/tensorboard (torch.utils.tensorboard)")
 class TensorBoardTracker(Callback):
-    """Scalars per evaluation and at the end, and the options as text, through
-    :class:`torch.utils.tensorboard.SummaryWriter`."""
+    """Through :class:`torch.utils.tensorboard.SummaryWriter`: the options as text, the loss
+    of every training step (``train/step_loss``), the records of every evaluation
+    (``train/loss``, ``valid/...``, ``lr``), the test metrics at the end
+    (``test/<mode>/<metric>``) and an HParams entry that sets :func:`hparam_values` against
+    those metrics and ``valid/best`` (the run ``RUN/tensorboard/hparams``, rewritten at each
+    end of training). A resumed run continues the same event files (events past the
+    checkpoint's step are purged)."""
 
     def __init__(self, config: "TrainConfig") -> None:
         _need("tensorboard", "tensorboard", "tensorboard")
@@ -90,11 +102,16 @@ class TensorBoardTracker(Callback):
     def on_train_start(self, trainer: "Trainer") -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        # resuming from the checkpoint of step S: events past S (written after it by the
+        # interrupted session) are dropped; those up to S, that step's evaluation included, stay
         self.writer = SummaryWriter(log_dir=str(trainer.run_dir / "tensorboard"),
-                                    purge_step=trainer.step or None)
+                                    purge_step=trainer.step + 1 if trainer.step else None)
         if trainer.step == 0:
             self.writer.add_text("config", "```\n" + json.dumps(trainer.config.to_dict(), indent=2)
                                  + "\n```", 0)
+
+    def on_step_end(self, trainer: "Trainer", loss: float) -> None:
+        self.writer.add_scalar("train/step_loss", loss, trainer.step)
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
         for k, v in scalars(record).items():
@@ -102,9 +119,34 @@ class TensorBoardTracker(Callback):
         self.writer.flush()
 
     def on_train_end(self, trainer: "Trainer", final: dict) -> None:
-        for k, v in final_scalars(final).items():
+        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard.summary import hparams
+
+        metrics = final_scalars(final)
+        for k, v in metrics.items():
             self.writer.add_scalar(k, v, trainer.step)
         self.writer.close()
+        if trainer.best is not None:
+            metrics["valid/best"] = float(trainer.best)
+        # The HParams entry is its own run, RUN/tensorboard/hparams, holding the entry and the
+        # metrics it names (the dashboard reads their values from the same run). TensorBoard
+        # keeps the first entry a run's files hold, so each end of training (a resumed run's
+        # too) replaces that folder's event files rather than adding to them.
+        folder = trainer.run_dir / "tensorboard" / HPARAMS_RUN
+        for old in folder.glob("events.out.tfevents.*"):
+            old.unlink()
+        with SummaryWriter(log_dir=str(folder)) as writer:
+            for summary in hparams(hparam_values(trainer.config), metrics):
+                writer.file_writer.add_summary(summary, trainer.step)
+            for k, v in metrics.items():
+                writer.add_scalar(k, v, trainer.step)
+
+
+def hparam_values(config: "TrainConfig") -> dict[str, int | float | str | bool]:
+    """:func:`flat_params` as HParams accepts it: numbers, strings and booleans; settings
+    that are ``None`` (unset) are left out, anything else is written as its text."""
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+            for k, v in flat_params(config).items() if v is not None}
 
 
 @CALLBACKS.register("mlflow", "MLflow: parameters, metrics per evaluation and the test metrics")
