@@ -24,7 +24,7 @@ from .pdf import render_pdf
 from .runs import RunRecord, read_runs
 
 __all__ = ["report_from_runs", "report_from_records", "write_report", "output_paths",
-           "DEFAULT_OUT", "REPORT_MANIFEST", "foreign_files"]
+           "REPORT_MANIFEST", "foreign_files"]
 
 #: the manifest of what ``write_report`` wrote, inside OUT-data/
 REPORT_MANIFEST = ".memloss-report.json"
