@@ -190,11 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dirs or not (args.verdicts or args.verdicts_csv):
             parser.error("--results FILE.csv goes with --verdicts and no run directories")
         try:
-            results, curves = read_results(args.results)
+            results, valid_curves = read_results(args.results)
             trivial: dict = {}
             for cpu in set(results["cpu"]):
                 trivial.update(preset_trivial(results[results["cpu"] == cpu]["row"], bool(cpu)))
-            table = verdicts_frame(results, curves, trivial)
+            table = verdicts_frame(results, valid_curves, trivial)
             if args.verdicts_csv:
                 table.to_csv(args.verdicts_csv, index=False)
         except (ValueError, OSError) as e:
