@@ -482,8 +482,9 @@ def _run(cfg: DemoConfig, out: Path, probes: list[str],
     start = time.perf_counter()
     run_dirs: list[Path] = []
     bar = tqdm(jobs, desc="demo runs", unit="run", disable=disable)
-    for length, scheme in bar:
+    for k, (length, scheme) in enumerate(bar, 1):
         bar.set_postfix_str(f"{length} {scheme.key}")
+        log.info("run %d of %d: length %s, %s", k, len(jobs), length, scheme.key)
         tc = _train_config(cfg, scheme, length)
         run_dir = staged / f"{length}-{scheme.key}"
         t0 = time.perf_counter()
@@ -500,7 +501,8 @@ def _run(cfg: DemoConfig, out: Path, probes: list[str],
                    seed=cfg.seed)
         t2 = time.perf_counter()
         run_dirs.append(runs_dir / run_dir.name)
-        log.info("%s %-20s (train %.1fs, eval+probes %.1fs)", length, scheme.key, t1 - t0, t2 - t1)
+        log.info("run %d of %d done: length %s, %s (train %.1fs, eval+probes %.1fs)", k,
+                 len(jobs), length, scheme.key, t1 - t0, t2 - t1)
     bar.close()
     _swap_in(staged, runs_dir)
     records = read_runs(run_dirs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-__all__ = ["add_parser", "eval_run"]
+__all__ = ["add_parser", "eval_run", "eval_run_scored"]
 
 log = logging.getLogger(__name__)
 
@@ -14,7 +14,17 @@ log = logging.getLogger(__name__)
 def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
              weights: str = "final", batch_size: int | None = None,
              progress: bool | None = None) -> dict:
-    """Evaluate ``run_dir`` under each mode and return ``{mode: metrics}``.
+    """Evaluate ``run_dir`` under each mode and return ``{mode: metrics}``
+    (:func:`eval_run_scored` also says which weights were scored)."""
+    return eval_run_scored(run_dir, modes, samples, split, weights, batch_size, progress)[0]
+
+
+def eval_run_scored(run_dir: str, modes: list[str], samples: int, split: str = "test",
+                    weights: str = "final", batch_size: int | None = None,
+                    progress: bool | None = None) -> tuple[dict, dict]:
+    """Evaluate ``run_dir`` under each mode: ``({mode: metrics}, scored)``, ``scored`` the
+    weights evaluated, ``{"weights": "best"|"last", "step", "trained"}`` (``trained``: the
+    steps the checkpoint has trained).
     ``progress``: a bar per mode over the batches, with their total (``None``: on a terminal).
 
     The run's lock is taken before its weights are read and held until the result is
@@ -41,6 +51,8 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
         ckpt = rf.read_checkpoint(run.path)  # the one load_run read: no writer can commit now
         assert ckpt is not None
         ref = rf.checkpoint_ref(ckpt, rf.BEST if run.weights == "best" else rf.MODEL)
+        scored = {"weights": run.weights, "step": ref["step"],
+                  "trained": None if ckpt.legacy else ckpt.step}
         cfg = run.config["train"]
         bs = batch_size or cfg.get("eval_batch_size", 256)
         results = {}
@@ -61,7 +73,7 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
         if not final:
             log.warning("%s has not finished training: the scores are recorded in %s, not in "
                         "final.json (the run stays resumable)", run.path, rf.EVALUATIONS)
-            return results
+            return results, scored
         final.setdefault("weights", run.weights)
         final.setdefault(split, {}).update(results)
         if final["weights"] != run.weights:  # this split was scored with other weights
@@ -69,12 +81,17 @@ def eval_run(run_dir: str, modes: list[str], samples: int, split: str = "test",
         else:
             final.pop(f"{split}_weights", None)
         rf.write_json(run.path / rf.FINAL, final)
-    return results
+    return results, scored
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .train import weights_scored
+
     modes = args.mode or ["deterministic"]
-    results = eval_run(args.run_dir, modes, args.samples, args.split, args.weights, args.batch_size)
+    results, scored = eval_run_scored(args.run_dir, modes, args.samples, args.split,
+                                      args.weights, args.batch_size)
+    print(f"{args.run_dir}: scored "
+          f"{weights_scored(scored['weights'], scored['step'], scored['trained'])}")
     for mode, metrics in results.items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"{args.run_dir}: {args.split} {mode}: {shown}")

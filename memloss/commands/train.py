@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from memloss.runs import Run
 
-__all__ = ["add_parser"]
+__all__ = ["add_parser", "weights_scored"]
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,31 @@ def _show(run: "Run") -> None:
     _print(run.path, run.final, run.preset)
 
 
+def weights_scored(kind: str, step: "int | None", trained: "int | None") -> str:
+    """Which weights a score is of, in words: ``kind`` ``"best"`` (best validation) or
+    ``"last"``, ``step`` theirs, ``trained`` the steps the run has trained."""
+    at = f"step {step}" if step is not None else "an unrecorded step"
+    if kind == "best":
+        if step is not None and trained is not None and step < trained:
+            return (f"the best-validation weights of {at}, not the last (step {trained}): "
+                    f"validation has not improved since step {step}")
+        return f"the best-validation weights of {at} (also the last)"
+    return f"the last weights, of {at}"
+
+
 def _print(path: "Path", final: dict, preset: dict | None) -> None:
-    """The final test metrics, and the paper's number for a preset's row."""
+    """Which weights were scored, the final test metrics, and the paper's number for a
+    preset's row."""
+    kind, step = final.get("weights"), final.get("weights_step")
+    if kind in ("best", "last"):
+        line = f"{path}: scored {weights_scored(kind, step, final.get('step'))}"
+        last = (final.get("by_weights") or {}).get("last")
+        metric = final.get("metric")
+        if kind == "best" and last and last.get("step") != step and metric:
+            shown = ", ".join(f"{mode} {metric}={m[metric]:.4g}"
+                              for mode, m in last["test"].items() if metric in m)
+            line += f"; the last weights score {shown} (final.json by_weights.last)"
+        print(line)
     for mode, metrics in final.get("test", {}).items():
         shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         print(f"{path}: test {mode}: {shown}")

@@ -32,7 +32,8 @@ _POLL_S = 0.5
 
 
 class Monitor(Protocol):
-    """What a launcher tells the sweep: how many runs are executing now, and each result."""
+    """What a launcher tells the sweep: each result as it comes (``finished``), then how many
+    runs are executing now (``running``), in that order after every poll."""
 
     def running(self, n: int) -> None: ...
 
@@ -89,13 +90,13 @@ def local_pool(runs: Sequence[RunSpec], sweep_dir: Path, options: LaunchOptions,
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                monitor.running(min(options.jobs, sum(f.running() for f in pending)))
-                for f in done:
+                for f in done:  # the results first, then what runs now (see Monitor)
                     run = futures[f]
                     try:
                         monitor.finished(f.result())
                     except BrokenProcessPool:
                         broken.append(run)
+                monitor.running(min(options.jobs, sum(f.running() for f in pending)))
         for run in broken:
             attempts[run.name] = attempts.get(run.name, 0) + 1
             if attempts[run.name] > 1:
@@ -140,12 +141,12 @@ def ray_tasks(runs: Sequence[RunSpec], sweep_dir: Path, options: LaunchOptions,
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=_POLL_S)
-            monitor.running(min(len(pending), capacity))
             for ref in ready:
                 try:
                     monitor.finished(ray.get(ref))
                 except Exception as e:  # the task itself never raises; this is Ray failing it
                     monitor.finished(_failed(refs[ref], f"Ray: {type(e).__name__}: {e}"))
+            monitor.running(min(len(pending), capacity))
     finally:
         if started:
             ray.shutdown()

@@ -128,24 +128,37 @@ def plan(runs: Sequence[RunSpec], sweep_dir: Path, retry_failed: bool = False,
 
 
 class _Progress:
-    """A tqdm bar over runs: done / running / failed / left, with tqdm's estimate."""
+    """A tqdm bar over runs: done / running / failed / left, with tqdm's estimate. The
+    launcher reports each result (:meth:`finished`) before the count of runs executing after
+    it (:meth:`running`), so ``left`` only ever falls."""
 
     def __init__(self, outcome: SweepOutcome, total: int, disable: bool | None):
         self.outcome = outcome
         self.total = total
         self.now_running = 0
-        initial = len(outcome.already)
+        initial = len(outcome.already) + len(outcome.skipped_failed)
         self.bar = tqdm(total=total, initial=initial, unit="run", desc="sweep", smoothing=0,
                         disable=disable, dynamic_ncols=True)
         self._show()
 
-    def _show(self, refresh: bool = True) -> None:
+    def counts(self) -> dict[str, int]:
+        """``done``, ``running``, ``failed`` (now or before, not retried), ``busy`` and
+        ``stopped`` (ended without finishing) and ``left`` (not started yet); they add up to
+        the sweep's runs."""
         o = self.outcome
-        done = len(o.already) + len(o.done)
-        failed = len(o.failed) + len(o.skipped_failed)
-        left = max(0, self.total - done - failed - self.now_running)
-        self.bar.set_postfix_str(f"done={done} running={self.now_running} failed={failed} "
-                                 f"left={left}", refresh=refresh)
+        counts = {"done": len(o.already) + len(o.done),
+                  "failed": len(o.failed) + len(o.skipped_failed),
+                  "busy": len(o.busy), "stopped": len(o.stopped)}
+        ended = sum(counts.values())
+        counts["running"] = min(self.now_running, self.total - ended)
+        counts["left"] = self.total - ended - counts["running"]
+        return counts
+
+    def _show(self, refresh: bool = True) -> None:
+        c = self.counts()
+        shown = [f"{k}={c[k]}" for k in ("done", "running", "failed")]
+        shown += [f"{k}={c[k]}" for k in ("busy", "stopped") if c[k]]
+        self.bar.set_postfix_str(" ".join([*shown, f"left={c['left']}"]), refresh=refresh)
 
     def running(self, n: int) -> None:
         if n != self.now_running:
@@ -187,8 +200,8 @@ def run_sweep(runs: Sequence[RunSpec], sweep_dir: str | os.PathLike, *, spec: st
               retry_failed: bool = False, progress: bool | None = None) -> SweepOutcome:
     """Run ``runs`` into ``sweep_dir`` (one directory per run, named ``run.name``) with the
     launcher named ``launcher`` (:data:`~memloss.sweep.launchers.LAUNCHERS`). ``progress``:
-    the bar (None = only on a terminal). Returns what happened; failures are recorded, not
-    raised."""
+    the bar (None = only on a terminal). Returns what happened (``outcome.summary()`` says it
+    in a line; ``memloss sweep`` prints it); failures are recorded, not raised."""
     if not runs:
         raise ValueError("the sweep has no runs")
     start = LAUNCHERS.get(launcher)
@@ -211,5 +224,4 @@ def run_sweep(runs: Sequence[RunSpec], sweep_dir: str | os.PathLike, *, spec: st
             start(todo, sweep_dir, options, bar)
     finally:
         bar.close()
-    log.info("%s", outcome.summary())
     return outcome

@@ -155,3 +155,39 @@ def test_eval_records_which_weights_scored_a_split(tmp_path):
     assert final["test"]["deterministic"] == pytest.approx(evaluate(last.net, last.task, "test"))
     assert main(["eval", str(out)]) == 0
     assert "test_weights" not in read_json(out / "final.json")
+
+
+def test_train_and_eval_say_which_weights_they_scored(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "adding", *tiny_args("adding"), "--set", "epochs=2", "--set",
+                 "progress=false", "--out", str(out)]) == 0
+    assert main(["train", "--resume", str(out), "--set", "epochs=4"]) == 0
+    final = read_json(out / "final.json")
+    assert final["weights"] == "best" and list(final["test"]) == ["deterministic"]
+    printed = capsys.readouterr().out.splitlines()
+    step, trained = final["weights_step"], final["step"]
+    said = f"{out}: scored the best-validation weights of step {step}"
+    assert printed[-2].startswith(said) and printed[-1].startswith(f"{out}: test deterministic:")
+    if step < trained:
+        assert f"not the last (step {trained})" in printed[-2]
+    assert main(["eval", str(out), "--weights", "last"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"{out}: scored the last weights, of step {trained}"
+    assert main(["eval", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith(said)
+
+
+def test_the_train_summary_names_earlier_best_weights_and_the_last_ones_score(capsys):
+    from memloss.commands.train import _print
+
+    final = {"weights": "best", "weights_step": 200, "step": 500, "metric": "accuracy",
+             "test": {"deterministic": {"accuracy": 0.75, "loss": 0.5}},
+             "by_weights": {"last": {"step": 500, "test": {"deterministic": {"accuracy": 0.5,
+                                                                             "loss": 0.9}}}}}
+    _print("runs/x", final, None)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("runs/x: scored the best-validation weights of step 200, not the last "
+                        "(step 500): validation has not improved since step 200; the last "
+                        "weights score deterministic accuracy=0.5 (final.json by_weights.last)")
+    assert lines[1] == "runs/x: test deterministic: accuracy=0.75 loss=0.5"
+    _print("runs/x", {**final, "weights": "last", "weights_step": 500}, None)
+    assert capsys.readouterr().out.splitlines()[0] == "runs/x: scored the last weights, of step 500"

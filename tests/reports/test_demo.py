@@ -13,19 +13,35 @@ from memloss.demo import SCHEMES, SIZES, DemoConfig, table1
 
 
 @pytest.fixture(scope="module")
-def tiny_demo(tmp_path_factory) -> tuple[Path, str]:
+def tiny_demo(tmp_path_factory) -> tuple[Path, str, list[str]]:
+    """The tiny demo's output folder, what it printed, and what it logged."""
     out = tmp_path_factory.mktemp("demo") / "out"
     import io
+    import logging
     from contextlib import redirect_stdout
 
+    logged: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append(record.getMessage())
+
+    logger = logging.getLogger("memloss.demo")
+    handler, level = Keep(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     buf = io.StringIO()
-    with redirect_stdout(buf):
-        assert main(["demo", "--size", "tiny", "--out", str(out)]) == 0
-    return out, buf.getvalue()
+    try:
+        with redirect_stdout(buf):
+            assert main(["demo", "--size", "tiny", "--out", str(out)]) == 0
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return out, buf.getvalue(), logged
 
 
 def test_tiny_demo_writes_results_and_report(tiny_demo):
-    out, printed = tiny_demo
+    out, printed, _ = tiny_demo
     results = pd.read_csv(out / "results.csv", keep_default_na=False)
     cfg = SIZES["tiny"]
     assert len(results) == len(cfg.lengths) * len(cfg.schemes) * 2
@@ -48,6 +64,15 @@ def test_tiny_demo_writes_results_and_report(tiny_demo):
         ["8-moon-sequence", "8-moon-step", "8-none"]
     assert (out / "runs" / "8-none" / "diagnostics" / "state-decay.csv").exists()
     assert "scheme" in printed and "wrote" in printed and "report.html" in printed
+
+
+def test_the_demo_counts_its_runs(tiny_demo):
+    _, _, logged = tiny_demo
+    cfg = SIZES["tiny"]
+    n = len(cfg.lengths) * len(cfg.schemes)
+    starts = [line for line in logged if line.startswith("run ") and " done" not in line]
+    assert [line.split(":")[0] for line in starts] == [f"run {k} of {n}" for k in range(1, n + 1)]
+    assert sum(line.startswith(f"run {n} of {n} done: ") for line in logged) == 1
 
 
 def test_table1_puts_the_paper_beside_the_measurement():

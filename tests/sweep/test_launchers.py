@@ -115,7 +115,7 @@ def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_pat
     assert resumed.done == [name]
     assert read_json(cut / name / "config.json")["resumed"][0]["step"] >= killed_at
     straight = tmp_path / "straight"
-    run_sweep(grid_runs(grid), straight, options=LaunchOptions(jobs=1, threads=1), progress=False)
+    run_sweep(grid_runs(grid), straight, options=LaunchOptions(jobs=2, threads=1), progress=False)
     _same_runs(cut, straight, [name])
 
 
@@ -149,3 +149,72 @@ def test_submitit_local_executor_gives_the_runs_the_pool_gives(pool_sweep, tmp_p
     assert outcome.ok and sorted(outcome.done) == sorted(names)
     _same_runs(out, tmp_path, names)
     assert list((tmp_path / ".sweep" / "submitit").iterdir())  # submitit's own job folders
+
+
+def _grid_toml(path: Path) -> Path:
+    """GRID as a grid file."""
+    def value(v: object) -> str:
+        return json.dumps(v)  # numbers, strings and lists of them read the same in TOML
+    lines = [f"{k} = {value(GRID[k])}" for k in ("task", "scheme", "seed")]
+    lines += ["[set]", *(f"{k} = {value(v)}" for k, v in TINY.items() if k != "task")]
+    lines += ["[set.task]", *(f"{k} = {value(v)}" for k, v in TINY["task"].items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_cli_prints_the_sweeps_summary_once(pool_sweep, tmp_path, capsys, caplog):
+    from memloss.cli import main
+
+    out, names = pool_sweep
+    spec = _grid_toml(tmp_path / "grid.toml")
+    assert main(["sweep", str(spec), "--out", str(out), "--jobs", "2", "--threads", "1",
+                 "--no-progress"]) == 0
+    shown = capsys.readouterr()
+    everything = shown.out + shown.err + caplog.text
+    summary = "4 runs: 4 finished (0 trained now, 4 already)"
+    assert shown.out.count(summary) == 1 and everything.count(summary) == 1
+
+
+@pytest.mark.slow
+def test_the_progress_counts_left_down_and_adds_up(tmp_path, monkeypatch):
+    """The local pool's poll order (results, then the count executing): ``left`` never rises
+    and every count adds up to the sweep's runs."""
+    import memloss.sweep.run as sweep_run
+
+    seen: list[dict[str, int]] = []
+
+    class Recording(sweep_run._Progress):
+        def _show(self, refresh: bool = True) -> None:
+            seen.append(self.counts())
+            super()._show(refresh)
+
+    monkeypatch.setattr(sweep_run, "_Progress", Recording)
+    runs = grid_runs({**GRID, "scheme": "semeniuta:p=0.25", "seed": [0, 1, 2]})
+    outcome = run_sweep(runs, tmp_path, options=LaunchOptions(jobs=2, threads=1), progress=False)
+    assert outcome.ok and len(outcome.done) == 3
+    assert all(sum(c[k] for k in ("done", "running", "failed", "busy", "stopped", "left")) == 3
+               for c in seen)
+    lefts = [c["left"] for c in seen]
+    assert lefts[0] == 3 and lefts[-1] == 0
+    assert all(a >= b for a, b in zip(lefts, lefts[1:])), lefts
+    assert max(c["running"] for c in seen) <= 2  # --jobs 2
+    # while runs remain, one is executing: a bar that shows none running with runs left has
+    # lost count of one (it did when the count came before the results)
+    assert all(c["running"] > 0 for c in seen[1:] if c["left"] or c["done"] < 3), seen
+    assert seen[-1]["done"] == 3
+
+
+def test_progress_counts_runs_that_ended_without_finishing(tmp_path):
+    import memloss.sweep.run as sweep_run
+
+    outcome = sweep_run.SweepOutcome(["a", "b", "c", "d"], already=["a"], skipped_failed={"b": "x"})
+    bar = sweep_run._Progress(outcome, 4, disable=True)
+    assert bar.counts() == {"done": 1, "failed": 1, "busy": 0, "stopped": 0, "running": 0, "left": 2}
+    bar.running(2)
+    bar.finished({"name": "c", "status": "stopped", "error": "SIGTERM"})
+    bar.running(1)
+    assert bar.counts() == {"done": 1, "failed": 1, "busy": 0, "stopped": 1, "running": 1, "left": 0}
+    bar.finished({"name": "d", "status": "busy", "error": "locked"})
+    bar.running(0)
+    assert bar.counts()["left"] == 0 and bar.counts()["busy"] == 1
+    bar.close()
