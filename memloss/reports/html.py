@@ -28,7 +28,8 @@ div.lead{display:grid;grid-template-columns:minmax(0,1.05fr) minmax(0,1fr);gap:1
 align-items:start}
 div.lead figure{margin:0}div.lead figure svg{width:100%;height:auto;max-height:430px}
 div.lead h3{margin-top:0}
-nav.toc{font-size:.9em;margin:1em 0;color:#444}nav.toc a{margin-right:.9em;white-space:nowrap}
+nav.toc{font-size:.9em;margin:1em 0;color:#444;display:flex;flex-wrap:wrap;gap:.2em .9em}
+nav.toc a{white-space:nowrap}
 table.data{border-collapse:collapse;font-size:.84em;margin:.3em 0 .6em}
 table.data th,table.data td{border:1px solid #d0d0d0;padding:.15em .5em;text-align:right}
 table.data td{white-space:nowrap}
@@ -132,7 +133,7 @@ def _headline(head: Headline) -> str:
 def render_html(report: Report, *, data_folder: str = "report-data") -> str:
     """The report as an HTML document (a string); attachments are linked as
     ``data_folder/NAME``."""
-    toc = "".join(f'<a href="#{s.anchor}">{escape(section_title(s))}</a>' for s in report.sections)
+    toc = "\n".join(f'<a href="#{s.anchor}">{escape(section_title(s))}</a>' for s in report.sections)
     sub = f'<p class="subtitle">{escape(report.subtitle)}</p>' if report.subtitle else ""
     lead = _headline(report.headline) if report.headline is not None else ""
     body = "\n".join(_section(s, i, data_folder) for i, s in enumerate(report.sections))
