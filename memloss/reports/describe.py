@@ -709,7 +709,17 @@ def data_sections(runs: Sequence[RunRecord]) -> list[Section]:
     return [Section("Data files", tuple(blocks), appendix=True)]
 
 
-def _clean(train: dict) -> dict:
+def _imported(run: RunRecord) -> bool:
+    return bool(run.final.get("imported") or (run.config.get("info") or {}).get("imported"))
+
+
+def _clean(run: RunRecord) -> dict:
+    """The run's settings that applied: for an imported run (nothing trained) only the task
+    and the net, not the training settings its config.json holds as defaults."""
+    train = run.train
+    if _imported(run):
+        train = {k: v for k, v in train.items() if k in ("task", "task_params", "net")}
+        return {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
     flat = {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
     return {**flat, "seed": train.get("seed")}
 
@@ -717,13 +727,18 @@ def _clean(train: dict) -> dict:
 def settings_sections(runs: Sequence[RunRecord]) -> list[Section]:
     """The runs' settings: those all runs share once, those that differ per run; the full
     config.json stays in each run directory."""
-    flats = [_clean(r.train) for r in runs]
+    flats = [_clean(r) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     shared = [k for k in keys if len({repr(f.get(k)) for f in flats}) == 1]
     differ = [k for k in keys if k not in shared]
     common = pd.DataFrame({"setting": shared, "value": [flats[0].get(k) for k in shared]})
+    n_imported = sum(_imported(r) for r in runs)
+    imported = (f" {counted(n_imported, 'run')} imported (nothing trained): only the task and "
+                "net settings apply to " + ("it" if n_imported == 1 else "them") + "."
+                if n_imported else "")
     blocks: list = [Text("Settings of the runs (config.json's 'train' section, net fields by "
-                         "their plain names). The full config.json of each run is in its run "
+                         f"their plain names).{imported} The full config.json of each run is in "
+                         "its run "
                          "directory: " + ", ".join(str(r.path) for r in runs[:3])
                          + (", ..." if len(runs) > 3 else "") + "."),
                     Table("Shared by every run", common)]

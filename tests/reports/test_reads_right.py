@@ -115,3 +115,22 @@ def test_legends_list_no_group_headings_and_the_contents_wrap():
     html = render_html(Report("t", sections))
     assert "flex-wrap:wrap" in html
     assert '</a>\n<a href="#section-number-1' in html  # a break between entries
+
+
+def test_an_imported_run_lists_only_the_settings_that_applied(make_run):
+    from memloss.reports.describe import settings_sections
+    from memloss.reports.document import Table
+
+    base = read_runs([make_run("a", probes=False)])[0]
+    config = {**base.config, "info": {**(base.config.get("info") or {}),
+                                      "imported": {"source": "model.pt"}}}
+    imported = replace(base, config=config, final={"imported": True, "test": {}})
+    blocks = settings_sections([imported])[0].blocks
+    shared = next(b for b in blocks if isinstance(b, Table)).frame
+    settings = set(shared["setting"])
+    assert {"task", "task.length", "hidden_size", "scheme"} <= settings
+    assert not settings & {"lr", "epochs", "optimizer", "seed"}
+    assert "imported (nothing trained)" in blocks[0].text
+    trained = set(next(b for b in settings_sections([base])[0].blocks
+                       if isinstance(b, Table)).frame["setting"])
+    assert {"lr", "epochs", "optimizer"} <= trained
