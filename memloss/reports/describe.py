@@ -229,7 +229,7 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
         sub = sub.loc[[s for s in ordered_unique(bars["scheme"]) if s in sub.index]]
         finding = _group_finding(sub, m, mode)
         findings.append(finding if g == "all runs" else f"{g}: {finding}")
-    text = (f"{counted(len(runs), 'run')}, {m.words} under {mode} inference: "
+    text = (f"{counted(len(runs), 'run')}, test {m.words} under {mode} inference: "
             + ". ".join(findings))
     if len(groups) > 4:
         text += f" (and {counted(len(groups) - 4, 'more group')} in the table)"

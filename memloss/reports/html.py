@@ -30,6 +30,7 @@ div.lead figure{margin:0}div.lead figure svg{width:100%;height:auto;max-height:4
 div.lead h3{margin-top:0}
 nav.toc{font-size:.9em;margin:1em 0;color:#444;display:flex;flex-wrap:wrap;gap:.2em .9em}
 nav.toc a{white-space:nowrap}
+div.scroll{overflow-x:auto;max-width:100%}
 table.data{border-collapse:collapse;font-size:.84em;margin:.3em 0 .6em}
 table.data th,table.data td{border:1px solid #d0d0d0;padding:.15em .5em;text-align:right}
 table.data td{white-space:nowrap}
@@ -53,7 +54,7 @@ def _table(block: Table) -> str:
     out = [f"<h3>{escape(block.title)}</h3>"]
     if block.caption:
         out.append(f'<p class="caption">{escape(block.caption)}</p>')
-    out.append('<table class="data"><thead><tr>')
+    out.append('<div class="scroll"><table class="data"><thead><tr>')
     out.extend(f"<th>{escape(h)}</th>" for h in header)
     out.append("</tr></thead><tbody>")
     for i, row in enumerate(rows):
@@ -70,7 +71,7 @@ def _table(block: Table) -> str:
             cells.append(f"<td{cls}{title}>{escape(c)}{note}</td>")
         tr = '<tr class="hl">' if i in block.highlight else "<tr>"
         out.append(f"{tr}{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     if block.flags:
         out.append('<ol class="flags">' + "".join(f"<li>{escape(f.note)}</li>"
                                                   for f in block.flags) + "</ol>")
