@@ -503,8 +503,9 @@ def probe_takeaway(words: "ProbeWords", frame: pd.DataFrame) -> str | None:
         return (f"{head}: {val(small[0]) if len(small) == 1 else _show(at[small[0]])} under "
                 f"{_names(small)}, against {_show(at[big[0]])} under {_names(big)}.")
     lo, hi = at.idxmin(), at.idxmax()
+    rest = at.drop([lo, hi])
     return (f"{head}: lowest under {lo}, {val(lo)}; highest under {hi}, {val(hi)}; the other "
-            f"{counted(len(at) - 2, 'scheme')} lie between.")
+            f"{counted(len(rest), 'scheme')} lie between (median {_show(float(rest.median()))}).")
 
 
 def _probe_figures(words: "ProbeWords", series: pd.DataFrame, x: str) -> list[Figure]:

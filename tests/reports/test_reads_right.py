@@ -134,3 +134,13 @@ def test_an_imported_run_lists_only_the_settings_that_applied(make_run):
     trained = set(next(b for b in settings_sections([base])[0].blocks
                        if isinstance(b, Table)).frame["setting"])
     assert {"lr", "epochs", "optimizer"} <= trained
+
+
+def test_spread_schemes_name_the_lowest_and_highest_with_the_median_between():
+    runs = [_record(s, _decay(s, r)) for s, r in (("a", 0.5), ("b", 0.7), ("c", 0.8), ("d", 0.9))]
+    words = probe_words(runs, "state-decay")
+    text = probe_takeaway(words, pd.concat(
+        [r.diagnostics["state-decay"].assign(label=r.label, group="", run=r.name, seed=0)
+         for r in runs]))
+    assert text.endswith("lowest under a, 0.0625 (training mode 1); highest under d, 0.656 "
+                         "(training mode 1); the other 2 schemes lie between (median 0.325).")
