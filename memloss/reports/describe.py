@@ -23,11 +23,11 @@ from .paper import paper_row, paper_value
 from .paper_tables import paper_table_sections
 from .plots import BarPlot, LinePlot, ordered_unique
 from .runs import VOLATILE_KEYS, RunRecord, flat_config
-from .wording import Quantity, axis_label, counted, deviate, metric, mode_words, quantity, x_axis
+from .wording import Metric, Quantity, axis_label, counted, deviate, metric, mode_words, quantity, x_axis
 
 __all__ = ["results_table", "results_flags", "headline", "training_curves", "probe_sections",
            "settings_sections", "describe_runs", "probe_frame", "probe_words", "ProbeWords",
-           "X_COLUMNS", "BODY", "APPENDIX", "SectionBuilder", "test_mode"]
+           "X_COLUMNS", "BODY", "probe_takeaway", "MAX_LINES", "NOISE", "APPENDIX", "SectionBuilder", "test_mode"]
 
 #: numeric columns a probe may be drawn over, in order of preference
 X_COLUMNS = ("t", "length", "lag", "k", "bin")
@@ -132,21 +132,84 @@ def _tolerance_text(runs: Sequence[RunRecord]) -> str:
 
 
 def _bar_frame(runs: Sequence[RunRecord], mode: str) -> pd.DataFrame:
+    """One row per run and split: its train and test numbers (``split``), the paper's
+    number for that split where the run records its paper row."""
     rows = []
     for r in runs:
         name = _metric(r)
-        value = (r.final.get("test") or {}).get(mode, {}).get(name)
-        paper = paper_number(paper_row(r.config), "test")
-        rows.append({"scheme": r.label, "group": r.group or "all runs", "value": value,
-                     "paper": None if paper is None else paper[0],
-                     "bound": "" if paper is None else paper[1]})
-    return pd.DataFrame(rows).dropna(subset=["value"])
+        preset = paper_row(r.config)
+        test = (r.final.get("test") or {}).get(mode, {}).get(name)
+        if test is None:
+            continue
+        for split, value in (("train", _train_value(r, name)), ("test", test)):
+            paper = paper_number(preset, split)
+            rows.append({"scheme": r.label, "group": r.group or "all runs", "split": split,
+                         "value": value, "paper": None if paper is None else paper[0],
+                         "bound": "" if paper is None else paper[1]})
+    return pd.DataFrame(rows, columns=["scheme", "group", "split", "value", "paper", "bound"]
+                        ).dropna(subset=["value"])
+
+
+def _names(names: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _not_scored(runs: Sequence[RunRecord]) -> str:
+    """What the runs lack and the command that gives it: imported runs and finished runs are
+    scored with ``memloss eval``, unfinished runs resumed with ``memloss train --resume``."""
+    imported = [r for r in runs if r.final.get("imported")]
+    unfinished = [r for r in runs if not r.final]
+    unscored = [r for r in runs if r.final and not r.final.get("imported")]
+    parts = []
+    if imported:
+        parts.append(f"{counted(len(imported), 'run')} imported and not scored yet (nothing was "
+                     f"trained): score with `memloss eval {imported[0].path}`")
+    if unscored:
+        parts.append(f"{counted(len(unscored), 'run')} finished without a test score: score "
+                     f"with `memloss eval {unscored[0].path}`")
+    if unfinished:
+        parts.append(f"{counted(len(unfinished), 'run')} without final.json (training did not "
+                     f"finish): continue with `memloss train --resume {unfinished[0].path}`")
+    return (f"{counted(len(runs), 'run')}; none has a test result yet. " + "; ".join(parts)
+            + ". Then `memloss probe RUN` measures memory loss and `memloss report` shows it.")
+
+
+def _group_finding(means: pd.DataFrame, m: "Metric", mode: str) -> str:
+    """The finding within one group: the schemes that tie at the best test number (equal as
+    shown), and each scheme that differs with its train and test numbers."""
+    test = means["test"]
+    shown = test.map(m.show)
+    best = test.min() if m.lower_is_better else test.max()
+    top = [s for s in test.index if shown[s] == m.show(best)]
+    others = sorted((s for s in test.index if s not in top),
+                    key=lambda s: test[s] if not m.lower_is_better else -test[s])
+    split = (lambda s: f"{m.show(test[s])} at test against {m.show(means.loc[s, 'train'])} "
+             f"in training" if pd.notna(means.loc[s, "train"]) else f"{m.show(test[s])} at test")
+    if not others:
+        if len(top) == 1:
+            return f"{top[0]} reaches {split(top[0])}"
+        return (f"all {len(top)} schemes tie at {m.show(best)} test {m.words} ({_names(top)})")
+    if len(top) == 1:
+        text = f"best {top[0]}, {split(top[0])}"
+    else:
+        text = f"{_names(top)} tie at {m.show(best)} test {m.words}"
+    shown_others = others[:3]
+    if len(others) == 1:
+        text += f"; {others[0]} differs: {split(others[0])}"
+    else:
+        text += "; the others differ: " + "; ".join(f"{s} {split(s)}" for s in shown_others)
+    if len(others) > 3:
+        text += f" (and {counted(len(others) - 3, 'more scheme')})"
+    return text
 
 
 def headline(runs: Sequence[RunRecord]) -> Headline:
-    """The finding of a set of runs: the best and worst test numbers in words, the test
-    metric per scheme as bars (chance dashed, the paper's numbers marked) and the results
-    beside the paper with deviations flagged."""
+    """The finding of a set of runs in numbers: per group, the schemes that tie at the best
+    test number, named, and each scheme that differs with its train and test numbers; the
+    train and test metric per scheme as bars (chance dashed, the paper's numbers marked) and
+    the results beside the paper with deviations flagged."""
     frame = results_table(runs)
     flags = results_flags(runs, frame)
     mode = test_mode(runs)
@@ -154,40 +217,47 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     m = metric(name)
     bars = _bar_frame(runs, mode)
     if bars.empty:
-        text = (f"{counted(len(runs), 'run')}; none has a test result yet (final.json is missing: "
-                "training did not finish).")
-        return Headline(text, None, Table("Results", frame))
-    mean = bars.groupby(["scheme", "group"], sort=False)["value"].mean()
-    best = mean.idxmin() if m.lower_is_better else mean.idxmax()
-    worst = mean.idxmax() if m.lower_is_better else mean.idxmin()
-
-    def who(key: tuple[str, str]) -> str:
-        return key[0] + (f" ({key[1]})" if key[1] != "all runs" else "")
-
-    text = (f"{counted(len(runs), 'run')}, test {m.words} under {mode} inference: best {who(best)} "
-            f"{m.show(mean[best])}")
-    if worst != best:
-        text += f", lowest {who(worst)} {m.show(mean[worst])}"
+        return Headline(_not_scored(runs), None, Table("Results", frame))
+    wide = bars.pivot_table(index=["group", "scheme"], columns="split", values="value",
+                            aggfunc="mean", sort=False)
+    if "train" not in wide.columns:
+        wide["train"] = float("nan")
+    groups = ordered_unique(bars["group"])
+    findings = []
+    for g in groups[:4]:
+        sub = wide.loc[g]
+        sub = sub.loc[[s for s in ordered_unique(bars["scheme"]) if s in sub.index]]
+        finding = _group_finding(sub, m, mode)
+        findings.append(finding if g == "all runs" else f"{g}: {finding}")
+    text = (f"{counted(len(runs), 'run')}, test {m.words} under {mode} inference: "
+            + ". ".join(findings))
+    if len(groups) > 4:
+        text += f" (and {counted(len(groups) - 4, 'more group')} in the table)"
     chance = chance_level(runs[0])
     text += f" (chance {m.show(chance)})." if chance is not None else "."
+    test_bars = bars[bars["split"] == "test"]
     n_paper = int(bars["paper"].notna().sum())
     if n_paper:
         text += (f" {deviate(len(flags), 'measured number')} from the paper or lie"
                  f"{'s' if len(flags) == 1 else ''} below chance"
                  " (flagged in the table)." if flags else
                  f" Every number with a paper value lies within {m.tolerance_words()} of it.")
-    groups = ordered_unique(bars["group"])
-    chart = BarPlot(bars, x="scheme", y="value", col="group" if len(groups) > 1 else None,
-                    xlabel="scheme", ylabel=f"test {m.words} ({m.unit})", chance=chance,
+    chart = BarPlot(bars, x="scheme", y="value", hue="split",
+                    col="group" if len(groups) > 1 else None,
+                    xlabel="scheme", ylabel=f"{m.words} ({m.unit})", chance=chance,
                     paper="paper" if n_paper else None, paper_bound="bound" if n_paper else None,
                     ylim=(0.0, 1.05) if m.percent else None)
-    figure = Figure(f"Test {m.words} per scheme", chart,
-                    _bar_caption(bars, mode, chance, n_paper))
+    figure = Figure(f"Train and test {m.words} per scheme", chart,
+                    _bar_caption(test_bars, mode, chance, n_paper))
     keep = [c for c in ("scheme", "group", "seed", "train", "paper train", f"test ({mode})",
                         "paper test") if c in frame.columns]
     short = frame[keep]
     shown = tuple(f for f in flags if f.column in keep)
-    worst_rows = tuple(i for i, r in enumerate(runs) if (r.label, r.group or "all runs") == worst)
+    mean = test_bars.groupby(["scheme", "group"], sort=False)["value"].mean()
+    worst = mean.idxmax() if m.lower_is_better else mean.idxmin()
+    best = mean.idxmin() if m.lower_is_better else mean.idxmax()
+    worst_rows = () if m.show(mean[worst]) == m.show(mean[best]) else tuple(
+        i for i, r in enumerate(runs) if (r.label, r.group or "all runs") == worst)
     table = Table("Measured beside the paper" if n_paper else "Results", short,
                   _tolerance_text(runs) if n_paper else "", flags=shown, highlight=worst_rows)
     return Headline(text, figure, table)
@@ -211,7 +281,8 @@ def _band_words(frame: pd.DataFrame, by: str = "label", unit: bool = False) -> s
 
 
 def _bar_caption(bars: pd.DataFrame, mode: str, chance: float | None, n_paper: int) -> str:
-    parts = [f"Test split, {mode_words(mode)}."]
+    parts = ["Per scheme, train (the training split with masks on, or the last epoch's "
+             f"training-mode metric) beside test (the test split, {mode_words(mode)})."]
     if chance is not None:
         parts.append(f"Dashed line: chance ({chance:g}).")
     if n_paper:
@@ -331,6 +402,112 @@ def _panel_text(row: dict, cols: list[str], own: dict[str, Quantity]) -> str:
     return ", ".join(parts)
 
 
+#: at most this many lines in one panel; more (schemes x inference modes) are drawn as small
+#: multiples, a panel per scheme with a line per inference mode, on a shared y axis
+MAX_LINES = 8
+#: differences below this share of the values' size are floating-point noise, not signals
+NOISE = 1e-6
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal up to numerical noise (:data:`NOISE` relative)."""
+    return abs(a - b) <= NOISE * max(abs(a), abs(b), 1e-12)
+
+
+def _denoised(series: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """``series`` with each line's values snapped to their median (to 6 significant digits)
+    where they all lie within :data:`NOISE` of it (e.g. a ratio of 1 +- 1e-7 for a scheme without dropout), and whether
+    any panel was snapped."""
+    out = series.copy()
+    snapped = False
+    keys = [c for c in ("panel", "label", "inference") if c in out.columns]
+    for _, idx in out.groupby(keys, sort=False).groups.items():
+        v = pd.to_numeric(out.loc[idx, "value"], errors="coerce")
+        mid = float(f"{float(v.median()):.6g}") if v.notna().any() else float("nan")
+        if v.notna().sum() > 1 and all(_same(float(x), mid) for x in v.dropna()) \
+                and (v.dropna() != mid).any():
+            out.loc[idx, "value"] = mid
+            snapped = True
+    return out, snapped
+
+
+def _show(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def probe_takeaway(words: "ProbeWords", frame: pd.DataFrame) -> str | None:
+    """The probe's measured result in one sentence: its first declared quantity (in the
+    probe's words) at the last point of its x axis, under the test-time inference mode,
+    naming the schemes that differ from the rest with their numbers (and, where measured,
+    the training-mode number beside it). ``None`` when nothing is drawn over an x axis."""
+    parts, _ = _by_x(frame)
+    if not parts:
+        return None
+    x, series = parts[0]
+    if "quantity" in series.columns:
+        series = series[~series["quantity"].isin(_NOT_DRAWN)]
+        present = ordered_unique(series["quantity"].astype(str))
+        if not present:
+            return None
+        lead = next((q for q in words.quantities if q in present), present[0])
+        series = series[series["quantity"].astype(str) == lead]
+        q = quantity(lead, words.quantities)
+    else:
+        q = Quantity(words.title, "as measured")
+    if "group" in series.columns and series["group"].astype(bool).any():
+        series = series[series["group"] == ordered_unique(series["group"])[0]]
+    modes = ordered_unique(series["mode"].dropna().astype(str)) if "mode" in series else []
+    mode = "deterministic" if "deterministic" in modes else (modes[0] if modes else None)
+    train = None
+    if mode is not None:
+        if "train-mode" in modes and mode != "train-mode":
+            train = series[series["mode"].astype(str) == "train-mode"]
+        series = series[series["mode"].astype(str) == mode]
+    for k in _key_columns(series, x):
+        if k not in ("mode", "quantity"):
+            first = ordered_unique(series[k].dropna())[:1]
+            series = series[series[k].isin(first)]
+            if train is not None:
+                train = train[train[k].isin(first)]
+    if series.empty:
+        return None
+    end = float(series.groupby("label")[x].max().min())
+    at = series[series[x] == end].groupby("label", sort=False)["value"].mean().dropna()
+    if at.empty:
+        return None
+    at_train = (train[train[x] == end].groupby("label", sort=False)["value"].mean()
+                if train is not None and not train.empty else pd.Series(dtype=float))
+    where = f"at {x_axis(x).split(' (')[0]} = {end:g}" + (
+        f", {mode_words(mode).split(' (')[0]} inference" if mode else "")
+
+    def val(s: str) -> str:
+        t = at_train.get(s)
+        return _show(at[s]) + ("" if t is None or pd.isna(t) or _same(t, at[s])
+                               else f" (training mode {_show(t)})")
+
+    clusters: dict[str, list[str]] = {}
+    for s, v in at.items():
+        key = next((k for k in clusters if _same(at[clusters[k][0]], v)
+                    or _show(at[clusters[k][0]]) == _show(v)), _show(v))
+        clusters.setdefault(key, []).append(str(s))
+    head = f"Measured: {q.words} ({q.unit}) {where}"
+    if len(at) == 1:
+        s = at.index[0]
+        return f"{head}: {val(s)} under {s}."
+    if len(clusters) == 1:
+        return f"{head}: {_show(at.iloc[0])} under every scheme ({_names(list(at.index))})."
+    if len(clusters) == 2:
+        small, big = sorted(clusters.values(), key=len)
+        if len(small) == len(big):
+            small, big = (small, big) if at[small[0]] < at[big[0]] else (big, small)
+        return (f"{head}: {val(small[0]) if len(small) == 1 else _show(at[small[0]])} under "
+                f"{_names(small)}, against {_show(at[big[0]])} under {_names(big)}.")
+    lo, hi = at.idxmin(), at.idxmax()
+    rest = at.drop([lo, hi])
+    return (f"{head}: lowest under {lo}, {val(lo)}; highest under {hi}, {val(hi)}; the other "
+            f"{counted(len(rest), 'scheme')} lie between (median {_show(float(rest.median()))}).")
+
+
 def _probe_figures(words: "ProbeWords", series: pd.DataFrame, x: str) -> list[Figure]:
     series = series[~series.get("quantity", pd.Series("", index=series.index)).isin(_NOT_DRAWN)]
     if series.empty:
@@ -350,6 +527,7 @@ def _probe_figures(words: "ProbeWords", series: pd.DataFrame, x: str) -> list[Fi
     records = series[facet_cols].astype(object).to_dict("records") if facet_cols else []
     series["panel"] = [_panel_text(r, facet_cols, words.quantities) for r in records] \
         if facet_cols else words.name
+    series, snapped = _denoised(series)
     ylabels = {}
     if "quantity" in series.columns:
         for panel, q in zip(series["panel"], series["quantity"].astype(str)):
@@ -357,13 +535,34 @@ def _probe_figures(words: "ProbeWords", series: pd.DataFrame, x: str) -> list[Fi
     codes = ", ".join(ordered_unique(series["quantity"].astype(str))) \
         if "quantity" in series.columns else ""
     modes = ordered_unique(series["mode"].astype(str)) if "mode" in series.columns else []
+    noise = (f" Differences below {NOISE:g} of a value are floating-point noise and drawn as "
+             "zero." if snapped else "")
+    what = words.title + ("" if x == "t" else f", over {x_axis(x).split(' (')[0]}")
+    n_labels = series["label"].nunique()
+    if style and n_labels * len(modes) > MAX_LINES:
+        # small multiples: per panel quantity a figure, a panel per scheme, a line per mode
+        caption = " ".join(p for p in (
+            "A panel per scheme on a shared y axis; one colour per inference mode "
+            f"({', '.join(modes)}).", _band_words(series, unit=True) + noise,
+            f"Code names: {codes}." if codes else "") if p)
+        figures = []
+        for g, sub in _groups(series):
+            for panel in ordered_unique(sub["panel"]):
+                part = sub[sub["panel"] == panel]
+                figures.append(Figure(
+                    _titled(f"{what}: {panel}", g),
+                    LinePlot(part, x=x, hue="inference", col="label", xlabel=x_axis(x),
+                             ylabel=ylabels.get(str(panel)) or panel, col_wrap=4,
+                             markers=x in ("length", "lag"), sharey=True,
+                             legend_title="inference mode"),
+                    caption))
+        return figures
     caption = " ".join(p for p in (
         "One colour per scheme" + (f"; one dash per inference mode ({', '.join(modes)})."
                                    if style and len(modes) > 1 else
                                    f"; inference mode: {modes[0]}." if modes else "."),
-        _band_words(series, unit=True),
+        _band_words(series, unit=True) + noise,
         f"Code names: {codes}." if codes else "") if p)
-    what = words.title + ("" if x == "t" else f", over {x_axis(x).split(' (')[0]}")
     return [Figure(_titled(what, g),
                    LinePlot(sub, x=x, hue="label", style=style, col="panel", xlabel=x_axis(x),
                             panel_ylabels=ylabels, markers=x in ("length", "lag")),
@@ -465,6 +664,9 @@ def probe_sections(runs: Sequence[RunRecord]) -> list[Section]:
                              f"file {_probe_file(name)}.)" if doc else
                              f"Probe {name!r}; every measured row is in the appendix, file "
                              f"{_probe_file(name)}.")]
+        takeaway = probe_takeaway(words[name], frame)
+        if takeaway:
+            blocks.insert(0, Text(takeaway))
         parts, _ = _by_x(frame)
         for x, part in parts:
             blocks += _probe_figures(words[name], part, x)
@@ -508,7 +710,17 @@ def data_sections(runs: Sequence[RunRecord]) -> list[Section]:
     return [Section("Data files", tuple(blocks), appendix=True)]
 
 
-def _clean(train: dict) -> dict:
+def _imported(run: RunRecord) -> bool:
+    return bool(run.final.get("imported") or (run.config.get("info") or {}).get("imported"))
+
+
+def _clean(run: RunRecord) -> dict:
+    """The run's settings that applied: for an imported run (nothing trained) only the task
+    and the net, not the training settings its config.json holds as defaults."""
+    train = run.train
+    if _imported(run):
+        train = {k: v for k, v in train.items() if k in ("task", "task_params", "net")}
+        return {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
     flat = {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
     return {**flat, "seed": train.get("seed")}
 
@@ -516,13 +728,18 @@ def _clean(train: dict) -> dict:
 def settings_sections(runs: Sequence[RunRecord]) -> list[Section]:
     """The runs' settings: those all runs share once, those that differ per run; the full
     config.json stays in each run directory."""
-    flats = [_clean(r.train) for r in runs]
+    flats = [_clean(r) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     shared = [k for k in keys if len({repr(f.get(k)) for f in flats}) == 1]
     differ = [k for k in keys if k not in shared]
     common = pd.DataFrame({"setting": shared, "value": [flats[0].get(k) for k in shared]})
+    n_imported = sum(_imported(r) for r in runs)
+    imported = (f" {counted(n_imported, 'run')} imported (nothing trained): only the task and "
+                "net settings apply to " + ("it" if n_imported == 1 else "them") + "."
+                if n_imported else "")
     blocks: list = [Text("Settings of the runs (config.json's 'train' section, net fields by "
-                         "their plain names). The full config.json of each run is in its run "
+                         f"their plain names).{imported} The full config.json of each run is in "
+                         "its run "
                          "directory: " + ", ".join(str(r.path) for r in runs[:3])
                          + (", ..." if len(runs) > 3 else "") + "."),
                     Table("Shared by every run", common)]

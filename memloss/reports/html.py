@@ -28,7 +28,9 @@ div.lead{display:grid;grid-template-columns:minmax(0,1.05fr) minmax(0,1fr);gap:1
 align-items:start}
 div.lead figure{margin:0}div.lead figure svg{width:100%;height:auto;max-height:430px}
 div.lead h3{margin-top:0}
-nav.toc{font-size:.9em;margin:1em 0;color:#444}nav.toc a{margin-right:.9em;white-space:nowrap}
+nav.toc{font-size:.9em;margin:1em 0;color:#444;display:flex;flex-wrap:wrap;gap:.2em .9em}
+nav.toc a{white-space:nowrap}
+div.scroll{overflow-x:auto;max-width:100%}
 table.data{border-collapse:collapse;font-size:.84em;margin:.3em 0 .6em}
 table.data th,table.data td{border:1px solid #d0d0d0;padding:.15em .5em;text-align:right}
 table.data td{white-space:nowrap}
@@ -52,7 +54,7 @@ def _table(block: Table) -> str:
     out = [f"<h3>{escape(block.title)}</h3>"]
     if block.caption:
         out.append(f'<p class="caption">{escape(block.caption)}</p>')
-    out.append('<table class="data"><thead><tr>')
+    out.append('<div class="scroll"><table class="data"><thead><tr>')
     out.extend(f"<th>{escape(h)}</th>" for h in header)
     out.append("</tr></thead><tbody>")
     for i, row in enumerate(rows):
@@ -69,7 +71,7 @@ def _table(block: Table) -> str:
             cells.append(f"<td{cls}{title}>{escape(c)}{note}</td>")
         tr = '<tr class="hl">' if i in block.highlight else "<tr>"
         out.append(f"{tr}{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     if block.flags:
         out.append('<ol class="flags">' + "".join(f"<li>{escape(f.note)}</li>"
                                                   for f in block.flags) + "</ol>")
@@ -132,7 +134,7 @@ def _headline(head: Headline) -> str:
 def render_html(report: Report, *, data_folder: str = "report-data") -> str:
     """The report as an HTML document (a string); attachments are linked as
     ``data_folder/NAME``."""
-    toc = "".join(f'<a href="#{s.anchor}">{escape(section_title(s))}</a>' for s in report.sections)
+    toc = "\n".join(f'<a href="#{s.anchor}">{escape(section_title(s))}</a>' for s in report.sections)
     sub = f'<p class="subtitle">{escape(report.subtitle)}</p>' if report.subtitle else ""
     lead = _headline(report.headline) if report.headline is not None else ""
     body = "\n".join(_section(s, i, data_folder) for i, s in enumerate(report.sections))

@@ -61,20 +61,24 @@ def _check_ylabel(kind: str, y: str, ylabel: "str | None", panel_ylabels: "dict 
                          "unit, e.g. 'accuracy (fraction correct)')")
 
 
-def _grid(n: int, col_wrap: int) -> tuple["plt.Figure", list]:
+def _grid(n: int, col_wrap: int, sharey: bool = False) -> tuple["plt.Figure", list]:
     ncols = max(1, min(n, col_wrap))
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(_FACET_W * ncols + 0.4, _FACET_H * nrows + 0.5),
-                             squeeze=False)
+                             squeeze=False, sharey=sharey)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
 
 
-def _figure_legend(fig: "plt.Figure", axes: list, title: str | None = None) -> None:
-    """One legend for the whole figure, below the panels (the figure keeps the page width)."""
-    handles, labels, seen = [], [], set()
+def _figure_legend(fig: "plt.Figure", axes: list, title: str | None = None,
+                   headings: "tuple[str | None, ...]" = ()) -> None:
+    """One legend for the whole figure, below the panels (the figure keeps the page width).
+    ``headings``: the hue and style column names, which seaborn adds as entries of their
+    own (group headings without a line) when both are set; they are left out."""
+    handles, labels = [], []
+    seen = {plain(h) for h in headings if h}
     for ax in axes:
         leg = ax.get_legend()
         h, l = ax.get_legend_handles_labels()
@@ -120,7 +124,8 @@ class LinePlot:
     are positive and span more than three decades. ``ylabel`` (words and unit) labels every
     panel, or ``panel_ylabels`` each panel by its ``col`` value; the generic ``value``
     column needs one of them. ``markers`` draws a marker at every point (sparse x, e.g.
-    lengths). ``diagonal`` draws the line y = x (reliability diagrams).
+    lengths). ``diagonal`` draws the line y = x (reliability diagrams). ``sharey``: every
+    panel on the same y axis (small multiples compared across panels).
     """
 
     data: pd.DataFrame
@@ -139,6 +144,7 @@ class LinePlot:
     markers: bool = False
     diagonal: bool = False
     legend_title: str | None = None
+    sharey: bool = False
 
     def __post_init__(self) -> None:
         _check_columns("LinePlot", self.data, {"x": self.x, "y": self.y, "hue": self.hue,
@@ -158,7 +164,7 @@ class LinePlot:
             palette = (dict(zip(hue_order, _colors(len(hue_order)))) if hue_order else None)
             if palette is not None and self.reference in palette:
                 palette[self.reference] = (0.0, 0.0, 0.0)
-            fig, axes = _grid(len(panels), self.col_wrap)
+            fig, axes = _grid(len(panels), self.col_wrap, self.sharey)
             for ax, panel in zip(axes, panels):
                 sub = df if panel is None else df[df[self.col] == panel]
                 sns.lineplot(data=sub, x=self.x, y=self.y, hue=self.hue, style=self.style,
@@ -169,7 +175,8 @@ class LinePlot:
                 if self.diagonal:
                     ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle=":",
                             zorder=0)
-                log = self.logy if self.logy is not None else _wants_log(sub[self.y].to_numpy(float))
+                log = self.logy if self.logy is not None else _wants_log(
+                    (df if self.sharey else sub)[self.y].to_numpy(float))
                 if log:
                     ax.set_yscale("log")
                 labels = {plain(k): v for k, v in (self.panel_ylabels or {}).items()}
@@ -177,7 +184,7 @@ class LinePlot:
                 _panel_labels(fig, ax, panel, self.xlabel or self.x, label)
             if self.title:
                 fig.suptitle(plain(self.title))
-            _figure_legend(fig, axes, self.legend_title)
+            _figure_legend(fig, axes, self.legend_title, (self.hue, self.style))
         return fig
 
 
@@ -240,7 +247,7 @@ class BarPlot:
                         lab.set_horizontalalignment("right")
             if self.title:
                 fig.suptitle(plain(self.title))
-            _figure_legend(fig, axes, self.legend_title)
+            _figure_legend(fig, axes, self.legend_title, (self.hue,))
         return fig
 
     def _paper_marks(self, ax: "plt.Axes", sub: pd.DataFrame, order: list,

@@ -98,6 +98,10 @@ def test_the_finding_is_on_the_first_screen(report, browser, tmp_path):
         assert chart["top"] >= verdict["bottom"] and chart["bottom"] <= 768
         assert chart["height"] > 200 and chart["width"] > 400
         assert table["top"] < 768 and table["left"] >= chart["right"] - 1  # beside the chart
+        nav = box("nav.toc")  # the contents wrap: nothing runs off a 1366 px screen
+        assert nav["right"] <= 1366 and nav["height"] > 0
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth") <= 1366
         flagged = browser.find_elements(By.CSS_SELECTOR, "#finding td.flag")
         assert flagged, "the deviating cell is marked in the first screen's table"
         shot = tmp_path / "first-screen.png"

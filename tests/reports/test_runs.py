@@ -192,7 +192,8 @@ def test_deviations_are_flagged_with_the_likely_reason(make_run):
     assert "budget: 2 epochs (paper 5000)" in note and "size: 8 units (paper 256)" in note
     assert "optimiser: adam (paper sgd), learning rate 0.01 (paper 0.1)" in note
     head = headline(runs)
-    assert "lowest moon/sequence 25.0%" in head.text and "(chance 25.0%)" in head.text
+    assert "moon/sequence differs: 25.0% at test against 80.0% in training" in head.text
+    assert "(chance 25.0%)" in head.text
     assert "1 measured number deviates from the paper or lies below chance" in head.text
     assert head.table.flags and head.table.highlight == (0,)
     assert head.figure.plot.chance == 0.25 and head.figure.plot.paper == "paper"
