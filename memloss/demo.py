@@ -32,6 +32,7 @@ from memloss.core import runfiles as rf
 from memloss.core import validate
 from memloss.core.atomic import atomic_write_text
 from memloss.core.seeds import stream_seed
+from memloss.runs import probe_source
 
 __all__ = ["DemoScheme", "DemoConfig", "SCHEMES", "SIZES", "run_demo",
            "table1", "demo_sizes", "headline_text", "CHANCE"]
@@ -498,7 +499,7 @@ def _run(cfg: DemoConfig, out: Path, probes: list[str],
         t1 = time.perf_counter()
         _score_train_split(run, cfg)
         run_probes(run.net, run.task, probes, run_dir / rf.DIAGNOSTICS, params=params,
-                   seed=cfg.seed)
+                   seed=cfg.seed, source=probe_source(run))
         t2 = time.perf_counter()
         run_dirs.append(runs_dir / run_dir.name)
         log.info("run %d of %d done: length %s, %s (train %.1fs, eval+probes %.1fs)", k,

@@ -56,15 +56,18 @@ def probe(model: "str | os.PathLike[str] | Net | nn.Module", data: Any = None,
     generators. ``embedding``, ``head`` and ``scheme`` describe a torch.nn model (and are
     rejected for the other kinds); ``device`` and ``weights`` apply to run directories."""
     if isinstance(model, (str, os.PathLike)):
-        from memloss.runs import load_run
+        from memloss.runs import load_run, probe_run, probe_source
 
         if embedding is not None or head is not None or scheme != "none":
             raise ValueError("embedding, head and scheme describe a torch.nn model; a run "
                              "directory records its own")
+        if data is None:  # the run's own task: under its lock, the checkpoint recorded
+            return probe_run(model, names, out_dir, params=params, seed=seed, device=device,
+                             weights=weights)
         run = load_run(model, weights=weights, device=device)
-        task = run.task if data is None else as_task(data)
         target = Path(out_dir) if out_dir is not None else Path(model) / "diagnostics"
-        return run_probes(run.net, task, names, target, params=params, seed=seed)
+        return run_probes(run.net, as_task(data), names, target, params=params, seed=seed,
+                          source=probe_source(run))
     if data is None:
         raise ValueError("probing a model in memory needs data: a memloss task or a tuple "
                          "(inputs, targets[, weights]) of tensors")

@@ -27,7 +27,7 @@ from memloss.models import Net, NetConfig
 from memloss.tasks import Task
 
 __all__ = ["Run", "RunConfig", "load_run", "probe_run", "config_record", "versions",
-           "source_commit", "now", "RunDirError", "read_config", "read_run_config",
+           "source_commit", "now", "RunDirError", "read_config", "read_run_config", "probe_source",
            "trained_configs", "read_final", "edited_fields", "check_not_edited"]
 
 log = logging.getLogger(__name__)
@@ -294,15 +294,15 @@ def probe_run(path: "str | os.PathLike[str]", names: Sequence[str] | None = None
     if out_dir is not None:  # outside the run: its files are not written, no lock needed
         run = load_run(path, weights=weights, device=device)
         return run_probes(run.net, run.task, names, Path(out_dir), params=params, seed=seed,
-                          source=_source(run))
+                          source=probe_source(run))
     read_config(path)  # a clear error before a lock file is made in a folder that is no run
     with rf.RunLock(path, "probe"):  # taken before the weights are read: they stay current
         run = load_run(path, weights=weights, device=device)
         return run_probes(run.net, run.task, names, path / rf.DIAGNOSTICS, params=params,
-                          seed=seed, source=_source(run))
+                          seed=seed, source=probe_source(run))
 
 
-def _source(run: Run) -> dict[str, Any]:
+def probe_source(run: Run) -> dict[str, Any]:
     """What probe outputs record of the weights they measured (see
     :func:`memloss.core.runfiles.checkpoint_ref`)."""
     ckpt = rf.read_checkpoint(run.path)
