@@ -459,5 +459,8 @@ class Trainer:
             if last is not None:
                 self.net.load_state_dict(last)
             self.net.train()
+        from memloss.models.paths.kernels import compile_stats
+
+        final["kernels"] = compile_stats()  # the compile time this process paid
         rf.write_json(self.run_dir / rf.FINAL, final)
         return final

@@ -3,6 +3,11 @@ bias, relu, T = 1, B = 1), partial losses, inference, float32, Inductor-compiled
 kernels, and the dispatch rules."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -224,13 +229,16 @@ def test_import_does_not_load_the_tracer():
 
 
 def test_kernel_cache_dir(monkeypatch, tmp_path):
-    for var in (kernels.CACHE_ENV, "TORCHINDUCTOR_CACHE_DIR", "XDG_CACHE_HOME"):
+    for var in (kernels.CACHE_ENV, "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
+    # what torch writes into the environment once Inductor is imported is not the user's
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "torch-default"))
+    monkeypatch.setattr(kernels, "_USER_INDUCTOR_DIR", None)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert kernels.kernel_cache_dir() == tmp_path / "home" / ".cache" / "memloss" / "inductor"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert kernels.kernel_cache_dir() == tmp_path / "xdg" / "memloss" / "inductor"
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "user"))
+    monkeypatch.setattr(kernels, "_USER_INDUCTOR_DIR", str(tmp_path / "user"))
     assert kernels.kernel_cache_dir() == tmp_path / "user"
     monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path / "mine"))
     assert kernels.kernel_cache_dir() == tmp_path / "mine"
@@ -280,3 +288,24 @@ def test_per_gate_products_both_forms(cell, bmm_below, monkeypatch):
 
     monkeypatch.setattr(fused, "BMM_BELOW", bmm_below)
     _compare(cell, "gal:p=0.3,p_recurrent=0.3,tied=false+zoneout:p_cell=0,p_hidden=0.2")
+
+
+@pytest.mark.slow
+def test_compiled_kernels_land_in_the_per_user_cache(tmp_path):
+    """A real compile in a fresh process writes Inductor's cache under the user's cache folder
+    (not the system's temporary folder, where tracing would otherwise point it), and the run
+    records it."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TORCHINDUCTOR_CACHE_DIR", kernels.CACHE_ENV)}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), MEMLOSS_COMPILE="always")
+    code = ("import torch, json; from memloss.models import Recurrent; "
+            "from memloss.models.paths import kernels; "
+            "l = Recurrent('lstm', 8, 32, scheme='semeniuta:p=0.25'); "
+            "y, _ = l(torch.randn(3, 32, 8)); y.sum().backward(); kernels.wait_compiled(); "
+            "print(json.dumps(kernels.compile_stats()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    cache = tmp_path / "xdg" / "memloss" / "inductor"
+    assert stats["cache_dir"] == str(cache) and stats["compiled_kernels"] >= 1
+    assert any(cache.rglob("*")), "nothing was written to the per-user kernel cache"

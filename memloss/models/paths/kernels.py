@@ -75,11 +75,17 @@ _worker: list[threading.Thread] = []
 _announced: list[bool] = []
 
 
+#: the user's own ``TORCHINDUCTOR_CACHE_DIR``, read before torch can set it: tracing imports
+#: Inductor, which writes its default (a folder of the system's temporary folder) into the
+#: environment, and that default is not the user's choice
+_USER_INDUCTOR_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+
+
 def kernel_cache_dir() -> Path:
-    """Where compiled kernels are kept across processes: ``$MEMLOSS_KERNEL_CACHE``, else the
-    ``TORCHINDUCTOR_CACHE_DIR`` already set, else ``$XDG_CACHE_HOME/memloss/inductor``
+    """Where compiled kernels are kept across processes: ``$MEMLOSS_KERNEL_CACHE``, else a
+    ``TORCHINDUCTOR_CACHE_DIR`` the user set, else ``$XDG_CACHE_HOME/memloss/inductor``
     (``~/.cache/memloss/inductor``)."""
-    env = os.environ.get(CACHE_ENV) or os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    env = os.environ.get(CACHE_ENV) or _USER_INDUCTOR_DIR
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -237,6 +243,7 @@ def _compile(k: Kernel) -> None:
     """Trace and compile ``k`` (on any thread, one at a time), then switch it to the result;
     where compiling fails, to the traced graph."""
     with _lock:
+        _use_cache_dir()  # before tracing, which imports Inductor and fixes its cache folder
         gm, fresh = _trace(k.source, k.example)
         if _compile_broken:
             k._set(gm)
@@ -245,7 +252,6 @@ def _compile(k: Kernel) -> None:
         from torch._subclasses.fake_tensor import FakeTensorMode
         from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
-        _use_cache_dir()
         t0 = time.perf_counter()
         try:
             # fake inputs of a mode with a shape environment: what Inductor's disk cache
