@@ -83,7 +83,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _baseline(args: argparse.Namespace) -> int:
     from memloss.build import build_task
-    from memloss.commands.train import resolve_config
+    from memloss.resolve import resolve_config
     from memloss.tasks.baselines import baseline
 
     task = build_task(resolve_config(args.target, None, args.set))

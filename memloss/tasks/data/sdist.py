@@ -23,7 +23,7 @@ from typing import Callable
 
 from memloss.core.atomic import atomic_write_bytes, file_digest
 
-from .store import Dataset, FetchError, RemoteFile, Sdist, verify_file
+from .specs import Dataset, FetchError, RemoteFile, Sdist, verify_file
 
 __all__ = ["SUMS_FILE", "download_sdist", "build_splits", "sums_text", "fetch_sdist"]
 
