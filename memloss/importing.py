@@ -42,7 +42,7 @@ from memloss.config import TrainConfig
 from memloss.core import runfiles as rf
 from memloss.diagnostics.external import net_from_weights
 from memloss.models import DATA_FIELDS, Net
-from memloss.models.cells import native_cells
+from memloss.models.cells import get_cell, native_cells
 from memloss.runs import config_record
 
 __all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",
