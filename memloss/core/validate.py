@@ -133,13 +133,14 @@ def real_tensor(owner: str, name: str, value: Any) -> Any:
 
 def token_ids(owner: str, ids: Any, vocab_size: int) -> Any:
     """Token ids: an int64 or int32 tensor of values in ``[0, vocab_size)`` (the range is
-    checked on CPU tensors; on a GPU it would cost a device sync every forward)."""
+    checked on CPU tensors in eager mode; on a GPU it would cost a device sync every forward,
+    and under ``torch.compile``/``torch.export`` it would be a data-dependent branch)."""
     import torch
 
     if ids.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"{owner}: token ids must be torch.int64 (or int32), got {ids.dtype}; "
                          "convert them with .long()")
-    if ids.numel() and ids.device.type == "cpu":
+    if ids.numel() and ids.device.type == "cpu" and not torch.compiler.is_compiling():
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or high >= vocab_size:
             bad = low if low < 0 else high
