@@ -76,10 +76,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "weights_step": _OPT_COUNT, "step": _COUNT, "epoch": _COUNT,
             "stopped": {"type": ["string", "null"]}, "metric": {"type": "string"},
             "best_valid": _OPT_NUMBER, "train_examples": _COUNT,
-            # what building the fused path's step kernels cost this process (compile_stats)
-            "kernels": {"type": "object", "properties": {
-                "trace_seconds": _NUMBER, "compile_seconds": _NUMBER,
-                "compiled_kernels": _COUNT, "pending_kernels": _COUNT}},
             "by_weights": {"type": "object", "additionalProperties": False,
                            "properties": {k: {"type": "object", "required": ["step", "test"],
                                               "properties": {"step": _OPT_COUNT,

@@ -459,8 +459,12 @@ class Trainer:
             if last is not None:
                 self.net.load_state_dict(last)
             self.net.train()
+        rf.write_json(self.run_dir / rf.FINAL, final)
         from memloss.models.paths.kernels import compile_stats
 
-        final["kernels"] = compile_stats()  # the compile time this process paid
-        rf.write_json(self.run_dir / rf.FINAL, final)
+        k = compile_stats()  # what building the fused path's step kernels cost this process
+        if k["compiled_kernels"] or k["pending_kernels"]:
+            log.info("step kernels: %d compiled (%d pending) in %.1f s, traced in %.1f s, "
+                     "kept in %s", k["compiled_kernels"], k["pending_kernels"],
+                     k["compile_seconds"], k["trace_seconds"], k["cache_dir"])
         return final
