@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from memloss.config import TrainConfig, changed_fields
+from memloss.core import bounds
 from memloss.core import runfiles as rf
 from memloss.models import Net, NetConfig
 from memloss.runs import read_run_config
@@ -117,21 +118,12 @@ def remove_created(out: Path, created: list[Path], *, lock_files: bool = True) -
 
 
 def available_memory(device: torch.device) -> int | None:
-    """Bytes of memory available on ``device`` (None when unknown)."""
+    """Bytes of memory available on ``device`` (None when unknown): a GPU's free memory, else
+    the host's (:func:`memloss.core.bounds.available_memory`)."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return bounds.available_memory()
 
 
 def check_memory(net: NetConfig, device: torch.device) -> None:
