@@ -52,6 +52,8 @@ SLOW = frozenset({
 #: cross products whose every case costs seconds of compiling: the fast tier keeps one case
 ONE_CASE = frozenset({
     "tests/models/test_toolchain.py::test_torch_compile_every_site",
+    # a subprocess of the official example per scheme: 14-31 s each
+    "tests/nn/test_drop_in_scripts.py::test_every_scheme_runs_with_one_argument",
 })
 #: where the fault campaign lives
 FAULTS_DIR = "tests/faults/"
