@@ -28,6 +28,12 @@ import pytest
 # one torch thread, here and in every command a test starts: the tests' nets are tiny, and
 # torch's default threads spin on a busy machine, which costs CPU time and gains nothing
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the fused path's step kernels are compiled only by the tests of compiling (tests/models/
+# test_fused.py's ``compiled`` fixture and cache tests, tests/benchmarks/test_micro.py set
+# it themselves); elsewhere the traced step runs uncompiled, with the same results. On a
+# machine with an empty kernel cache, compiling in every training test cost the fast tier
+# 444 s of CPU time against 154 s with a warm cache (measured).
+os.environ.setdefault("MEMLOSS_COMPILE", "never")
 
 #: a parametrized test with at least this many cases keeps a covering subset in the fast tier
 COVER_FROM = 8

@@ -67,7 +67,7 @@ def test_make_test_and_the_bench_gate_run_on_a_venv_reusing_the_system_torch(tmp
     venv = reusing_venv(tmp_path / "venv").parents[1]
     (venv / ".installed").touch()  # set up: make's stamp, newer than pyproject.toml
     args = ("-p no:cacheprovider tests/test_architecture.py "
-            "-k 'layer_contract_holds or own_models_package'")
+            "-k 'layer_contracts_hold or own_models_package'")
     r = subprocess.run(["make", "-C", str(ROOT), f"VENV={venv}", "test", f"PYTEST_ARGS={args}"],
                        capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
