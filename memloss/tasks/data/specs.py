@@ -15,7 +15,8 @@ from .errors import DataError
 
 __all__ = ["FetchError", "RemoteFile", "Sdist", "Dataset", "verify_file"]
 
-_CHUNK = 1 << 16
+#: bytes read at a time, by a download and a file check
+CHUNK = 1 << 16
 
 
 class FetchError(DataError):
@@ -85,7 +86,7 @@ class Dataset:
 
 def _count_lines(path: Path) -> int:
     with open(path, "rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(_CHUNK), b""))
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(CHUNK), b""))
 
 
 def verify_file(path: "str | os.PathLike[str]", spec: RemoteFile) -> str | None:

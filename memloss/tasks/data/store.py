@@ -29,7 +29,7 @@ from memloss.core.atomic import file_digest
 from memloss.core.registry import Registry
 
 from .errors import DataError
-from .specs import Dataset, FetchError, RemoteFile, Sdist, verify_file
+from .specs import CHUNK, Dataset, FetchError, RemoteFile, Sdist, verify_file
 
 __all__ = ["ENV_VAR", "MAX_DOWNLOAD", "RemoteFile", "Sdist", "Dataset", "DATASETS", "FetchError", "data_dir", "data_path",
            "verify_file", "fetch", "missing_files"]
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 #: environment variable naming the data directory
 ENV_VAR = "MEMLOSS_DATA"
-_CHUNK = 1 << 16
 #: the most bytes a download of a file without a catalogued size may bring (a catalogued
 #: file stops at its size)
 MAX_DOWNLOAD = 256 * 2**20
@@ -219,7 +218,7 @@ def _download(url: str, dest: Path, spec: RemoteFile, timeout: float) -> None:
             with open(dest, "wb") as out:
                 while True:
                     try:
-                        chunk = resp.read(min(_CHUNK, cap + 1 - got))
+                        chunk = resp.read(min(CHUNK, cap + 1 - got))
                     except http.client.IncompleteRead as e:
                         out.write(e.partial)
                         got += len(e.partial)
