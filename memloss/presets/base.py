@@ -128,7 +128,8 @@ def list_presets() -> list[str]:
 
 
 #: task parameters that do not change which experiment a run is
-_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed", "train_tokens")
+_SIZE_PARAMS = ("train_size", "valid_size", "test_size", "seed", "train_tokens",
+                "valid_tokens")
 
 
 def _drop_scaling(spec: str) -> str:

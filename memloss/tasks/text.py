@@ -87,7 +87,8 @@ def _stamp(paths: dict[str, Path]) -> tuple:
 
 @functools.lru_cache(maxsize=8)
 def _corpus(kind: str, stamp: tuple, lower: bool, split_punct: bool, max_vocab: int | None,
-            min_freq: int, train_tokens: int | None = None) -> Corpus:
+            min_freq: int, train_tokens: int | None = None,
+            valid_tokens: int | None = None) -> Corpus:
     tokens = {}
     for split, path, _, _ in stamp:
         lines = read_lines(path)
@@ -101,12 +102,14 @@ def _corpus(kind: str, stamp: tuple, lower: bool, split_punct: bool, max_vocab: 
             toks = char_tokens(lines, lower=lower)
         if len(toks) < 2:
             raise DataError(path, f"only {len(toks)} token(s)", TEXT_FORMAT)
-        if split == "train" and train_tokens is not None:
-            if train_tokens > len(toks):
-                raise DataError(path, f"train_tokens={train_tokens} exceeds the {len(toks)} "
-                                "tokens of the training split; give a smaller number or none",
+        keep = {"train": train_tokens, "valid": valid_tokens}.get(split)
+        if keep is not None:
+            if keep > len(toks):
+                words = "training" if split == "train" else "validation"
+                raise DataError(path, f"{split}_tokens={keep} exceeds the {len(toks)} tokens "
+                                f"of the {words} split; give a smaller number or none",
                                 TEXT_FORMAT)
-            toks = toks[:train_tokens]
+            toks = toks[:keep]
         tokens[split] = toks
     vocab = Vocab.build(tokens["train"], max_size=max_vocab, min_freq=min_freq, specials=(UNK,))
     return Corpus(vocab, {s: vocab.encode(t) for s, t in tokens.items()})
@@ -118,10 +121,11 @@ class _LanguageModel(Task):
     ("stream" or "slices"), ``bptt`` (steps per segment or slice), ``loss_reduction``
     ("token": mean NLL per token; "sequence": summed over time, averaged over the batch, the
     scale Zaremba et al.'s learning rate 1 assumes), ``lower``, ``max_vocab`` (a cap that
-    includes ``<unk>``; rarer words become ``<unk>``), ``min_freq`` and ``train_tokens``
+    includes ``<unk>``; rarer words become ``<unk>``), ``min_freq``, ``train_tokens``
     (None: the whole training split; N: its first N tokens after tokenisation, a smaller
-    training corpus: the vocabulary is built from them; validation and test splits are
-    unchanged)."""
+    training corpus: the vocabulary is built from them) and ``valid_tokens`` (None: the whole
+    validation split; N: its first N tokens, a cheaper validation pass for early stopping).
+    The test split is always whole."""
 
     target: ClassVar[str] = "every"
     lower_is_better: ClassVar[bool] = True
@@ -137,6 +141,7 @@ class _LanguageModel(Task):
     max_vocab: int | None = None
     min_freq: int = 1
     train_tokens: int | None = None
+    valid_tokens: int | None = None
 
     @classmethod
     def tiny(cls, fixtures: Path) -> dict:
@@ -151,8 +156,8 @@ class _LanguageModel(Task):
         validate.integer(self.name, "bptt", self.bptt)
         validate.optional(validate.integer, self.name, "max_vocab", self.max_vocab, minimum=2)
         validate.integer(self.name, "min_freq", self.min_freq)
-        validate.optional(validate.integer, self.name, "train_tokens", self.train_tokens,
-                          minimum=2)
+        for name in ("train_tokens", "valid_tokens"):
+            validate.optional(validate.integer, self.name, name, getattr(self, name), minimum=2)
 
     # -- data ---------------------------------------------------------------------------
     def _root(self) -> Path:
@@ -170,7 +175,7 @@ class _LanguageModel(Task):
         kind, files = self._files()
         lower, split_punct = self._options()
         return _corpus(kind, _stamp(files), lower, split_punct, self.max_vocab, self.min_freq,
-                       self.train_tokens)
+                       self.train_tokens, self.valid_tokens)
 
     @property
     def vocab(self) -> Vocab:

@@ -1,4 +1,5 @@
-"""``train_tokens``: a language model trained on the first N tokens of its training split."""
+"""``train_tokens`` / ``valid_tokens``: a language model trained on the first N tokens of its
+training split, validated on the first M of its validation split."""
 from __future__ import annotations
 
 import pytest
@@ -42,3 +43,21 @@ def test_train_tokens_beyond_the_split_is_one_clear_error():
 def test_train_tokens_must_be_a_count(bad):
     with pytest.raises(ValueError, match="train_tokens must be an integer >= 2"):
         make_task("text-char", root=str(TEXT), train_tokens=bad)
+
+
+def test_valid_tokens_keeps_the_first_validation_tokens_in_the_training_vocabulary():
+    full = make_task("text-word", root=str(TEXT))
+    part = make_task("text-word", root=str(TEXT), valid_tokens=30)
+    assert len(part.corpus["valid"]) == 30
+    assert torch.equal(part.corpus["valid"], full.corpus["valid"][:30])
+    assert part.vocab.itos == full.vocab.itos  # the vocabulary is the training split's
+    for split in ("train", "test"):
+        assert torch.equal(part.corpus[split], full.corpus[split])
+
+
+def test_valid_tokens_beyond_the_split_is_one_clear_error():
+    with pytest.raises(DataError, match="valid_tokens=100000 exceeds the .* tokens of the "
+                                        "validation split"):
+        make_task("text-char", root=str(TEXT), valid_tokens=100_000).corpus
+    with pytest.raises(ValueError, match="valid_tokens must be an integer >= 2"):
+        make_task("text-char", root=str(TEXT), valid_tokens=1)
