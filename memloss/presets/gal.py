@@ -7,8 +7,8 @@ shows and which curve to compare (``memloss report`` plots a run's validation cu
 """
 from __future__ import annotations
 
-from .base import GAL, OMITTED, Preset, add
-from .zaremba import WORD_CPU, ZAREMBA_SETUPS
+from .base import GAL, OMITTED, WORD_CPU, Preset, add
+from .zaremba import ZAREMBA_SETUPS
 
 __all__: list[str] = []
 
@@ -67,7 +67,7 @@ for size in ("medium", "large"):
             notes += " The embedding dropout rate is not stated (the same rate here)."
         add(Preset(f"gal-{size}-{key}", GAL, "Table 1", f"{row}, {size} LSTM", "perplexity",
                    {"valid": valid, "test": test}, setup, notes=notes),
-            {**WORD_CPU, "num_layers": 1})
+            WORD_CPU)
     for tied in (True, False):
         valid, test, test_mc = _GAL[(size, tied)]
         p_io, p_rec = _GAL_P[size]
@@ -82,7 +82,7 @@ for size in ("medium", "large"):
                    notes="Section 5.1: Zaremba's setup with the variational scheme; weight "
                          "decay was tuned but its value is not stated (0 here). MC test uses "
                          "1000 samples."),
-            {**WORD_CPU, "num_layers": 1, "mc_samples": 10})
+            {**WORD_CPU, "mc_samples": 10})
 
 # --- Figure 2 (section 5.1): medium model without learning-rate decay ------------------------
 _FIG2 = {"variational": ("Variational LSTM", "gal:p=0.35,p_recurrent=0.2,p_embedding=0.2"),
@@ -97,9 +97,8 @@ for key, (row, scheme) in _FIG2.items():
                      "stated: none here). The figure shows the Variational LSTM lowest "
                      "throughout and the standard LSTM overfitting first; compare the "
                      "validation curves of the three presets, not a number."),
-        # CPU: 800 steps of 20 x 35 words (0.6 of an epoch of the stand-in's 917k training
-        # tokens), validated every 100 steps, so that there is a curve to compare
-        {**WORD_CPU, "num_layers": 1, "max_steps": 800, "eval_every": 100})
+        # CPU: the word-level regime, validated after every epoch: the curves to compare
+        WORD_CPU)
 
 # --- Section 5.2, figures 3 and 4: Pang & Lee sentiment regression -----------------------------
 # One embedding layer of 128, one LSTM (or GRU) layer of 128 units, a linear output on the

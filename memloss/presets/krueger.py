@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import CHAR_STANDIN, KRUEGER, MNIST_STANDIN, OMITTED, Preset, add
-from .zaremba import WORD_CPU
+from .base import CHAR_STANDIN, KRUEGER, MNIST_STANDIN, OMITTED, WORD_CPU, Preset, add
 
 __all__: list[str] = []
 
@@ -83,5 +82,4 @@ for key, (scheme, row, valid) in _K3.items():
                      + (" Output zoneout follows the stated motivation (reading=motivation; "
                         "reading=printed follows the printed formula, docs/models.md)."
                         if key.startswith("output") else "")),
-        # the table reports validation perplexity only: validate at the CPU run's last step
-        {**WORD_CPU, "eval_every": WORD_CPU["max_steps"]})
+        WORD_CPU)

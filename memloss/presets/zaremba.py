@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import WORD_STANDIN, ZAREMBA, Preset, add
+from .base import WORD_CPU, ZAREMBA, Preset, add
 
-__all__ = ["ZAREMBA_SETUPS", "WORD_CPU"]
-
-#: the CPU size of every word-level PTB preset: 64 units, 200 steps on the Shakespeare stand-in
-WORD_CPU: dict[str, Any] = {**WORD_STANDIN, "hidden_size": 64, "epochs": 1, "max_steps": 200}
+__all__ = ["ZAREMBA_SETUPS"]
 
 #: section 4.1's three models (their TrainConfig settings besides task, optimizer, lr, batch)
 ZAREMBA_SETUPS = {
@@ -50,4 +47,4 @@ for size, z in ZAREMBA_SETUPS.items():
                dict(task="ptb-word", task_params=c.pop("task_params"), optimizer="sgd",
                     lr=1.0, batch_size=20, restore_best=False, **c),
                notes=z["notes"]),
-        {**WORD_CPU, "num_layers": 1})
+        WORD_CPU)

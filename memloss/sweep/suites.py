@@ -5,7 +5,9 @@ a table runs each of its full-size presets, and the ``-cpu`` suite each ``-cpu``
 every seed. Suites are derived when asked for, so a preset registered later (by memloss or a
 plug-in) joins its table's suite. Names: the first author and the table, ``semeniuta-t1``,
 ``gal-t1``, ``krueger-t3-cpu``; a row outside a numbered table gets its section
-(``zaremba-section-4-1``).
+(``zaremba-section-4-1``). A table whose rows the papers' findings compare
+(:data:`memloss.presets.findings.FINDINGS`) also gets ``<suite>-findings``: only those rows,
+the least a verdict needs (``semeniuta-t2-cpu-findings``).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from memloss.presets import PRESETS, Preset
+from memloss.presets.findings import FINDINGS, row_split
 
 from .spec import RunSpec, grid_runs
 
@@ -54,6 +57,9 @@ class Suite:
     table: str
     presets: tuple[str, ...]
     cpu: bool
+    #: a part of a table (``-findings``): the whole table's presets, whose runs' names the
+    #: part keeps, so that both sweep into one directory without training a run twice
+    whole: tuple[str, ...] = ()
 
     def describe(self) -> str:
         size = "CPU-sized variants of " if self.cpu else ""
@@ -63,7 +69,10 @@ class Suite:
 
     def runs(self, seeds: Sequence[int], sets: Sequence[str] = ()) -> list[RunSpec]:
         """One run per preset and seed, named by the words that tell the presets apart."""
-        return grid_runs({"preset": list(self.presets), "seed": list(seeds)}, sets=sets)
+        if not self.whole:
+            return grid_runs({"preset": list(self.presets), "seed": list(seeds)}, sets=sets)
+        runs = grid_runs({"preset": list(self.whole), "seed": list(seeds)}, sets=sets)
+        return [r for r in runs if r.target in self.presets]
 
 
 def _slug(text: str) -> str:
@@ -84,9 +93,18 @@ def all_suites() -> dict[str, Suite]:
     for name in PRESETS.list():
         preset = PRESETS.get(name)
         groups.setdefault(suite_name(preset), []).append(preset)
-    return {name: Suite(name, ps[0].paper, ps[0].table, tuple(p.name for p in ps),
-                        ps[0].cpu_of is not None)
-            for name, ps in groups.items()}
+    suites = {name: Suite(name, ps[0].paper, ps[0].table, tuple(p.name for p in ps),
+                          ps[0].cpu_of is not None)
+              for name, ps in groups.items()}
+    compared = {row_split(ref, f.split)[0] for f in FINDINGS.values()
+                for ref in f.rows() + f.baselines}
+    for name, suite in list(suites.items()):
+        rows = tuple(p for p in suite.presets if (PRESETS.get(p).cpu_of or p) in compared)
+        if rows and rows != suite.presets:
+            suites[f"{name}-findings"] = Suite(f"{name}-findings", suite.paper,
+                                               f"{suite.table} (the rows its findings compare)",
+                                               rows, suite.cpu, whole=suite.presets)
+    return suites
 
 
 def get_suite(name: str) -> Suite:

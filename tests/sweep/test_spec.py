@@ -88,13 +88,30 @@ def test_one_suite_per_paper_table_and_a_cpu_variant_of_each():
     assert set(found["semeniuta-t1-cpu"].presets) == {n for n in t1 if n.endswith("-cpu")}
     for name in ("semeniuta-t2", "gal-t1", "krueger-t1", "krueger-t2", "krueger-t3", "zaremba-t1"):
         assert name in found and f"{name}-cpu" in found
-    # every preset is in exactly one suite
-    listed = [p for s in found.values() for p in s.presets]
+    # every preset is in exactly one table's suite
+    listed = [p for s in found.values() if not s.whole for p in s.presets]
     assert sorted(listed) == sorted(PRESETS.list())
     runs = spec_runs("semeniuta-t1-cpu", seeds=[0, 1, 2])
     assert len(runs) == 3 * len(t1) // 2
     assert runs[0].name == "short-moon-step_seed-0"
     assert runs[0].target == "semeniuta-t1-short-moon-step-cpu" and runs[0].sets == ("seed=0",)
+
+
+def test_a_findings_suite_holds_the_compared_rows_and_keeps_the_tables_run_names():
+    from memloss.presets.findings import FINDINGS, row_split
+
+    found = all_suites()
+    part, whole = found["semeniuta-t2-cpu-findings"], found["semeniuta-t2-cpu"]
+    compared = {row_split(r, f.split)[0] + "-cpu" for f in FINDINGS.values()
+                for r in f.rows() + f.baselines}
+    assert set(part.presets) == set(whole.presets) & compared
+    assert "semeniuta-t2-baseline-cpu" in part.presets
+    assert "semeniuta-t2-fd-moon-0.5-sequence-cpu" not in part.presets  # no finding compares it
+    names = {(r.target, r.sets): r.name for r in whole.runs([0, 1])}
+    runs = part.runs([0, 1])
+    assert len(runs) == 2 * len(part.presets)
+    assert all(names[(r.target, r.sets)] == r.name for r in runs)
+    assert "semeniuta-t1-cpu-findings" in found and "semeniuta-t1-findings" in found
 
 
 def test_table1_runs_keep_their_names_when_rows_are_added():
