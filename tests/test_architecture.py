@@ -135,6 +135,11 @@ def test_the_wheel_carries_its_licence_and_type_information(wheel):
     assert "Project-URL: " in meta
 
 
+def test_the_wheel_carries_the_ls_catalog(wheel):
+    """``memloss ls cells|tasks|probes`` read it (without it they import torch)."""
+    assert "memloss/commands/ls_catalog.json" in zipfile.ZipFile(wheel).namelist()
+
+
 def test_memloss_works_from_a_project_with_its_own_models_package(wheel, tmp_path):
     """A fresh virtual environment with the wheel installed; the user's project holds
     ``models/``, ``tasks/``, ``diagnostics/`` and ``reports/`` packages that fail loudly if

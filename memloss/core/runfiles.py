@@ -14,6 +14,9 @@ A run directory is the unit the trainer writes and everything else reads::
                                                    (torch.load(weights_only=True))
     RUN/evaluations.jsonl    one JSON object per `memloss eval` (scores, split, weights and
                              the checkpoint they came from)
+    RUN/runtime.jsonl        one JSON object per training process that wrote final.json: what
+                             it cost on its machine (seconds, CPU seconds, step kernels
+                             compiled); never a result, so no comparison of runs reads it
     RUN/diagnostics/         probe outputs: <probe>.csv (tidy frame) and <probe>.json
     RUN/.lock, .lock.json    the writer's OS lock and who holds it (pid, host, since)
 
@@ -73,7 +76,7 @@ __all__ = [
     "weights_metadata", "save_state", "load_state", "Checkpoint", "read_checkpoint",
     "commit_checkpoint", "clean_leftovers", "RunLock", "lock_owner", "is_run_dir", "run_entries",
     "non_finite_scores", "CONFIG", "METRICS", "FINAL", "CHECKPOINT", "MODEL", "BEST", "STATE",
-    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST", "EVALUATIONS",
+    "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST", "EVALUATIONS", "RUNTIME",
     "checkpoint_ref", "ref_problem", "final_problem", "is_leftover", "busy",
 ]
 
@@ -90,6 +93,7 @@ STATE = "trainer_state.pt"
 STATE_JSON = "trainer_state.json"  # older run directories only
 DIAGNOSTICS = "diagnostics"
 EVALUATIONS = "evaluations.jsonl"
+RUNTIME = "runtime.jsonl"
 LOCK = ".lock"
 LOCK_OWNER = ".lock.json"
 _LEGACY = (MODEL, BEST, STATE, STATE_JSON)
@@ -450,7 +454,8 @@ def _remove_stale(run_dir: Path, current: str) -> list[str]:
 
 #: the files of a run directory memloss writes through :func:`atomic_write` (their temp files
 #: are ``.NAME.XXXXXXXX.tmp``, eight random characters of ``tempfile.mkstemp``)
-_OWN_FILES = (CONFIG, METRICS, FINAL, CHECKPOINT, LOCK_OWNER, EVALUATIONS, MODEL, BEST, STATE)
+_OWN_FILES = (CONFIG, METRICS, FINAL, CHECKPOINT, LOCK_OWNER, EVALUATIONS, RUNTIME, MODEL, BEST,
+              STATE)
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
 _STAGE_RE = re.compile(r"^\." + CHECKPOINT_DIR_PATTERN[1:-1] + r"\.tmp$")
 

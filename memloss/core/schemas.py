@@ -109,6 +109,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
     "loop": LOOP,
+    "runtime": {
+        "type": "object",
+        "required": ["time", "steps", "seconds", "cpu_seconds", "kernels"],
+        "properties": {
+            "time": {"type": "string"}, "host": {"type": "string"},
+            "steps": {"type": "array", "items": _COUNT, "minItems": 2, "maxItems": 2},
+            "seconds": _NUMBER, "cpu_seconds": _NUMBER,
+            "kernels": {"type": "object", "required": ["before", "after"],
+                        "properties": {"before": {"type": "object"},
+                                       "after": {"type": "object"}}},
+        },
+    },
 }
 
 # JSON Schema counts 1.0 as an integer; a run file's counters must be real integers

@@ -3,18 +3,21 @@
 offline stand-ins of the ``-cpu`` variants, and :func:`match_preset`.
 
 A preset keeps its settings as plain values; its :class:`~memloss.config.TrainConfig` is
-built (and validated) when first asked for, so importing this module builds no config.
+built (and validated) when first asked for, so importing this module builds no config and
+loads no torch (``memloss ls presets`` answers at once).
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from memloss.config import NET_FIELDS, TrainConfig
 from memloss.core.registry import Registry
 from memloss.models import parse_scheme
+
+if TYPE_CHECKING:
+    from memloss.config import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "OMITTED", "match_preset",
            "scheme_key", "add", "SEMENIUTA", "ZAREMBA", "GAL", "KRUEGER", "WORD_STANDIN",
@@ -53,7 +56,9 @@ class Preset:
 
     @cached_property
     def config(self) -> TrainConfig:
-        """The preset's TrainConfig (built on first use)."""
+        """The preset's TrainConfig (built on first use; the config module needs torch)."""
+        from memloss.config import NET_FIELDS, TrainConfig
+
         s = dict(self.settings)
         net = {k: s.pop(k) for k in list(s) if k in NET_FIELDS}
         return TrainConfig(**s, net=net)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from memloss.config import TrainConfig
 from memloss.core import runfiles as rf
 from memloss.core.seeds import stream_seed
 from memloss.models import NetConfig
+from memloss.runs import now
 from memloss.tasks import Batch, Task
 from memloss.tasks.evaluation import evaluate, state_fits
 
@@ -102,6 +104,15 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+def _costs_so_far() -> dict[str, Any]:
+    """This process's wall clock, CPU time and step-kernel building costs so far (the costs
+    ``runtime.jsonl`` records as differences)."""
+    from memloss.models.paths.kernels import compile_stats
+
+    return {"seconds": time.perf_counter(), "cpu_seconds": time.process_time(),
+            "kernels": compile_stats()}
+
+
 def _disable(progress: bool | None) -> bool | None:
     """tqdm's ``disable``: None hides bars when stderr is not a terminal."""
     return None if progress is None else not progress
@@ -115,6 +126,8 @@ class Trainer:
                  *, task: Task | None = None, net: NetConfig | None = None):
         """``task`` and ``net`` (the complete NetConfig) when the caller already built them
         from ``config`` (:func:`memloss.training.train` validates before writing)."""
+        self._began = _costs_so_far()  # before the net's first pass compiles any kernel
+        self._first_step = 0           # the step this process started training at (fit)
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = device(config.device)
@@ -288,6 +301,7 @@ class Trainer:
         """Train until a stopping rule fires, score the test split, write final.json; with
         torch's thread count set to ``config.threads`` meanwhile. SIGTERM, SIGUSR1 and
         SIGUSR2 stop it as Ctrl-C does (:mod:`memloss.training.signals`)."""
+        self._first_step = self.step
         with torch_threads(self.config.threads), stop_on_termination():
             return self._fit()
 
@@ -460,11 +474,31 @@ class Trainer:
                 self.net.load_state_dict(last)
             self.net.train()
         rf.write_json(self.run_dir / rf.FINAL, final)
-        from memloss.models.paths.kernels import compile_stats
+        self._record_costs()
+        return final
 
-        k = compile_stats()  # what building the fused path's step kernels cost this process
+    def _record_costs(self) -> None:
+        """Append what this process's training cost to ``runtime.jsonl``: wall and CPU
+        seconds since the trainer was built (the CPU of this process's threads, not of
+        Inductor's compile workers), the steps it trained, and what building the
+        fused path's step kernels had cost the process before and after (``compile_stats``;
+        the difference is this run's share, also in a sweep worker that trained other runs
+        before). Not a result: it differs from one machine, cache and launcher to the next,
+        so final.json and config.json leave it out. A failure to write it is a warning."""
+        began, ended = self._began, _costs_so_far()
+        k = ended["kernels"]
         if k["compiled_kernels"] or k["pending_kernels"]:
             log.info("step kernels: %d compiled (%d pending) in %.1f s, traced in %.1f s, "
                      "kept in %s", k["compiled_kernels"], k["pending_kernels"],
                      k["compile_seconds"], k["trace_seconds"], k["cache_dir"])
-        return final
+        record = {"time": now(), "host": socket.gethostname(),
+                  "steps": [self._first_step, self.step],
+                  "seconds": round(ended["seconds"] - began["seconds"], 3),
+                  "cpu_seconds": round(ended["cpu_seconds"] - began["cpu_seconds"], 3),
+                  "kernels": {"before": began["kernels"], "after": k}}
+        path = self.run_dir / rf.RUNTIME
+        try:
+            rf.append_jsonl(path, record)
+        except (OSError, ValueError) as e:  # the results are written; this is a side record
+            log.warning("%s: this process's costs are not recorded (%s); the run's results are "
+                        "complete", path, e)

@@ -1,4 +1,4 @@
-"""The command line answers at once: ``--help``, ``--version`` and ``ls schemes`` load
+"""The command line answers at once: ``--help``, ``--version`` and every ``ls`` load
 neither torch nor the report stack, and ``memloss train`` loads no report library.
 
 Each command runs in a fresh interpreter that prints, when it exits, which of the heavy
@@ -6,10 +6,14 @@ packages it imported."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
+
+from memloss.commands.ls import LISTINGS
+from tests.memloss.test_plugins import _dist
 
 #: torch and the report stack (what `memloss report` and `memloss collect` need)
 TORCH_AND_REPORTS = ("torch", "matplotlib", "pandas", "scipy", "seaborn")
@@ -26,18 +30,19 @@ runpy.run_module("memloss", run_name="__main__")
 """
 
 
-def loaded(args: list[str], watched: tuple[str, ...]) -> tuple[list[str], str]:
+def loaded(args: list[str], watched: tuple[str, ...],
+           env: dict[str, str] | None = None) -> tuple[list[str], str]:
     """The watched modules a ``memloss ARGS`` process imported, and its output."""
     r = subprocess.run([sys.executable, "-c", _WRAPPER, json.dumps(watched), *args],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     line = [ln for ln in r.stderr.splitlines() if ln.startswith("LOADED ")][-1]
     return json.loads(line[len("LOADED "):]), r.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["ls", "schemes"]],
-                         ids=" ".join)
-def test_help_version_and_ls_schemes_load_neither_torch_nor_reports(args):
+@pytest.mark.parametrize("args", [["--help"], ["--version"],
+                                  *(["ls", kind] for kind in LISTINGS)], ids=" ".join)
+def test_help_version_and_ls_load_neither_torch_nor_reports(args):
     imported, out = loaded(args, TORCH_AND_REPORTS)
     assert imported == [], f"memloss {' '.join(args)} imported {imported}"
     assert out.strip()
@@ -51,10 +56,30 @@ def test_ls_schemes_lists_the_registry_without_torch():
     assert [ln.split()[0] for ln in out.splitlines() if not ln.startswith(" ")] == SCHEMES.list()
 
 
-def test_the_wrapper_sees_an_import():
-    """The check itself can fail: ``ls cells`` needs the cells' steps, hence torch."""
-    imported, _ = loaded(["ls", "cells"], ("torch",))
+PLUGIN_TASK = '''
+from memloss.tasks.synthetic import Adding
+
+
+class Longer(Adding):
+    """a plug-in task: the adding problem under its own name"""
+'''
+
+
+def test_a_plugin_task_is_listed_through_the_registry(tmp_path):
+    """With a task plug-in installed, ``ls tasks`` imports the task registry (hence torch:
+    the check itself can fail) and lists the plug-in after memloss's own tasks."""
+    site = tmp_path / "site"
+    _dist(site, "lsplugin", "memloss.tasks", "longer-adding = lsplugin_task:Longer")
+    (site / "lsplugin_task.py").write_text(PLUGIN_TASK)
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    imported, out = loaded(["ls", "tasks"], ("torch",), env=env)
     assert imported == ["torch"]
+    assert out.splitlines()[-1].split(None, 1) == [
+        "longer-adding", "a plug-in task: the adding problem under its own name"]
+    _, plain = loaded(["ls", "tasks"], ())
+    assert [ln.split()[0] for ln in out.splitlines()[:-1]] == [
+        ln.split()[0] for ln in plain.splitlines()]
 
 
 @pytest.mark.slow

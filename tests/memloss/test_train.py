@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import torch
@@ -327,3 +328,31 @@ def test_config_records_the_execution_path(tmp_path, tiny_to_config):
     train(tiny_to_config.replace(scheme="zaremba:p=0.2"), tmp_path / "b")
     assert json.loads((tmp_path / "a" / "config.json").read_text())["path"] == "fused"
     assert json.loads((tmp_path / "b" / "config.json").read_text())["path"] == "native"
+
+
+def test_each_training_process_records_its_costs_beside_the_results(tmp_path, tiny_to_config,
+                                                                    monkeypatch, caplog):
+    """runtime.jsonl: one line per process that wrote final.json, with the kernel-building
+    costs (``compile_stats``) taken when its trainer was built and at the end; final.json
+    and config.json hold none of it."""
+    from memloss.models.paths import kernels
+
+    real, calls = kernels.compile_stats, iter(range(100))
+    monkeypatch.setattr(kernels, "compile_stats", lambda: {**real(), "call": next(calls)})
+    cfg = tiny_to_config.replace(epochs=1)
+    out = train(cfg, tmp_path / "run").path
+    train(cfg.replace(epochs=2), out, resume=True)
+    first, second = read_jsonl(out / rf.RUNTIME, kind="runtime")
+    assert (first["steps"], second["steps"]) == ([0, 3], [3, 6])
+    assert [(r["kernels"]["before"], r["kernels"]["after"]) for r in (first, second)] == [
+        ({**real(), "call": 0}, {**real(), "call": 1}), ({**real(), "call": 2}, {**real(), "call": 3})]
+    assert 0 < first["cpu_seconds"] and 0 < first["seconds"] and first["host"]
+    for name in ("final.json", "config.json"):
+        assert "kernels" not in (out / name).read_text() and "cpu_seconds" not in (
+            out / name).read_text()
+    # a runtime.jsonl that cannot be extended is left as it is, and the run still finishes
+    (out / rf.RUNTIME).write_bytes(b"\xff\xfe not text")
+    with caplog.at_level(logging.WARNING):
+        more = train(cfg.replace(epochs=3), out, resume=True)
+    assert more.final["epoch"] == 3 and (out / rf.RUNTIME).read_bytes() == b"\xff\xfe not text"
+    assert "costs are not recorded" in caplog.text and "results are complete" in caplog.text
