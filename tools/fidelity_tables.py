@@ -23,8 +23,8 @@ which compare curves rather than numbers.
 ``--verdicts-csv FILE`` also writes that table as CSV. ``--findings`` prints the findings
 list (no runs needed). ``--results-out FILE.csv`` writes what the verdicts need (one value
 per run and split, and ``FILE.curves.csv``: the validation curves), so that
-``--results FILE.csv --verdicts`` regenerates them without the run directories (the
-trivial baselines then come from the presets' task settings).
+``--results FILE.csv [FILE.csv ...] --verdicts`` regenerates them without the run
+directories (the trivial baselines then come from the presets' task settings).
 """
 from __future__ import annotations
 
@@ -177,9 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--verdicts-csv", type=Path, help="also write the verdicts as CSV")
     parser.add_argument("--findings", action="store_true",
                         help="print the findings list (no runs needed)")
-    parser.add_argument("--results", type=Path,
+    parser.add_argument("--results", type=Path, nargs="+",
                         help="with --verdicts: read the results written by --results-out "
-                             "instead of run directories")
+                             "(one or more files) instead of run directories")
     parser.add_argument("--results-out", type=Path,
                         help="write the runs' results and validation curves (CSV) for --results")
     args = parser.parse_args(argv)
@@ -190,7 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dirs or not (args.verdicts or args.verdicts_csv):
             parser.error("--results FILE.csv goes with --verdicts and no run directories")
         try:
-            results, valid_curves = read_results(args.results)
+            parts = [read_results(p) for p in args.results]
+            results = pd.concat([r for r, _ in parts], ignore_index=True)
+            valid_curves = {k: v for _, c in parts for k, v in c.items()}
+            twice = results[results.duplicated(["row", "cpu", "split", "seed"], keep=False)]
+            if not twice.empty:
+                raise ValueError(f"{len(twice)} results are given twice (first: "
+                                 f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
+                                 f"{twice['seed'].iloc[0]}); give each run's results once")
             trivial: dict = {}
             for cpu in set(results["cpu"]):
                 trivial.update(preset_trivial(results[results["cpu"] == cpu]["row"], bool(cpu)))
