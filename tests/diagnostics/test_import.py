@@ -83,7 +83,12 @@ def test_word_language_model_goes_through_eval_probe_and_report(word_lm, corpus,
     audit = pd.read_csv(run / "diagnostics" / "mask-audit.csv")
     assert set(audit["mask"].dropna()) == {"l0.input", "l1.input", "output"}
     tts = json.loads((run / "diagnostics" / "test-time-scaling.json").read_text())
-    assert tts["summary"]["table"]["test"]["deterministic"]["5"] == pytest.approx(
+    steps = sum(b.inputs.shape[1] for b in task.batches("test", 4))  # the whole stream
+    assert tts["summary"]["measured"]["test"] == {
+        str(steps): f"{steps} steps per stream column ("
+                    f"{len(list(task.batches('test', 4)))} segment(s) of up to 5 steps, "
+                    "state carried)"}
+    assert tts["summary"]["table"]["test"]["deterministic"][str(steps)] == pytest.approx(
         final["test"]["deterministic"]["perplexity"], rel=1e-5)
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
