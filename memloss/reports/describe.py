@@ -220,7 +220,7 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     m = metric(name)
     bars = _bar_frame(runs, mode)
     if bars.empty:
-        return Headline(_not_scored(runs), None, Table("Results", frame))
+        return Headline(_not_scored(runs), None, Table("Results", _filled(frame)))
     wide = bars.pivot_table(index=["group", "scheme"], columns="split", values="value",
                             aggfunc="mean", sort=False)
     if "train" not in wide.columns:
@@ -691,7 +691,14 @@ def results_sections(runs: Sequence[RunRecord]) -> list[Section]:
                 "on (train-mode) where the run scored it, else the last epoch's training-mode "
                 "metric. Paper numbers come from the paper row the run's config.json records.")
     caption = _tolerance_text(runs) if "paper test" in frame.columns else ""
-    return [Section("Results", (text, Table("Every run", frame, caption, flags=flags)))]
+    shown = frame if flags else _filled(frame)
+    return [Section("Results", (text, Table("Every run", shown, caption, flags=flags)))]
+
+
+def _filled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns holding at least one value (an imported or unscored run has no train
+    number: an empty column says nothing)."""
+    return frame.dropna(axis=1, how="all")
 
 
 def data_sections(runs: Sequence[RunRecord]) -> list[Section]:

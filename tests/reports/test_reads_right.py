@@ -51,6 +51,9 @@ def test_unscored_runs_say_what_to_run_next(make_run):
     assert "imported and not scored yet" in text and f"memloss eval {base.path}" in text
     assert "did not finish" not in text
     assert "Then `memloss probe RUN` measures memory loss" in text  # not probed yet
+    # nothing scored: no empty train column on the first screen
+    untrained = replace(imported, metrics=())  # an import has no training log either
+    assert list(headline([untrained]).table.frame.columns) == ["run", "scheme", "metric"]
     unfinished = replace(base, final={})
     assert f"memloss train --resume {base.path}" in headline([unfinished]).text
     probed = read_runs([make_run("b")])[0]
