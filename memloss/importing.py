@@ -7,7 +7,9 @@ input), a torch.nn-named recurrent stack (``weight_ih_l0`` ...) and optionally a
 head, under any prefixes: PyTorch's word_language_model (``encoder``, ``rnn``,
 ``decoder``), ``embedding``/``lstm``/``fc`` classifiers and memloss's own layout are found
 by themselves; ``parts`` names them otherwise. A key that belongs to none of the three is
-an error, so nothing the model computes is dropped without a word.
+an error, so nothing the model computes is dropped without a word. A model whose
+vocabulary is larger than the task's (``--fold-unk``) gets a folded head: every model word
+the task lacks is summed into the task's ``<unk>`` (:func:`unk_folding`).
 
 Everything written is verified first, each failure one line naming the tensor: every tensor
 used is floating point, finite and not a meta tensor; every layer of the recurrent stack is
@@ -27,8 +29,9 @@ import hashlib
 import json
 import logging
 import os
+import math
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -46,7 +49,7 @@ from memloss.models.cells import get_cell, native_cells
 from memloss.runs import config_record
 
 __all__ = ["import_state_dict", "read_state_dict", "find_parts", "Parts", "vocab_permutation",
-           "PART_NAMES", "check_tensors"]
+           "unk_folding", "UnkFolding", "PART_NAMES", "check_tensors"]
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +276,7 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
                       cell: str | None = None, hidden_size: int | None = None,
                       num_layers: int | None = None, scheme: str = "none",
                       nonlinearity: str = "tanh", vocab: "str | os.PathLike[str] | None" = None,
-                      parts: Mapping[str, str] | None = None,
+                      parts: Mapping[str, str] | None = None, fold_unk: bool = False,
                       command: Sequence[str] | None = None) -> Path:
     """Write a run directory at ``out_dir`` for the model whose state dict is ``source``.
 
@@ -283,8 +286,10 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
     ``scheme``: the regularization the model was trained with. ``vocab``: the model's
     vocabulary (one token per line in its id order, or a JSON list) when its token ids are
     not the task's: the embedding and head rows are reordered to the task's vocabulary, and
-    task tokens the model never had get a zero embedding and probability 0. Returns the
-    run directory.
+    task tokens the model never had get a zero embedding and probability 0. ``fold_unk``
+    (with ``vocab``): model words the task lacks are folded into the task's ``<unk>``
+    (:func:`unk_folding`), so a model with a larger vocabulary is scored on the task
+    exactly. Returns the run directory.
     """
     out = Path(out_dir)
     _check_out(out)
@@ -317,10 +322,18 @@ def import_state_dict(source: "str | os.PathLike[str]", out_dir: "str | os.PathL
                          f"head's bias needs ({rows},)")
     the_task = task_from(task, dict(task_params or {}))
     mapping: dict[str, Any] = {}
-    if vocab is not None:
+    folding: UnkFolding | None = None
+    if fold_unk and vocab is None:
+        raise ValueError("--fold-unk maps the model's vocabulary onto the task's: give the "
+                         "model's vocabulary with --vocab")
+    if fold_unk:
+        emb, folding, mapping = _fold_vocab(the_task, vocab, emb, head_w)
+    elif vocab is not None:
         emb, head_w, head_b, mapping = _apply_vocab(the_task, vocab, emb, head_w, head_b)
     net = net_from_weights(cell, recurrent, embedding=emb, head_weight=head_w, head_bias=head_b,
                            scheme=scheme, nonlinearity=nonlinearity)
+    if folding is not None:
+        net = _with_folded_head(net, folding)
     _check_sizes(net, hidden_size, num_layers, the_task)
     train = TrainConfig(task=task, task_params=dict(task_params or {}),
                         net={k: v for k, v in net.config.to_dict().items()
@@ -416,6 +429,130 @@ def _apply_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
                                            "model_tokens": len(model_vocab),
                                            "task_tokens": len(task_vocab),
                                            "never_seen": missing}}
+
+
+@dataclass(frozen=True)
+class UnkFolding:
+    """A model's vocabulary mapped onto a task's, the words the task lacks folded into its
+    unknown token (the buffers of :class:`memloss.models.heads.FoldedHead`, and the
+    embedding rows of each task token).
+
+    ``source[t]``: the model word task token t reads (None: none); ``offset[t]``: added to
+    its log-probability; ``fold``: the model words summed into task token ``into`` (the
+    task's unknown token); ``embed[t]``: the model rows whose mean embeds task token t;
+    ``mapped``: the task tokens read as the model word of the same name; ``shared``: the
+    task tokens the model lacks, read as the model's unknown token."""
+
+    words: int
+    source: tuple[int | None, ...]
+    offset: tuple[float, ...]
+    fold: tuple[int, ...]
+    into: int
+    embed: tuple[tuple[int, ...], ...]
+    mapped: int
+    shared: tuple[str, ...]
+    unk: str
+
+    def summary(self) -> str:
+        """One line: how many model words were folded, how many task tokens mapped."""
+        line = (f"{len(self.fold)} model word(s) the task lacks folded into the task's "
+                f"{self.unk}; {self.mapped} task token(s) mapped to the model's word of that name")
+        if self.shared:
+            line += (f"; {len(self.shared)} task token(s) the model lacks read as the model's "
+                     f"{self.unk} (its probability shared equally with the task's {self.unk}: "
+                     f"{self.shared[:3]})")
+        return line
+
+
+def unk_folding(model_vocab: Sequence[str], task_vocab: Sequence[str], unk: str
+                ) -> UnkFolding:
+    """Every model word the task lacks is folded into the task's ``unk``: log p(unk) is the
+    log-sum-exp of the model's log-probabilities of those words (and of the model's own
+    ``unk``, if it has one); every other task token takes the model's log-probability of
+    the same word. The task's ``unk`` is embedded as the model's ``unk`` or, without one,
+    as the mean of the folded words' rows.
+
+    A task token the model lacks is an error naming it, unless the model has an ``unk`` to
+    read it as: then that token and the task's ``unk`` share the model's ``unk``
+    probability equally (so the outputs still sum to 1)."""
+    rows = {t: i for i, t in enumerate(model_vocab)}
+    if len(rows) != len(model_vocab):
+        raise ValueError("the model vocabulary lists a token twice")
+    if unk not in task_vocab:
+        raise ValueError(f"the task's vocabulary has no {unk!r} to fold the model's other words "
+                         "into; drop --fold-unk")
+    task_set = set(task_vocab)
+    model_unk = rows.get(unk)
+    fold = tuple(i for i, w in enumerate(model_vocab) if w not in task_set)
+    shared = tuple(t for t in task_vocab if t not in rows and t != unk)
+    if shared and model_unk is None:
+        raise ValueError(f"{len(shared)} task token(s) are not in the model's vocabulary, which "
+                         f"has no {unk} to read them as: {list(shared[:5])}; the task must "
+                         "tokenize the text the way the model was trained (check its lower/"
+                         "max_vocab/split_punct settings)")
+    if not fold and model_unk is None:
+        raise ValueError(f"every model word is in the task's vocabulary and the model has no "
+                         f"{unk}: nothing to fold into the task's {unk}; drop --fold-unk")
+    share = -math.log(1 + len(shared))
+    reads: list[tuple[int | None, float, tuple[int, ...]]] = []  # (source, offset, embed)
+    for t in task_vocab:
+        row = rows.get(t) if t != unk else None
+        if row is not None:
+            reads.append((row, 0.0, (row,)))
+        elif model_unk is not None:
+            reads.append((model_unk, share, (model_unk,)))
+        else:  # the task's unk, from the folded words alone
+            reads.append((None, 0.0, fold))
+    source, offset, embed = zip(*reads)
+    mapped = sum(t in rows for t in task_vocab)
+    return UnkFolding(len(model_vocab), source, offset, fold, list(task_vocab).index(unk),
+                      embed, mapped, shared, unk)
+
+
+def _fold_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
+                head_w: Tensor | None) -> tuple[Tensor | None, UnkFolding, dict[str, Any]]:
+    """The task-ordered embedding and the folding of ``--fold-unk``."""
+    task_vocab = getattr(task, "vocab", None)
+    if getattr(task_vocab, "itos", None) is None:
+        raise ValueError(f"task {task.name!r} has no vocabulary to map the model's tokens to; "
+                         "drop --vocab and --fold-unk")
+    if task_vocab.unk is None:
+        raise ValueError(f"task {task.name!r} has no unknown token to fold the model's other "
+                         "words into; drop --fold-unk")
+    model_vocab = _read_vocab(vocab)
+    folding = unk_folding(model_vocab, task_vocab.itos, task_vocab.unk)
+    if emb is not None and int(emb.shape[0]) != len(model_vocab):
+        raise ValueError(f"--vocab lists {len(model_vocab)} tokens, the embedding has "
+                         f"{int(emb.shape[0])} rows")
+    if head_w is None or int(head_w.shape[0]) != len(model_vocab):
+        rows = "no head" if head_w is None else f"a head of {int(head_w.shape[0])} rows"
+        raise ValueError(f"--fold-unk folds a head over the model's {len(model_vocab)} words; "
+                         f"the model has {rows}")
+    if emb is not None:
+        emb = torch.stack([emb[list(rows)].mean(0) for rows in folding.embed])
+    log.info("%s", folding.summary())
+    return emb, folding, {"vocab": {"file": str(Path(vocab).resolve()),
+                                    "model_tokens": len(model_vocab),
+                                    "task_tokens": len(task_vocab.itos), "never_seen": [],
+                                    "folded_into_unk": len(folding.fold),
+                                    "mapped": folding.mapped,
+                                    "read_as_model_unk": list(folding.shared),
+                                    "summary": folding.summary()}}
+
+
+def _with_folded_head(net: Net, folding: UnkFolding) -> Net:
+    """``net`` (its head over the model's words) with that head folded onto the task's
+    tokens (:class:`memloss.models.heads.FoldedHead`)."""
+    config = replace(net.config, output_size=len(folding.source), head_words=folding.words)
+    ref = net.rnn.weight_hh_l0
+    folded = Net(config).to(dtype=ref.dtype, device=ref.device)
+    assert folded.head is not None
+    folded.head.set_mapping(folding.source, folding.offset, folding.fold, folding.into)
+    state = {("head.linear." + k[len("head."):] if k.startswith("head.") else k): v
+             for k, v in net.state_dict().items()}
+    state.update({f"head.{k}": v for k, v in folded.head.named_buffers()})
+    folded.load_state_dict(state)
+    return folded.eval()
 
 
 def _sha256(path: "str | os.PathLike[str]") -> str:

@@ -1,6 +1,7 @@
 """Make a run directory of a PyTorch state dict trained elsewhere, for probe, eval and report.
 
-``memloss import STATE_DICT --task NAME [--set task.KEY=VALUE ...] [--scheme S] --out RUN_DIR``
+``memloss import STATE_DICT --task NAME [--set task.KEY=VALUE ...] [--scheme S] [--vocab FILE
+[--fold-unk]] --out RUN_DIR``
 (see docs/diagnostics.md)."""
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def _run(args: argparse.Namespace) -> int:
     out = import_state_dict(args.source, args.out, task=args.task, task_params=task_params,
                             cell=args.cell, hidden_size=args.hidden_size, num_layers=args.layers,
                             scheme=args.scheme, nonlinearity=args.nonlinearity, vocab=args.vocab,
-                            parts=parts, command=["memloss", *sys.argv[1:]])
+                            parts=parts, fold_unk=args.fold_unk,
+                            command=["memloss", *sys.argv[1:]])
     print(f"wrote {out} (memloss eval {out}; memloss probe {out}; memloss report {out} --out R)")
     return 0
 
@@ -54,6 +56,10 @@ def add_parser(sub: "argparse._SubParsersAction") -> None:
                    help="of an rnn cell (the weights do not say)")
     p.add_argument("--vocab", metavar="FILE", help="the model's vocabulary, one token per line "
                    "in its id order (or a JSON list), when its ids are not the task's")
+    p.add_argument("--fold-unk", action="store_true",
+                   help="with --vocab: fold every model word the task lacks into the task's "
+                   "<unk> (its probability is their summed probability, so the task's "
+                   "perplexity is the model's own); says how many were folded")
     p.add_argument("--part", action="append", default=[], metavar="PART=PREFIX",
                    help="where a part sits when it is not found: embedding=, rnn=, head= "
                    "(embedding=none: float input)")

@@ -8,8 +8,12 @@ convention's factor), ``mc`` (K sampled mask sets, probabilities averaged) and
 ``train-mode`` (one sampled mask set). The sweep sets the task's ``length`` parameter to
 ``lengths`` if given, else to ``factors`` times its current value (tasks that are
 dataclasses with a ``length`` field are rebuilt with ``dataclasses.replace``; other tasks
-are evaluated as they are); the ``length`` column is the number of time steps actually
-fed (for most tasks the same number). Each mode scores the batches in the task's order
+are evaluated as they are). The ``length`` column is the number of time steps of the
+longest sequence actually scored (:func:`measured_lengths`): a sequence's real steps in a
+padded batch, and for a streamed task (batches that carry the state on) a stream column's
+steps through every batch scored, not one batch's width. The summary's ``measured`` says,
+per split and length, in words what was measured: the shortest and longest sequence, and
+for a stream its segments (at most the task's ``bptt`` steps each). Each mode scores the batches in the task's order
 through the shared evaluation (:func:`memloss.tasks.evaluation.score_batches`): a streamed
 task's state is carried from batch to batch, and each ``mc`` network keeps its masks for
 the whole sweep point (Gal eq. 4), so the compounding over a long stream is measured.
@@ -19,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 
@@ -32,7 +36,7 @@ from memloss.tasks.evaluation import score_batches
 from .base import PROBES, Probe, ProbeResult, checked, default_generator, make_frame
 from .data import iter_batches, modes_field, splits_field
 
-__all__ = ["TestTimeScaling", "task_at_length", "task_length"]
+__all__ = ["TestTimeScaling", "task_at_length", "task_length", "measured_lengths", "Measured"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,53 @@ def task_at_length(task: Any, length: int) -> Any:
                          "parameter, so it cannot be evaluated at other lengths; leave "
                          "test-time-scaling's lengths and factors at their defaults")
     return dataclasses.replace(task, length=length)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The steps of the sequences a list of batches scores: ``longest``/``shortest``
+    sequence, ``segment`` (the widest batch), ``segments`` (batches per sequence, the most)
+    and ``carried`` (a stream: the state is carried from batch to batch)."""
+
+    longest: int
+    shortest: int
+    segment: int
+    segments: int
+    carried: bool
+
+    def label(self) -> str:
+        """``"140 steps per stream column (4 segments of up to 35 steps, state carried)"``."""
+        span = (f"{self.longest}" if self.shortest == self.longest
+                else f"{self.shortest}-{self.longest}")
+        if self.carried:
+            return (f"{span} steps per stream column ({self.segments} segment(s) of up to "
+                    f"{self.segment} steps, state carried)")
+        return f"{span} steps per sequence"
+
+
+def measured_lengths(batches: Sequence[Any]) -> Measured:
+    """What :class:`TestTimeScaling` measured on ``batches``: a batch that carries the state
+    (``Batch.carry``) continues the sequences of the batch before it, so a stream column's
+    length is the sum of its batches' widths; otherwise each sequence is its batch's width, or
+    its real length in a padded batch (``Batch.lengths``)."""
+    if not batches:
+        raise ValueError("no batch to measure")
+    lens: list[int] = []
+    segments = run = 0
+    for i, b in enumerate(batches):
+        width = int(b.inputs.shape[1])
+        if b.carry and i > 0 and batches[i - 1].carry:  # the same stream columns, continued
+            lens[-1] += width
+            run += 1
+        elif b.carry:
+            lens.append(width)
+            run = 1
+        else:
+            lens += [int(x) for x in b.lengths.tolist()] if b.lengths is not None else [width]
+            run = 1
+        segments = max(segments, run)
+    return Measured(max(lens), min(lens), max(int(b.inputs.shape[1]) for b in batches),
+                    segments, any(b.carry for b in batches))
 
 
 def _lengths(owner: str, name: str, value: Any) -> None:
@@ -123,13 +174,16 @@ class TestTimeScaling(Probe):
         gen = default_generator(generator)
         rows: list[dict[str, Any]] = []
         table: dict[str, Any] = {}
+        measured: dict[str, dict[str, str]] = {}
         for L in self.sweep(task):
             t = task if L is None else task_at_length(task, L)
             for split in self.splits:
                 batches = list(iter_batches(net, t, split, self.batch_size, self.max_batches))
                 if not batches:
                     raise ValueError(f"{self.name}: task yielded no {split!r} batch at length {L}")
-                length = int(batches[0].inputs.shape[1])
+                seen = measured_lengths(batches)
+                length = seen.longest
+                measured.setdefault(split, {})[str(length)] = seen.label()
                 for mode in self.modes:
                     metrics = score_batches(net, t, batches, mode=mode, samples=self.samples,
                                             generator=gen)
@@ -146,5 +200,5 @@ class TestTimeScaling(Probe):
         frame = make_frame(self.name, net, rows, extra_columns=("split", "length", "samples"))
         frame["length"] = frame["length"].astype("Int64")
         summary = {"metric": task.metric, "lower_is_better": bool(task.lower_is_better),
-                   "trained_length": self._steps(task), "table": table}
+                   "trained_length": self._steps(task), "table": table, "measured": measured}
         return ProbeResult(frame, summary)

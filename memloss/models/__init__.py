@@ -15,7 +15,7 @@ _HOMES = {
     "LayerMasks": "masks", "MaskEntry": "masks", "MaskPlan": "masks", "Masks": "masks",
     "SITES": "sites", "Site": "sites", "get_site": "sites",
     "INFERENCE_MODES": "modes", "predict": "inference",
-    "DATA_FIELDS": "net", "Net": "net", "NetConfig": "net",
+    "DATA_FIELDS": "net", "Net": "net", "NetConfig": "net", "FoldedHead": "heads",
     "PATHS": "recurrent", "Recurrent": "recurrent",
     "SCHEMES": "schemes", "Scheme": "schemes", "SiteSpec": "schemes", "Stack": "schemes",
     "list_schemes": "schemes", "make_scheme": "schemes", "parse_scheme": "schemes",
@@ -39,6 +39,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .cells import CELLS, CellSpec, get_cell, list_cells
+    from .heads import FoldedHead
     from .inference import predict
     from .masks import LayerMasks, MaskEntry, MaskPlan, Masks
     from .modes import INFERENCE_MODES

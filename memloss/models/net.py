@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from memloss.core import bounds, validate
 
 from .cells import NONLINEARITIES, get_cell, list_cells
+from .heads import FoldedHead
 from .inference import predict
 from .masks import MaskEntry, MaskPlan
 from .recurrent import PATHS, Recurrent, check_call
@@ -33,7 +34,10 @@ class NetConfig:
     Give ``vocab_size`` for token-id input (an embedding of ``embedding_dim`` is added),
     else ``input_size`` for float features; a config with neither describes a net whose
     data sizes a task fills in (``TrainConfig.net``), and a :class:`Net` needs one.
-    ``output_size`` adds a linear head. ``init_range``: uniform(-r, r) init of every
+    ``output_size`` adds a linear head; with ``head_words`` too, the head is a
+    :class:`~memloss.models.heads.FoldedHead` (a linear layer over a model's own
+    ``head_words`` words folded onto the ``output_size`` tokens; ``memloss import
+    --fold-unk``). ``init_range``: uniform(-r, r) init of every
     parameter (Zaremba, Semeniuta use 0.05-0.1). ``forget_bias``: initial LSTM forget-gate
     bias (``b_ih`` forget block; ``b_hh``'s is 0). ``scheme`` is a scheme object or its text
     form, parsed once here (``to_dict`` writes the text form back).
@@ -52,13 +56,14 @@ class NetConfig:
     forget_bias: float | None = None
     path: str = "auto"
     bidirectional: bool = False
+    head_words: int | None = None
 
     def __post_init__(self) -> None:
         o = "NetConfig"
         cell = get_cell(self.cell)
         validate.integer(o, "hidden_size", self.hidden_size)
         validate.integer(o, "num_layers", self.num_layers, maximum=bounds.MAX_LAYERS)
-        for name in ("input_size", "vocab_size", "embedding_dim", "output_size"):
+        for name in ("input_size", "vocab_size", "embedding_dim", "output_size", "head_words"):
             validate.optional(validate.integer, o, name, getattr(self, name))
         if self.input_size is not None and self.vocab_size is not None:
             raise ValueError("NetConfig takes one of input_size (float features) or vocab_size "
@@ -129,7 +134,7 @@ def check_bounds(config: NetConfig) -> None:
     bounds.check_net("NetConfig", cell_gates=get_cell(config.cell).num_gates, input_size=width,
                      hidden=config.hidden_size, layers=config.num_layers,
                      directions=2 if config.bidirectional else 1, vocab=config.vocab_size,
-                     output=config.output_size)
+                     output=config.head_words or config.output_size)
 
 
 class Net(nn.Module):
@@ -168,7 +173,14 @@ class Net(nn.Module):
         self.embedding_site = scheme.sites(self.rnn.cell).get("embedding")
         self._plan = self._make_plan()
         width = config.hidden_size * self.rnn.num_directions
-        self.head = nn.Linear(width, config.output_size) if config.output_size else None
+        self.head: nn.Module | None = None
+        if config.head_words is not None:
+            if not config.output_size:
+                raise ValueError("NetConfig.head_words folds a head onto output_size tokens: "
+                                 "set output_size too")
+            self.head = FoldedHead(width, config.head_words, config.output_size)
+        elif config.output_size:
+            self.head = nn.Linear(width, config.output_size)
         if config.init_range is not None:  # in parameter order: embedding, stack, head
             r = config.init_range
             if self.embedding is not None:

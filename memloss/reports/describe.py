@@ -172,8 +172,11 @@ def _not_scored(runs: Sequence[RunRecord]) -> str:
     if unfinished:
         parts.append(f"{counted(len(unfinished), 'run')} without final.json (training did not "
                      f"finish): continue with `memloss train --resume {unfinished[0].path}`")
-    return (f"{counted(len(runs), 'run')}; none has a test result yet. " + "; ".join(parts)
-            + ". Then `memloss probe RUN` measures memory loss and `memloss report` shows it.")
+    then = (" Then `memloss report` again adds the test numbers to the probes below."
+            if all(r.diagnostics for r in runs) else
+            " Then `memloss probe RUN` measures memory loss and `memloss report` shows it.")
+    return f"{counted(len(runs), 'run')}; none has a test result yet. " + "; ".join(parts) + \
+        "." + then
 
 
 def _group_finding(means: pd.DataFrame, m: "Metric", mode: str) -> str:
@@ -217,7 +220,7 @@ def headline(runs: Sequence[RunRecord]) -> Headline:
     m = metric(name)
     bars = _bar_frame(runs, mode)
     if bars.empty:
-        return Headline(_not_scored(runs), None, Table("Results", frame))
+        return Headline(_not_scored(runs), None, Table("Results", _filled(frame)))
     wide = bars.pivot_table(index=["group", "scheme"], columns="split", values="value",
                             aggfunc="mean", sort=False)
     if "train" not in wide.columns:
@@ -688,7 +691,14 @@ def results_sections(runs: Sequence[RunRecord]) -> list[Section]:
                 "on (train-mode) where the run scored it, else the last epoch's training-mode "
                 "metric. Paper numbers come from the paper row the run's config.json records.")
     caption = _tolerance_text(runs) if "paper test" in frame.columns else ""
-    return [Section("Results", (text, Table("Every run", frame, caption, flags=flags)))]
+    shown = frame if flags else _filled(frame)
+    return [Section("Results", (text, Table("Every run", shown, caption, flags=flags)))]
+
+
+def _filled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns holding at least one value (an imported or unscored run has no train
+    number: an empty column says nothing)."""
+    return frame.dropna(axis=1, how="all")
 
 
 def data_sections(runs: Sequence[RunRecord]) -> list[Section]:
@@ -714,13 +724,18 @@ def _imported(run: RunRecord) -> bool:
     return bool(run.final.get("imported") or (run.config.get("info") or {}).get("imported"))
 
 
+#: net settings that only initialise weights: an imported run's weights came with it
+_INITIALISING = ("init_range", "forget_bias")
+
+
 def _clean(run: RunRecord) -> dict:
     """The run's settings that applied: for an imported run (nothing trained) only the task
     and the net, not the training settings its config.json holds as defaults."""
     train = run.train
     if _imported(run):
         train = {k: v for k, v in train.items() if k in ("task", "task_params", "net")}
-        return {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
+        return {k: v for k, v in flat_config(train).items()
+                if k not in VOLATILE_KEYS and k not in _INITIALISING}
     flat = {k: v for k, v in flat_config(train).items() if k not in VOLATILE_KEYS}
     return {**flat, "seed": train.get("seed")}
 

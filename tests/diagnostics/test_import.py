@@ -83,7 +83,12 @@ def test_word_language_model_goes_through_eval_probe_and_report(word_lm, corpus,
     audit = pd.read_csv(run / "diagnostics" / "mask-audit.csv")
     assert set(audit["mask"].dropna()) == {"l0.input", "l1.input", "output"}
     tts = json.loads((run / "diagnostics" / "test-time-scaling.json").read_text())
-    assert tts["summary"]["table"]["test"]["deterministic"]["5"] == pytest.approx(
+    steps = sum(b.inputs.shape[1] for b in task.batches("test", 4))  # the whole stream
+    assert tts["summary"]["measured"]["test"] == {
+        str(steps): f"{steps} steps per stream column ("
+                    f"{len(list(task.batches('test', 4)))} segment(s) of up to 5 steps, "
+                    "state carried)"}
+    assert tts["summary"]["table"]["test"]["deterministic"][str(steps)] == pytest.approx(
         final["test"]["deterministic"]["perplexity"], rel=1e-5)
     assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 0
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
@@ -174,3 +179,100 @@ def test_import_into_a_directory_another_writer_holds_fails_and_writes_nothing(
     err = capsys.readouterr().err
     assert f"being written by process {holder}" in err and "Traceback" not in err
     assert not (out / "config.json").exists() and not (out / "model.safetensors").exists()
+
+
+# --fold-unk: a model whose dictionary covers train, valid and test (the official example's)
+# scored on a task that keeps its max_vocab most frequent words and <unk>
+FOLD_TASK = {"bptt": 5, "max_vocab": 8}
+
+
+def _folded_by_hand(model, vocab, task_vocab, h):
+    """The task's probabilities from the model's softmax, summed by hand in float64: each
+    task token takes its word's probability, <unk> the sum over the words the task lacks."""
+    p = torch.softmax(model.decoder(h).double(), dim=-1)
+    cols = [p[..., vocab.index(t)] if t != "<unk>" else
+            p[..., [i for i, w in enumerate(vocab) if w not in task_vocab]].sum(-1)
+            for t in task_vocab]
+    return torch.stack(cols, dim=-1)
+
+
+def test_fold_unk_sums_the_model_softmax_into_unk(word_lm, corpus, tmp_path, caplog):
+    model, vocab, root = word_lm
+    with caplog.at_level("INFO", logger="memloss.importing"):
+        assert main(_import_args(root, corpus, tmp_path / "run", "--fold-unk", "--set",
+                                 "task.max_vocab=8")) == 0
+    run = load_run(tmp_path / "run")
+    itos = list(run.task.vocab.itos)
+    lacking = [w for w in vocab if w not in itos]
+    assert len(itos) == 8 and len(lacking) == len(vocab) - 7 > 0  # the model has no <unk>
+    assert (f"{len(lacking)} model word(s) the task lacks folded into the task's <unk>; 7 task "
+            "token(s) mapped") in caplog.text
+    info = json.loads((tmp_path / "run" / "config.json").read_text())["info"]["imported"]
+    assert info["vocab"]["folded_into_unk"] == len(lacking) and info["vocab"]["mapped"] == 7
+    h = torch.randn(6, 3, 10, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        got = run.net.head(h).double().exp()
+        want = _folded_by_hand(model, vocab, itos, h)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    torch.testing.assert_close(got.sum(-1), torch.ones(6, 3, dtype=torch.float64), atol=1e-6,
+                               rtol=0)
+    # the task's <unk> reads as the mean embedding of the words folded into it
+    torch.testing.assert_close(run.net.embedding.weight[itos.index("<unk>")],
+                               model.encoder.weight[[vocab.index(w) for w in lacking]].mean(0))
+
+
+def test_fold_unk_eval_perplexity_is_the_hand_computation(word_lm, corpus, tmp_path):
+    model, vocab, root = word_lm
+    run_dir = import_state_dict(root / "model.pt", tmp_path / "run", task="ptb-word",
+                                task_params={"root": str(corpus), **FOLD_TASK},
+                                vocab=root / "vocab.txt", fold_unk=True)
+    assert main(["eval", str(run_dir), "--batch-size", "4", "--mode", "deterministic"]) == 0
+    final = json.loads((run_dir / "final.json").read_text())
+    task = load_run(run_dir).task
+    itos = list(task.vocab.itos)
+    lacking = [vocab.index(w) for w in vocab if w not in itos]
+    # the user's model, its <unk> input the mean of the folded words' embeddings
+    emb = torch.stack([model.encoder.weight[vocab.index(t)] if t != "<unk>" else
+                       model.encoder.weight[lacking].mean(0) for t in itos])
+    nll, count, hidden = 0.0, 0, None
+    with torch.no_grad():
+        for batch in task.batches("test", 4):
+            out, hidden = model.rnn(emb[batch.inputs.t()], hidden)
+            probs = _folded_by_hand(model, vocab, itos, out)
+            nll -= float(probs.gather(-1, batch.targets.t().unsqueeze(-1)).log().sum())
+            count += batch.targets.numel()
+    assert (task.vocab.itos.index("<unk>") == 0
+            and int((torch.cat([b.targets.flatten() for b in task.batches("test", 4)]) == 0)
+                    .sum()) > 0)  # the test stream does hold <unk> targets
+    assert final["test"]["deterministic"]["perplexity"] == pytest.approx(
+        math.exp(nll / count), rel=1e-5)
+
+
+def test_fold_unk_mapping_rules_and_errors(word_lm, corpus, tmp_path):
+    from memloss.importing import unk_folding
+
+    # a model <unk>: folded with the words the task lacks; a task word the model lacks reads
+    # it, sharing its probability with the task's <unk>
+    f = unk_folding(["<unk>", "a", "b", "zebra"], ["<unk>", "a", "c"], "<unk>")
+    assert f.source == (0, 1, 0) and f.fold == (2, 3) and f.into == 0 and f.mapped == 2
+    assert f.offset == pytest.approx((-math.log(2), 0.0, -math.log(2))) and f.shared == ("c",)
+    assert f.embed == ((0,), (1,), (0,))
+    from memloss.models.heads import FoldedHead
+    head = FoldedHead(3, 4, 3)
+    head.set_mapping(f.source, f.offset, f.fold, f.into)
+    h = torch.randn(5, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        p = torch.softmax(head.linear(h).double(), -1)
+        got = head(h).double().exp()
+    want = torch.stack([p[:, 0] / 2 + p[:, 2] + p[:, 3], p[:, 1], p[:, 0] / 2], -1)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+    # without a model <unk>, a task word the model lacks is an error naming it
+    with pytest.raises(ValueError, match=r"1 task token\(s\) are not in the model's vocabulary.*"
+                                         r"\['c'\]"):
+        unk_folding(["a", "b", "zebra"], ["<unk>", "a", "c"], "<unk>")
+    with pytest.raises(ValueError, match="nothing to fold.*drop --fold-unk"):
+        unk_folding(["a", "b"], ["<unk>", "a", "b"], "<unk>")
+    root = word_lm[2]
+    with pytest.raises(ValueError, match="--fold-unk.*--vocab"):
+        import_state_dict(root / "model.pt", tmp_path / "r", task="ptb-word",
+                          task_params={"root": str(corpus), **FOLD_TASK}, fold_unk=True)

@@ -40,6 +40,8 @@ def test_sweep_modes_and_direct_values():
             assert got == pytest.approx(_direct_accuracy(n, t, expected_masks(n, other=other)))
     assert r.summary["trained_length"] == 5
     assert set(r.summary["table"]["test"]["deterministic"]) == {"5", "10"}
+    assert r.summary["measured"]["test"] == {"5": "5 steps per sequence",
+                                             "10": "10 steps per sequence"}
 
 
 def test_no_dropout_means_every_mode_agrees():
@@ -107,3 +109,41 @@ def test_tasks_without_length_are_evaluated_as_they_are_or_rejected():
 def test_bad_parameters_raise(kw):
     with pytest.raises(ValueError):
         TestTimeScaling(**kw)
+
+
+def test_a_stream_is_measured_through_every_batch_not_by_its_first_width(tmp_path):
+    """A streamed LM (state carried from batch to batch): the length is a stream column's
+    steps over every batch scored, labelled as such; bptt 7 over 20-step columns is 3
+    segments (7, 7, 6), and a column shorter than bptt is its own length, not bptt."""
+    from memloss.diagnostics.test_time_scaling import measured_lengths
+    from memloss.tasks.data.batching import stream_batches
+
+    from .streams import stream_net, stream_task, write_corpus
+
+    seen = measured_lengths(list(stream_batches(torch.arange(81), 4, 7)))
+    assert (seen.longest, seen.shortest, seen.segment, seen.segments, seen.carried) == \
+        (20, 20, 7, 3, True)
+    assert seen.label() == "20 steps per stream column (3 segment(s) of up to 7 steps, " \
+        "state carried)"
+    short = measured_lengths(list(stream_batches(torch.arange(81), 4, 35)))
+    assert (short.longest, short.segment, short.segments) == (20, 20, 1)
+    task = stream_task(write_corpus(tmp_path, tokens=300), bptt=5)
+    n = stream_net(task)
+    r = TestTimeScaling(samples=2, batch_size=4, max_batches=3,
+                        modes=("deterministic",))(n, task)
+    assert set(r.frame.length) == {15}  # 3 batches of 5 steps, state carried
+    assert r.summary["measured"]["test"] == {
+        "15": "15 steps per stream column (3 segment(s) of up to 5 steps, state carried)"}
+    assert set(r.summary["table"]["test"]["deterministic"]) == {"15"}
+
+
+def test_padded_sequences_are_measured_by_their_real_lengths():
+    from memloss.diagnostics.test_time_scaling import measured_lengths
+    from memloss.tasks.base import Batch
+
+    padded = Batch(torch.zeros(3, 9, 2), torch.zeros(3, dtype=torch.long),
+                   lengths=torch.tensor([4, 9, 6]))
+    full = Batch(torch.zeros(2, 5, 2), torch.zeros(2, dtype=torch.long))
+    seen = measured_lengths([padded, full])
+    assert (seen.longest, seen.shortest, seen.carried, seen.segments) == (9, 4, False, 1)
+    assert seen.label() == "4-9 steps per sequence"

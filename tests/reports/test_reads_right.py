@@ -50,8 +50,17 @@ def test_unscored_runs_say_what_to_run_next(make_run):
     text = headline([imported]).text
     assert "imported and not scored yet" in text and f"memloss eval {base.path}" in text
     assert "did not finish" not in text
+    assert "Then `memloss probe RUN` measures memory loss" in text  # not probed yet
+    # nothing scored: no empty train column on the first screen
+    untrained = replace(imported, metrics=())  # an import has no training log either
+    assert list(headline([untrained]).table.frame.columns) == ["run", "scheme", "metric"]
     unfinished = replace(base, final={})
     assert f"memloss train --resume {base.path}" in headline([unfinished]).text
+    probed = read_runs([make_run("b")])[0]
+    assert probed.diagnostics
+    text = headline([replace(probed, final={"imported": True, "test": {}})]).text
+    assert text.endswith("Then `memloss report` again adds the test numbers to the probes "
+                         "below."), text
 
 
 def _decay(label: str, rate: float, modes=("deterministic", "train-mode"), T: int = 5,
@@ -129,7 +138,7 @@ def test_an_imported_run_lists_only_the_settings_that_applied(make_run):
     shared = next(b for b in blocks if isinstance(b, Table)).frame
     settings = set(shared["setting"])
     assert {"task", "task.length", "hidden_size", "scheme"} <= settings
-    assert not settings & {"lr", "epochs", "optimizer", "seed"}
+    assert not settings & {"lr", "epochs", "optimizer", "seed", "init_range", "forget_bias"}
     assert "imported (nothing trained)" in blocks[0].text
     trained = set(next(b for b in settings_sections([base])[0].blocks
                        if isinstance(b, Table)).frame["setting"])
