@@ -322,8 +322,9 @@ def headline_text(results: pd.DataFrame, n_flags: int) -> str:
                "Not as in the paper's Table 1")
     text = (f"{verdict}: Moon's per-sequence cell dropout fits the training data "
             f"({_pct(moon_train)} train accuracy at T = {lengths}) but "
-            f"{'fails' if fails else 'scores'} {_pct(moon_test)} at test (chance "
-            f"{100 * CHANCE:g}%; {_pct(moon_mc)} with MC inference)")
+            + (f"fails at test with {_pct(moon_test)}" if fails
+               else f"scores {_pct(moon_test)} at test")
+            + f" (chance {100 * CHANCE:g}%; {_pct(moon_mc)} with MC inference)")
     if good:
         text += (", while " + " and ".join(names)
                  + (" generalize: " if generalize else " score ")

@@ -97,7 +97,7 @@ def test_headline_states_the_finding_with_its_numbers():
                          "split": split, "accuracy": acc, "mc": mc})
     text = headline_text(pd.DataFrame(rows), 1)
     assert text.startswith("As in the paper's Table 1: Moon's per-sequence cell dropout fits")
-    assert "(99.9% train accuracy at T = 15) but fails 6.5% at test (chance 25%" in text
+    assert "(99.9% train accuracy at T = 15) but fails at test with 6.5% (chance 25%" in text
     assert ("while Semeniuta's update dropout (per step) and Gal's recurrent dropout generalize: "
             "99.0% to 100.0% test accuracy in all 2 runs.") in text
     assert text.endswith(" 1 number deviates from the paper: flagged in the table.")
