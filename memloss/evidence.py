@@ -48,7 +48,7 @@ from memloss.reports.wording import metric as metric_words
 __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "VERDICTS", "TRIVIAL_METRICS",
            "Outcome", "Verdict", "compare", "overfits", "verdict", "verdicts", "results_frame",
            "curves_of", "trivial_baselines", "preset_trivial", "verdict_table", "verdicts_frame",
-           "write_results", "read_results"]
+           "write_results", "read_results", "write_trivial", "read_trivial"]
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -402,3 +402,30 @@ def read_results(path: "str | Path") -> tuple[pd.DataFrame, dict]:
         for (r, c, s), g in frame.groupby(["row", "cpu", "seed"], sort=False):
             curves[(str(r), bool(c), int(s))] = [float(v) for v in g["value"]]
     return results, curves
+
+
+def write_trivial(trivial: Mapping[tuple[str, bool, str], float], path: "str | Path") -> Path:
+    """The trivial baselines (:func:`preset_trivial`) to a CSV (row, cpu, split, value), so
+    that verdicts regenerate where the data they come from is absent."""
+    from memloss.core.atomic import atomic_write
+
+    frame = pd.DataFrame([{"row": r, "cpu": c, "split": s, "value": v}
+                          for (r, c, s), v in sorted(trivial.items())],
+                         columns=["row", "cpu", "split", "value"])
+    atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
+    return Path(path)
+
+
+def read_trivial(path: "str | Path") -> dict[tuple[str, bool, str], float]:
+    """What :func:`write_trivial` wrote."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a readable trivial-baseline CSV ({e}); write one with "
+                         "tools/fidelity_tables.py --results ... --trivial-out FILE.csv") from None
+    if not {"row", "cpu", "split", "value"} <= set(frame.columns):
+        raise ValueError(f"{path}: needs the columns row, cpu, split, value; write it with "
+                         "tools/fidelity_tables.py --results ... --trivial-out FILE.csv")
+    return {(str(r), bool(c), str(s)): float(v)
+            for r, c, s, v in zip(frame["row"], frame["cpu"], frame["split"], frame["value"])}

@@ -20,11 +20,13 @@ which compare curves rather than numbers.
 ``--verdicts`` prints, instead of the tables, one row per finding of the papers
 (:data:`memloss.presets.findings.FINDINGS`) with its verdict by the rule of
 :mod:`memloss.evidence` (reproduced, contradicted, not tested and why) and the evidence;
-``--verdicts-csv FILE`` also writes that table as CSV. ``--findings`` prints the findings
+``--verdicts-csv FILE`` also writes that table as CSV, ``--doc FILE.md`` into a document
+between its markers (:data:`DOC_BEGIN`, :data:`DOC_END`). ``--findings`` prints the findings
 list (no runs needed). ``--results-out FILE.csv`` writes what the verdicts need (one value
 per run and split, and ``FILE.curves.csv``: the validation curves), so that
 ``--results FILE.csv [FILE.csv ...] --verdicts`` regenerates them without the run
-directories (the trivial baselines then come from the presets' task settings).
+directories (the trivial baselines then come from the presets' task settings and the data, or from
+``--trivial FILE.csv``, which ``--trivial-out FILE.csv`` writes, where the data are absent).
 """
 from __future__ import annotations
 
@@ -37,15 +39,16 @@ from typing import Sequence
 import pandas as pd
 
 from memloss.collect import find_runs
-from memloss.evidence import (preset_trivial, read_results, trivial_baselines, verdict_table,
-                              verdicts_frame, write_results)
+from memloss.evidence import (preset_trivial, read_results, read_trivial, trivial_baselines,
+                              verdict_table, verdicts_frame, write_results, write_trivial)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import axis_label, counted, metric, x_axis
 
-__all__ = ["markdown", "curves", "verdicts_markdown", "findings_markdown", "main"]
+__all__ = ["markdown", "curves", "verdicts_markdown", "findings_markdown", "replace_block",
+           "DOC_BEGIN", "DOC_END", "main"]
 
 
 def _g(v: float) -> str:
@@ -145,8 +148,19 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
     plt.close(fig)
 
 
+def _trivial_values(text: str) -> str:
+    """``"row:split value; ..."`` -> the distinct ``split value`` pairs, in order."""
+    seen: dict[str, None] = {}
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        ref, _, value = part.rpartition(" ")
+        seen[f"{ref.rpartition(':')[2]} {value}"] = None
+    return "; ".join(seen)
+
+
 def verdicts_markdown(table: pd.DataFrame) -> str:
-    """The verdict table (:func:`memloss.evidence.verdict_table`) as Markdown."""
+    """The verdict table (:func:`memloss.evidence.verdict_table`) as Markdown: one row per
+    finding with the evidence (means, intervals, seeds), the trivial baseline the rows were
+    held to (the unigram model or the majority class, per split) and the runs' commits."""
     lines = ["| paper | where | finding | size | verdict | reason / evidence | trivial baseline "
              "| commits |", "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -154,8 +168,24 @@ def verdicts_markdown(table: pd.DataFrame) -> str:
         if r.verdict == "contradicted":
             why = f"{r.reason} (all comparisons: {r.evidence})"
         lines.append(f"| {r.paper} | {r.where} | {_cell(r.claim)} | {r.size} | **{r.verdict}** "
-                     f"| {_cell(why)} | {_cell(r.trivial) or '-'} | {r.commits or '-'} |")
+                     f"| {_cell(why)} | {_cell(_trivial_values(r.trivial)) or '-'} "
+                     f"| {r.commits or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+#: the markers around the generated verdict table in a document (``--doc``)
+DOC_BEGIN = "<!-- verdicts: written by tools/fidelity_tables.py --doc; do not edit by hand -->"
+DOC_END = "<!-- /verdicts -->"
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the part between :data:`DOC_BEGIN` and :data:`DOC_END` replaced by
+    ``block``; a document without both markers is an error."""
+    start, end = text.find(DOC_BEGIN), text.find(DOC_END)
+    if start < 0 or end < start:
+        raise ValueError(f"no '{DOC_BEGIN}' ... '{DOC_END}' block to replace; put the two "
+                         "markers where the verdict table goes")
+    return text[:start + len(DOC_BEGIN)] + "\n\n" + block + "\n" + text[end:]
 
 
 def findings_markdown() -> str:
@@ -180,6 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, nargs="+",
                         help="with --verdicts: read the results written by --results-out "
                              "(one or more files) instead of run directories")
+    parser.add_argument("--doc", type=Path,
+                        help="with --verdicts: also write the verdict table into this Markdown "
+                             "file, between its markers (docs/fidelity.md)")
+    parser.add_argument("--trivial", type=Path,
+                        help="with --results: the trivial baselines from this CSV (written by "
+                             "--trivial-out) instead of computing them from the data")
+    parser.add_argument("--trivial-out", type=Path,
+                        help="with --results: also write the trivial baselines used to this CSV")
     parser.add_argument("--results-out", type=Path,
                         help="write the runs' results and validation curves (CSV) for --results")
     args = parser.parse_args(argv)
@@ -199,11 +237,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
                                  f"{twice['seed'].iloc[0]}); give each run's results once")
             trivial: dict = {}
-            for cpu in set(results["cpu"]):
-                trivial.update(preset_trivial(results[results["cpu"] == cpu]["row"], bool(cpu)))
+            if args.trivial is not None:
+                trivial = read_trivial(args.trivial)
+            else:
+                for cpu in set(results["cpu"]):
+                    trivial.update(preset_trivial(results[results["cpu"] == cpu]["row"],
+                                                  bool(cpu)))
+            if args.trivial_out is not None:
+                write_trivial(trivial, args.trivial_out)
             table = verdicts_frame(results, valid_curves, trivial)
             if args.verdicts_csv:
                 table.to_csv(args.verdicts_csv, index=False)
+            if args.doc:
+                doc = replace_block(args.doc.read_text(encoding="utf-8"), verdicts_markdown(table))
+                args.doc.write_text(doc, encoding="utf-8")
         except (ValueError, OSError) as e:
             parser.error(str(e))
         sys.stdout.write(verdicts_markdown(table))
