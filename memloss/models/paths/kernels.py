@@ -18,9 +18,14 @@ Writing into buffers lets Inductor store results straight into the sequence's te
 (no per-step copies). Whether and how to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
 
 * ``auto`` (default): steps of at least :data:`MIN_COMPILE_ELEMENTS` gate values
-  (``B * G*H``) are traced and compiled in one background thread; until a kernel is ready
-  the layer runs the step function eagerly (same results), so the first training step does
-  not wait for the compiler. One INFO line says so when the first compile starts;
+  (``B * G*H``) are compiled in the background: a separate compiler process (one per
+  process, started with the first kernel, at a lower priority) traces and compiles each
+  kernel into the kernel cache, then a background thread here loads it from that cache
+  (cheap) and switches the layer to it. Until a kernel is ready the layer runs the step
+  function eagerly (same results), so the first training step does not wait for the
+  compiler, and the compiler's work does not hold this interpreter's lock. Where the
+  compiler process cannot start or dies, the thread compiles instead (one WARNING line).
+  One INFO line says what happens when the first compile starts;
 * ``always``: trace and compile on first use, before the step runs (benchmarks, tests);
 * ``never``: trace only; the traced graphs run op by op.
 
@@ -38,7 +43,11 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import pickle
 import queue
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -52,7 +61,8 @@ from ..cells import CellSpec
 
 __all__ = ["Layout", "Kernel", "forward_kernel", "backward_kernel", "compiled_kernels",
            "COMPILE", "MIN_COMPILE_ELEMENTS", "COMPILE_SECONDS", "CACHE_ENV", "clear_cache",
-           "compile_stats", "kernel_cache_dir", "wait_compiled"]
+           "compile_stats", "kernel_cache_dir", "wait_compiled", "COMPILER_PROCESS",
+           "COMPILER_NICE"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +73,13 @@ COMPILE: str = os.environ.get("MEMLOSS_COMPILE", "auto")
 MIN_COMPILE_ELEMENTS = 4096
 #: seconds spent tracing and compiling step kernels in this process, by kind (the
 #: ``compile`` part runs in the background under ``auto``)
-COMPILE_SECONDS: dict[str, float] = {"trace": 0.0, "compile": 0.0}
+COMPILE_SECONDS: dict[str, float] = {"trace": 0.0, "compile": 0.0, "process": 0.0}
+#: under ``auto``, compile in a separate process (False: in the background thread itself,
+#: which shares this interpreter's lock with training)
+COMPILER_PROCESS: bool = True
+#: how much lower the compiler process's scheduling priority is (``os.nice``), so that on a
+#: busy machine it yields to training
+COMPILER_NICE = 10
 #: the environment variable naming the kernel cache folder (overrides everything else)
 CACHE_ENV = "MEMLOSS_KERNEL_CACHE"
 
@@ -73,6 +89,10 @@ _lock = threading.Lock()
 _jobs: "queue.Queue[Kernel]" = queue.Queue()
 _worker: list[threading.Thread] = []
 _announced: list[bool] = []
+#: the compiler process (started with the first background compile), or a reason it is not
+#: used
+_child: list["_Compiler"] = []
+_child_broken: list[str] = []
 
 
 #: the user's own ``TORCHINDUCTOR_CACHE_DIR``, read before torch can set it: tracing imports
@@ -184,11 +204,13 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
 class Kernel:
     """One step kernel of one layout. ``boxed(args)`` runs it on a list of tensors (the
     list may be emptied); ``fn`` is what runs now: the step function itself while a
-    background compile is pending, then the compiled (or traced) kernel."""
+    background compile is pending, then the compiled (or traced) kernel. ``desc`` describes
+    it as plain data (kind, cell, nonlinearity, layout, the example tensors' shapes,
+    strides, dtypes and devices): what the compiler process rebuilds it from."""
 
     def __init__(self, kind: str, fn: Callable[..., Any], example: Sequence[Tensor],
-                 what: str) -> None:
-        self.kind, self.what = kind, what
+                 what: str, desc: tuple) -> None:
+        self.kind, self.what, self.desc = kind, what, desc
         self.example = example
         self.source = fn  # the plain function: what is traced, and what runs meanwhile
         self.compiled = False
@@ -239,9 +261,48 @@ def _raw(compiled: Any, device: torch.device) -> Callable[[list], Any] | None:
     return call if device.type == "cpu" and callable(call) else None
 
 
-def _compile(k: Kernel) -> None:
+def _inductor(gm: Any, fresh: Sequence[Tensor]) -> Any:
+    """Compile a traced step graph with Inductor (through its disk cache)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    # fake inputs of a mode with a shape environment: what Inductor's disk cache needs to
+    # key (and so reuse across processes) a graph compiled outside torch.compile
+    mode = FakeTensorMode(shape_env=ShapeEnv())
+    fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
+    # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
+    # for (and two threads on a busy machine wait on each other at barriers)
+    return torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
+
+
+def _compile_failed(e: BaseException) -> None:
+    if not _compile_broken:
+        log.warning("compiling a step kernel failed (%s: %s); running traced steps op by op "
+                    "(set MEMLOSS_COMPILE=never to skip compiling)", type(e).__name__,
+                    str(e).splitlines()[0][:200] if str(e) else "")
+    _compile_broken.append(type(e).__name__)
+
+
+def _graph_key(gm: Any, fresh: Sequence[Tensor]) -> str:
+    """A name for a traced kernel in the kernel cache: its graph's code, its inputs' layout
+    and torch's version."""
+    import hashlib
+
+    text = "\n".join([torch.__version__, gm.code, *(repr(_key(t)) for t in fresh)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _marker(key: str) -> Path:
+    """A file that says a kernel's graph is in the kernel cache (Inductor's own cache has
+    no lookup that does not compile on a miss)."""
+    return kernel_cache_dir() / "memloss-kernels" / key
+
+
+def _compile(k: Kernel, background: bool = False) -> None:
     """Trace and compile ``k`` (on any thread, one at a time), then switch it to the result;
-    where compiling fails, to the traced graph."""
+    where compiling fails, to the traced graph. ``background``: a kernel the cache does not
+    hold yet is first compiled by the compiler process (:func:`_in_process`), so that this
+    process only loads it."""
     with _lock:
         _use_cache_dir()  # before tracing, which imports Inductor and fixes its cache folder
         gm, fresh = _trace(k.source, k.example)
@@ -249,25 +310,19 @@ def _compile(k: Kernel) -> None:
             k._set(gm)
             k.pending = False
             return
-        from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv
-
+        key = _graph_key(gm, fresh)
+    if background and not _marker(key).exists():
+        _in_process(k)
+    with _lock:
+        if _compile_broken:
+            k._set(gm)
+            k.pending = False
+            return
         t0 = time.perf_counter()
         try:
-            # fake inputs of a mode with a shape environment: what Inductor's disk cache
-            # needs to key (and so reuse across processes) a graph compiled outside
-            # torch.compile
-            mode = FakeTensorMode(shape_env=ShapeEnv())
-            fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
-            # one thread: a step kernel is 10-100 us of work, below what a parallel region
-            # pays for (and two threads on a busy machine wait on each other at barriers)
-            compiled = torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
+            compiled = _inductor(gm, fresh)
         except Exception as e:  # no working C++ compiler, an unsupported op: run the graph
-            if not _compile_broken:
-                log.warning("compiling a step kernel failed (%s: %s); running traced steps "
-                            "op by op (set MEMLOSS_COMPILE=never to skip compiling)",
-                            type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
-            _compile_broken.append(type(e).__name__)
+            _compile_failed(e)
             k._set(gm)
             return
         finally:
@@ -275,15 +330,131 @@ def _compile(k: Kernel) -> None:
             COMPILE_SECONDS["compile"] += time.perf_counter() - t0
         k._set(compiled, _raw(compiled, fresh[0].device))
         k.compiled = True
+        try:
+            _marker(key).parent.mkdir(parents=True, exist_ok=True)
+            _marker(key).touch()
+        except OSError:  # a read-only cache: the next process asks the compiler process again
+            pass
         log.debug("compiled the %s kernel of %s in %.1f s", k.kind, k.what,
                   time.perf_counter() - t0)
+
+
+#: the compiler process's command line after the interpreter
+_COMPILER_ARGS = ["-c", "from memloss.models.paths.kernels import _compiler_main; _compiler_main()"]
+
+
+class _CompileFailed(Exception):
+    """Inductor could not compile a kernel in the compiler process."""
+
+
+class _Compiler:
+    """The compiler process: a fresh interpreter (``python -c``, at a lower priority) that
+    reads pickled kernel descriptions (:attr:`Kernel.desc`) from its stdin, traces and
+    compiles each into the kernel cache, and answers one line per kernel. It ends when this
+    process closes its stdin (when this process ends), after the kernel in hand."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(kernel_cache_dir()),
+                   OMP_NUM_THREADS="1", MEMLOSS_COMPILE="always")
+        # the same modules as here (a checkout on sys.path, a test's root)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, *_COMPILER_ARGS],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=env,
+            close_fds=True)
+
+    def compile(self, data: bytes) -> float:
+        """Compile one pickled description; its seconds in the compiler process."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it ended: said below
+        line = self.proc.stdout.readline().decode(errors="replace").strip()
+        status, _, rest = line.partition(" ")
+        if status == "ok":
+            return float(rest)
+        if status == "compile-failed":
+            raise _CompileFailed(rest)
+        if status == "error":
+            raise RuntimeError(rest)
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # stdout closed, still running: end it
+            self.proc.kill()
+            code = self.proc.wait()
+        self.err.seek(0)
+        tail = self.err.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"it exited ({code}) {tail[0][:200]}".rstrip())
+
+
+def _compiler_main() -> None:
+    """The compiler process's loop (see :class:`_Compiler`)."""
+    answers, inp = sys.stdout, sys.stdin.buffer
+    sys.stdout = sys.stderr  # whatever a library prints stays off the answer channel
+    try:
+        os.nice(COMPILER_NICE)
+    except OSError:
+        pass
+    _use_cache_dir()
+    while True:
+        try:
+            kind, cell, nonlinearity, lay, specs = pickle.load(inp)
+        except EOFError:
+            return
+        t0 = time.perf_counter()
+        try:
+            example = [torch.empty_strided(shape, stride, dtype=dtype, device=device)
+                       for shape, stride, dtype, device in specs]
+            build = _forward_fn if kind == "forward" else _backward_fn
+            gm, fresh = _trace(build(cell, nonlinearity, lay), example)
+        except Exception as e:
+            answer = f"error {type(e).__name__}: {_first_line(e)}"
+        else:
+            try:
+                _inductor(gm, fresh)
+                answer = f"ok {time.perf_counter() - t0:.3f}"
+            except Exception as e:
+                answer = f"compile-failed {type(e).__name__}: {_first_line(e)}"
+        answers.write(answer + "\n")
+        answers.flush()
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else ""
+
+
+def _in_process(k: Kernel) -> None:
+    """Compile ``k`` into the kernel cache in the compiler process (started here the first
+    time), so that :func:`_compile` then only loads it. Where the process cannot be used,
+    nothing is done and the caller's :func:`_compile` compiles here."""
+    if not COMPILER_PROCESS or _child_broken or _compile_broken:
+        return
+    try:
+        data = pickle.dumps(k.desc)
+    except Exception as e:  # e.g. a cell defined where no other process can import it
+        log.debug("the %s kernel of %s is compiled in this process: %s", k.kind, k.what, e)
+        return
+    try:
+        if not _child:
+            _child.append(_Compiler())
+        COMPILE_SECONDS["process"] += _child[0].compile(data)
+    except _CompileFailed as e:
+        _compile_failed(e)
+    except Exception as e:  # could not start, died, could not rebuild the kernel
+        _child_broken.append(type(e).__name__)
+        log.warning("the kernel compiler process failed (%s: %s); compiling step kernels in "
+                    "a background thread of this process instead (training is slower "
+                    "meanwhile)", type(e).__name__, _first_line(e))
 
 
 def _work() -> None:
     while True:
         k = _jobs.get()
         try:
-            _compile(k)
+            _compile(k, background=True)
         except Exception as e:  # keep the step function: correct, only slower
             k.pending = False
             log.warning("a step kernel could not be built (%s: %s); the layer keeps running "
@@ -296,8 +467,9 @@ def _announce(k: Kernel, background: bool) -> None:
     if _announced:
         return
     _announced.append(True)
-    how = ("in a background thread; until they are ready the layer runs the step uncompiled "
-           "(slower, same results)" if background else "before the first step")
+    how = ("in the background (a separate compiler process); until they are ready the layer "
+           "runs the step uncompiled (slower, same results)" if background
+           else "before the first step")
     log.info("compiling the fused path's step kernels for %s with TorchInductor %s. Once per "
              "layout (masks, B, H, dtype): 5-20 s of CPU per kernel on an empty cache, "
              "loaded from the kernel cache %s afterwards; MEMLOSS_COMPILE=never skips "
@@ -318,7 +490,9 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
     # the caller's tensors go on changing: keep only their layout
     example = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
                for t in example]
-    k = _cache[key] = Kernel(kind, build(cell, nonlinearity, lay), example, what)
+    desc = (kind, cell, nonlinearity, lay,
+            tuple((tuple(t.shape), t.stride(), t.dtype, t.device) for t in example))
+    k = _cache[key] = Kernel(kind, build(cell, nonlinearity, lay), example, what, desc)
     if not want:
         with _lock:
             gm, _ = _trace(k.source, example)
@@ -379,11 +553,12 @@ def compiled_kernels() -> int:
 
 def compile_stats() -> dict[str, Any]:
     """What building step kernels has cost this process, for a run's record: seconds spent
-    tracing and compiling (the compiling partly in the background), kernels compiled and
-    still pending, the mode and the kernel cache folder."""
+    tracing and compiling here (the compiling partly in the background) and in the compiler
+    process, kernels compiled and still pending, the mode and the kernel cache folder."""
     ks = list(_cache.values())
     return {"mode": COMPILE, "trace_seconds": round(COMPILE_SECONDS["trace"], 3),
             "compile_seconds": round(COMPILE_SECONDS["compile"], 3),
+            "compiler_process_seconds": round(COMPILE_SECONDS["process"], 3),
             "compiled_kernels": sum(k.compiled for k in ks),
             "pending_kernels": sum(k.pending for k in ks),
             "cache_dir": str(kernel_cache_dir())}
