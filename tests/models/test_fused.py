@@ -363,3 +363,20 @@ def test_a_failing_compiler_process_falls_back_to_the_thread(monkeypatch, caplog
         pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 1 and "compiler process failed" in lines[0] and "exited (3)" in lines[0]
+
+
+@pytest.mark.parametrize("cell", list_cells())
+def test_the_backward_kernel_recomputes_no_activation(cell):
+    """The forward kernel keeps what the backward reads: the backward graph applies no
+    squashing function (only their derivatives, on the kept values)."""
+    scheme = "zoneout:p_cell=0,p_hidden=0.3+semeniuta:p=0.3"
+    fus = make_layer(cell, I, H, num_layers=1, scheme=scheme, path="fused")
+    kernels.clear_cache()
+    out, _ = fus(torch.randn(T, B, I))
+    out.sum().backward()
+    plans = list(kernels._plans.values())
+    assert plans
+    squash = {torch.ops.aten.sigmoid.default, torch.ops.aten.tanh.default}
+    for plan in plans:
+        assert any(n.target in squash for n in plan.fw.graph.nodes)
+        assert not [n for n in plan.bw.graph.nodes if n.target in squash]

@@ -1,18 +1,23 @@
 """Step kernels derived from a cell's step function: no equation is written here.
 
 For one layout of a step's inputs (which masks, their shapes, dtype, device) this module
-traces two functions of plain tensors with ``make_fx`` and compiles them with TorchInductor
-(C++ on CPU, Triton on CUDA):
+splits ``cell.step`` into a forward and a backward graph (:func:`step_plan`: AOT autograd's
+joint trace of the step and its vector-Jacobian product, partitioned so that the backward
+recomputes nothing: it reads the gate activations and the other values the forward
+computed, as ``torch.nn.LSTM`` keeps its gates), traces three functions of plain tensors
+around them with ``make_fx`` and compiles them with TorchInductor (C++ on CPU, Triton on
+CUDA):
 
-* forward: ``cell.step`` on the step's pre-activations, previous state and masks, the new
-  state written into the caller's buffers (and ``h_t m_rec,t+1``, the next product's
+* inference: ``cell.step`` on the step's pre-activations, previous state and masks, the
+  new state written into the caller's buffers (and ``h_t m_rec,t+1``, the next product's
   input, when the recurrent site has a sampled mask: ``[B, H]`` tied, ``[B, G, H]`` one
   per gate block);
-* backward: the vector-Jacobian product of the same ``cell.step`` (``torch.func.vjp``),
-  after summing the three gradients that reach ``h_t`` (through the next step's state, its
-  recurrent product, and the output); the gradients of the pre-activations and of the
-  previous state are written into the caller's buffers, those of the step's parameters
-  returned.
+* forward (training): the same, and the values the backward reads written into per-step
+  save buffers (those that are not already a step input or the new state);
+* backward: the backward graph on those values, after summing the three gradients that
+  reach ``h_t`` (through the next step's state, its recurrent product, and the output);
+  the gradients of the pre-activations and of the previous state are written into the
+  caller's buffers, those of the step's parameters returned.
 
 Writing into buffers lets Inductor store results straight into the sequence's tensors
 (no per-step copies). Whether and how to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
@@ -50,7 +55,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -59,7 +64,8 @@ from torch import Tensor
 
 from ..cells import CellSpec
 
-__all__ = ["Layout", "Kernel", "forward_kernel", "backward_kernel", "compiled_kernels",
+__all__ = ["Layout", "Kernel", "StepPlan", "step_plan", "inference_kernel", "forward_kernel",
+           "backward_kernel", "compiled_kernels",
            "COMPILE", "MIN_COMPILE_ELEMENTS", "COMPILE_SECONDS", "CACHE_ENV", "clear_cache",
            "compile_stats", "kernel_cache_dir", "wait_compiled", "COMPILER_PROCESS",
            "COMPILER_NICE"]
@@ -150,15 +156,149 @@ class Layout:
         return pre, tuple(state), m, p, m_next, i + self.next_rec
 
 
-def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+def _step_inputs(lay: Layout, args: Sequence[Any]) -> tuple[list, int]:
+    """The step's own inputs among a kernel's arguments (pre-activations, given previous
+    states, masks, parameters), and the index of the kernel's next argument."""
+    n = lay.n_pre + sum(lay.present) + len(lay.sites) + len(lay.params)
+    return list(args[:n]), n + lay.next_rec
+
+
+def _pure_step(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+    """``cell.step`` as a function of its tensors in kernel order (no ``m_next``)."""
+    plain = replace(lay, next_rec=False)
+
+    def step(*xs: Tensor) -> tuple:
+        pre, state, m, p, _, _ = plain.split(xs)
+        return tuple(cell.step(pre, state, m, p, nonlinearity))
+
+    return step
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The step split into a forward graph that also returns what the backward reads, and a
+    backward graph that reads it (AOT autograd's joint trace, partitioned so that nothing is
+    recomputed): nothing is written here but where each saved value is kept.
+
+    ``fw(*inputs)`` returns the new state, then the saved values; ``bw(*saved, *d_new_state)``
+    returns one gradient per input (None for the masks and for inputs the step does not
+    differentiate through). ``saved[j]`` says where the backward kernel finds the ``j``-th
+    saved value: ``("input", i)`` the step's ``i``-th input, ``("state", k)`` the new state
+    ``k``, ``("buffer", b)`` the ``b``-th save buffer, which the forward kernel fills from
+    ``fw``'s output ``sources[b]``. ``buffers[b]``: its shape and dtype (one step's). (One
+    flat buffer per step for all of them, sliced inside the kernels, made Inductor's
+    forward kernel slower: 37 against 25 us a call at H = 64, B = 32.)"""
+
+    fw: Any
+    bw: Any
+    n_pre: int
+    n_state: int
+    saved: tuple[tuple[str, int], ...]
+    sources: tuple[int, ...]
+    buffers: tuple[tuple[tuple[int, ...], torch.dtype], ...]
+
+    @property
+    def reads_pre(self) -> bool:
+        """Whether the backward reads a pre-activation (else its buffer may take the
+        pre-activations' gradient)."""
+        return any(w == "input" and i < self.n_pre for w, i in self.saved)
+
+
+_plans: dict[tuple, StepPlan] = {}
+
+
+def _derive_plan(cell: CellSpec, nonlinearity: str, lay: Layout,
+                 inputs: Sequence[Tensor]) -> StepPlan:
+    import warnings
+
+    from torch._functorch.aot_autograd import aot_function
+    from torch._functorch.partitioners import default_partition
+
+    graphs: dict[str, Any] = {}
+
+    def keep(name: str) -> Callable[[Any, Any], Any]:
+        def compiler(gm: Any, example: Any) -> Any:
+            graphs[name] = gm
+            return gm
+        return compiler
+
+    n_pre, n_given, n_m = lay.n_pre, sum(lay.present), len(lay.sites)
+    grad = [i < n_pre + n_given or i >= n_pre + n_given + n_m for i in range(len(inputs))]
+    xs = [torch.zeros(t.shape, dtype=t.dtype, device=t.device).requires_grad_(g)
+          for t, g in zip(inputs, grad)]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "doesn't take boxed arguments": called here only
+        joint = aot_function(_pure_step(cell, nonlinearity, lay), fw_compiler=keep("fw"),
+                             bw_compiler=keep("bw"), partition_fn=default_partition)
+        with torch.enable_grad():
+            outs = joint(*xs)
+            torch.autograd.backward(outs, [torch.zeros_like(o) for o in outs])
+    COMPILE_SECONDS["trace"] += time.perf_counter() - t0
+    fw, bw = graphs["fw"], graphs["bw"]
+    n_state = len(outs)
+    fw_out = list(fw.graph.output_node().args[0])
+    bw_in = [n for n in bw.graph.nodes if n.op == "placeholder"]
+    n_tangents = sum(n.name.startswith("tangents") for n in bw_in)
+    n_saved = len(bw_in) - n_tangents
+    if n_tangents != n_state or len(fw_out) != n_state + n_saved:
+        raise RuntimeError(f"the {cell.name} step's partitioned graphs do not have the form "
+                           f"the fused path expects ({len(fw_out)} forward outputs, "
+                           f"{n_saved} saved, {n_tangents} tangents, {n_state} states)")
+    placeholders = [n for n in fw.graph.nodes if n.op == "placeholder"]
+    saved: list[tuple[str, int]] = []
+    sources: list[int] = []
+    buffers: list[tuple[tuple[int, ...], torch.dtype]] = []
+    where: dict[Any, tuple[str, int]] = {}
+    for j, node in enumerate(fw_out[n_state:]):
+        src = node
+        while src.op == "call_function" and src.target is torch.ops.aten.detach.default:
+            src = src.args[0]  # the same values (aliases): kept once
+        if src not in where:
+            if src.op == "placeholder":
+                where[src] = ("input", placeholders.index(src))
+            elif src in fw_out[:n_state]:
+                where[src] = ("state", fw_out.index(src))
+            else:
+                val = src.meta["val"]
+                where[src] = ("buffer", len(buffers))
+                sources.append(n_state + j)
+                buffers.append((tuple(val.shape), val.dtype))
+        saved.append(where[src])
+    return StepPlan(fw, bw, n_pre, n_state, tuple(saved), tuple(sources), tuple(buffers))
+
+
+def step_plan(cell: CellSpec, nonlinearity: str, lay: Layout,
+              inputs: Sequence[Tensor]) -> StepPlan:
+    """The partitioned step of a layout for step inputs laid out like ``inputs`` (the
+    kernels' first arguments: pre-activations, given previous states, masks, parameters);
+    cached. Its ``buffers`` are what the caller keeps per step for the backward."""
+    key = (cell.name, nonlinearity, lay, tuple(_key(t) for t in inputs))
+    plan = _plans.get(key)
+    if plan is None:
+        # under the tracing lock: tracing tools keep global state (fx's node-meta flag), so
+        # a trace here must not overlap a background compile's
+        with _lock:
+            plan = _plans.get(key)
+            if plan is None:
+                plan = _plans[key] = _derive_plan(cell, nonlinearity, lay, inputs)
+    return plan
+
+
+def _inference_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                  example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step alone (no saved values): ``kernel(*inputs, [m_next], *new_state_buffers,
+    [hm_buffer])``."""
     n_state = len(lay.present)
+    step = _pure_step(cell, nonlinearity, lay)
 
     def fwd(*args: Tensor) -> tuple:
-        pre, state, m, p, m_next, i = lay.split(args)
-        new = cell.step(pre, state, m, p, nonlinearity)
+        xs, i = _step_inputs(lay, args)
+        new = step(*xs)
         for buf, value in zip(args[i:i + n_state], new):
             buf.copy_(value)
-        if m_next is not None:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+            m_next = args[i - 1]
             h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
             args[i + n_state].copy_(h * m_next)
         return ()
@@ -166,17 +306,54 @@ def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...,
     return fwd
 
 
-def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step's forward graph: ``kernel(*inputs, [m_next], *new_state_buffers,
+    [hm_buffer], *save_buffers)``."""
     n_state = len(lay.present)
-    given = [k for k, g in enumerate(lay.present) if g]
+    xs0, _ = _step_inputs(lay, example)
+    plan = step_plan(cell, nonlinearity, lay, xs0)
+
+    def fwd(*args: Tensor) -> tuple:
+        xs, i = _step_inputs(lay, args)
+        outs = plan.fw(*xs)
+        new = outs[:n_state]
+        for buf, value in zip(args[i:i + n_state], new):
+            buf.copy_(value)
+        i += n_state
+        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+            m_next = args[i - n_state - 1]
+            h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
+            args[i].copy_(h * m_next)
+            i += 1
+        for buf, src in zip(args[i:], plan.sources):
+            buf.copy_(outs[src])
+        return ()
+
+    return fwd
+
+
+def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                 example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step's backward graph, reading what the forward kernel kept: ``kernel(*inputs,
+    [m_next], *new_state, *save_buffers, *d_state, dh_rec, d_out, *d_pre_buffers,
+    *d_given_state_buffers)``; returns the gradients of the step parameters."""
+    n_state = len(lay.present)
+    n_pre, n_given, n_m = lay.n_pre, sum(lay.present), len(lay.sites)
+    xs0, _ = _step_inputs(lay, example)
+    plan = step_plan(cell, nonlinearity, lay, xs0)
+    n_buf = len(plan.buffers)
 
     def bwd(*args: Tensor) -> tuple:
-        pre, state, m, p, m_next, i = lay.split(args)
+        xs, i = _step_inputs(lay, args)
+        m_next = args[i - 1] if lay.next_rec else None
+        new = args[i:i + n_state]
+        saves = args[i + n_state:i + n_state + n_buf]
+        i += n_state + n_buf
         d_state = args[i:i + n_state]
         dh_rec, d_out = args[i + n_state], args[i + n_state + 1]
         i += n_state + 2
-        d_pre_bufs = args[i:i + lay.n_pre]
-        d_given_bufs = args[i + lay.n_pre:]
+        d_bufs = args[i:i + n_pre + n_given]
         # everything that reaches h_t: the next step's state path, its recurrent product
         # (through that step's recurrent mask), and the output at t
         if m_next is None:
@@ -185,20 +362,20 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
             dh = d_state[0] + d_out + dh_rec * m_next
         else:  # per-gate masks: each gate block's product, through its mask
             dh = d_state[0] + d_out + (dh_rec * m_next).sum(-2)
-
-        def f(pre: tuple, given_state: tuple, p: dict) -> tuple:
-            full = list(state)
-            for k, s in zip(given, given_state):
-                full[k] = s
-            return cell.step(pre, tuple(full), m, p, nonlinearity)
-
-        _, vjp = torch.func.vjp(f, pre, tuple(state[k] for k in given), p)
-        d_pre, d_given, d_p = vjp((dh, *d_state[1:]))
-        for buf, g in zip((*d_pre_bufs, *d_given_bufs), (*d_pre, *d_given)):
-            buf.copy_(g)
-        return tuple(d_p[k] for k in lay.params)
+        place = {"input": xs, "state": new, "buffer": saves}
+        grads = plan.bw(*(place[w][k] for w, k in plan.saved), dh, *d_state[1:])
+        for buf, g in zip(d_bufs, grads[:n_pre + n_given]):
+            if g is None:  # an input the step does not differentiate through (h_{t-1}
+                buf.zero_()  # without zoneout)
+            else:
+                buf.copy_(g)
+        return tuple(torch.zeros_like(x) if g is None else g
+                     for x, g in zip(xs[n_pre + n_given + n_m:], grads[n_pre + n_given + n_m:]))
 
     return bwd
+
+
+_BUILD = {"inference": _inference_fn, "forward": _forward_fn, "backward": _backward_fn}
 
 
 class Kernel:
@@ -271,8 +448,12 @@ def _inductor(gm: Any, fresh: Sequence[Tensor]) -> Any:
     mode = FakeTensorMode(shape_env=ShapeEnv())
     fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
     # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
-    # for (and two threads on a busy machine wait on each other at barriers)
-    return torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
+    # for (and two threads on a busy machine wait on each other at barriers). No size
+    # asserts: a kernel is only called with the layout it is keyed by, and one assert per
+    # argument cost more than the backward's own work (at H = 64, B = 32: 22 against 8.5 us
+    # a call, docs/performance.md)
+    return torch._inductor.compile(gm, fakes, options={"cpp.threads": 1,
+                                                       "size_asserts": False})
 
 
 def _compile_failed(e: BaseException) -> None:
@@ -408,8 +589,7 @@ def _compiler_main() -> None:
         try:
             example = [torch.empty_strided(shape, stride, dtype=dtype, device=device)
                        for shape, stride, dtype, device in specs]
-            build = _forward_fn if kind == "forward" else _backward_fn
-            gm, fresh = _trace(build(cell, nonlinearity, lay), example)
+            gm, fresh = _trace(_BUILD[kind](cell, nonlinearity, lay, example), example)
         except Exception as e:
             answer = f"error {type(e).__name__}: {_first_line(e)}"
         else:
@@ -484,7 +664,6 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
     k = _cache.get(key)
     if k is not None:
         return k
-    build = _forward_fn if kind == "forward" else _backward_fn
     what = (f"a {cell.name} layer (B={pre.shape[0]}, {pre.shape[-1]} gate values, "
             f"{str(pre.dtype).replace('torch.', '')}, {pre.device.type})")
     # the caller's tensors go on changing: keep only their layout
@@ -492,7 +671,8 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
                for t in example]
     desc = (kind, cell, nonlinearity, lay,
             tuple((tuple(t.shape), t.stride(), t.dtype, t.device) for t in example))
-    k = _cache[key] = Kernel(kind, build(cell, nonlinearity, lay), example, what, desc)
+    k = _cache[key] = Kernel(kind, _BUILD[kind](cell, nonlinearity, lay, example), example,
+                             what, desc)
     if not want:
         with _lock:
             gm, _ = _trace(k.source, example)
@@ -515,22 +695,32 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
     return k
 
 
+def inference_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
+                     example: Sequence[Tensor]) -> Kernel:
+    """The step without autograd, for tensors laid out like ``example`` (the kernel's
+    arguments: their shapes, strides, dtypes and devices); cached. Call it as
+    ``kernel(*pre, *state, *masks, *params, [m_rec_next], *new_state_buffers, [hm_buffer])``
+    (or ``kernel.boxed([...])``); it returns nothing."""
+    return _kernel("inference", cell, nonlinearity, lay, example)
+
+
 def forward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
                    example: Sequence[Tensor]) -> Kernel:
-    """The forward kernel of a layout, built for tensors laid out like ``example`` (the
-    kernel's arguments: their shapes, strides, dtypes and devices); cached. Call it as
-    ``kernel(*pre, *state, *masks, *params, [m_rec_next], *new_state_buffers,
-    [hm_buffer])`` (or ``kernel.boxed([...])``); it returns nothing."""
+    """The training forward kernel of a layout: as :func:`inference_kernel`, and it also
+    writes what the backward reads into the save buffers
+    (:func:`step_plan` ``(...).buffers``) given after the others:
+    ``kernel(..., *new_state_buffers, [hm_buffer], *save_buffers)``."""
     return _kernel("forward", cell, nonlinearity, lay, example)
 
 
 def backward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
                     example: Sequence[Tensor]) -> Kernel:
     """The backward kernel of a layout: ``kernel(*pre, *state, *masks, *params,
-    [m_rec_next], *d_state, dh_rec, d_out, *d_pre_buffers, *d_prev_state_buffers)`` writes
-    the gradients of the pre-activations and of the given previous states into the buffers
-    and returns those of the step parameters. With per-gate recurrent masks ``dh_rec`` is
-    ``[B, G, H]``: the product of each gate block."""
+    [m_rec_next], *new_state, *save_buffers, *d_state, dh_rec, d_out, *d_pre_buffers,
+    *d_prev_state_buffers)`` writes the gradients of the pre-activations and of the given
+    previous states into the buffers and returns those of the step parameters. It reads
+    the values the forward kept (no recomputation). With per-gate recurrent masks ``dh_rec``
+    is ``[B, G, H]``: the product of each gate block."""
     return _kernel("backward", cell, nonlinearity, lay, example)
 
 
@@ -569,4 +759,5 @@ def clear_cache() -> None:
     background compile has finished."""
     wait_compiled()
     _cache.clear()
+    _plans.clear()
     _compile_broken.clear()
