@@ -6,11 +6,14 @@ warm one, in fresh processes.
     .venv/bin/python -m benchmarks.cold_start --scheme zoneout --set net.hidden_size=64
 
 Three runs, each a new process with its own ``MEMLOSS_KERNEL_CACHE``: ``auto`` on an empty
-cache (kernels compile in the background while the first steps run uncompiled), ``always``
-on an empty cache (the first step waits for the compiler: the behaviour before background
-compiles; it fills the cache), then ``auto`` on that filled cache. Each child stops right
-after its first step. Wall time and CPU time (this process and its compiler subprocesses)
-are reported; on a shared machine compare CPU times. Not an asv benchmark.
+cache (kernels compile in the background, in memloss's compiler process, while the first
+steps run uncompiled), ``always`` on an empty cache (the first step waits for the compiler:
+the behaviour before background compiles; it fills the cache), then ``auto`` on that filled
+cache; ``--repeat N`` runs the three N times, interleaved, and reports medians. Each child
+stops right after its first step. Wall time and CPU time (the training process and the
+compiler subprocesses it waited for) are reported, and apart from them the CPU time the
+background compiler process had used by then (it runs on, at a lower priority; each run
+waits for it to end before the next starts). Not an asv benchmark.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,13 +49,43 @@ def _child(argv: list[str]) -> int:
 
     def first_backward(self: torch.Tensor, *a: object, **k: object) -> None:
         orig(self, *a, **k)
-        print(json.dumps({"wall": time.perf_counter() - _T0, "cpu": _cpu(),
+        wall, cpu = time.perf_counter() - _T0, _cpu()
+        pid, compiler_cpu = None, 0.0
+        child = getattr(kernels, "_child", None)  # the compiler process, once started
+        if child:
+            pid = child[0].proc.pid
+            compiler_cpu = _proc_cpu(pid)
+        print(json.dumps({"wall": wall, "cpu": cpu,
                           "compiled_kernels": kernels.compiled_kernels(),
+                          "compiler_pid": pid, "compiler_cpu": compiler_cpu,
                           "mode": kernels.COMPILE}), flush=True)
         os._exit(0)
 
     torch.Tensor.backward = first_backward  # type: ignore[method-assign]
     return cli_main(["train", *argv])
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds a running process has used (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _wait_gone(pid: int | None, timeout: float = 600.0) -> None:
+    """Wait until a process (the orphaned compiler process of a run) has ended."""
+    end = time.monotonic() + timeout
+    while pid is not None and time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            return
+        time.sleep(0.2)
 
 
 def _run(argv: list[str], cache: str, mode: str) -> dict:
@@ -65,7 +99,9 @@ def _run(argv: list[str], cache: str, mode: str) -> dict:
     if not lines:
         raise SystemExit(f"cold_start: the training child stopped without a first step "
                          f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-    return json.loads(lines[-1])
+    row = json.loads(lines[-1])
+    _wait_gone(row.get("compiler_pid"))  # it finishes its kernel in hand, then ends
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,20 +113,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scheme", default="semeniuta:p=0.25")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="passed to memloss train")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each kind (interleaved)")
     a = ap.parse_args(args)
+    if a.repeat < 1:
+        ap.error(f"--repeat {a.repeat}: give at least 1")
     train = [a.task, "--scheme", a.scheme] + [x for kv in a.set for x in ("--set", kv)]
-    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as filled:
-        rows = [("empty cache, auto (background compile)", _run(train, empty, "auto")),
-                ("empty cache, always (first step waits)", _run(train, filled, "always")),
-                ("warm cache, auto", _run(train, filled, "auto"))]
-    warm = rows[2][1]
-    print(f"memloss train {' '.join(train)}; load average {os.getloadavg()[0]:.1f}")
+    labels = ["empty cache, auto (background compile)", "empty cache, always (first step waits)",
+              "warm cache, auto"]
+    runs: dict[str, list[dict]] = {k: [] for k in labels}
+    loads = [os.getloadavg()[0]]
+    for _ in range(a.repeat):
+        with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as filled:
+            runs[labels[0]].append(_run(train, empty, "auto"))
+            runs[labels[1]].append(_run(train, filled, "always"))
+            runs[labels[2]].append(_run(train, filled, "auto"))
+        loads.append(os.getloadavg()[0])
+
+    def med(label: str, key: str) -> float:
+        return statistics.median(r[key] for r in runs[label])
+
+    def span(label: str, key: str) -> str:
+        v = [r[key] for r in runs[label]]
+        return f" ({min(v):.1f}-{max(v):.1f})" if len(v) > 1 else ""
+
+    warm = labels[2]
+    print(f"memloss train {' '.join(train)}; {a.repeat} run(s) of each, medians (range); load "
+          f"average {min(loads):.1f}-{max(loads):.1f}")
     print("| run | first step done: wall s | CPU s | vs warm cache: wall s | CPU s | kernels "
-          "compiled by then |")
-    print("|---|---|---|---|---|---|")
-    for label, r in rows:
-        print(f"| {label} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['wall'] - warm['wall']:+.1f} | "
-              f"{r['cpu'] - warm['cpu']:+.1f} | {r['compiled_kernels']} |")
+          "compiled by then | compiler process CPU s by then |")
+    print("|---|---|---|---|---|---|---|")
+    for label in labels:
+        dw = statistics.median(r["wall"] - w["wall"] for r, w in zip(runs[label], runs[warm]))
+        dc = statistics.median(r["cpu"] - w["cpu"] for r, w in zip(runs[label], runs[warm]))
+        print(f"| {label} | {med(label, 'wall'):.1f}{span(label, 'wall')} | "
+              f"{med(label, 'cpu'):.1f}{span(label, 'cpu')} | {dw:+.1f} | {dc:+.1f} | "
+              f"{med(label, 'compiled_kernels'):g} | {med(label, 'compiler_cpu'):.1f} |")
     return 0
 
 

@@ -309,3 +309,74 @@ def test_compiled_kernels_land_in_the_per_user_cache(tmp_path):
     cache = tmp_path / "xdg" / "memloss" / "inductor"
     assert stats["cache_dir"] == str(cache) and stats["compiled_kernels"] >= 1
     assert any(cache.rglob("*")), "nothing was written to the per-user kernel cache"
+
+
+@pytest.mark.slow
+def test_background_compile_goes_through_the_compiler_process(tmp_path):
+    """Under ``auto`` on an empty cache the kernels are compiled by the compiler process and
+    this process loads them from the cache (Inductor's cache hits); a second process finds
+    them there and starts no compiler process."""
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    env.update({kernels.CACHE_ENV: str(tmp_path / "cache"), "MEMLOSS_COMPILE": "auto"})
+    code = ("import torch, json; from memloss.models import Recurrent; "
+            "from memloss.models.paths import kernels; "
+            "from torch._dynamo.utils import counters; "
+            "l = Recurrent('lstm', 8, 32, scheme='semeniuta:p=0.25'); "
+            "y, _ = l(torch.randn(3, 32, 8)); y.sum().backward(); "
+            "assert kernels.wait_compiled(600); "
+            "print(json.dumps(dict(kernels.compile_stats(), "
+            "hits=counters['inductor']['fxgraph_cache_hit'])))")
+    runs = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env=env).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    first, second = runs
+    if not first["compiled_kernels"]:
+        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+    assert first["compiled_kernels"] == first["hits"] == 2
+    assert first["compiler_process_seconds"] > 0
+    assert second["compiled_kernels"] == second["hits"] == 2
+    assert second["compiler_process_seconds"] == 0
+
+
+@pytest.mark.slow
+def test_a_failing_compiler_process_falls_back_to_the_thread(monkeypatch, caplog, tmp_path):
+    """A compiler process that dies: one WARNING line, the thread compiles, results equal."""
+    import logging
+
+    monkeypatch.setattr(kernels, "COMPILE", "auto")
+    monkeypatch.setattr(kernels, "MIN_COMPILE_ELEMENTS", 1)
+    monkeypatch.setattr(kernels, "_COMPILER_ARGS", ["-c", "import sys; sys.exit(3)"])
+    monkeypatch.setattr(kernels, "_child", [])
+    monkeypatch.setattr(kernels, "_child_broken", [])
+    monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path))
+    kernels.clear_cache()
+    tol = dict(atol=2e-5, rtol=1e-4)
+    with caplog.at_level(logging.WARNING, logger=kernels.__name__):
+        _compare("gru", "semeniuta:p=0.3", dtype=torch.float32, tol=tol)
+        assert kernels.wait_compiled(timeout=600)
+        _compare("gru", "semeniuta:p=0.3", dtype=torch.float32, tol=tol)
+    built = kernels.compiled_kernels()
+    kernels.clear_cache()
+    if not built:
+        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(lines) == 1 and "compiler process failed" in lines[0] and "exited (3)" in lines[0]
+
+
+@pytest.mark.parametrize("cell", list_cells())
+def test_the_backward_kernel_recomputes_no_activation(cell):
+    """The forward kernel keeps what the backward reads: the backward graph applies no
+    squashing function (only their derivatives, on the kept values)."""
+    scheme = "zoneout:p_cell=0,p_hidden=0.3+semeniuta:p=0.3"
+    fus = make_layer(cell, I, H, num_layers=1, scheme=scheme, path="fused")
+    kernels.clear_cache()
+    out, _ = fus(torch.randn(T, B, I))
+    out.sum().backward()
+    plans = list(kernels._plans.values())
+    assert plans
+    squash = {torch.ops.aten.sigmoid.default, torch.ops.aten.tanh.default}
+    for plan in plans:
+        assert any(n.target in squash for n in plan.fw.graph.nodes)
+        assert not [n for n in plan.bw.graph.nodes if n.target in squash]

@@ -11,11 +11,13 @@ is the same for every cell:
 * the forward loop does, per step, the recurrent product added into the step's slot of the
   pre-activations (for joint cells the input product's own tensor, written in place: no
   copy) and one forward step kernel, which writes the new state into the sequence's
-  buffers and, under a sampled recurrent mask, ``h_t m_rec,t+1`` for the next product
+  buffers, what the backward reads (the gate activations...) into per-step save buffers
+  and, under a sampled recurrent mask, ``h_t m_rec,t+1`` for the next product
   (``[B, G, H]`` with one mask per gate block: then the product is one ``addmm`` per gate
   block into its columns);
-* the backward loop does, per step, one backward step kernel (the vector-Jacobian product
-  of the step, with the three gradients reaching ``h_t`` summed in) and one product
+* the backward loop does, per step, one backward step kernel (the step's backward graph
+  on the saved values, no recomputation, with the three gradients reaching ``h_t`` summed
+  in; where it reads no pre-activation, their gradients overwrite them) and one product
   ``dR_t W_hh`` (per gate block: one each, into the blocks of a ``[B, G, H]`` buffer)
   carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one product over
   ``T x B`` after the loop (one per gate block).
@@ -37,7 +39,7 @@ from ..masks import LayerMasks
 from ..sites import step_sites
 from .common import (Params, State, check_layer, input_pre, recurrent_bias, recurrent_weight,
                      step_params)
-from .kernels import Layout, backward_kernel, forward_kernel
+from .kernels import Layout, backward_kernel, forward_kernel, inference_kernel, step_plan
 
 __all__ = ["fused_layer", "BMM_BELOW"]
 
@@ -126,6 +128,7 @@ class _Sequence:
                 buf[0].copy_(s)
         # joint cells: the whole pre-activation, in the input product's tensor (fused_layer);
         # else the recurrent part beside the input part xp
+        self.xp = xp
         self.pre = xp if run.cell.joint else new(T, B, GH)
         self.rec = run.masks.steps("recurrent", T)
         # h~_{t-1} = h_{t-1} m_rec,t ([T+1, B, H]; per gate block [T+1, B, G, H])
@@ -143,6 +146,27 @@ class _Sequence:
         rest = Layout(first.n_pre, (True,) * len(first.present), run.sites, run.params,
                       run.next_rec)
         self.layouts = [first] + [rest] * (T - 1)
+        # the steps of each layout (the first step's differs where a carried state is absent)
+        self.groups = ([(rest, list(range(T)))] if first == rest else
+                       [(first, [0])] + ([(rest, list(range(1, T)))] if T > 1 else []))
+        self.saves: list[list[Tensor]] = [[] for _ in range(T)]  # per step: what bwd reads
+        self.reads_pre = True
+
+    def _keep_for_backward(self) -> None:
+        """Each step's save buffers (views of one ``[steps, ...]`` buffer per value and
+        layout), as the layout's :class:`~memloss.models.paths.kernels.StepPlan` says."""
+        r = self.run
+        self.reads_pre = False
+        for lay, ts in self.groups:
+            t0 = ts[0]
+            inputs = [*self.pres[t0], *(s for s in self.prev[t0] if s is not None),
+                      *self.step_masks[t0], *self.p]
+            plan = step_plan(r.cell, r.nonlinearity, lay, inputs)
+            self.reads_pre |= plan.reads_pre
+            bufs = [self.xp.new_empty(len(ts), *shape, dtype=dtype).unbind(0)
+                    for shape, dtype in plan.buffers]
+            for j, t in enumerate(ts):
+                self.saves[t] = [b[j] for b in bufs]
 
     def bind_output(self, out: Tensor) -> None:
         """Per step: the previous state (None: a carried state not given at the start) and
@@ -168,18 +192,20 @@ class _Sequence:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
                 *self.step_masks[t], *self.p, *self.m_next[t]]
 
-    def _kernels(self, build: Any, args: Sequence[Sequence[Tensor]], order: Sequence[int]
+    def _kernels(self, build: Any, args: Sequence[Sequence[Tensor]], last_first: bool = False
                  ) -> list[Any]:
-        """Each step's kernel entry point (one kernel per layout)."""
+        """Each step's kernel entry point (one kernel per layout; ``last_first``: the last
+        steps' layout is asked for first, the order a background compile takes them)."""
         r = self.run
-        got: dict[Layout, Any] = {}
-        for t in order:
-            lay = self.layouts[t]
-            if lay not in got:
-                got[lay] = build(r.cell, r.nonlinearity, lay, args[t]).boxed
-        return [got[self.layouts[t]] for t in range(self.T)]
+        steps: list[Any] = [None] * self.T
+        for lay, ts in (reversed(self.groups) if last_first else self.groups):
+            k = build(r.cell, r.nonlinearity, lay, args[ts[0]]).boxed
+            for t in ts:
+                steps[t] = k
+        return steps
 
-    def run_forward(self) -> None:
+    def run_forward(self, train: bool = True) -> None:
+        """The forward loop; ``train``: the kernels also keep what the backward reads."""
         r, T, H = self.run, self.T, self.H
         w_t = self.w_hh.t()
         if self.hm is not None:
@@ -190,9 +216,11 @@ class _Sequence:
             hm = self.hm.unbind(0)
         else:
             hm = [s[0] for s in self.prev]
+        if train:
+            self._keep_for_backward()
         args = [self._common_args(t) + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
-                for t in range(T)]
-        steps = self._kernels(forward_kernel, args, range(T))
+                + self.saves[t] for t in range(T)]
+        steps = self._kernels(forward_kernel if train else inference_kernel, args)
         pre = self.pre.unbind(0)
         if r.per_gate:  # one product per gate block, into its columns
             if not r.cell.joint:
@@ -247,8 +275,11 @@ class _Sequence:
         for buf, d in zip(dS[0], d_final):
             if d is not None:
                 buf.copy_(d)
-        d_pre = torch.empty_like(self.pre)
-        d_x = d_pre if r.cell.joint else torch.empty_like(self.pre)
+        if self.reads_pre:
+            d_pre = torch.empty_like(self.pre)
+            d_x = d_pre if r.cell.joint else torch.empty_like(self.pre)
+        else:  # the backward reads no pre-activation: their buffers take their gradients
+            d_pre, d_x = self.pre, self.xp
         dP, dX = d_pre.unbind(0), d_x.unbind(0)
         dh_rec = self.out.new_zeros(B, G, H) if r.per_gate else self.out.new_zeros(B, H)
         args = []
@@ -256,8 +287,9 @@ class _Sequence:
             d_in, d_new = dS[(T - 1 - t) % 2], dS[(T - t) % 2]
             given = [d for d, s in zip(d_new, self.prev[t]) if s is not None]
             bufs = [dP[t]] if r.cell.joint else [dX[t], dP[t]]
-            args.append(self._common_args(t) + d_in + [dh_rec, D[t]] + bufs + given)
-        steps = self._kernels(backward_kernel, args, range(T - 1, -1, -1))
+            args.append(self._common_args(t) + self.new[t] + self.saves[t] + d_in
+                        + [dh_rec, D[t]] + bufs + given)
+        steps = self._kernels(backward_kernel, args, last_first=True)
         d_p = [torch.zeros_like(p) for p in self.p]
         w = self.w_hh
         if r.per_gate:  # one batched product over the gate blocks into [G, B, H] views
@@ -363,7 +395,7 @@ def fused_layer(cell: CellSpec, x: Tensor, state: State, params: Params, masks: 
                tuple(p), M.rec_per_gate, rec is not None)
     if not torch.is_grad_enabled():
         seq = _Sequence(run, xp, w_hh, b_rec, tuple(p.values()), state)
-        seq.run_forward()
+        seq.run_forward(train=False)
         return seq.out, seq.final_state_of(seq.out)
     out, *final = _Fused.apply(run, xp, w_hh, b_rec, len(p), *p.values(), *state)
     return out, tuple(final)

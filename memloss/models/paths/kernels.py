@@ -1,26 +1,36 @@
 """Step kernels derived from a cell's step function: no equation is written here.
 
 For one layout of a step's inputs (which masks, their shapes, dtype, device) this module
-traces two functions of plain tensors with ``make_fx`` and compiles them with TorchInductor
-(C++ on CPU, Triton on CUDA):
+splits ``cell.step`` into a forward and a backward graph (:func:`step_plan`: AOT autograd's
+joint trace of the step and its vector-Jacobian product, partitioned so that the backward
+recomputes nothing: it reads the gate activations and the other values the forward
+computed, as ``torch.nn.LSTM`` keeps its gates), traces three functions of plain tensors
+around them with ``make_fx`` and compiles them with TorchInductor (C++ on CPU, Triton on
+CUDA):
 
-* forward: ``cell.step`` on the step's pre-activations, previous state and masks, the new
-  state written into the caller's buffers (and ``h_t m_rec,t+1``, the next product's
+* inference: ``cell.step`` on the step's pre-activations, previous state and masks, the
+  new state written into the caller's buffers (and ``h_t m_rec,t+1``, the next product's
   input, when the recurrent site has a sampled mask: ``[B, H]`` tied, ``[B, G, H]`` one
   per gate block);
-* backward: the vector-Jacobian product of the same ``cell.step`` (``torch.func.vjp``),
-  after summing the three gradients that reach ``h_t`` (through the next step's state, its
-  recurrent product, and the output); the gradients of the pre-activations and of the
-  previous state are written into the caller's buffers, those of the step's parameters
-  returned.
+* forward (training): the same, and the values the backward reads written into per-step
+  save buffers (those that are not already a step input or the new state);
+* backward: the backward graph on those values, after summing the three gradients that
+  reach ``h_t`` (through the next step's state, its recurrent product, and the output);
+  the gradients of the pre-activations and of the previous state are written into the
+  caller's buffers, those of the step's parameters returned.
 
 Writing into buffers lets Inductor store results straight into the sequence's tensors
 (no per-step copies). Whether and how to compile: :data:`COMPILE` (env ``MEMLOSS_COMPILE``):
 
 * ``auto`` (default): steps of at least :data:`MIN_COMPILE_ELEMENTS` gate values
-  (``B * G*H``) are traced and compiled in one background thread; until a kernel is ready
-  the layer runs the step function eagerly (same results), so the first training step does
-  not wait for the compiler. One INFO line says so when the first compile starts;
+  (``B * G*H``) are compiled in the background: a separate compiler process (one per
+  process, started with the first kernel, at a lower priority) traces and compiles each
+  kernel into the kernel cache, then a background thread here loads it from that cache
+  (cheap) and switches the layer to it. Until a kernel is ready the layer runs the step
+  function eagerly (same results), so the first training step does not wait for the
+  compiler, and the compiler's work does not hold this interpreter's lock. Where the
+  compiler process cannot start or dies, the thread compiles instead (one WARNING line).
+  One INFO line says what happens when the first compile starts;
 * ``always``: trace and compile on first use, before the step runs (benchmarks, tests);
 * ``never``: trace only; the traced graphs run op by op.
 
@@ -38,10 +48,14 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import pickle
 import queue
+import subprocess
+import sys
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -50,9 +64,11 @@ from torch import Tensor
 
 from ..cells import CellSpec
 
-__all__ = ["Layout", "Kernel", "forward_kernel", "backward_kernel", "compiled_kernels",
+__all__ = ["Layout", "Kernel", "StepPlan", "step_plan", "inference_kernel", "forward_kernel",
+           "backward_kernel", "compiled_kernels",
            "COMPILE", "MIN_COMPILE_ELEMENTS", "COMPILE_SECONDS", "CACHE_ENV", "clear_cache",
-           "compile_stats", "kernel_cache_dir", "wait_compiled"]
+           "compile_stats", "kernel_cache_dir", "wait_compiled", "COMPILER_PROCESS",
+           "COMPILER_NICE"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +79,13 @@ COMPILE: str = os.environ.get("MEMLOSS_COMPILE", "auto")
 MIN_COMPILE_ELEMENTS = 4096
 #: seconds spent tracing and compiling step kernels in this process, by kind (the
 #: ``compile`` part runs in the background under ``auto``)
-COMPILE_SECONDS: dict[str, float] = {"trace": 0.0, "compile": 0.0}
+COMPILE_SECONDS: dict[str, float] = {"trace": 0.0, "compile": 0.0, "process": 0.0}
+#: under ``auto``, compile in a separate process (False: in the background thread itself,
+#: which shares this interpreter's lock with training)
+COMPILER_PROCESS: bool = True
+#: how much lower the compiler process's scheduling priority is (``os.nice``), so that on a
+#: busy machine it yields to training
+COMPILER_NICE = 10
 #: the environment variable naming the kernel cache folder (overrides everything else)
 CACHE_ENV = "MEMLOSS_KERNEL_CACHE"
 
@@ -73,6 +95,10 @@ _lock = threading.Lock()
 _jobs: "queue.Queue[Kernel]" = queue.Queue()
 _worker: list[threading.Thread] = []
 _announced: list[bool] = []
+#: the compiler process (started with the first background compile), or a reason it is not
+#: used
+_child: list["_Compiler"] = []
+_child_broken: list[str] = []
 
 
 #: the user's own ``TORCHINDUCTOR_CACHE_DIR``, read before torch can set it: tracing imports
@@ -130,15 +156,149 @@ class Layout:
         return pre, tuple(state), m, p, m_next, i + self.next_rec
 
 
-def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+def _step_inputs(lay: Layout, args: Sequence[Any]) -> tuple[list, int]:
+    """The step's own inputs among a kernel's arguments (pre-activations, given previous
+    states, masks, parameters), and the index of the kernel's next argument."""
+    n = lay.n_pre + sum(lay.present) + len(lay.sites) + len(lay.params)
+    return list(args[:n]), n + lay.next_rec
+
+
+def _pure_step(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+    """``cell.step`` as a function of its tensors in kernel order (no ``m_next``)."""
+    plain = replace(lay, next_rec=False)
+
+    def step(*xs: Tensor) -> tuple:
+        pre, state, m, p, _, _ = plain.split(xs)
+        return tuple(cell.step(pre, state, m, p, nonlinearity))
+
+    return step
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The step split into a forward graph that also returns what the backward reads, and a
+    backward graph that reads it (AOT autograd's joint trace, partitioned so that nothing is
+    recomputed): nothing is written here but where each saved value is kept.
+
+    ``fw(*inputs)`` returns the new state, then the saved values; ``bw(*saved, *d_new_state)``
+    returns one gradient per input (None for the masks and for inputs the step does not
+    differentiate through). ``saved[j]`` says where the backward kernel finds the ``j``-th
+    saved value: ``("input", i)`` the step's ``i``-th input, ``("state", k)`` the new state
+    ``k``, ``("buffer", b)`` the ``b``-th save buffer, which the forward kernel fills from
+    ``fw``'s output ``sources[b]``. ``buffers[b]``: its shape and dtype (one step's). (One
+    flat buffer per step for all of them, sliced inside the kernels, made Inductor's
+    forward kernel slower: 37 against 25 us a call at H = 64, B = 32.)"""
+
+    fw: Any
+    bw: Any
+    n_pre: int
+    n_state: int
+    saved: tuple[tuple[str, int], ...]
+    sources: tuple[int, ...]
+    buffers: tuple[tuple[tuple[int, ...], torch.dtype], ...]
+
+    @property
+    def reads_pre(self) -> bool:
+        """Whether the backward reads a pre-activation (else its buffer may take the
+        pre-activations' gradient)."""
+        return any(w == "input" and i < self.n_pre for w, i in self.saved)
+
+
+_plans: dict[tuple, StepPlan] = {}
+
+
+def _derive_plan(cell: CellSpec, nonlinearity: str, lay: Layout,
+                 inputs: Sequence[Tensor]) -> StepPlan:
+    import warnings
+
+    from torch._functorch.aot_autograd import aot_function
+    from torch._functorch.partitioners import default_partition
+
+    graphs: dict[str, Any] = {}
+
+    def keep(name: str) -> Callable[[Any, Any], Any]:
+        def compiler(gm: Any, example: Any) -> Any:
+            graphs[name] = gm
+            return gm
+        return compiler
+
+    n_pre, n_given, n_m = lay.n_pre, sum(lay.present), len(lay.sites)
+    grad = [i < n_pre + n_given or i >= n_pre + n_given + n_m for i in range(len(inputs))]
+    xs = [torch.zeros(t.shape, dtype=t.dtype, device=t.device).requires_grad_(g)
+          for t, g in zip(inputs, grad)]
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "doesn't take boxed arguments": called here only
+        joint = aot_function(_pure_step(cell, nonlinearity, lay), fw_compiler=keep("fw"),
+                             bw_compiler=keep("bw"), partition_fn=default_partition)
+        with torch.enable_grad():
+            outs = joint(*xs)
+            torch.autograd.backward(outs, [torch.zeros_like(o) for o in outs])
+    COMPILE_SECONDS["trace"] += time.perf_counter() - t0
+    fw, bw = graphs["fw"], graphs["bw"]
+    n_state = len(outs)
+    fw_out = list(fw.graph.output_node().args[0])
+    bw_in = [n for n in bw.graph.nodes if n.op == "placeholder"]
+    n_tangents = sum(n.name.startswith("tangents") for n in bw_in)
+    n_saved = len(bw_in) - n_tangents
+    if n_tangents != n_state or len(fw_out) != n_state + n_saved:
+        raise RuntimeError(f"the {cell.name} step's partitioned graphs do not have the form "
+                           f"the fused path expects ({len(fw_out)} forward outputs, "
+                           f"{n_saved} saved, {n_tangents} tangents, {n_state} states)")
+    placeholders = [n for n in fw.graph.nodes if n.op == "placeholder"]
+    saved: list[tuple[str, int]] = []
+    sources: list[int] = []
+    buffers: list[tuple[tuple[int, ...], torch.dtype]] = []
+    where: dict[Any, tuple[str, int]] = {}
+    for j, node in enumerate(fw_out[n_state:]):
+        src = node
+        while src.op == "call_function" and src.target is torch.ops.aten.detach.default:
+            src = src.args[0]  # the same values (aliases): kept once
+        if src not in where:
+            if src.op == "placeholder":
+                where[src] = ("input", placeholders.index(src))
+            elif src in fw_out[:n_state]:
+                where[src] = ("state", fw_out.index(src))
+            else:
+                val = src.meta["val"]
+                where[src] = ("buffer", len(buffers))
+                sources.append(n_state + j)
+                buffers.append((tuple(val.shape), val.dtype))
+        saved.append(where[src])
+    return StepPlan(fw, bw, n_pre, n_state, tuple(saved), tuple(sources), tuple(buffers))
+
+
+def step_plan(cell: CellSpec, nonlinearity: str, lay: Layout,
+              inputs: Sequence[Tensor]) -> StepPlan:
+    """The partitioned step of a layout for step inputs laid out like ``inputs`` (the
+    kernels' first arguments: pre-activations, given previous states, masks, parameters);
+    cached. Its ``buffers`` are what the caller keeps per step for the backward."""
+    key = (cell.name, nonlinearity, lay, tuple(_key(t) for t in inputs))
+    plan = _plans.get(key)
+    if plan is None:
+        # under the tracing lock: tracing tools keep global state (fx's node-meta flag), so
+        # a trace here must not overlap a background compile's
+        with _lock:
+            plan = _plans.get(key)
+            if plan is None:
+                plan = _plans[key] = _derive_plan(cell, nonlinearity, lay, inputs)
+    return plan
+
+
+def _inference_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                  example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step alone (no saved values): ``kernel(*inputs, [m_next], *new_state_buffers,
+    [hm_buffer])``."""
     n_state = len(lay.present)
+    step = _pure_step(cell, nonlinearity, lay)
 
     def fwd(*args: Tensor) -> tuple:
-        pre, state, m, p, m_next, i = lay.split(args)
-        new = cell.step(pre, state, m, p, nonlinearity)
+        xs, i = _step_inputs(lay, args)
+        new = step(*xs)
         for buf, value in zip(args[i:i + n_state], new):
             buf.copy_(value)
-        if m_next is not None:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+            m_next = args[i - 1]
             h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
             args[i + n_state].copy_(h * m_next)
         return ()
@@ -146,17 +306,54 @@ def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...,
     return fwd
 
 
-def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[..., tuple]:
+def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step's forward graph: ``kernel(*inputs, [m_next], *new_state_buffers,
+    [hm_buffer], *save_buffers)``."""
     n_state = len(lay.present)
-    given = [k for k, g in enumerate(lay.present) if g]
+    xs0, _ = _step_inputs(lay, example)
+    plan = step_plan(cell, nonlinearity, lay, xs0)
+
+    def fwd(*args: Tensor) -> tuple:
+        xs, i = _step_inputs(lay, args)
+        outs = plan.fw(*xs)
+        new = outs[:n_state]
+        for buf, value in zip(args[i:i + n_state], new):
+            buf.copy_(value)
+        i += n_state
+        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
+            m_next = args[i - n_state - 1]
+            h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
+            args[i].copy_(h * m_next)
+            i += 1
+        for buf, src in zip(args[i:], plan.sources):
+            buf.copy_(outs[src])
+        return ()
+
+    return fwd
+
+
+def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
+                 example: Sequence[Tensor]) -> Callable[..., tuple]:
+    """The step's backward graph, reading what the forward kernel kept: ``kernel(*inputs,
+    [m_next], *new_state, *save_buffers, *d_state, dh_rec, d_out, *d_pre_buffers,
+    *d_given_state_buffers)``; returns the gradients of the step parameters."""
+    n_state = len(lay.present)
+    n_pre, n_given, n_m = lay.n_pre, sum(lay.present), len(lay.sites)
+    xs0, _ = _step_inputs(lay, example)
+    plan = step_plan(cell, nonlinearity, lay, xs0)
+    n_buf = len(plan.buffers)
 
     def bwd(*args: Tensor) -> tuple:
-        pre, state, m, p, m_next, i = lay.split(args)
+        xs, i = _step_inputs(lay, args)
+        m_next = args[i - 1] if lay.next_rec else None
+        new = args[i:i + n_state]
+        saves = args[i + n_state:i + n_state + n_buf]
+        i += n_state + n_buf
         d_state = args[i:i + n_state]
         dh_rec, d_out = args[i + n_state], args[i + n_state + 1]
         i += n_state + 2
-        d_pre_bufs = args[i:i + lay.n_pre]
-        d_given_bufs = args[i + lay.n_pre:]
+        d_bufs = args[i:i + n_pre + n_given]
         # everything that reaches h_t: the next step's state path, its recurrent product
         # (through that step's recurrent mask), and the output at t
         if m_next is None:
@@ -165,30 +362,32 @@ def _backward_fn(cell: CellSpec, nonlinearity: str, lay: Layout) -> Callable[...
             dh = d_state[0] + d_out + dh_rec * m_next
         else:  # per-gate masks: each gate block's product, through its mask
             dh = d_state[0] + d_out + (dh_rec * m_next).sum(-2)
-
-        def f(pre: tuple, given_state: tuple, p: dict) -> tuple:
-            full = list(state)
-            for k, s in zip(given, given_state):
-                full[k] = s
-            return cell.step(pre, tuple(full), m, p, nonlinearity)
-
-        _, vjp = torch.func.vjp(f, pre, tuple(state[k] for k in given), p)
-        d_pre, d_given, d_p = vjp((dh, *d_state[1:]))
-        for buf, g in zip((*d_pre_bufs, *d_given_bufs), (*d_pre, *d_given)):
-            buf.copy_(g)
-        return tuple(d_p[k] for k in lay.params)
+        place = {"input": xs, "state": new, "buffer": saves}
+        grads = plan.bw(*(place[w][k] for w, k in plan.saved), dh, *d_state[1:])
+        for buf, g in zip(d_bufs, grads[:n_pre + n_given]):
+            if g is None:  # an input the step does not differentiate through (h_{t-1}
+                buf.zero_()  # without zoneout)
+            else:
+                buf.copy_(g)
+        return tuple(torch.zeros_like(x) if g is None else g
+                     for x, g in zip(xs[n_pre + n_given + n_m:], grads[n_pre + n_given + n_m:]))
 
     return bwd
+
+
+_BUILD = {"inference": _inference_fn, "forward": _forward_fn, "backward": _backward_fn}
 
 
 class Kernel:
     """One step kernel of one layout. ``boxed(args)`` runs it on a list of tensors (the
     list may be emptied); ``fn`` is what runs now: the step function itself while a
-    background compile is pending, then the compiled (or traced) kernel."""
+    background compile is pending, then the compiled (or traced) kernel. ``desc`` describes
+    it as plain data (kind, cell, nonlinearity, layout, the example tensors' shapes,
+    strides, dtypes and devices): what the compiler process rebuilds it from."""
 
     def __init__(self, kind: str, fn: Callable[..., Any], example: Sequence[Tensor],
-                 what: str) -> None:
-        self.kind, self.what = kind, what
+                 what: str, desc: tuple) -> None:
+        self.kind, self.what, self.desc = kind, what, desc
         self.example = example
         self.source = fn  # the plain function: what is traced, and what runs meanwhile
         self.compiled = False
@@ -239,9 +438,52 @@ def _raw(compiled: Any, device: torch.device) -> Callable[[list], Any] | None:
     return call if device.type == "cpu" and callable(call) else None
 
 
-def _compile(k: Kernel) -> None:
+def _inductor(gm: Any, fresh: Sequence[Tensor]) -> Any:
+    """Compile a traced step graph with Inductor (through its disk cache)."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    # fake inputs of a mode with a shape environment: what Inductor's disk cache needs to
+    # key (and so reuse across processes) a graph compiled outside torch.compile
+    mode = FakeTensorMode(shape_env=ShapeEnv())
+    fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
+    # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
+    # for (and two threads on a busy machine wait on each other at barriers). No size
+    # asserts: a kernel is only called with the layout it is keyed by, and one assert per
+    # argument cost more than the backward's own work (at H = 64, B = 32: 22 against 8.5 us
+    # a call, docs/performance.md)
+    return torch._inductor.compile(gm, fakes, options={"cpp.threads": 1,
+                                                       "size_asserts": False})
+
+
+def _compile_failed(e: BaseException) -> None:
+    if not _compile_broken:
+        log.warning("compiling a step kernel failed (%s: %s); running traced steps op by op "
+                    "(set MEMLOSS_COMPILE=never to skip compiling)", type(e).__name__,
+                    str(e).splitlines()[0][:200] if str(e) else "")
+    _compile_broken.append(type(e).__name__)
+
+
+def _graph_key(gm: Any, fresh: Sequence[Tensor]) -> str:
+    """A name for a traced kernel in the kernel cache: its graph's code, its inputs' layout
+    and torch's version."""
+    import hashlib
+
+    text = "\n".join([torch.__version__, gm.code, *(repr(_key(t)) for t in fresh)])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _marker(key: str) -> Path:
+    """A file that says a kernel's graph is in the kernel cache (Inductor's own cache has
+    no lookup that does not compile on a miss)."""
+    return kernel_cache_dir() / "memloss-kernels" / key
+
+
+def _compile(k: Kernel, background: bool = False) -> None:
     """Trace and compile ``k`` (on any thread, one at a time), then switch it to the result;
-    where compiling fails, to the traced graph."""
+    where compiling fails, to the traced graph. ``background``: a kernel the cache does not
+    hold yet is first compiled by the compiler process (:func:`_in_process`), so that this
+    process only loads it."""
     with _lock:
         _use_cache_dir()  # before tracing, which imports Inductor and fixes its cache folder
         gm, fresh = _trace(k.source, k.example)
@@ -249,25 +491,19 @@ def _compile(k: Kernel) -> None:
             k._set(gm)
             k.pending = False
             return
-        from torch._subclasses.fake_tensor import FakeTensorMode
-        from torch.fx.experimental.symbolic_shapes import ShapeEnv
-
+        key = _graph_key(gm, fresh)
+    if background and not _marker(key).exists():
+        _in_process(k)
+    with _lock:
+        if _compile_broken:
+            k._set(gm)
+            k.pending = False
+            return
         t0 = time.perf_counter()
         try:
-            # fake inputs of a mode with a shape environment: what Inductor's disk cache
-            # needs to key (and so reuse across processes) a graph compiled outside
-            # torch.compile
-            mode = FakeTensorMode(shape_env=ShapeEnv())
-            fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
-            # one thread: a step kernel is 10-100 us of work, below what a parallel region
-            # pays for (and two threads on a busy machine wait on each other at barriers)
-            compiled = torch._inductor.compile(gm, fakes, options={"cpp.threads": 1})
+            compiled = _inductor(gm, fresh)
         except Exception as e:  # no working C++ compiler, an unsupported op: run the graph
-            if not _compile_broken:
-                log.warning("compiling a step kernel failed (%s: %s); running traced steps "
-                            "op by op (set MEMLOSS_COMPILE=never to skip compiling)",
-                            type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "")
-            _compile_broken.append(type(e).__name__)
+            _compile_failed(e)
             k._set(gm)
             return
         finally:
@@ -275,15 +511,130 @@ def _compile(k: Kernel) -> None:
             COMPILE_SECONDS["compile"] += time.perf_counter() - t0
         k._set(compiled, _raw(compiled, fresh[0].device))
         k.compiled = True
+        try:
+            _marker(key).parent.mkdir(parents=True, exist_ok=True)
+            _marker(key).touch()
+        except OSError:  # a read-only cache: the next process asks the compiler process again
+            pass
         log.debug("compiled the %s kernel of %s in %.1f s", k.kind, k.what,
                   time.perf_counter() - t0)
+
+
+#: the compiler process's command line after the interpreter
+_COMPILER_ARGS = ["-c", "from memloss.models.paths.kernels import _compiler_main; _compiler_main()"]
+
+
+class _CompileFailed(Exception):
+    """Inductor could not compile a kernel in the compiler process."""
+
+
+class _Compiler:
+    """The compiler process: a fresh interpreter (``python -c``, at a lower priority) that
+    reads pickled kernel descriptions (:attr:`Kernel.desc`) from its stdin, traces and
+    compiles each into the kernel cache, and answers one line per kernel. It ends when this
+    process closes its stdin (when this process ends), after the kernel in hand."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=str(kernel_cache_dir()),
+                   OMP_NUM_THREADS="1", MEMLOSS_COMPILE="always")
+        # the same modules as here (a checkout on sys.path, a test's root)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self.err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, *_COMPILER_ARGS],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, env=env,
+            close_fds=True)
+
+    def compile(self, data: bytes) -> float:
+        """Compile one pickled description; its seconds in the compiler process."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it ended: said below
+        line = self.proc.stdout.readline().decode(errors="replace").strip()
+        status, _, rest = line.partition(" ")
+        if status == "ok":
+            return float(rest)
+        if status == "compile-failed":
+            raise _CompileFailed(rest)
+        if status == "error":
+            raise RuntimeError(rest)
+        try:
+            code = self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # stdout closed, still running: end it
+            self.proc.kill()
+            code = self.proc.wait()
+        self.err.seek(0)
+        tail = self.err.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"it exited ({code}) {tail[0][:200]}".rstrip())
+
+
+def _compiler_main() -> None:
+    """The compiler process's loop (see :class:`_Compiler`)."""
+    answers, inp = sys.stdout, sys.stdin.buffer
+    sys.stdout = sys.stderr  # whatever a library prints stays off the answer channel
+    try:
+        os.nice(COMPILER_NICE)
+    except OSError:
+        pass
+    _use_cache_dir()
+    while True:
+        try:
+            kind, cell, nonlinearity, lay, specs = pickle.load(inp)
+        except EOFError:
+            return
+        t0 = time.perf_counter()
+        try:
+            example = [torch.empty_strided(shape, stride, dtype=dtype, device=device)
+                       for shape, stride, dtype, device in specs]
+            gm, fresh = _trace(_BUILD[kind](cell, nonlinearity, lay, example), example)
+        except Exception as e:
+            answer = f"error {type(e).__name__}: {_first_line(e)}"
+        else:
+            try:
+                _inductor(gm, fresh)
+                answer = f"ok {time.perf_counter() - t0:.3f}"
+            except Exception as e:
+                answer = f"compile-failed {type(e).__name__}: {_first_line(e)}"
+        answers.write(answer + "\n")
+        answers.flush()
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0][:200] if str(e) else ""
+
+
+def _in_process(k: Kernel) -> None:
+    """Compile ``k`` into the kernel cache in the compiler process (started here the first
+    time), so that :func:`_compile` then only loads it. Where the process cannot be used,
+    nothing is done and the caller's :func:`_compile` compiles here."""
+    if not COMPILER_PROCESS or _child_broken or _compile_broken:
+        return
+    try:
+        data = pickle.dumps(k.desc)
+    except Exception as e:  # e.g. a cell defined where no other process can import it
+        log.debug("the %s kernel of %s is compiled in this process: %s", k.kind, k.what, e)
+        return
+    try:
+        if not _child:
+            _child.append(_Compiler())
+        COMPILE_SECONDS["process"] += _child[0].compile(data)
+    except _CompileFailed as e:
+        _compile_failed(e)
+    except Exception as e:  # could not start, died, could not rebuild the kernel
+        _child_broken.append(type(e).__name__)
+        log.warning("the kernel compiler process failed (%s: %s); compiling step kernels in "
+                    "a background thread of this process instead (training is slower "
+                    "meanwhile)", type(e).__name__, _first_line(e))
 
 
 def _work() -> None:
     while True:
         k = _jobs.get()
         try:
-            _compile(k)
+            _compile(k, background=True)
         except Exception as e:  # keep the step function: correct, only slower
             k.pending = False
             log.warning("a step kernel could not be built (%s: %s); the layer keeps running "
@@ -296,8 +647,9 @@ def _announce(k: Kernel, background: bool) -> None:
     if _announced:
         return
     _announced.append(True)
-    how = ("in a background thread; until they are ready the layer runs the step uncompiled "
-           "(slower, same results)" if background else "before the first step")
+    how = ("in the background (a separate compiler process); until they are ready the layer "
+           "runs the step uncompiled (slower, same results)" if background
+           else "before the first step")
     log.info("compiling the fused path's step kernels for %s with TorchInductor %s. Once per "
              "layout (masks, B, H, dtype): 5-20 s of CPU per kernel on an empty cache, "
              "loaded from the kernel cache %s afterwards; MEMLOSS_COMPILE=never skips "
@@ -312,13 +664,15 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
     k = _cache.get(key)
     if k is not None:
         return k
-    build = _forward_fn if kind == "forward" else _backward_fn
     what = (f"a {cell.name} layer (B={pre.shape[0]}, {pre.shape[-1]} gate values, "
             f"{str(pre.dtype).replace('torch.', '')}, {pre.device.type})")
     # the caller's tensors go on changing: keep only their layout
     example = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
                for t in example]
-    k = _cache[key] = Kernel(kind, build(cell, nonlinearity, lay), example, what)
+    desc = (kind, cell, nonlinearity, lay,
+            tuple((tuple(t.shape), t.stride(), t.dtype, t.device) for t in example))
+    k = _cache[key] = Kernel(kind, _BUILD[kind](cell, nonlinearity, lay, example), example,
+                             what, desc)
     if not want:
         with _lock:
             gm, _ = _trace(k.source, example)
@@ -341,22 +695,32 @@ def _kernel(kind: str, cell: CellSpec, nonlinearity: str, lay: Layout,
     return k
 
 
+def inference_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
+                     example: Sequence[Tensor]) -> Kernel:
+    """The step without autograd, for tensors laid out like ``example`` (the kernel's
+    arguments: their shapes, strides, dtypes and devices); cached. Call it as
+    ``kernel(*pre, *state, *masks, *params, [m_rec_next], *new_state_buffers, [hm_buffer])``
+    (or ``kernel.boxed([...])``); it returns nothing."""
+    return _kernel("inference", cell, nonlinearity, lay, example)
+
+
 def forward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
                    example: Sequence[Tensor]) -> Kernel:
-    """The forward kernel of a layout, built for tensors laid out like ``example`` (the
-    kernel's arguments: their shapes, strides, dtypes and devices); cached. Call it as
-    ``kernel(*pre, *state, *masks, *params, [m_rec_next], *new_state_buffers,
-    [hm_buffer])`` (or ``kernel.boxed([...])``); it returns nothing."""
+    """The training forward kernel of a layout: as :func:`inference_kernel`, and it also
+    writes what the backward reads into the save buffers
+    (:func:`step_plan` ``(...).buffers``) given after the others:
+    ``kernel(..., *new_state_buffers, [hm_buffer], *save_buffers)``."""
     return _kernel("forward", cell, nonlinearity, lay, example)
 
 
 def backward_kernel(cell: CellSpec, nonlinearity: str, lay: Layout,
                     example: Sequence[Tensor]) -> Kernel:
     """The backward kernel of a layout: ``kernel(*pre, *state, *masks, *params,
-    [m_rec_next], *d_state, dh_rec, d_out, *d_pre_buffers, *d_prev_state_buffers)`` writes
-    the gradients of the pre-activations and of the given previous states into the buffers
-    and returns those of the step parameters. With per-gate recurrent masks ``dh_rec`` is
-    ``[B, G, H]``: the product of each gate block."""
+    [m_rec_next], *new_state, *save_buffers, *d_state, dh_rec, d_out, *d_pre_buffers,
+    *d_prev_state_buffers)`` writes the gradients of the pre-activations and of the given
+    previous states into the buffers and returns those of the step parameters. It reads
+    the values the forward kept (no recomputation). With per-gate recurrent masks ``dh_rec``
+    is ``[B, G, H]``: the product of each gate block."""
     return _kernel("backward", cell, nonlinearity, lay, example)
 
 
@@ -379,11 +743,12 @@ def compiled_kernels() -> int:
 
 def compile_stats() -> dict[str, Any]:
     """What building step kernels has cost this process, for a run's record: seconds spent
-    tracing and compiling (the compiling partly in the background), kernels compiled and
-    still pending, the mode and the kernel cache folder."""
+    tracing and compiling here (the compiling partly in the background) and in the compiler
+    process, kernels compiled and still pending, the mode and the kernel cache folder."""
     ks = list(_cache.values())
     return {"mode": COMPILE, "trace_seconds": round(COMPILE_SECONDS["trace"], 3),
             "compile_seconds": round(COMPILE_SECONDS["compile"], 3),
+            "compiler_process_seconds": round(COMPILE_SECONDS["process"], 3),
             "compiled_kernels": sum(k.compiled for k in ks),
             "pending_kernels": sum(k.pending for k in ks),
             "cache_dir": str(kernel_cache_dir())}
@@ -394,4 +759,5 @@ def clear_cache() -> None:
     background compile has finished."""
     wait_compiled()
     _cache.clear()
+    _plans.clear()
     _compile_broken.clear()
