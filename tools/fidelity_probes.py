@@ -288,24 +288,21 @@ def sentence(frame: pd.DataFrame) -> str:
     rest = stats.drop(index=list(fades.index) + list(grows.index))
     scheme = ratio.groupby("row", sort=False)["scheme"].first()
 
-    def told(stats_: pd.DataFrame) -> str:
-        return "; ".join(f"{r} (`{scheme[r]}`) to {s['mean']:.2f}x (seeds {_span(s['min'], s['max'])})"
-                         for r, s in stats_.iterrows())
+    def told(verb: str, stats_: pd.DataFrame) -> str:
+        return " and ".join(
+            f"of {r} (`{scheme[r]}`) {verb if i == 0 else ''}to {s['mean']:.2f}x".replace("  ", " ")
+            + f" its training-mode norm {after} (seeds {_span(s['min'], s['max'])})"
+            for i, (r, s) in enumerate(stats_.iterrows()))
 
     if fades.empty and grows.empty:
-        return (f"No key row's memory state fades at test: {after} its deterministic norm is "
-                f"{_span(stats['min'].min(), stats['max'].max())}x its training-mode norm in "
-                f"every row and seed (fading means below {FADE:g}x in every seed).")
-    parts = []
-    if not fades.empty:
-        parts.append(f"the memory state fades at test {after} in {told(fades)} of its "
-                     "training-mode norm")
-    if not grows.empty:
-        parts.append(f"it grows at test in {told(grows)}")
-    keep = (f", while {_span(rest['min'].min(), rest['max'].max())}x in the other key rows"
+        return (f"No key row's memory state fades at test: {after} the deterministic norm is "
+                f"{_span(stats['min'].min(), stats['max'].max())}x the training-mode norm "
+                f"across rows and seeds (a row fades when below {FADE:g}x in every seed).")
+    parts = ([told("fades ", fades)] if not fades.empty else []) + \
+        ([told("grows ", grows)] if not grows.empty else [])
+    keep = (f", while the other key rows keep {_span(rest['min'].min(), rest['max'].max())}x"
             if not rest.empty else "")
-    text = " and ".join(parts) + keep + "."
-    return text[0].upper() + text[1:]
+    return "Under deterministic inference the memory state " + "; and ".join(parts) + keep + "."
 
 
 def _slug(paper: str, table: str, cpu: bool) -> str:
@@ -321,8 +318,6 @@ def _groups(frame: pd.DataFrame) -> Iterable[tuple[tuple[str, str, bool], pd.Dat
 def markdown(frame: pd.DataFrame) -> str:
     """Per table: the key rows' probe numbers (mean and range over seeds), the sentence,
     the probe sizes and the figure's name."""
-    from memloss.reports.wording import metric as metric_words
-
     parts = []
     for (paper, table, cpu), group in _groups(frame):
         name = _metric_name(group)
@@ -364,7 +359,7 @@ def markdown(frame: pd.DataFrame) -> str:
                   f"log-slope is that of ln ||dL_T/ds_t|| over t for the last step's loss "
                   f"({PARAMS['gradient-flow']['batch_size']} sequences, "
                   f"{PARAMS['gradient-flow']['samples']} mask draws; steeper = the signal fades "
-                  f"faster going back); {metric_words(name).words if name else 'the metric'} on "
+                  f"faster going back); {name or 'the metric'} on "
                   f"{int(scaled.max()) if len(scaled) else '?'}-step test sequences, "
                   f"MC over {PARAMS['test-time-scaling']['samples']} masks. Figure: "
                   f"`img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
