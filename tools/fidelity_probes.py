@@ -181,10 +181,12 @@ def _cached(folder: Path, name: str, params: dict[str, Any], source: dict[str, A
 
 
 def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: int = 0
-                      ) -> tuple[dict[str, dict[str, Any]], float]:
+                      ) -> tuple[dict[str, dict[str, Any]], str, float]:
     """Run (or reuse from ``out``) the three probes on ``path``'s scored weights; returns
-    their summaries by probe and the CPU seconds spent (0 when every summary was reused)."""
-    from memloss.diagnostics import make_probe, run_probes
+    their summaries by probe (a probe that cannot measure the net, e.g. a step-wise probe on
+    ``output-zoneout``, is left out with a warning), the name of the cell's memory state
+    (``c`` of an LSTM, as state-decay reads it) and the CPU seconds spent."""
+    from memloss.diagnostics import NotApplicable, make_probe, run_probes
     from memloss.runs import load_run, probe_source
 
     start = time.process_time()
@@ -199,25 +201,35 @@ def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: in
             summaries[name] = hit
             continue
         task = run.task if name == "test-time-scaling" else long_task
-        run_probes(run.net, task, [name], out, params={name: params}, seed=seed, source=source)
+        try:
+            run_probes(run.net, task, [name], out, params={name: params}, seed=seed,
+                       source=source)
+        except NotApplicable as e:
+            log.warning("%s: %s left out: %s", path, name, e)
+            continue
         summaries[name] = json.loads((out / f"{name}.json").read_text())["summary"]
+    memory = run.net.rnn.cell.memory
     spent = time.process_time() - start
-    return summaries, spent
+    return summaries, memory.state if memory is not None else "h", spent
 
 
-def numbers(summaries: dict[str, dict[str, Any]]) -> list[tuple[str, str, float]]:
-    """``(quantity, mode, value)`` from the three probes' summaries."""
-    sd, gf, ts = (summaries[n] for n in ("state-decay", "gradient-flow", "test-time-scaling"))
-    out: list[tuple[str, str, float]] = [("steps", "", float(sd["length"]))]
-    for mode, v in sd["final_ratio_to_train_mode"].items():
-        out.append(("state_ratio", mode, v))
-    for mode in ("deterministic", "train-mode"):
-        out.append(("state_factor", mode, sd["decay_rate"][mode]))
-    state = str(sd["quantity"]).split("_")[0]
-    for mode, slopes in gf["log_slope"].items():
-        out.append(("grad_slope", mode, slopes.get(f"last/grad_{state}")))
-    metric = str(ts["metric"])
-    for split, by_mode in ts["table"].items():
+def numbers(summaries: dict[str, dict[str, Any]], state: str) -> list[tuple[str, str, float]]:
+    """``(quantity, mode, value)`` from the three probes' summaries; ``state`` names the
+    memory state whose gradient is read (``c`` of an LSTM)."""
+    sd, gf, ts = (summaries.get(n) or {}
+                  for n in ("state-decay", "gradient-flow", "test-time-scaling"))
+    out: list[tuple[str, str, float]] = []
+    if sd:
+        out.append(("steps", "", float(sd["length"])))
+        for mode, v in sd["final_ratio_to_train_mode"].items():
+            out.append(("state_ratio", mode, v))
+        for mode in ("deterministic", "train-mode"):
+            out.append(("state_factor", mode, sd["decay_rate"][mode]))
+    if gf:
+        for mode, slopes in gf["log_slope"].items():
+            out.append(("grad_slope", mode, slopes.get(f"last/grad_{state}")))
+    metric = str(ts.get("metric", ""))
+    for split, by_mode in ts.get("table", {}).items():
         if split != "test":
             continue
         for mode, by_length in by_mode.items():
@@ -234,9 +246,9 @@ def results_frame(runs: Sequence[tuple[Path, dict[str, Any]]], out: Path,
     rows = []
     for i, (path, info) in enumerate(runs, 1):
         folder = out / path.parent.name / path.name
-        summaries, spent = probe_run_numbers(path, folder, steps_factor)
+        summaries, state, spent = probe_run_numbers(path, folder, steps_factor)
         log.info("[%d/%d] %s: %.1f s CPU", i, len(runs), path, spent)
-        for q, m, v in numbers(summaries) + [("cpu_seconds", "", spent)]:
+        for q, m, v in numbers(summaries, state) + [("cpu_seconds", "", spent)]:
             rows.append({**info, "quantity": q, "mode": m, "value": v})
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -333,7 +345,7 @@ def markdown(frame: pd.DataFrame) -> str:
         rows = group.drop_duplicates("row")
         seeds = group.groupby("row", sort=False)["seed"].nunique()
         lines = [f"**{paper}, {table}{' (CPU size)' if cpu else ''}: memory-loss probes on the "
-                 f"key rows** ({len(rows)} rows)", "",
+                 f"key rows** ({len(rows)} row{'' if len(rows) == 1 else 's'})", "",
                  "| row | scheme | seeds | " + " | ".join(c[2] for c in cols) + " |",
                  "|---" * (3 + len(cols)) + "|"]
         for _, r in rows.sort_values(["family", "row"]).iterrows():
@@ -351,6 +363,8 @@ def markdown(frame: pd.DataFrame) -> str:
         steps = group[group["quantity"] == "steps"]["value"]
         scaled = group[group["quantity"] == "scaling_steps"]["value"]
         weights = ", ".join(sorted(set(group["weights"])))
+        lacking = [r for r in rows["row"] if r not in stats.get(("state_ratio", "deterministic"),
+                                                                  pd.DataFrame()).index]
         lines += ["", sentence(group), "",
                   f"Mean [range] over seeds; {weights} weights, as the presets score them. "
                   f"`s` is the memory state (`c` of an LSTM), measured on {PARAMS['state-decay']['batch_size']} "
@@ -361,8 +375,10 @@ def markdown(frame: pd.DataFrame) -> str:
                   f"{PARAMS['gradient-flow']['samples']} mask draws; steeper = the signal fades "
                   f"faster going back); {name or 'the metric'} on "
                   f"{int(scaled.max()) if len(scaled) else '?'}-step test sequences, "
-                  f"MC over {PARAMS['test-time-scaling']['samples']} masks. Figure: "
-                  f"`img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
+                  f"MC over {PARAMS['test-time-scaling']['samples']} masks. "
+                  + (f"State-decay cannot step through {'; '.join(lacking)} (no state numbers). "
+                     if lacking else "")
+                  + f"Figure: `img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

@@ -112,14 +112,26 @@ def test_key_rows_are_chosen_by_scheme(tmp_path):
 
 
 @pytest.mark.slow
-def test_probes_two_tiny_trained_runs(tmp_path, capsys):
-    """Two trained runs (no dropout; Moon per sequence) probed end to end."""
+def test_probes_two_tiny_trained_runs(tmp_path, capsys, monkeypatch):
+    """Three trained runs (no dropout and Moon per sequence of one table; output zoneout of
+    another, which the step-wise probes refuse) probed end to end."""
+    import memloss.diagnostics.data as data
+    from memloss.diagnostics.unroll import StepwiseError
     from memloss.resolve import preset_info
     from memloss.training import TrainConfig, train
 
+    def refuse(net, inputs, owner, **kw):  # a tiny net's output-zoneout gap is within tolerance
+        if "output-zoneout" in net.config.scheme.spec:
+            raise StepwiseError(f"{owner}: cannot probe it step by step")
+        return check(net, inputs, owner, **kw)
+
+    check = data.check_stepwise
+    monkeypatch.setattr(data, "check_stepwise", refuse)
+
     sweep = tmp_path / "sweep"
     for preset, scheme in (("semeniuta-t2-baseline-cpu", "none"),
-                           ("semeniuta-t2-moon-0.5-sequence-cpu", "moon:p=0.5,sampling=sequence")):
+                           ("semeniuta-t2-moon-0.5-sequence-cpu", "moon:p=0.5,sampling=sequence"),
+                           ("krueger-t3-output-zoneout-0.25-cpu", "output-zoneout:p=0.25")):
         cfg = TrainConfig(task="temporal-order",
                           task_params={"length": 6, "train_size": 64, "valid_size": 16,
                                        "test_size": 32},
@@ -134,12 +146,16 @@ def test_probes_two_tiny_trained_runs(tmp_path, capsys):
     frame = pd.read_csv(csv, keep_default_na=False)
     assert list(frame.columns) == tool.COLUMNS
     assert set(frame["preset"]) == {"semeniuta-t2-baseline-cpu",
-                                    "semeniuta-t2-moon-0.5-sequence-cpu"}
+                                    "semeniuta-t2-moon-0.5-sequence-cpu",
+                                    "krueger-t3-output-zoneout-0.25-cpu"}
+    zoned = frame[frame["family"] == "output-zoneout"]
+    assert set(zoned["quantity"]) == {"accuracy", "scaling_steps", "cpu_seconds"}
+    assert "State-decay cannot step through Recurrent dropout with output zoneout" in text
     want = {("state_ratio", "deterministic"), ("state_ratio", "other-scaling"),
             ("state_factor", "deterministic"), ("grad_slope", "deterministic"),
             ("grad_slope", "train-mode"), ("accuracy", "deterministic"), ("accuracy", "mc"),
             ("accuracy", "train-mode"), ("steps", ""), ("cpu_seconds", "")}
-    for preset, group in frame.groupby("preset"):
+    for preset, group in frame[frame["family"] != "output-zoneout"].groupby("preset"):
         assert want <= set(zip(group["quantity"], group["mode"])), preset
     steps = frame[frame["quantity"] == "steps"]["value"]
     assert set(steps) == {24.0}  # 4 x the trained 6 steps
@@ -147,8 +163,8 @@ def test_probes_two_tiny_trained_runs(tmp_path, capsys):
     assert all(math.isclose(v, 1.0) for v in none["value"])  # no masks: the same state
     assert (out / "sweep" / "semeniuta-t2-baseline-cpu_seed-0" / "state-decay.json").is_file()
     assert not (sweep / "semeniuta-t2-baseline-cpu_seed-0" / "diagnostics").exists()
-    assert [p.name for p in (tmp_path / "img").iterdir()] == [
-        "fidelity-probes-semeniuta-table-2-cpu.png"]
+    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == [
+        "fidelity-probes-krueger-table-3-cpu.png", "fidelity-probes-semeniuta-table-2-cpu.png"]
     assert tool.main(["--from-csv", str(csv)]) == 0
     assert capsys.readouterr().out == text
     # probed again: every probe's file is reused, no CPU spent on probing
