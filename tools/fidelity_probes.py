@@ -167,8 +167,17 @@ def _longer(task: Any, factor: float) -> Any:
     return task if base is None else task_at_length(task, max(1, round(factor * base)))
 
 
-def _cached(folder: Path, name: str, params: dict[str, Any], source: dict[str, Any]
-            ) -> dict[str, Any] | None:
+def _steps(task: Any) -> int | None:
+    """Steps of the first test batch of ``task`` (what the step-wise probes unroll)."""
+    for batch in task.batches("test", 1):
+        return int(batch.inputs.shape[1])
+    return None
+
+
+def _cached(folder: Path, name: str, params: dict[str, Any], source: dict[str, Any],
+            steps: int | None) -> dict[str, Any] | None:
+    """The summary of ``folder/<name>.json`` when it was measured with the same parameters
+    on the same checkpoint (and, for a step-wise probe, over ``steps`` steps)."""
     from memloss.diagnostics.base import json_safe
 
     try:
@@ -177,7 +186,10 @@ def _cached(folder: Path, name: str, params: dict[str, Any], source: dict[str, A
         return None
     want = json_safe(params)
     same = all(meta.get("params", {}).get(k) == v for k, v in want.items())
-    return meta["summary"] if same and meta.get("checkpoint") == source.get("checkpoint") else None
+    summary = meta.get("summary") or {}
+    if steps is not None and summary.get("length") != steps:
+        return None
+    return summary if same and meta.get("checkpoint") == source.get("checkpoint") else None
 
 
 def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: int = 0
@@ -194,13 +206,15 @@ def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: in
     source = probe_source(run)
     summaries: dict[str, dict[str, Any]] = {}
     long_task = _longer(run.task, steps_factor)
+    long_steps = _steps(long_task)
     for name, params in PARAMS.items():
-        full = make_probe(name, **params).params
-        hit = _cached(out, name, full, source)
+        stepwise = name != "test-time-scaling"
+        hit = _cached(out, name, make_probe(name, **params).params, source,
+                      long_steps if stepwise else None)
         if hit is not None:
             summaries[name] = hit
             continue
-        task = run.task if name == "test-time-scaling" else long_task
+        task = long_task if stepwise else run.task
         try:
             run_probes(run.net, task, [name], out, params={name: params}, seed=seed,
                        source=source)

@@ -167,8 +167,15 @@ def test_probes_two_tiny_trained_runs(tmp_path, capsys, monkeypatch):
         "fidelity-probes-krueger-table-3-cpu.png", "fidelity-probes-semeniuta-table-2-cpu.png"]
     assert tool.main(["--from-csv", str(csv)]) == 0
     assert capsys.readouterr().out == text
-    # probed again: every probe's file is reused, no CPU spent on probing
+    # probed again: every probe's file is reused (not written again)
+    files = sorted(out.rglob("*.json"))
+    before = [f.stat().st_mtime_ns for f in files]
     assert tool.main(argv + ["--csv", str(tmp_path / "again.csv")]) == 0
+    assert [f.stat().st_mtime_ns for f in files] == before
+    # another length: the step-wise probes run again
+    assert tool.main(argv + ["--csv", str(tmp_path / "x2.csv"), "--steps-factor", "2"]) == 0
+    x2 = pd.read_csv(tmp_path / "x2.csv", keep_default_na=False)
+    assert set(x2[x2["quantity"] == "steps"]["value"]) == {12.0}
     again = pd.read_csv(tmp_path / "again.csv", keep_default_na=False)
     keep = again["quantity"] != "cpu_seconds"
     pd.testing.assert_frame_equal(again[keep].reset_index(drop=True),
