@@ -197,34 +197,47 @@ def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: in
     """Run (or reuse from ``out``) the three probes on ``path``'s scored weights; returns
     their summaries by probe (a probe that cannot measure the net, e.g. a step-wise probe on
     ``output-zoneout``, is left out with a warning), the name of the cell's memory state
-    (``c`` of an LSTM, as state-decay reads it) and the CPU seconds spent."""
+    (``c`` of an LSTM, as state-decay reads it) and the CPU seconds that loading the run
+    and the probes took (a reused probe counts what it took when it ran, kept in
+    ``out/cpu_seconds.json``)."""
+    from memloss.core.atomic import atomic_write_text
     from memloss.diagnostics import NotApplicable, make_probe, run_probes
     from memloss.runs import load_run, probe_source
 
     start = time.process_time()
     run = load_run(path, weights="final")
     source = probe_source(run)
+    cost_file = out / "cpu_seconds.json"
+    try:
+        cost: dict[str, float] = json.loads(cost_file.read_text())
+    except (OSError, ValueError):
+        cost = {}
     summaries: dict[str, dict[str, Any]] = {}
     long_task = _longer(run.task, steps_factor)
     long_steps = _steps(long_task)
+    load = time.process_time() - start
     for name, params in PARAMS.items():
         stepwise = name != "test-time-scaling"
         hit = _cached(out, name, make_probe(name, **params).params, source,
                       long_steps if stepwise else None)
-        if hit is not None:
+        if hit is not None and name in cost:
             summaries[name] = hit
             continue
         task = long_task if stepwise else run.task
+        began = time.process_time()
         try:
             run_probes(run.net, task, [name], out, params={name: params}, seed=seed,
                        source=source)
         except NotApplicable as e:
             log.warning("%s: %s left out: %s", path, name, e)
             continue
+        finally:
+            cost[name] = time.process_time() - began
         summaries[name] = json.loads((out / f"{name}.json").read_text())["summary"]
+    cost["load"] = load
+    atomic_write_text(cost_file, json.dumps(cost, indent=2, sort_keys=True) + "\n")
     memory = run.net.rnn.cell.memory
-    spent = time.process_time() - start
-    return summaries, memory.state if memory is not None else "h", spent
+    return summaries, memory.state if memory is not None else "h", sum(cost.values())
 
 
 def numbers(summaries: dict[str, dict[str, Any]], state: str) -> list[tuple[str, str, float]]:
