@@ -344,6 +344,13 @@ def sentence(frame: pd.DataFrame) -> str:
     return "Under deterministic inference the memory state " + "; and ".join(parts) + keep + "."
 
 
+def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the order the tables show them: no regularization, forward dropout only,
+    then the recurrent schemes by family."""
+    key = rows["family"].map(lambda f: (f != "none", f != "zaremba", f))
+    return rows.assign(_key=key).sort_values(["_key", "row"]).drop(columns="_key")
+
+
 def _slug(paper: str, table: str, cpu: bool) -> str:
     text = f"{paper.split()[0]}-{table}{'-cpu' if cpu else ''}".lower()
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
@@ -375,7 +382,7 @@ def markdown(frame: pd.DataFrame) -> str:
                  f"key rows** ({len(rows)} row{'' if len(rows) == 1 else 's'})", "",
                  "| row | scheme | seeds | " + " | ".join(c[2] for c in cols) + " |",
                  "|---" * (3 + len(cols)) + "|"]
-        for _, r in rows.sort_values(["family", "row"]).iterrows():
+        for _, r in _ordered(rows).iterrows():
             cells = []
             for q, m, _ in cols:
                 s = stats[(q, m)]
@@ -422,7 +429,7 @@ def figure(frame: pd.DataFrame, out: Path) -> Path:
     name = _metric_name(frame)
     panels = [q for q in ("state_ratio", "state_factor", "grad_slope", name)
               if q and not frame[frame["quantity"] == q].empty]
-    order = frame.drop_duplicates("row").sort_values(["family", "row"])
+    order = _ordered(frame.drop_duplicates("row"))
     short = {r["row"]: _short(r["scheme"]) for _, r in order.iterrows()}
     rows = list(order["row"])
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels) + 1.0, 4.4),
@@ -456,7 +463,7 @@ def figure(frame: pd.DataFrame, out: Path) -> Path:
     paper, table = str(frame["paper"].iloc[0]), str(frame["table"].iloc[0])
     seeds = frame.groupby("row")["seed"].nunique()
     fig.suptitle(f"{paper}, {table}: memory-loss probes on the key rows (points: seeds, "
-                 f"{seeds.min()}-{seeds.max()} per row; bars: means)", fontsize=10)
+                 f"{_span(seeds.min(), seeds.max())} per row; bars: means)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
