@@ -39,6 +39,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import re
 import sys
 import textwrap
@@ -521,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "go there, never into the runs")
             if not args.steps_factor > 0:
                 parser.error(f"--steps-factor must be > 0, got {args.steps_factor}")
+            # each run scores a few batches: compiling step kernels would cost more CPU
+            # than it saves (and a compile thread still running at exit aborts the process)
+            os.environ.setdefault("MEMLOSS_COMPILE", "never")
             import torch
 
             from memloss.collect import find_runs
