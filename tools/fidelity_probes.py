@@ -12,16 +12,16 @@ row per scheme family (the scheme's recurrent part: ``none``, ``moon``, ``semeni
 within a family the row whose recurrent part uses its paper's own sampling (the scheme's
 default), then the row without forward dropout, then the highest rate (``--rows all``
 probes every row). On each seed's network, with the weights the preset scores
-(``final.json``'s ``weights``), three probes run at small sizes (:data:`PARAMS`):
+(``final.json``'s ``weights``), three probes run at small sizes (:data:`PARAMS`), each on
+the first test batch made ``--steps-factor`` times the trained length (a stream's ``bptt``
+or the task's ``length``), from a zero state:
 
-* ``state-decay`` on the first test batch made ``--steps-factor`` times the trained length:
-  the memory-state norm (``||c_t||`` of an LSTM) under deterministic inference and with
+* ``state-decay``: the memory-state norm (``||c_t||`` of an LSTM) under deterministic inference and with
   the other scaling convention, relative to training mode (masks on) at the last step, and
   the fitted per-step factor of the norm;
-* ``gradient-flow`` on the same batch: the slope of ``ln ||dL_T/dc_t||`` over ``t`` for the
-  last-step loss (steeper = the last step's training signal fades faster going back);
-* ``test-time-scaling``: the task's metric at the longest length it measures, per inference
-  mode (deterministic, other scaling, MC average, one training-mode sample).
+* ``gradient-flow``: the slope of ``ln ||dL_T/dc_t||`` over ``t`` for the last-step loss (steeper = the last step's training signal fades faster going back);
+* ``test-time-scaling``: the task's metric on those sequences per inference mode
+  (deterministic, other scaling, MC average, one training-mode sample).
 
 Output: a CSV of those numbers (one row per run and number: ``paper, table, cpu, row,
 preset, family, scheme, seed, weights, quantity, mode, value``), then per table a Markdown
@@ -59,8 +59,7 @@ PARAMS: dict[str, dict[str, Any]] = {
     "state-decay": {"samples": 4, "batch_size": 16, "split": "test"},
     "gradient-flow": {"samples": 2, "batch_size": 16, "split": "test", "power_iters": 5,
                       "jacobian_stride": 20},
-    "test-time-scaling": {"samples": 4, "batch_size": 32, "max_batches": 4,
-                          "factors": (1.0, 4.0)},
+    "test-time-scaling": {"samples": 4, "batch_size": 64, "max_batches": 1, "factors": (1.0,)},
 }
 #: a row's state fades at test when its deterministic/training-mode norm ratio is below
 #: this in every seed (and grows when above its inverse in every seed)
@@ -188,7 +187,8 @@ def _cached(folder: Path, name: str, params: dict[str, Any], source: dict[str, A
     want = json_safe(params)
     same = all(meta.get("params", {}).get(k) == v for k, v in want.items())
     summary = meta.get("summary") or {}
-    if steps is not None and summary.get("length") != steps:
+    measured = summary.get("length", summary.get("trained_length"))
+    if steps is not None and measured != steps:
         return None
     return summary if same and meta.get("checkpoint") == source.get("checkpoint") else None
 
@@ -218,16 +218,13 @@ def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: in
     long_steps = _steps(long_task)
     load = time.process_time() - start
     for name, params in PARAMS.items():
-        stepwise = name != "test-time-scaling"
-        hit = _cached(out, name, make_probe(name, **params).params, source,
-                      long_steps if stepwise else None)
+        hit = _cached(out, name, make_probe(name, **params).params, source, long_steps)
         if hit is not None and name in cost:
             summaries[name] = hit
             continue
-        task = long_task if stepwise else run.task
         began = time.process_time()
         try:
-            run_probes(run.net, task, [name], out, params={name: params}, seed=seed,
+            run_probes(run.net, long_task, [name], out, params={name: params}, seed=seed,
                        source=source)
         except NotApplicable as e:
             log.warning("%s: %s left out: %s", path, name, e)
@@ -409,8 +406,8 @@ def markdown(frame: pd.DataFrame) -> str:
                   f"({PARAMS['gradient-flow']['batch_size']} sequences, "
                   f"{PARAMS['gradient-flow']['samples']} mask draws; steeper = the signal fades "
                   f"faster going back); {name or 'the metric'} on "
-                  f"{int(scaled.max()) if len(scaled) else '?'}-step test sequences, "
-                  f"MC over {PARAMS['test-time-scaling']['samples']} masks. "
+                  f"{PARAMS['test-time-scaling']['batch_size']} test sequences of "
+                  f"{int(scaled.max()) if len(scaled) else '?'} steps, MC over {PARAMS['test-time-scaling']['samples']} masks. "
                   + (f"State-decay cannot step through {'; '.join(lacking)} (no state numbers). "
                      if lacking else "")
                   + f"Figure: `img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
