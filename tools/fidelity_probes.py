@@ -473,8 +473,9 @@ def _short(spec: str) -> str:
     from memloss.models.schemes import parse_scheme
 
     scheme = parse_scheme(spec)
-    rates = [f"{f.name}={getattr(p, f.name):g}" for p in _parts(scheme)
-             if p.name not in ("zaremba", "none") and dataclasses.is_dataclass(p)
+    parts = _parts(scheme)
+    shown = [p for p in parts if p.name not in ("zaremba", "none")] or list(parts)
+    rates = [f"{f.name}={getattr(p, f.name):g}" for p in shown if dataclasses.is_dataclass(p)
              for f in dataclasses.fields(p)
              if re.fullmatch(r"p(_\w+)?", f.name) and getattr(p, f.name)]
     return " ".join([scheme.short] + rates)
