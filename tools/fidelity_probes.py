@@ -313,7 +313,8 @@ def _label(row: pd.Series) -> str:
 
 def sentence(frame: pd.DataFrame) -> str:
     """One sentence from the numbers of one table: which key row's memory state fades (or
-    grows) under deterministic inference relative to training mode, and by how much."""
+    grows) under deterministic inference relative to training mode, by how much, and that
+    row's test metric under deterministic inference and MC averaging."""
     ratio = frame[(frame["quantity"] == "state_ratio") & (frame["mode"] == "deterministic")]
     steps = frame[frame["quantity"] == "steps"]["value"]
     after = f"after {int(steps.max())} steps" if len(steps) else "at the last step"
@@ -325,10 +326,22 @@ def sentence(frame: pd.DataFrame) -> str:
     rest = stats.drop(index=list(fades.index) + list(grows.index))
     scheme = ratio.groupby("row", sort=False)["scheme"].first()
 
+    name = _metric_name(frame)
+    score = {m: frame[(frame["quantity"] == name) & (frame["mode"] == m)]
+             .groupby("row")["value"].mean() for m in ("deterministic", "mc")}
+    seeds = ratio.groupby("row", sort=False)["seed"].nunique()
+
+    def evidence(r: str, s: pd.Series) -> str:
+        text = f"seeds {_span(s['min'], s['max'])}" if seeds[r] > 1 else "1 seed"
+        if r in score["deterministic"].index and r in score["mc"].index:
+            text += (f"; test {name} {score['deterministic'][r]:.3g} deterministic, "
+                     f"{score['mc'][r]:.3g} MC")
+        return text
+
     def told(verb: str, stats_: pd.DataFrame) -> str:
         return " and ".join(
             f"of {r} (`{scheme[r]}`) {verb if i == 0 else ''}to {s['mean']:.2f}x".replace("  ", " ")
-            + f" its training-mode norm {after} (seeds {_span(s['min'], s['max'])})"
+            + f" its training-mode norm {after} ({evidence(r, s)})"
             for i, (r, s) in enumerate(stats_.iterrows()))
 
     if fades.empty and grows.empty:
