@@ -541,9 +541,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             from memloss.collect import find_runs
 
             torch.set_num_threads(1)
-            runs = key_runs(find_runs(args.dirs), args.rows)
+            paths = find_runs(args.dirs)
+            inside = [p for p in paths if args.out.resolve().is_relative_to(p.resolve())]
+            if inside:
+                parser.error(f"--out {args.out} lies inside the run {inside[0]}; give a folder "
+                             "of your own (the runs are only read)")
+            runs = key_runs(paths, args.rows)
             if not runs:
                 parser.error("no finished run (with final.json) among the directories given")
+            seen: dict[tuple, Path] = {}
+            for path, info in runs:
+                key = (info["preset"], info["seed"], info["scheme"])
+                if key in seen:
+                    parser.error(f"{path} and {seen[key]} are both seed {info['seed']} of "
+                                 f"{info['preset']}; give each run once")
+                seen[key] = path
             frame = results_frame(runs, args.out, args.steps_factor)
             if args.csv is not None:
                 args.csv.parent.mkdir(parents=True, exist_ok=True)

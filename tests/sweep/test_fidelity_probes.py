@@ -95,7 +95,7 @@ def _config_only(path: Path, preset: str, seed: int) -> None:
     (path / "final.json").write_text(json.dumps({"weights": "best"}))
 
 
-def test_key_rows_are_chosen_by_scheme(tmp_path):
+def test_key_rows_are_chosen_by_scheme(tmp_path, capsys):
     tool = _tool()
     names = [n for n in PRESETS.list() if n.startswith("semeniuta-t2-") and n.endswith("-cpu")]
     for n in names:
@@ -110,6 +110,16 @@ def test_key_rows_are_chosen_by_scheme(tmp_path):
     assert len(tool.key_runs(sorted(tmp_path.iterdir()), "all")) == len(names)
     assert tool.family("moon:p=0.5+zaremba:p=0.2") == "moon"
     assert tool.family("zaremba:p=0.5") == "zaremba" and tool.family("none") == "none"
+    # refused before anything is probed: a run given twice, --out inside a run
+    twice = tmp_path / "again" / "semeniuta-t2-baseline-cpu"
+    _config_only(twice, "semeniuta-t2-baseline-cpu", 0)
+    for argv, says in (([str(tmp_path), "--out", str(tmp_path / "semeniuta-t2-baseline-cpu" / "p")],
+                        "lies inside the run"),
+                       ([str(tmp_path), "--out", str(tmp_path.parent / "probes")],
+                        "give each run once")):
+        with pytest.raises(SystemExit):
+            tool.main(argv)
+        assert says in capsys.readouterr().err
 
 
 @pytest.mark.slow
