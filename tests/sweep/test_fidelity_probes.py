@@ -125,13 +125,13 @@ def test_key_rows_are_chosen_by_scheme(tmp_path, capsys):
 @pytest.mark.slow
 def test_probes_two_tiny_trained_runs(tmp_path, capsys, monkeypatch):
     """Three trained runs (no dropout and Moon per sequence of one table; output zoneout of
-    another, which the step-wise probes refuse) probed end to end."""
+    another, made one the step-wise probes refuse) probed end to end."""
     import memloss.diagnostics.data as data
     from memloss.diagnostics.unroll import StepwiseError
     from memloss.resolve import preset_info
     from memloss.training import TrainConfig, train
 
-    def refuse(net, inputs, owner, **kw):  # a tiny net's output-zoneout gap is within tolerance
+    def refuse(net, inputs, owner, **kw):  # as for a net that cannot be run step by step
         if "output-zoneout" in net.config.scheme.spec:
             raise StepwiseError(f"{owner}: cannot probe it step by step")
         return check(net, inputs, owner, **kw)
