@@ -198,9 +198,9 @@ def probe_run_numbers(path: Path, out: Path, steps_factor: float = 4.0, seed: in
     """Run (or reuse from ``out``) the three probes on ``path``'s scored weights; returns
     their summaries by probe (a probe that cannot measure the net, :class:`NotApplicable`,
     e.g. one a step-by-step run would not reproduce, is left out with a warning), the name
-    of the cell's memory state (``c`` of an LSTM, as state-decay reads it) and the CPU seconds that loading the run
-    and the probes took (a reused probe counts what it took when it ran, kept in
-    ``out/cpu_seconds.json``)."""
+    of the cell's memory state (``c`` of an LSTM, as state-decay reads it) and the CPU
+    seconds that loading the run and the probes took (a reused probe counts what it took
+    when it ran, kept in ``out/cpu_seconds.json``)."""
     from memloss.core.atomic import atomic_write_text
     from memloss.diagnostics import NotApplicable, make_probe, run_probes
     from memloss.runs import load_run, probe_source
