@@ -16,10 +16,11 @@ probes every row). On each seed's network, with the weights the preset scores
 the first test batch made ``--steps-factor`` times the trained length (a stream's ``bptt``
 or the task's ``length``), from a zero state:
 
-* ``state-decay``: the memory-state norm (``||c_t||`` of an LSTM) under deterministic inference and with
-  the other scaling convention, relative to training mode (masks on) at the last step, and
-  the fitted per-step factor of the norm;
-* ``gradient-flow``: the slope of ``ln ||dL_T/dc_t||`` over ``t`` for the last-step loss (steeper = the last step's training signal fades faster going back);
+* ``state-decay``: the memory-state norm (``||c_t||`` of an LSTM) under deterministic
+  inference and with the other scaling convention, relative to training mode (masks on)
+  at the last step, and the fitted per-step factor of the norm;
+* ``gradient-flow``: the slope of ``ln ||dL_T/dc_t||`` over ``t`` for the last-step loss
+  (steeper = the last step's training signal fades faster going back);
 * ``test-time-scaling``: the task's metric on those sequences per inference mode
   (deterministic, other scaling, MC average, one training-mode sample).
 
@@ -405,27 +406,32 @@ def markdown(frame: pd.DataFrame) -> str:
                                                      f" [{_span(one['min'], one['max'])}]"))
             lines.append(f"| {r['row']} | `{r['scheme']}` | {seeds[r['row']]} | "
                          + " | ".join(cells) + " |")
-        steps = group[group["quantity"] == "steps"]["value"]
-        scaled = group[group["quantity"] == "scaling_steps"]["value"]
-        weights = ", ".join(sorted(set(group["weights"])))
         lacking = [r for r in rows["row"] if r not in stats.get(("state_ratio", "deterministic"),
                                                                   pd.DataFrame()).index]
-        lines += ["", sentence(group), "",
-                  f"Mean [range] over seeds; {weights} weights, as the presets score them. "
-                  f"`s` is the memory state (`c` of an LSTM), measured on {PARAMS['state-decay']['batch_size']} "
-                  f"test sequences of {int(steps.max()) if len(steps) else '?'} steps from a zero state "
-                  f"(training mode: mean of {PARAMS['state-decay']['samples']} mask draws); the gradient "
-                  f"log-slope is that of ln ||dL_T/ds_t|| over t for the last step's loss "
-                  f"({PARAMS['gradient-flow']['batch_size']} sequences, "
-                  f"{PARAMS['gradient-flow']['samples']} mask draws; steeper = the signal fades "
-                  f"faster going back); {name or 'the metric'} on "
-                  f"{PARAMS['test-time-scaling']['batch_size']} test sequences of "
-                  f"{int(scaled.max()) if len(scaled) else '?'} steps, MC over {PARAMS['test-time-scaling']['samples']} masks. "
-                  + (f"State-decay cannot step through {'; '.join(lacking)} (no state numbers). "
-                     if lacking else "")
-                  + f"Figure: `img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
+        lines += ["", sentence(group), "", _notes(group, name, lacking)
+                  + f" Figure: `img/fidelity-probes-{_slug(paper, table, cpu)}.png`."]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+def _notes(group: pd.DataFrame, name: str, lacking: list[str]) -> str:
+    """What the numbers of one table are: weights, probe sizes, lengths."""
+    def most(q: str) -> str:
+        v = group[group["quantity"] == q]["value"]
+        return str(int(v.max())) if len(v) else "?"
+
+    sd, gf, ts = (PARAMS[n] for n in ("state-decay", "gradient-flow", "test-time-scaling"))
+    text = (f"Mean [range] over seeds; {', '.join(sorted(set(group['weights'])))} weights, as "
+            f"the presets score them. `s` is the memory state (`c` of an LSTM), measured on "
+            f"{sd['batch_size']} test sequences of {most('steps')} steps from a zero state "
+            f"(training mode: mean of {sd['samples']} mask draws); the gradient log-slope is "
+            f"that of ln ||dL_T/ds_t|| over t for the last step's loss ({gf['batch_size']} "
+            f"sequences, {gf['samples']} mask draws; steeper = the signal fades faster going "
+            f"back); {name or 'the metric'} on {ts['batch_size']} test sequences of "
+            f"{most('scaling_steps')} steps, MC over {ts['samples']} masks.")
+    if lacking:
+        text += f" State-decay cannot step through {'; '.join(lacking)} (no state numbers)."
+    return text
 
 
 def figure(frame: pd.DataFrame, out: Path) -> Path:

@@ -37,7 +37,8 @@ def _numbers(ratios: dict[str, list[float]]) -> pd.DataFrame:
                             ("state_ratio", "other-scaling", r / 2),
                             ("state_factor", "deterministic", 1.0 + 0.01 * seed),
                             ("state_factor", "train-mode", 1.0),
-                            ("grad_slope", "deterministic", 0.05), ("grad_slope", "train-mode", 0.04),
+                            ("grad_slope", "deterministic", 0.05),
+                            ("grad_slope", "train-mode", 0.04),
                             ("perplexity", "deterministic", 100 / r), ("perplexity", "mc", 90.0),
                             ("perplexity", "train-mode", 95.0), ("steps", "", 140.0),
                             ("scaling_steps", "", 140.0), ("cpu_seconds", "", 9.5)):
@@ -90,7 +91,8 @@ def _config_only(path: Path, preset: str, seed: int) -> None:
     p = PRESETS.get(preset)
     path.mkdir(parents=True)
     (path / "config.json").write_text(json.dumps({
-        "train": {"task": "text-word", "seed": seed}, "net": {"scheme": p.settings.get("scheme", "none")},
+        "train": {"task": "text-word", "seed": seed},
+        "net": {"scheme": p.settings.get("scheme", "none")},
         "info": {"preset": p.record()}}))
     (path / "final.json").write_text(json.dumps({"weights": "best"}))
 
