@@ -193,3 +193,15 @@ def test_probes_two_tiny_trained_runs(tmp_path, capsys, monkeypatch):
     keep = again["quantity"] != "cpu_seconds"
     pd.testing.assert_frame_equal(again[keep].reset_index(drop=True),
                                   frame[keep].reset_index(drop=True))
+
+
+def test_probes_measure_sequences_longer_than_trained():
+    from memloss.tasks import make_task
+    from memloss.tasks.text import TextWord
+
+    tool = _tool()
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    words = make_task("text-word", **TextWord.tiny(fixtures))
+    assert tool._steps(tool._longer(words, 4.0)) == 4 * words.bptt  # a stream's bptt
+    order = make_task("temporal-order", length=6, train_size=8, valid_size=8, test_size=8)
+    assert tool._steps(tool._longer(order, 2.0)) == 12  # a task's length
