@@ -47,7 +47,7 @@ from memloss.reports.paper_tables import paper_measurements, rank_agreement, sum
 from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import axis_label, counted, metric, x_axis
 
-__all__ = ["markdown", "curves", "verdicts_markdown", "findings_markdown", "replace_block",
+__all__ = ["markdown", "curves", "rows_markdown", "verdicts_markdown", "findings_markdown", "replace_block",
            "DOC_BEGIN", "DOC_END", "main"]
 
 
@@ -148,6 +148,45 @@ def curves(runs: Sequence[RunRecord], out: Path) -> None:
     plt.close(fig)
 
 
+def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
+                  curves: dict | None = None) -> str:
+    """Every row of ``results`` (:func:`memloss.evidence.read_results`) whose preset starts
+    with one of ``prefixes``, every split it has: seeds, mean, the 95% interval of the mean,
+    the per-seed values (seed order) and the paper's number; with ``curves``, each row's
+    last validation value too (what the final weights reach), in the results' metric.
+    Rows with and without a paper number alike (a baseline the paper does not print)."""
+    from memloss.evidence import CONFIDENCE
+    from scipy import stats
+
+    sel = results[results["row"].astype(str).str.startswith(tuple(prefixes))]
+    lines = ["| row | preset | split | seeds | mean | 95% interval | per seed | paper |",
+             "|---|---|---|---|---|---|---|---|"]
+    order = {"train": 0, "valid": 1, "valid_last": 2, "test": 3, "test_mc": 4}
+    frames = [sel[["row", "cpu", "split", "seed", "value"]]]
+    if curves:
+        last = [{"row": r, "cpu": c, "split": "valid_last", "seed": s, "value": v[-1]}
+                for (r, c, s), v in curves.items() if str(r).startswith(tuple(prefixes)) and v]
+        frames.append(pd.DataFrame(last, columns=["row", "cpu", "split", "seed", "value"]))
+    data = pd.concat(frames, ignore_index=True)
+    for (row, split), g in sorted(data.groupby(["row", "split"]),
+                                  key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+        g = g.sort_values("seed")
+        v = g["value"].to_numpy(float)
+        mean = float(v.mean())
+        if v.size > 1 and v.std(ddof=1) > 0:
+            low, high = stats.t.interval(CONFIDENCE, v.size - 1, loc=mean,
+                                         scale=v.std(ddof=1) / math.sqrt(v.size))
+            interval = f"[{_g(low)}, {_g(high)}]"
+        else:
+            interval = "-"
+        preset = PRESETS.get(str(row))
+        paper = preset.reported.get(split)
+        label = "valid (last)" if split == "valid_last" else split
+        lines.append(f"| {_cell(preset.row)} | `{row}` | {label} | {v.size} | {_g(mean)} | "
+                     f"{interval} | {', '.join(_g(x) for x in v)} | {_g(paper)} |")
+    return "\n".join(lines) + "\n"
+
+
 def _trivial_values(text: str) -> str:
     """``"row:split value; ..."`` -> the distinct ``split value`` pairs, in order."""
     seen: dict[str, None] = {}
@@ -213,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path,
                         help="with --verdicts: also write the verdict table into this Markdown "
                              "file, between its markers (docs/fidelity.md)")
+    parser.add_argument("--rows", nargs="+", metavar="PREFIX",
+                        help="with --results: print every row whose preset starts with a "
+                             "PREFIX (seeds, mean, interval, per seed, paper) instead")
     parser.add_argument("--trivial", type=Path,
                         help="with --results: the trivial baselines from this CSV (written by "
                              "--trivial-out) instead of computing them from the data")
@@ -225,8 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(findings_markdown())
         return 0
     if args.results is not None:
-        if args.dirs or not (args.verdicts or args.verdicts_csv):
-            parser.error("--results FILE.csv goes with --verdicts and no run directories")
+        if args.dirs or not (args.verdicts or args.verdicts_csv or args.rows):
+            parser.error("--results FILE.csv goes with --verdicts or --rows and no run "
+                         "directories")
         try:
             parts = [read_results(p) for p in args.results]
             results = pd.concat([r for r, _ in parts], ignore_index=True)
@@ -236,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ValueError(f"{len(twice)} results are given twice (first: "
                                  f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
                                  f"{twice['seed'].iloc[0]}); give each run's results once")
+            if args.rows:
+                sys.stdout.write(rows_markdown(results, args.rows, valid_curves))
+                return 0
             trivial: dict = {}
             if args.trivial is not None:
                 trivial = read_trivial(args.trivial)

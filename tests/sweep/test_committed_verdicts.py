@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 #: the results the verdicts come from: the transcribed values of the tables whose -cpu
 #: presets did not change, and the word-level regime's runs (docs/fidelity.md)
-RESULT_FILES = ("fidelity-cpu-transcribed.csv",)
+RESULT_FILES = ("fidelity-cpu-transcribed.csv", "fidelity-cpu-word.csv")
 
 
 def _tool():
