@@ -251,6 +251,21 @@ def test_bad_compile_mode_is_one_clear_error(monkeypatch):
         Recurrent("lstm", 3, 4, scheme="zoneout")(torch.randn(T, B, 3))
 
 
+def _compile_between(cell: str, scheme: str) -> dict:
+    """The fused path against the reference uncompiled, then again once the step kernels
+    have compiled; the compile stats between. Skips where Inductor cannot compile."""
+    tol = dict(atol=2e-5, rtol=1e-4)
+    _compare(cell, scheme, dtype=torch.float32, tol=tol)
+    assert kernels.wait_compiled(timeout=600)
+    stats = kernels.compile_stats()
+    _compare(cell, scheme, dtype=torch.float32, tol=tol)
+    built = kernels.compiled_kernels()
+    kernels.clear_cache()
+    if not built:
+        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+    return stats
+
+
 @pytest.mark.slow
 def test_background_compile_runs_the_step_meanwhile(monkeypatch, caplog):
     """Under ``auto`` the first calls run the step function while one thread compiles; the
@@ -263,16 +278,7 @@ def test_background_compile_runs_the_step_meanwhile(monkeypatch, caplog):
     monkeypatch.setattr(kernels, "_announced", [])
     kernels.clear_cache()
     with caplog.at_level(logging.INFO, logger=kernels.__name__):
-        _compare("lstm", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", dtype=torch.float32,
-                 tol=dict(atol=2e-5, rtol=1e-4))
-        assert kernels.wait_compiled(timeout=600)
-        stats = kernels.compile_stats()
-        _compare("lstm", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2", dtype=torch.float32,
-                 tol=dict(atol=2e-5, rtol=1e-4))
-    built = kernels.compiled_kernels()
-    kernels.clear_cache()
-    if not built:
-        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+        stats = _compile_between("lstm", "semeniuta:p=0.3+zoneout:p_cell=0,p_hidden=0.2")
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(lines) == 1 and "background" in lines[0] and "MEMLOSS_COMPILE=never" in lines[0]
     assert stats["compiled_kernels"] >= 2 and stats["pending_kernels"] == 0
@@ -352,15 +358,8 @@ def test_a_failing_compiler_process_falls_back_to_the_thread(monkeypatch, caplog
     monkeypatch.setattr(kernels, "_child_broken", [])
     monkeypatch.setenv(kernels.CACHE_ENV, str(tmp_path))
     kernels.clear_cache()
-    tol = dict(atol=2e-5, rtol=1e-4)
     with caplog.at_level(logging.WARNING, logger=kernels.__name__):
-        _compare("gru", "semeniuta:p=0.3", dtype=torch.float32, tol=tol)
-        assert kernels.wait_compiled(timeout=600)
-        _compare("gru", "semeniuta:p=0.3", dtype=torch.float32, tol=tol)
-    built = kernels.compiled_kernels()
-    kernels.clear_cache()
-    if not built:
-        pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
+        _compile_between("gru", "semeniuta:p=0.3")
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(lines) == 1 and "compiler process failed" in lines[0] and "exited (3)" in lines[0]
 
