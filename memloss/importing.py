@@ -406,18 +406,28 @@ def _check_sizes(net: Net, hidden_size: int | None, num_layers: int | None, task
                              f"{'none' if have is None else have}{hint}")
 
 
-def _apply_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
-                 head_w: Tensor | None, head_b: Tensor | None
-                 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, dict[str, Any]]:
-    task_vocab = getattr(getattr(task, "vocab", None), "itos", None)
-    if task_vocab is None:
+def _vocabs(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None, drop: str
+            ) -> tuple[Any, list[str]]:
+    """The task's vocabulary (its ``Vocab``) and the model's (``vocab``'s tokens in id
+    order), checked against the embedding's rows; ``drop``: the options to drop when the
+    task has no vocabulary."""
+    task_vocab = getattr(task, "vocab", None)
+    if getattr(task_vocab, "itos", None) is None:
         raise ValueError(f"task {task.name!r} has no vocabulary to map the model's tokens to; "
-                         "drop --vocab")
+                         f"drop {drop}")
     model_vocab = _read_vocab(vocab)
-    perm, missing = vocab_permutation(model_vocab, task_vocab)
     if emb is not None and int(emb.shape[0]) != len(model_vocab):
         raise ValueError(f"--vocab lists {len(model_vocab)} tokens, the embedding has "
                          f"{int(emb.shape[0])} rows")
+    return task_vocab, model_vocab
+
+
+def _apply_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
+                 head_w: Tensor | None, head_b: Tensor | None
+                 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, dict[str, Any]]:
+    task_vocab, model_vocab = _vocabs(task, vocab, emb, "--vocab")
+    task_vocab = task_vocab.itos
+    perm, missing = vocab_permutation(model_vocab, task_vocab)
     if missing:
         log.warning("%d task token(s) the model never had get probability 0: %s", len(missing),
                     missing[:5])
@@ -512,18 +522,11 @@ def unk_folding(model_vocab: Sequence[str], task_vocab: Sequence[str], unk: str
 def _fold_vocab(task: Any, vocab: "str | os.PathLike[str]", emb: Tensor | None,
                 head_w: Tensor | None) -> tuple[Tensor | None, UnkFolding, dict[str, Any]]:
     """The task-ordered embedding and the folding of ``--fold-unk``."""
-    task_vocab = getattr(task, "vocab", None)
-    if getattr(task_vocab, "itos", None) is None:
-        raise ValueError(f"task {task.name!r} has no vocabulary to map the model's tokens to; "
-                         "drop --vocab and --fold-unk")
+    task_vocab, model_vocab = _vocabs(task, vocab, emb, "--vocab and --fold-unk")
     if task_vocab.unk is None:
         raise ValueError(f"task {task.name!r} has no unknown token to fold the model's other "
                          "words into; drop --fold-unk")
-    model_vocab = _read_vocab(vocab)
     folding = unk_folding(model_vocab, task_vocab.itos, task_vocab.unk)
-    if emb is not None and int(emb.shape[0]) != len(model_vocab):
-        raise ValueError(f"--vocab lists {len(model_vocab)} tokens, the embedding has "
-                         f"{int(emb.shape[0])} rows")
     if head_w is None or int(head_w.shape[0]) != len(model_vocab):
         rows = "no head" if head_w is None else f"a head of {int(head_w.shape[0])} rows"
         raise ValueError(f"--fold-unk folds a head over the model's {len(model_vocab)} words; "

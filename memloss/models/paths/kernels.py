@@ -285,22 +285,30 @@ def step_plan(cell: CellSpec, nonlinearity: str, lay: Layout,
     return plan
 
 
+def _write_new_state(lay: Layout, args: Sequence[Tensor], i: int, new: Sequence[Tensor]) -> int:
+    """Write a step's new state into its buffers (``args[i:]``) and, under a sampled
+    recurrent mask, ``h_t m_rec,t+1`` (``[B, H]``, or ``[B, G, H]`` one per gate block) into
+    the buffer after them; the index of the kernel's next argument."""
+    n_state = len(lay.present)
+    for buf, value in zip(args[i:i + n_state], new):
+        buf.copy_(value)
+    if not lay.next_rec:
+        return i + n_state
+    m_next = args[i - 1]
+    h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
+    args[i + n_state].copy_(h * m_next)
+    return i + n_state + 1
+
+
 def _inference_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
                   example: Sequence[Tensor]) -> Callable[..., tuple]:
     """The step alone (no saved values): ``kernel(*inputs, [m_next], *new_state_buffers,
     [hm_buffer])``."""
-    n_state = len(lay.present)
     step = _pure_step(cell, nonlinearity, lay)
 
     def fwd(*args: Tensor) -> tuple:
         xs, i = _step_inputs(lay, args)
-        new = step(*xs)
-        for buf, value in zip(args[i:i + n_state], new):
-            buf.copy_(value)
-        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
-            m_next = args[i - 1]
-            h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
-            args[i + n_state].copy_(h * m_next)
+        _write_new_state(lay, args, i, step(*xs))
         return ()
 
     return fwd
@@ -317,15 +325,7 @@ def _forward_fn(cell: CellSpec, nonlinearity: str, lay: Layout,
     def fwd(*args: Tensor) -> tuple:
         xs, i = _step_inputs(lay, args)
         outs = plan.fw(*xs)
-        new = outs[:n_state]
-        for buf, value in zip(args[i:i + n_state], new):
-            buf.copy_(value)
-        i += n_state
-        if lay.next_rec:  # h_t m_rec,t+1: [B, H], or [B, G, H] one per gate block
-            m_next = args[i - n_state - 1]
-            h = new[0] if m_next.dim() < 3 else new[0].unsqueeze(-2)
-            args[i].copy_(h * m_next)
-            i += 1
+        i = _write_new_state(lay, args, i, outs[:n_state])
         for buf, src in zip(args[i:], plan.sources):
             buf.copy_(outs[src])
         return ()
@@ -460,7 +460,7 @@ def _compile_failed(e: BaseException) -> None:
     if not _compile_broken:
         log.warning("compiling a step kernel failed (%s: %s); running traced steps op by op "
                     "(set MEMLOSS_COMPILE=never to skip compiling)", type(e).__name__,
-                    str(e).splitlines()[0][:200] if str(e) else "")
+                    _first_line(e))
     _compile_broken.append(type(e).__name__)
 
 
