@@ -140,12 +140,9 @@ def test_the_report_shows_each_table_beside_the_paper(sweep_dir):
 
 
 def test_fidelity_tables_tool_writes_each_row_with_its_seeds_and_the_ordering(sweep_dir, capsys):
-    import importlib.util
-    from pathlib import Path
-    tool = Path(__file__).resolve().parents[2] / "tools" / "fidelity_tables.py"
-    spec = importlib.util.spec_from_file_location("fidelity_tables", tool)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from tests.sweep.tools import load_tool
+
+    module = load_tool("fidelity_tables")
     png = sweep_dir.parent / "curves.png"
     assert module.main([str(sweep_dir), "--curves", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

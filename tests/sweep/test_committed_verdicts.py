@@ -3,7 +3,6 @@ docs/fidelity.md opens with) are what the rule gives on the committed results
 (:data:`RESULT_FILES`)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +11,7 @@ import pytest
 from memloss.evidence import preset_trivial, read_results, read_trivial, verdicts_frame
 from memloss.tasks.data.errors import DataError
 from memloss.tasks.text import default_text_root
+from tests.sweep.tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -21,11 +21,7 @@ RESULT_FILES = ("fidelity-cpu-transcribed.csv", "fidelity-cpu-word.csv")
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("fidelity_tables",
-                                                  ROOT / "tools" / "fidelity_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("fidelity_tables")
 
 
 @pytest.mark.slow

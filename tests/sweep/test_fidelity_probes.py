@@ -2,7 +2,6 @@
 the numbers, --from-csv reproducing the Markdown, one figure per table."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -11,15 +10,12 @@ import pandas as pd
 import pytest
 
 from memloss.presets import PRESETS
+from tests.sweep.tools import load_tool
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "fidelity_probes.py"
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("fidelity_probes", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("fidelity_probes")
 
 
 def _numbers(ratios: dict[str, list[float]]) -> pd.DataFrame:

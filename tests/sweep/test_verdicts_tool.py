@@ -2,7 +2,6 @@
 the rule's verdicts, the trivial baseline and the commits beside each table."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +9,8 @@ import pytest
 
 from memloss.core.runfiles import append_jsonl, write_json
 from memloss.presets import PRESETS
+from tests.sweep.tools import load_tool
 
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "fidelity_tables.py"
 SIZES = {"train_size": 64, "valid_size": 40, "test_size": 40}
 #: (length, family) -> test accuracy of seeds 0, 1, 2 (Moon fails at test, the others learn)
 SCORES = {("short", "gal"): [1.0, 0.99, 1.0], ("short", "ours"): [1.0, 1.0, 0.98],
@@ -20,10 +19,7 @@ SCORES = {("short", "gal"): [1.0, 0.99, 1.0], ("short", "ours"): [1.0, 1.0, 0.98
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("fidelity_tables", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("fidelity_tables")
 
 
 def _write(path: Path, preset: str, seed: int, test: float) -> None:
