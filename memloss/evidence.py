@@ -380,9 +380,23 @@ def write_results(runs: Sequence, path: "str | Path") -> tuple[Path, Path]:
     return path, _curves_path(path)
 
 
-def read_results(path: "str | Path") -> tuple[pd.DataFrame, dict]:
+def read_results(*paths: "str | Path") -> tuple[pd.DataFrame, dict]:
     """Results and curves written by :func:`write_results` (a missing curves file: no
-    curves)."""
+    curves), from one or more files; a run's result given twice (the same row, size, split
+    and seed) is an error."""
+    parts = [_read_one(p) for p in paths]
+    results = pd.concat([r for r, _ in parts], ignore_index=True)
+    curves = {k: v for _, c in parts for k, v in c.items()}
+    twice = results[results.duplicated(["row", "cpu", "split", "seed"], keep=False)]
+    if not twice.empty:
+        raise ValueError(f"{len(twice)} results are given twice (first: "
+                         f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
+                         f"{twice['seed'].iloc[0]}); give each run's results once")
+    return results, curves
+
+
+def _read_one(path: "str | Path") -> tuple[pd.DataFrame, dict]:
+    """One file of :func:`read_results`."""
     path = Path(path)
     try:
         results = pd.read_csv(path, dtype={"commit": str})

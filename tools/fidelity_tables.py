@@ -43,7 +43,7 @@ from memloss.evidence import (preset_trivial, read_results, read_trivial, trivia
                               verdict_table, verdicts_frame, write_results, write_trivial)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
-from memloss.reports.paper_tables import paper_measurements, rank_agreement, summarize
+from memloss.reports.paper_tables import _interval, paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import axis_label, counted, metric, x_axis
 
@@ -155,9 +155,6 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
     the per-seed values (seed order) and the paper's number; with ``curves``, each row's
     last validation value too (what the final weights reach), in the results' metric.
     Rows with and without a paper number alike (a baseline the paper does not print)."""
-    from memloss.evidence import CONFIDENCE
-    from scipy import stats
-
     sel = results[results["row"].astype(str).str.startswith(tuple(prefixes))]
     lines = ["| row | preset | split | seeds | mean | 95% interval | per seed | paper |",
              "|---|---|---|---|---|---|---|---|"]
@@ -172,13 +169,8 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
                                   key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
         g = g.sort_values("seed")
         v = g["value"].to_numpy(float)
-        mean = float(v.mean())
-        if v.size > 1 and v.std(ddof=1) > 0:
-            low, high = stats.t.interval(CONFIDENCE, v.size - 1, loc=mean,
-                                         scale=v.std(ddof=1) / math.sqrt(v.size))
-            interval = f"[{_g(low)}, {_g(high)}]"
-        else:
-            interval = "-"
+        mean, sd, low, high = _interval(v)
+        interval = f"[{_g(low)}, {_g(high)}]" if sd > 0 else "-"  # nan > 0: one seed
         preset = PRESETS.get(str(row))
         paper = preset.reported.get(split)
         label = "valid (last)" if split == "valid_last" else split
@@ -271,14 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--results FILE.csv goes with --verdicts or --rows and no run "
                          "directories")
         try:
-            parts = [read_results(p) for p in args.results]
-            results = pd.concat([r for r, _ in parts], ignore_index=True)
-            valid_curves = {k: v for _, c in parts for k, v in c.items()}
-            twice = results[results.duplicated(["row", "cpu", "split", "seed"], keep=False)]
-            if not twice.empty:
-                raise ValueError(f"{len(twice)} results are given twice (first: "
-                                 f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
-                                 f"{twice['seed'].iloc[0]}); give each run's results once")
+            results, valid_curves = read_results(*args.results)
             if args.rows:
                 sys.stdout.write(rows_markdown(results, args.rows, valid_curves))
                 return 0

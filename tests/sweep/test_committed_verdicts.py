@@ -39,9 +39,7 @@ def test_the_committed_trivial_baselines_are_the_datas():
 
 
 def test_the_rule_gives_the_committed_verdicts():
-    parts = [read_results(RESULTS / name) for name in RESULT_FILES]
-    results = pd.concat([r for r, _ in parts], ignore_index=True)
-    curves = {k: v for _, c in parts for k, v in c.items()}
+    results, curves = read_results(*(RESULTS / name for name in RESULT_FILES))
     trivial = read_trivial(RESULTS / "fidelity-cpu-trivial.csv")
     got = verdicts_frame(results, curves, trivial)
     committed = pd.read_csv(RESULTS / "fidelity-cpu-verdicts.csv", keep_default_na=False)
