@@ -39,6 +39,7 @@ from typing import Sequence
 import pandas as pd
 
 from memloss.collect import find_runs
+from memloss.core.atomic import atomic_write_text
 from memloss.evidence import (preset_trivial, read_results, read_trivial, trivial_baselines,
                               verdict_table, verdicts_frame, write_results, write_trivial)
 from memloss.presets import PRESETS
@@ -242,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="with --verdicts: read the results written by --results-out "
                              "(one or more files) instead of run directories")
     parser.add_argument("--doc", type=Path,
-                        help="with --verdicts: also write the verdict table into this Markdown "
+                        help="with --results and --verdicts: also write the verdict table into this Markdown "
                              "file, between its markers (docs/fidelity.md)")
     parser.add_argument("--rows", nargs="+", metavar="PREFIX",
                         help="with --results: print every row whose preset starts with a "
@@ -258,6 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.findings:
         sys.stdout.write(findings_markdown())
         return 0
+    alone = [o for o, v in (("--rows", args.rows), ("--trivial", args.trivial),
+                            ("--trivial-out", args.trivial_out), ("--doc", args.doc)) if v]
+    if alone and args.results is None:
+        parser.error(f"{alone[0]} goes with --results FILE.csv (the committed results), not "
+                     "with run directories")
+    if args.doc and not (args.verdicts or args.verdicts_csv):
+        parser.error("--doc writes the verdict table: give --verdicts too")
     if args.results is not None:
         if args.dirs or not (args.verdicts or args.verdicts_csv or args.rows):
             parser.error("--results FILE.csv goes with --verdicts or --rows and no run "
@@ -281,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 table.to_csv(args.verdicts_csv, index=False)
             if args.doc:
                 doc = replace_block(args.doc.read_text(encoding="utf-8"), verdicts_markdown(table))
-                args.doc.write_text(doc, encoding="utf-8")
+                atomic_write_text(args.doc, doc)
         except (ValueError, OSError) as e:
             parser.error(str(e))
         sys.stdout.write(verdicts_markdown(table))

@@ -100,3 +100,38 @@ def test_results_out_then_results_give_the_same_verdicts(sweep, capsys, tmp_path
     with pytest.raises(SystemExit) as exit_:
         tool.main(["--results", str(tmp_path / "none.csv"), "--verdicts"])
     assert exit_.value.code == 2 and "not a readable results CSV" in capsys.readouterr().err
+
+
+def test_committed_results_regenerate_the_doc_table_without_the_data(sweep, capsys, tmp_path):
+    tool = _tool()
+    results, trivial = tmp_path / "results.csv", tmp_path / "trivial.csv"
+    assert tool.main([str(sweep), "--results-out", str(results)]) == 0
+    capsys.readouterr()
+    assert tool.main(["--results", str(results), "--verdicts", "--trivial-out",
+                      str(trivial)]) == 0
+    computed = capsys.readouterr().out
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"# title\n\n{tool.DOC_BEGIN}\nold\n{tool.DOC_END}\n\nafter\n",
+                   encoding="utf-8")
+    assert tool.main(["--results", str(results), "--verdicts", "--trivial", str(trivial),
+                      "--doc", str(doc)]) == 0
+    assert capsys.readouterr().out == computed  # the committed baselines give the same table
+    text = doc.read_text(encoding="utf-8")
+    assert text == tool.replace_block(text, computed) and "old" not in text
+    assert text.startswith("# title\n") and text.endswith(f"{tool.DOC_END}\n\nafter\n")
+    # a results file given twice, a document without markers, an option without --results:
+    # one line each, exit 2, the document untouched
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n", encoding="utf-8")
+    for argv, words in ((["--results", str(results), str(results), "--verdicts"],
+                         "are given twice"),
+                        (["--results", str(results), "--verdicts", "--doc", str(plain)],
+                         "no '<!-- verdicts"),
+                        ([str(sweep), "--rows", "semeniuta"], "--rows goes with --results"),
+                        (["--results", str(results), "--doc", str(doc)],
+                         "give --verdicts too")):
+        with pytest.raises(SystemExit) as exit_:
+            tool.main(argv)
+        assert exit_.value.code == 2 and words in capsys.readouterr().err
+    assert plain.read_text(encoding="utf-8") == "no markers\n"
+    assert doc.read_text(encoding="utf-8") == text
