@@ -116,10 +116,12 @@ def _preference(spec: str) -> tuple:
 
 def _describe(path: Path) -> dict[str, Any] | None:
     """What the CSV records of a finished run, or None for an unfinished one."""
+    from memloss.reports.runs import read_run
+
     if not (path / "final.json").is_file():
         return None
-    config = json.loads((path / "config.json").read_text())
-    final = json.loads((path / "final.json").read_text())
+    run = read_run(path)  # a corrupt or truncated file: one line naming it (a ValueError)
+    config, final = run.config, run.final
     preset = (config.get("info") or {}).get("preset") or {}
     spec = str((config.get("net") or {}).get("scheme")
                or (config.get("train", {}).get("net") or {}).get("scheme") or "none")
