@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import torch
 
-from .harness import TINY, file_hashes, in_child, output_to, start
+from .harness import HANG_SECONDS, HUNG, TINY, wait_or_kill, file_hashes, in_child, output_to, start
 from .outcomes import Outcome, judge_error
 
 Case = Callable[[Path], Outcome]
@@ -235,7 +235,11 @@ def _race(tmp: Path, make: Callable[[int], Callable[[], int]]) -> list:
         pids.append(pid)
     out = []
     for i, pid in enumerate(pids):
-        _, status = os.waitpid(pid, 0)
+        status = wait_or_kill(pid, HANG_SECONDS)
+        if status is None:
+            out.append((HUNG, f"Traceback (most recent call last): none: child {i} hung and "
+                              f"was killed after {HANG_SECONDS:g} s"))
+            continue
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         out.append((code, (tmp / f"race{i}.err").read_text()))
     return out

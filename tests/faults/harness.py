@@ -120,6 +120,29 @@ def output_to(path: Path) -> None:
     sys.stdout = sys.stderr
 
 
+#: how long a child may run before the harness calls it hung (kills it and says so), so a
+#: deadlock fails its test instead of stalling the whole run
+HANG_SECONDS = 600.0
+#: the exit code a hung child is given (timeout(1)'s); the text says "Traceback", so every
+#: judge counts it as a defect, never as the expected kill or a clear error
+HUNG = 124
+
+
+def wait_or_kill(pid: int, seconds: float) -> "int | None":
+    """The child's wait status, or None after killing it when ``seconds`` passed first."""
+    import time
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
 def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
              kill_after: float | None = None) -> Result:
     """Run ``fn`` (returning an exit code) in a forked child under ``plan``; ``kill_after``:
@@ -162,7 +185,10 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
         else:
             os.kill(pid, signal.SIGKILL)
     if status is None:
-        _, status = os.waitpid(pid, 0)
+        status = wait_or_kill(pid, HANG_SECONDS)
+        if status is None:
+            return Result(HUNG, f"Traceback (most recent call last): none: the child hung and "
+                                f"was killed after {HANG_SECONDS:g} s", [])
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     ops = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
         if log_path.exists() else []

@@ -107,6 +107,26 @@ _child_broken: list[str] = []
 _USER_INDUCTOR_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
 
 
+def _after_fork_in_child() -> None:
+    """Start afresh in a forked child (a DataLoader worker, a process pool, a test harness):
+    it copies this process's memory but only the forking thread, so the lock may be held by
+    a thread it does not have, the background worker and its queue are gone, and the
+    compiler process's pipes belong to the parent. New lock and queue, no worker, no
+    compiler process; a kernel whose compile was pending keeps its step function
+    (uncompiled, same results) instead of waiting for a compile that will never end."""
+    global _lock, _jobs
+    _lock = threading.Lock()
+    _jobs = queue.Queue()
+    _worker.clear()
+    _child.clear()
+    for k in list(_cache.values()):
+        k.pending = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def kernel_cache_dir() -> Path:
     """Where compiled kernels are kept across processes: ``$MEMLOSS_KERNEL_CACHE``, else a
     ``TORCHINDUCTOR_CACHE_DIR`` the user set, else ``$XDG_CACHE_HOME/memloss/inductor``
