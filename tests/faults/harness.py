@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import hashlib
 import io
 import json
@@ -129,7 +130,8 @@ HUNG = 124
 
 
 def wait_or_kill(pid: int, seconds: float) -> "int | None":
-    """The child's wait status, or None after killing it when ``seconds`` passed first."""
+    """The child's wait status, or None after killing it when ``seconds`` passed first (a
+    child of :func:`in_child` first writes every thread's stack to its stderr file)."""
     import time
 
     end = time.monotonic() + seconds
@@ -138,6 +140,9 @@ def wait_or_kill(pid: int, seconds: float) -> "int | None":
         if done:
             return status
         time.sleep(0.01)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
+        time.sleep(2)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None
@@ -159,6 +164,7 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
             signal.signal(signal.SIGINT, signal.default_int_handler)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             output_to(err_path)
+            faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a hung child is
             if plan is not None:
                 _install(plan, fd)
             code = fn()
@@ -187,8 +193,9 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
     if status is None:
         status = wait_or_kill(pid, HANG_SECONDS)
         if status is None:
+            stacks = err_path.read_text()[-4000:] if err_path.exists() else ""
             return Result(HUNG, f"Traceback (most recent call last): none: the child hung and "
-                                f"was killed after {HANG_SECONDS:g} s", [])
+                                f"was killed after {HANG_SECONDS:g} s; its threads:\n{stacks}", [])
     code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
     ops = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()] \
         if log_path.exists() else []
