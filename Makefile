@@ -33,7 +33,7 @@ setup: $(STAMP)
 # skip without a CUDA device); `make test-tiers` every tier but the fast one (CI runs `make
 # test`, then this). A tier with no test in it (pytest's exit status 5) is not a failure.
 TIERS := slow or full or e2e or faults or gpu
-SLOW_TIMEOUT ?= 1800
+SLOW_TIMEOUT ?= 900
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
