@@ -70,10 +70,10 @@ from memloss.presets.findings import FINDINGS, Comparison, Finding, row_split
 from memloss.reports.wording import metric as metric_words
 
 __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "VERDICTS",
-           "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict", "compare",
-           "overfits", "verdict", "verdicts", "results_frame", "diverged_runs", "curves_of",
-           "trivial_baselines", "preset_trivial", "verdict_table", "verdicts_frame",
-           "write_results", "read_results", "write_trivial", "read_trivial"]
+           "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
+           "compare", "overfits", "verdict", "verdicts", "results_frame", "diverged_runs",
+           "diverged_where", "curves_of", "trivial_baselines", "preset_trivial", "verdict_table",
+           "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,8 @@ class DivergedRun:
     """A run that stopped on a non-finite loss, gradient or weights: ``row`` (the full
     preset), ``cpu``, ``seed``, ``at`` (what went non-finite and where, e.g. "non-finite
     gradient norm (nan) at epoch 1 step 14"), the commit if its run directory recorded one,
-    the run's name and the error message."""
+    the run's name, the error message and the preset it ran (``row`` or its ``-cpu``
+    variant; empty: ``ROW-cpu`` when ``cpu``, else ``row``)."""
 
     row: str
     cpu: bool
@@ -108,6 +109,11 @@ class DivergedRun:
     commit: str = ""
     run: str = ""
     error: str = ""
+    preset: str = ""
+
+    @property
+    def preset_name(self) -> str:
+        return self.preset or (f"{self.row}-cpu" if self.cpu else self.row)
 
 
 @dataclass(frozen=True)
@@ -173,8 +179,9 @@ def _interval(d: np.ndarray) -> tuple[float, float, float, float]:
     return mean, float(low), float(high), p
 
 
-def _where(at: Mapping[int, str]) -> str:
-    """Where the seeds of ``at`` (seed -> where) diverged, each place once."""
+def diverged_where(at: Mapping[int, str]) -> str:
+    """Where the seeds of ``at`` (seed -> where) diverged, each place once (with its seeds
+    when they diverged in more than one place)."""
     places: dict[str, list[int]] = {}
     for s in sorted(at):
         places.setdefault(at[s], []).append(s)
@@ -186,7 +193,7 @@ def _where(at: Mapping[int, str]) -> str:
 
 def _diverged_words(row: str, at: Mapping[int, str], seeds: int) -> str:
     """``"ROW diverged in k of n seeds: WHERE"``."""
-    return f"{row} diverged in {len(at)} of {seeds} seeds: {_where(at)}"
+    return f"{row} diverged in {len(at)} of {seeds} seeds: {diverged_where(at)}"
 
 
 def _sign_compare(c: Comparison, a: Mapping[int, float], b: Mapping[int, float],
@@ -325,8 +332,8 @@ def verdict(finding: Finding, results: pd.DataFrame,
         elif kb is not None and n and all(s in diverged[ka] and s in diverged[kb]
                                           for s in a & seeds_of[kb]):
             reasons.append(f"both diverged: {c.a} and {c.b} in every one of their {n} paired "
-                           f"seeds ({c.a}: {_where(diverged[ka])}; {c.b}: "
-                           f"{_where(diverged[kb])})")
+                           f"seeds ({c.a}: {diverged_where(diverged[ka])}; {c.b}: "
+                           f"{diverged_where(diverged[kb])})")
     used_trivial: dict[str, float] = {}
     short: list[str] = []
     for (row, split), by_seed in values.items():
@@ -488,7 +495,7 @@ def _diverged_run(record: dict, where: Path, run_dir: Path) -> "DivergedRun | No
     seed = _seed_of(command, preset) if seed is None else int(seed)
     return DivergedRun(preset.cpu_of or name, preset.cpu_of is not None, seed, _at(error),
                        str(config.get("commit") or "") if isinstance(config, dict) else "",
-                       str(record.get("name") or run_dir.name), error)
+                       str(record.get("name") or run_dir.name), error, name)
 
 
 def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
