@@ -206,9 +206,9 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
     the per-seed values (seed order) and the paper's number; with ``curves``, each row's
     last validation value too (what the final weights reach), in the results' metric.
     Rows with and without a paper number alike (a baseline the paper does not print). A row
-    with diverged seeds says "diverged (k of n seeds)" and where instead of a mean (a
-    diverged run scores on no split; a row whose every seed diverged: one line per split
-    the paper reports)."""
+    with diverged seeds says "diverged (k of n seeds)" and where instead of a mean, on
+    every split it has a value for and every split the paper reports (a diverged run
+    scores on none)."""
     sel = results[results["row"].astype(str).str.startswith(tuple(prefixes))]
     down_sel = sel[sel["status"] == "diverged"] if "status" in sel else sel.iloc[:0]
     at_col = down_sel["diverged_at"] if "diverged_at" in down_sel else [""] * len(down_sel)
@@ -245,9 +245,11 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
             text = (f"| {_cell(preset.row)} | `{row}` | {label} | {v.size} | {_g(mean)} | "
                     f"{interval} | {', '.join(_g(x) for x in v)} | {_g(paper)} |")
         entries.append((str(row), order.get(split, 9), text))
-    for row in sorted(set(down) - set(data["row"].astype(str))):
+    shown = {(str(r), str(s)) for r, s in zip(data["row"], data["split"])}
+    for row in sorted(down):
         preset, at = PRESETS.get(row), down[row]
-        for split in [s for s in order if s in preset.reported] or ["-"]:
+        splits = [s for s in order if s in preset.reported] or ["-"]
+        for split in [s for s in splits if (row, s) not in shown]:
             entries.append((row, order.get(split, 9),
                             f"| {_cell(preset.row)} | `{row}` | {split} | {len(at)} | "
                             f"{_diverged_cell(len(at), len(at))} | - | {_per_seed({}, at)} "
