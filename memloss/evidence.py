@@ -21,7 +21,7 @@ split). A run that stopped on a non-finite loss, gradient or weights
    with seed ``s`` of the other, diverged seeds included); a ``better`` comparison whose two
    rows both diverged in every paired seed is not tested ("both diverged"); a ``similar``,
    ``below`` or ``above`` comparison of a row with diverged seeds is not tested ("ROW
-   diverged in k of n seeds (where)": a non-finite score is neither alike another nor on
+   diverged in k of n seeds: where": a non-finite score is neither alike another nor on
    one side of a number); every compared row but those the paper says fail (``may_fail``)
    beats the trivial baseline in the mean of its finite seeds (a row whose every seed
    diverged is judged by its comparisons instead); and every baseline row of the finding
@@ -454,14 +454,18 @@ def _at(error: str) -> str:
     return found["at"] if found else message.split("; ")[0].strip()
 
 
-def _seed_of(command: Sequence[str], preset) -> int:
+def _seed_of(command: Sequence[str], default: int, where: Path) -> int:
     """The seed a ``memloss train PRESET [--set seed=N ...]`` command trains with: the last
-    ``--set seed=N``, else the preset's own."""
-    seed = preset.config.seed
+    ``--set seed=N``, else ``default`` (the preset's)."""
+    seed = str(default)
     for flag, value in zip(command, command[1:]):
         if flag == "--set" and str(value).partition("=")[0].strip() == "seed":
-            seed = int(str(value).partition("=")[2])
-    return int(seed)
+            seed = str(value).partition("=")[2].strip()
+    try:
+        return int(seed)
+    except ValueError:
+        raise ValueError(f"{where}: its command sets seed={seed!r}, not a whole number; fix "
+                         "or remove the record") from None
 
 
 def _diverged_run(record: dict, where: Path, run_dir: Path) -> "DivergedRun | None":
@@ -492,10 +496,10 @@ def _diverged_run(record: dict, where: Path, run_dir: Path) -> "DivergedRun | No
                     run_dir.name, name)
         return None
     preset = PRESETS.get(name)
-    seed = _seed_of(command, preset) if seed is None else int(seed)
+    seed = _seed_of(command, preset.config.seed, where) if seed is None else int(seed)
+    commit = (config.get("commit") if isinstance(config, dict) else None) or record.get("commit")
     return DivergedRun(preset.cpu_of or name, preset.cpu_of is not None, seed, _at(error),
-                       str(config.get("commit") or "") if isinstance(config, dict) else "",
-                       str(record.get("name") or run_dir.name), error, name)
+                       str(commit or ""), str(record.get("name") or run_dir.name), error, name)
 
 
 def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
@@ -503,8 +507,9 @@ def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
     the error records of the sweeps at or below ``paths`` (``DIR/.sweep/errors/NAME.json``;
     for a run directory, its sweep's record of it). The preset and seed come from the run
     directory's config.json where the run kept one, else from the record's ``memloss train
-    PRESET --set seed=N`` command. Other failures are left out (with a warning): they
-    measure nothing. A corrupt record is an error naming it."""
+    PRESET --set seed=N`` command; the commit from that config.json, or from the record's
+    ``commit`` where it has one. Other failures are left out (with a warning): they measure
+    nothing. A corrupt record is an error naming it."""
     from memloss.core import runfiles as rf
     from memloss.sweep.job import SWEEP_META
 

@@ -81,9 +81,13 @@ def test_diverged_runs_from_a_sweeps_error_records(sweep, caplog):
 
 
 def test_a_command_without_a_seed_takes_the_presets(tmp_path):
-    _error(tmp_path, "moon", MOON + "-cpu", None, GRAD)
+    record = _error(tmp_path, "moon", MOON + "-cpu", None, GRAD)
     (d,) = diverged_runs([tmp_path])
-    assert (d.row, d.cpu, d.seed, d.preset_name) == (MOON, True, 0, MOON + "-cpu")
+    assert (d.row, d.cpu, d.seed, d.preset_name, d.commit) == (MOON, True, 0, MOON + "-cpu", "")
+    # a record that names its commit gives it
+    record.write_text(json.dumps({**json.loads(record.read_text(encoding="utf-8")),
+                                  "commit": "abc"}), encoding="utf-8")
+    assert diverged_runs([tmp_path])[0].commit == "abc"
 
 
 def test_a_corrupt_error_record_is_one_error_naming_it(tmp_path, capsys):
@@ -135,11 +139,12 @@ def test_the_tool_shows_diverged_rows_and_decides_by_them(sweep, capsys, tmp_pat
     tool = load_tool("fidelity_tables")
     assert tool.main([str(sweep)]) == 0
     out = capsys.readouterr().out
-    assert ("| Moon et al. (2015), sequence sampling, medium sequences | 3 | diverged (3 of 3 seeds) "
-            "| - | diverged, "
-            "diverged, diverged (non-finite gradient norm (nan) at epoch 1 step 14 (seeds 0, 2) "
-            "and non-finite training loss (inf) at epoch 3 step 250 (seed 1)) |") in out
-    assert "(a diverged run last): " in out and out.count("diverged (3 of 3 seeds).") == 2  # train, test
+    assert ("| Moon et al. (2015), sequence sampling, medium sequences | 3 | diverged (3 of 3 "
+            "seeds) | - | diverged, diverged, diverged (non-finite gradient norm (nan) at epoch 1 "
+            "step 14 (seeds 0, 2) and non-finite training loss (inf) at epoch 3 step 250 (seed "
+            "1)) |") in out
+    # ranked last on both splits the paper reports (train, test)
+    assert "(a diverged run last): " in out and out.count("diverged (3 of 3 seeds).") == 2
     csv = tmp_path / "verdicts.csv"
     results = tmp_path / "results.csv"
     assert tool.main([str(sweep), "--verdicts", "--verdicts-csv", str(csv),
@@ -171,3 +176,12 @@ def test_a_sweep_whose_every_run_diverged_is_collected(tmp_path, capsys):
     assert "| 3 | diverged (3 of 3 seeds) | - |" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # a folder with neither runs nor records stays an error
         load_tool("fidelity_tables").main([str(tmp_path / "moon" / ".sweep" / "logs")])
+
+
+def test_a_record_whose_seed_is_not_a_number_is_one_error(tmp_path):
+    record = _error(tmp_path, "moon", MOON, None, GRAD)
+    data = json.loads(record.read_text(encoding="utf-8"))
+    data["command"][3:3] = ["--set", "seed=one"]
+    record.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="moon.json: its command sets seed='one'"):
+        diverged_runs([tmp_path])
