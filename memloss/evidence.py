@@ -5,15 +5,29 @@ The findings are :data:`memloss.presets.findings.FINDINGS`. The input is one val
 the weights the paper scores, :func:`memloss.reports.paper_tables.measured`), the
 validation curve of every (row, seed), and the trivial baseline of each row's data
 (:mod:`memloss.tasks.baselines`: the unigram model or the majority class, on the same
-split). The rule (:func:`verdict`), for one finding at one size (full or CPU):
+split). A run that stopped on a non-finite loss, gradient or weights
+(:class:`~memloss.training.trainer.NonFiniteError`, recorded by a sweep in
+``DIR/.sweep/errors/NAME.json``: :func:`diverged_runs`) is a measured outcome too: its
+(row, seed) is *diverged*, with where it diverged, and no value on any split. The rule
+(:func:`verdict`), for one finding at one size (full or CPU):
 
+0. **A diverged run ranks below every finite run of its metric** (an infinite loss): worse
+   than any finite score, tied with another diverged run. Semeniuta et al. 2016 (Section 3,
+   Eq. 18) predict it for dropout on the hidden state with inverted scaling (``mask * x /
+   p`` in training): "exponentially increasing values of hidden states during training".
 1. **Tested only where the regime can show it** (else "not tested", every reason given):
-   every compared row has runs; every comparison pairs at least :data:`MIN_SEEDS` seeds
-   (seed ``s`` of one row with seed ``s`` of the other); every compared row but those the
-   paper says fail (``may_fail``) beats the trivial baseline in its mean; and every
-   baseline row of the finding overfits in every seed: its validation curve has at least
-   3 evaluations, its minimum is not the last one, and the last is worse than the minimum
-   by more than :data:`MIN_RISE` (relative).
+   every compared row has runs, finite or diverged ("no runs of ROW" only when it has
+   neither); every comparison pairs at least :data:`MIN_SEEDS` seeds (seed ``s`` of one row
+   with seed ``s`` of the other, diverged seeds included); a ``better`` comparison whose two
+   rows both diverged in every paired seed is not tested ("both diverged"); a ``similar``,
+   ``below`` or ``above`` comparison of a row with diverged seeds is not tested ("ROW
+   diverged in k of n seeds: where": a non-finite score is neither alike another nor on
+   one side of a number); every compared row but those the paper says fail (``may_fail``)
+   beats the trivial baseline in the mean of its finite seeds (a row whose every seed
+   diverged is judged by its comparisons instead); and every baseline row of the finding
+   overfits in every seed: it diverged in none, its validation curve has at least 3
+   evaluations, its minimum is not the last one, and the last is worse than the minimum by
+   more than :data:`MIN_RISE` (relative).
 2. **Each comparison**, on the paired differences ``d_s`` (positive: ``a`` better, in the
    metric's direction): the two-sided paired t-test (``scipy.stats.ttest_rel``; against
    the number for ``below``/``above``, ``scipy.stats.ttest_1samp``) and the
@@ -23,16 +37,26 @@ split). The rule (:func:`verdict`), for one finding at one size (full or CPU):
    ``+-margin`` of the rows' mean, fails when it lies outside it, else undecided.
    ``below`` / ``above`` (a bound of the paper, strict: "<25%" is below 0.25, not equal):
    the interval of the row's mean lies below / above the number. Identical differences in
-   every seed have no spread: their interval is that one value.
+   every seed have no spread: their interval is that one value. A ``better`` comparison in
+   which either row diverged in a paired seed has no finite differences: it is decided by
+   the exact two-sided sign test over the paired seeds instead (``scipy.stats.binomtest``,
+   each pair won by the better of its two seeds under step 0, tied pairs left out): holds
+   when p < :data:`ALPHA` and ``a`` wins more pairs, fails when p < :data:`ALPHA` and ``b``
+   does, else undecided. Two-sided, as the t-test's interval is, so each direction is
+   decided at 2.5%: a row that diverged in every one of ``n`` seeds against one that never
+   did gives p = 2 * 0.5 ** n, which decides from :data:`SIGN_TEST_SEEDS` (6) seeds.
 3. **The finding**: reproduced when every comparison holds; contradicted when any fails
-   (the failing comparisons are named); else not tested, "no significant difference".
+   (the failing comparisons are named); else not tested, "no significant difference" (or
+   "not decided by the sign test"), with the evidence.
 
 No test corrects for the several comparisons of a finding: a finding is reproduced only
 when each of them holds on its own.
 """
 from __future__ import annotations
 
+import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -45,10 +69,13 @@ from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS, Comparison, Finding, row_split
 from memloss.reports.wording import metric as metric_words
 
-__all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "VERDICTS", "TRIVIAL_METRICS",
-           "Outcome", "Verdict", "compare", "overfits", "verdict", "verdicts", "results_frame",
-           "curves_of", "trivial_baselines", "preset_trivial", "verdict_table", "verdicts_frame",
-           "write_results", "read_results", "write_trivial", "read_trivial"]
+__all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "VERDICTS",
+           "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
+           "compare", "overfits", "verdict", "verdicts", "results_frame", "diverged_runs",
+           "diverged_where", "curves_of", "trivial_baselines", "preset_trivial", "verdict_table",
+           "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
+
+log = logging.getLogger(__name__)
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
@@ -57,9 +84,36 @@ MIN_SEEDS = 3
 #: the baseline having begun to overfit
 MIN_RISE = 0.005
 VERDICTS = ("reproduced", "contradicted", "not tested")
+#: a result's ``status``: a finished run's value, or a run that diverged (no value)
+STATUSES = ("finished", "diverged")
 #: metrics a trivial model gives (:mod:`memloss.tasks.baselines`); a row scored in another
 #: (F1, MSE) is not held to a trivial baseline
 TRIVIAL_METRICS = ("perplexity", "bpc", "accuracy", "error")
+#: the fewest paired seeds, all won by the same row, with which the two-sided exact sign
+#: test decides at ALPHA (2 * 0.5 ** n < ALPHA)
+SIGN_TEST_SEEDS = next(n for n in range(1, 64) if 2 * 0.5 ** n < ALPHA)
+
+
+@dataclass(frozen=True)
+class DivergedRun:
+    """A run that stopped on a non-finite loss, gradient or weights: ``row`` (the full
+    preset), ``cpu``, ``seed``, ``at`` (what went non-finite and where, e.g. "non-finite
+    gradient norm (nan) at epoch 1 step 14"), the commit if its run directory recorded one,
+    the run's name, the error message and the preset it ran (``row`` or its ``-cpu``
+    variant; empty: ``ROW-cpu`` when ``cpu``, else ``row``)."""
+
+    row: str
+    cpu: bool
+    seed: int
+    at: str
+    commit: str = ""
+    run: str = ""
+    error: str = ""
+    preset: str = ""
+
+    @property
+    def preset_name(self) -> str:
+        return self.preset or (f"{self.row}-cpu" if self.cpu else self.row)
 
 
 @dataclass(frozen=True)
@@ -75,9 +129,22 @@ class Outcome:
     high: float
     p_value: float
     seeds: int
+    #: decided by the sign test (a row diverged): the pairs ``a`` won and ``b`` won
+    wins: "tuple[int, int] | None" = None
+    #: which rows diverged, in how many seeds, where (sign test only)
+    diverged: str = ""
 
     def describe(self) -> str:
         c = self.comparison
+        if self.wins is not None:
+            won, lost = self.wins
+            tied = self.seeds - won - lost
+            short = (f"; the sign test decides from {SIGN_TEST_SEEDS} untied pairs"
+                     if won + lost < SIGN_TEST_SEEDS else "")
+            p = "" if math.isnan(self.p_value) else f", p = {self.p_value:.2g}"
+            return (f"{c.a} better than {c.b} in {won} of {self.seeds} paired seeds, worse in "
+                    f"{lost}{f', tied in {tied}' if tied else ''} (sign test{p}; "
+                    f"{self.diverged}{short})")
         if isinstance(c.b, float):
             what = (f"{c.a} mean {self.mean:.4g} [{self.low:.4g}, {self.high:.4g}], paper "
                     f"{'<' if c.relation == 'below' else '>'}{c.b:g}")
@@ -112,10 +179,64 @@ def _interval(d: np.ndarray) -> tuple[float, float, float, float]:
     return mean, float(low), float(high), p
 
 
+def diverged_where(at: Mapping[int, str]) -> str:
+    """Where the seeds of ``at`` (seed -> where) diverged, each place once (with its seeds
+    when they diverged in more than one place)."""
+    places: dict[str, list[int]] = {}
+    for s in sorted(at):
+        places.setdefault(at[s], []).append(s)
+    if len(places) == 1:
+        return next(iter(places))
+    return " and ".join(f"{w} (seed{'s' if len(ss) > 1 else ''} {', '.join(map(str, ss))})"
+                        for w, ss in places.items())
+
+
+def _diverged_words(row: str, at: Mapping[int, str], seeds: int) -> str:
+    """``"ROW diverged in k of n seeds: WHERE"``."""
+    return f"{row} diverged in {len(at)} of {seeds} seeds: {diverged_where(at)}"
+
+
+def _sign_compare(c: Comparison, a: Mapping[int, float], b: Mapping[int, float],
+                  diverged_a: Mapping[int, str], diverged_b: Mapping[int, str],
+                  lower_is_better: bool) -> Outcome:
+    """A ``better`` comparison with diverged seeds: the exact two-sided sign test (rule,
+    step 2), a diverged seed worse than any finite one and tied with another diverged."""
+    seeds = sorted((set(a) | set(diverged_a)) & (set(b) | set(diverged_b)))
+    sign = -1.0 if lower_is_better else 1.0
+    won = lost = 0
+    for s in seeds:
+        if s in diverged_a or s in diverged_b:
+            won += int(s in diverged_b and s not in diverged_a)
+            lost += int(s in diverged_a and s not in diverged_b)
+        else:
+            d = sign * (a[s] - b[s])
+            won, lost = won + int(d > 0), lost + int(d < 0)
+    p = float(stats.binomtest(won, won + lost, 0.5).pvalue) if won + lost else math.nan
+    holds = (None if not p < ALPHA or won == lost else won > lost)
+    words = [_diverged_words(row, {s: at[s] for s in seeds if s in at}, len(seeds))
+             for row, at in ((c.a, diverged_a), (c.b, diverged_b))
+             if any(s in at for s in seeds)]  # of the paired seeds
+    return Outcome(c, holds, math.nan, math.nan, math.nan, p, len(seeds), (won, lost),
+                   "; ".join(words))
+
+
 def compare(c: Comparison, a: Mapping[int, float], b: "Mapping[int, float] | float",
-            lower_is_better: bool, margin: float = 0.02) -> Outcome:
+            lower_is_better: bool, margin: float = 0.02,
+            diverged_a: Mapping[int, str] | None = None,
+            diverged_b: Mapping[int, str] | None = None) -> Outcome:
     """Apply step 2 of the rule to one comparison: ``a`` and ``b`` map seed -> value (``b``
-    a number for ``below``/``above``). Needs at least 2 paired seeds."""
+    a number for ``below``/``above``); ``diverged_a`` / ``diverged_b``: seed -> where that
+    seed of the row diverged (a ``better`` comparison with one in its paired seeds is
+    decided by the sign test). Needs at least 2 paired seeds."""
+    diverged_a, diverged_b = dict(diverged_a or {}), dict(diverged_b or {})
+    if diverged_a or diverged_b:
+        if c.relation != "better":
+            raise ValueError(f"{c.a} {c.relation} {c.b}: a diverged row has no finite score "
+                             "to compare; the rule does not test it (step 1)")
+        assert isinstance(b, Mapping)
+        paired = (set(a) | set(diverged_a)) & (set(b) | set(diverged_b))
+        if paired & (set(diverged_a) | set(diverged_b)):
+            return _sign_compare(c, a, b, diverged_a, diverged_b, lower_is_better)
     if isinstance(c.b, float):
         if len(a) < 2:
             raise ValueError(f"{c.a}: {len(a)} seed(s); the rule needs at least 2")
@@ -160,33 +281,64 @@ def _beats(value: float, trivial: float, lower_is_better: bool) -> bool:
     return value < trivial if lower_is_better else value > trivial
 
 
+def _diverged_of(results: pd.DataFrame) -> dict[str, dict[int, str]]:
+    """row -> seed -> where it diverged, from the results' ``status`` column (none in
+    results without it)."""
+    if "status" not in results or results.empty:
+        return {}
+    sel = results[results["status"] == "diverged"]
+    at = sel["diverged_at"] if "diverged_at" in sel else pd.Series("", index=sel.index)
+    out: dict[str, dict[int, str]] = {}
+    for r, s, w in zip(sel["row"], sel["seed"], at.fillna("")):
+        out.setdefault(str(r), {})[int(s)] = str(w) or "non-finite, where not recorded"
+    return out
+
+
 def verdict(finding: Finding, results: pd.DataFrame,
             curves: Mapping[tuple[str, int], Sequence[float]],
             trivial: Mapping[tuple[str, str], float]) -> Verdict:
     """The rule (module doc) for one finding. ``results``: columns ``row`` (full preset
-    name), ``split``, ``seed``, ``value``; ``curves``: (row, seed) -> validation values in
-    order; ``trivial``: (row, split) -> the trivial baseline's score on that row's data."""
+    name), ``split``, ``seed``, ``value``, and optionally ``status`` ("diverged": a run
+    with no value, on any split) and ``diverged_at``; ``curves``: (row, seed) -> validation
+    values in order; ``trivial``: (row, split) -> the trivial baseline's score on that
+    row's data."""
     reasons: list[str] = []
     values: dict[tuple[str, str], dict[int, float]] = {}
+    diverged: dict[tuple[str, str], dict[int, str]] = {}
+    finished = (results[results["status"] != "diverged"] if "status" in results else results)
+    by_row = _diverged_of(results)
     for ref in finding.rows():
         row, split = row_split(ref, finding.split)
-        sel = results[(results["row"] == row) & (results["split"] == split)].dropna(subset=["value"])
+        sel = finished[(finished["row"] == row) & (finished["split"] == split)].dropna(
+            subset=["value"])
         values[(row, split)] = {int(s): float(v) for s, v in zip(sel["seed"], sel["value"])}
-    missing = [f"{r}:{s}" for (r, s), v in values.items() if not v]
+        diverged[(row, split)] = {s: w for s, w in by_row.get(row, {}).items()
+                                  if s not in values[(row, split)]}
+    missing = [f"{r}:{s}" for (r, s), v in values.items() if not v and not diverged[(r, s)]]
     if missing:
         reasons.append(f"no runs of {', '.join(missing)}")
     directions = {r: metric_words(PRESETS.get(r).metric).lower_is_better for r, _ in values}
+    seeds_of = {k: set(values[k]) | set(diverged[k]) for k in values}
     for c in finding.comparisons:
-        a = values[row_split(c.a, finding.split)]
-        b = values[row_split(c.b, finding.split)] if isinstance(c.b, str) else None
-        n = len(a) if b is None else len(set(a) & set(b))
-        if a and (b is None or b) and n < MIN_SEEDS:
+        ka = row_split(c.a, finding.split)
+        kb = row_split(c.b, finding.split) if isinstance(c.b, str) else None
+        a = seeds_of[ka]
+        n = len(a) if kb is None else len(a & seeds_of[kb])
+        if a and (kb is None or seeds_of[kb]) and n < MIN_SEEDS:
             reasons.append(f"fewer than {MIN_SEEDS} seeds ({n} paired for {c.a} vs {c.b})")
+        if c.relation != "better":
+            reasons += [_diverged_words(r, diverged[k], len(seeds_of[k]))
+                        for r, k in ((c.a, ka), (c.b, kb)) if k is not None and diverged[k]]
+        elif kb is not None and n and all(s in diverged[ka] and s in diverged[kb]
+                                          for s in a & seeds_of[kb]):
+            reasons.append(f"both diverged: {c.a} and {c.b} in every one of their {n} paired "
+                           f"seeds ({c.a}: {diverged_where(diverged[ka])}; {c.b}: "
+                           f"{diverged_where(diverged[kb])})")
     used_trivial: dict[str, float] = {}
     short: list[str] = []
     for (row, split), by_seed in values.items():
         key = (row, split.replace("_mc", ""))
-        if not by_seed:
+        if not by_seed:  # no runs, or every seed diverged: judged by its comparisons
             continue
         if key not in trivial:
             if PRESETS.get(row).metric in TRIVIAL_METRICS:
@@ -205,19 +357,24 @@ def verdict(finding: Finding, results: pd.DataFrame,
     for row in finding.baselines:
         seeds = sorted(s for (r, s) in curves if r == row)
         lower = metric_words(PRESETS.get(row).metric).lower_is_better
-        if not seeds:
+        if by_row.get(row):
+            reasons.append("the baseline " + _diverged_words(
+                row, by_row[row], len(set(seeds) | set(by_row[row]))))
+        elif not seeds:
             reasons.append(f"the baseline {row} has no validation curve")
         elif not all(overfits(curves[(row, s)], lower) for s in seeds):
             n = sum(overfits(curves[(row, s)], lower) for s in seeds)
             reasons.append(f"the baseline {row} did not overfit (its validation curve passed "
                            f"its minimum and rose in {n} of {len(seeds)} seeds)")
     if reasons:
-        return Verdict(finding, "not tested", tuple(reasons), (), used_trivial)
+        return Verdict(finding, "not tested", tuple(dict.fromkeys(reasons)), (), used_trivial)
     outcomes = []
     for c in finding.comparisons:
         row_a = row_split(c.a, finding.split)
-        b = values[row_split(c.b, finding.split)] if isinstance(c.b, str) else c.b
-        outcomes.append(compare(c, values[row_a], b, directions[row_a[0]], finding.margin))
+        row_b = row_split(c.b, finding.split) if isinstance(c.b, str) else None
+        b = values[row_b] if row_b is not None else c.b
+        outcomes.append(compare(c, values[row_a], b, directions[row_a[0]], finding.margin,
+                                diverged[row_a], diverged[row_b] if row_b else None))
     failed = [o for o in outcomes if o.holds is False]
     if failed:
         return Verdict(finding, "contradicted",
@@ -226,7 +383,9 @@ def verdict(finding: Finding, results: pd.DataFrame,
     undecided = [o for o in outcomes if o.holds is None]
     if undecided:
         return Verdict(finding, "not tested",
-                       tuple("no significant difference: " + o.describe() for o in undecided),
+                       tuple(("not decided by the sign test: " if o.wins is not None else
+                              "no significant difference: ") + o.describe()
+                             for o in undecided),
                        tuple(outcomes), used_trivial)
     return Verdict(finding, "reproduced", (), tuple(outcomes), used_trivial)
 
@@ -249,9 +408,18 @@ def _row(run) -> "tuple[str, bool, dict] | None":
     return str(rec.get("cpu_of") or rec["name"]), cpu, rec
 
 
-def results_frame(runs: Sequence) -> pd.DataFrame:
-    """One value per finished run of a preset and split: columns ``row`` (the full preset),
-    ``cpu``, ``split``, ``seed``, ``value``, ``commit``, ``run``."""
+#: the columns of :func:`results_frame` (files written before ``status`` and
+#: ``diverged_at`` read as every row finished)
+RESULT_COLUMNS = ["row", "cpu", "split", "seed", "value", "commit", "run", "status",
+                  "diverged_at"]
+
+
+def results_frame(runs: Sequence, diverged: Sequence[DivergedRun] = ()) -> pd.DataFrame:
+    """One value per finished run of a preset and split, and one row per diverged run
+    (:func:`diverged_runs`): columns ``row`` (the full preset), ``cpu``, ``split``,
+    ``seed``, ``value``, ``commit``, ``run``, ``status`` (:data:`STATUSES`) and
+    ``diverged_at``. A diverged run has no value and no split (it scores on none): its
+    ``split`` is empty and ``diverged_at`` says what went non-finite, where."""
     from memloss.reports.paper_tables import SPLITS, measured
 
     out = []
@@ -265,8 +433,106 @@ def results_frame(runs: Sequence) -> pd.DataFrame:
             if value is not None:
                 out.append({"row": row, "cpu": cpu, "split": split, "seed": run.seed,
                             "value": value, "commit": str(run.config.get("commit") or ""),
-                            "run": run.name})
-    return pd.DataFrame(out, columns=["row", "cpu", "split", "seed", "value", "commit", "run"])
+                            "run": run.name, "status": "finished", "diverged_at": ""})
+    for d in diverged:
+        out.append({"row": d.row, "cpu": d.cpu, "split": "", "seed": d.seed, "value": math.nan,
+                    "commit": d.commit, "run": d.run, "status": "diverged",
+                    "diverged_at": d.at})
+    return pd.DataFrame(out, columns=RESULT_COLUMNS)
+
+
+#: what went non-finite and where, in a NonFiniteError's message
+_AT = re.compile(r"^(?P<at>.*?\b(?:at|after) epoch \d+ step \d+)")
+_NON_FINITE = "NonFiniteError: "
+
+
+def _at(error: str) -> str:
+    """``"non-finite gradient norm (nan) at epoch 1 step 14"`` from a NonFiniteError's
+    message; the message up to its first ``;`` where it names no epoch and step."""
+    message = error[len(_NON_FINITE):] if error.startswith(_NON_FINITE) else error
+    found = _AT.match(message)
+    return found["at"] if found else message.split("; ")[0].strip()
+
+
+def _seed_of(command: Sequence[str], default: int, where: Path) -> int:
+    """The seed a ``memloss train PRESET [--set seed=N ...]`` command trains with: the last
+    ``--set seed=N``, else ``default`` (the preset's)."""
+    seed = str(default)
+    for flag, value in zip(command, command[1:]):
+        if flag == "--set" and str(value).partition("=")[0].strip() == "seed":
+            seed = str(value).partition("=")[2].strip()
+    try:
+        return int(seed)
+    except ValueError:
+        raise ValueError(f"{where}: its command sets seed={seed!r}, not a whole number; fix "
+                         "or remove the record") from None
+
+
+def _diverged_run(record: dict, where: Path, run_dir: Path) -> "DivergedRun | None":
+    """One error record of a sweep (:func:`memloss.sweep.job.run_job`) as a diverged run;
+    None for another failure, or a run of no preset."""
+    from memloss.core import runfiles as rf
+
+    error = str(record.get("error") or "")
+    if not error.startswith(_NON_FINITE):
+        log.warning("%s: %s failed with %s: not a divergence, left out", where,
+                    record.get("name", run_dir.name), error.split(":")[0] or "no error")
+        return None
+    if (run_dir / rf.FINAL).is_file():
+        log.warning("%s: %s finished after this error was recorded; its final.json counts",
+                    where, run_dir.name)
+        return None
+    config = rf.read_json(run_dir / rf.CONFIG, "config") if (run_dir / rf.CONFIG).is_file() else {}
+    rec = ((config.get("info") or {}).get("preset") or {}) if isinstance(config, dict) else {}
+    command = [str(c) for c in record.get("command") or []]
+    if rec.get("name"):
+        name = str(rec["name"])
+        seed = config.get("seed", (config.get("train") or {}).get("seed"))
+    else:
+        name = command[command.index("train") + 1] if "train" in command[:-1] else ""
+        seed = None
+    if name not in PRESETS:
+        log.warning("%s: %s diverged in a run of no preset (%r), left out", where,
+                    run_dir.name, name)
+        return None
+    preset = PRESETS.get(name)
+    seed = _seed_of(command, preset.config.seed, where) if seed is None else int(seed)
+    commit = (config.get("commit") if isinstance(config, dict) else None) or record.get("commit")
+    return DivergedRun(preset.cpu_of or name, preset.cpu_of is not None, seed, _at(error),
+                       str(commit or ""), str(record.get("name") or run_dir.name), error, name)
+
+
+def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
+    """The runs that diverged (a :class:`~memloss.training.trainer.NonFiniteError`), from
+    the error records of the sweeps at or below ``paths`` (``DIR/.sweep/errors/NAME.json``;
+    for a run directory, its sweep's record of it). The preset and seed come from the run
+    directory's config.json where the run kept one, else from the record's ``memloss train
+    PRESET --set seed=N`` command; the commit from that config.json, or from the record's
+    ``commit`` where it has one. Other failures are left out (with a warning): they measure
+    nothing. A corrupt record is an error naming it."""
+    from memloss.core import runfiles as rf
+    from memloss.sweep.job import SWEEP_META
+
+    records: list[Path] = []
+    for p in map(Path, paths):
+        if rf.is_run_dir(p):
+            records.append(p.parent / SWEEP_META / "errors" / f"{p.name}.json")
+        else:
+            records += sorted(p.rglob(f"{SWEEP_META}/errors/*.json"))
+    out = []
+    for r in dict.fromkeys(records):
+        if not r.is_file():
+            continue
+        try:
+            record = rf.read_json(r)
+        except rf.RunDirError as e:
+            raise ValueError(f"{r}: not a readable error record ({e}); remove it, or run "
+                             "`memloss sweep` again to rewrite it") from None
+        run = _diverged_run(record if isinstance(record, dict) else {}, r,
+                            r.parent.parent.parent / r.stem)
+        if run is not None:
+            out.append(run)
+    return out
 
 
 def curves_of(runs: Sequence) -> dict[tuple[str, bool, int], list[float]]:
@@ -353,24 +619,27 @@ def verdicts_frame(results: pd.DataFrame, curves: Mapping[tuple[str, bool, int],
                                        "reason", "evidence", "trivial", "commits"])
 
 
-def verdict_table(runs: Sequence, findings: Iterable[Finding] | None = None) -> pd.DataFrame:
-    """:func:`verdicts_frame` of run directories (:class:`~memloss.reports.runs.RunRecord`)."""
-    return verdicts_frame(results_frame(runs), curves_of(runs), trivial_baselines(runs),
-                          findings)
+def verdict_table(runs: Sequence, findings: Iterable[Finding] | None = None,
+                  diverged: Sequence[DivergedRun] = ()) -> pd.DataFrame:
+    """:func:`verdicts_frame` of run directories (:class:`~memloss.reports.runs.RunRecord`)
+    and the runs that diverged (:func:`diverged_runs`)."""
+    return verdicts_frame(results_frame(runs, diverged), curves_of(runs),
+                          trivial_baselines(runs), findings)
 
 
 def _curves_path(path: Path) -> Path:
     return path.with_name(path.stem + ".curves" + path.suffix)
 
 
-def write_results(runs: Sequence, path: "str | Path") -> tuple[Path, Path]:
-    """The runs' results (:func:`results_frame`) to ``path`` (CSV) and their validation
-    curves to ``PATH.curves.csv`` (row, cpu, seed, evaluation, value): what the verdicts
-    need, without the run directories."""
+def write_results(runs: Sequence, path: "str | Path",
+                  diverged: Sequence[DivergedRun] = ()) -> tuple[Path, Path]:
+    """The runs' results (:func:`results_frame`, the diverged runs included) to ``path``
+    (CSV) and their validation curves to ``PATH.curves.csv`` (row, cpu, seed, evaluation,
+    value): what the verdicts need, without the run directories."""
     from memloss.core.atomic import atomic_write
 
     path = Path(path)
-    results = results_frame(runs)
+    results = results_frame(runs, diverged)
     curves = pd.DataFrame([{"row": r, "cpu": c, "seed": s, "evaluation": i, "value": v}
                            for (r, c, s), values in curves_of(runs).items()
                            for i, v in enumerate(values)],
@@ -383,15 +652,22 @@ def write_results(runs: Sequence, path: "str | Path") -> tuple[Path, Path]:
 def read_results(*paths: "str | Path") -> tuple[pd.DataFrame, dict]:
     """Results and curves written by :func:`write_results` (a missing curves file: no
     curves), from one or more files; a run's result given twice (the same row, size, split
-    and seed) is an error."""
+    and seed), or a seed both diverged and finished, is an error."""
     parts = [_read_one(p) for p in paths]
     results = pd.concat([r for r, _ in parts], ignore_index=True)
     curves = {k: v for _, c in parts for k, v in c.items()}
     twice = results[results.duplicated(["row", "cpu", "split", "seed"], keep=False)]
     if not twice.empty:
         raise ValueError(f"{len(twice)} results are given twice (first: "
-                         f"{twice['row'].iloc[0]} {twice['split'].iloc[0]} seed "
+                         f"{twice['row'].iloc[0]} {twice['split'].iloc[0] or 'diverged'} seed "
                          f"{twice['seed'].iloc[0]}); give each run's results once")
+    key = ["row", "cpu", "seed"]
+    down = results[results["status"] == "diverged"][key].drop_duplicates()
+    both = down.merge(results[results["status"] != "diverged"][key].drop_duplicates())
+    if not both.empty:
+        raise ValueError(f"{len(both)} runs are both diverged and finished (first: "
+                         f"{both['row'].iloc[0]} seed {both['seed'].iloc[0]}); keep one "
+                         "result per run")
     return results, curves
 
 
@@ -399,7 +675,8 @@ def _read_one(path: "str | Path") -> tuple[pd.DataFrame, dict]:
     """One file of :func:`read_results`."""
     path = Path(path)
     try:
-        results = pd.read_csv(path, dtype={"commit": str})
+        results = pd.read_csv(path, dtype={"commit": str, "status": str, "diverged_at": str,
+                                           "split": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: not a readable results CSV ({e}); write one with "
                          "tools/fidelity_tables.py RUNS --results-out FILE.csv") from None
@@ -409,6 +686,16 @@ def _read_one(path: "str | Path") -> tuple[pd.DataFrame, dict]:
                          "write it with tools/fidelity_tables.py RUNS --results-out FILE.csv")
     if "commit" not in results:
         results["commit"] = ""
+    # written before diverged runs were recorded: every row a finished run
+    results["status"] = (results["status"].fillna("finished").astype(str)
+                         if "status" in results else "finished")
+    bad = sorted(set(results["status"]) - set(STATUSES))
+    if bad:
+        raise ValueError(f"{path}: unknown status {bad[0]!r} (valid: {', '.join(STATUSES)}); "
+                         "write it with tools/fidelity_tables.py RUNS --results-out FILE.csv")
+    results["diverged_at"] = (results["diverged_at"].fillna("").astype(str)
+                              if "diverged_at" in results else "")
+    results["split"] = results["split"].fillna("").astype(str)
     curves: dict[tuple[str, bool, int], list[float]] = {}
     cpath = _curves_path(path)
     if cpath.is_file():

@@ -6,7 +6,10 @@ For every paper table the runs reproduce and every split the paper reports: one 
 table row with the seeds, the mean, the 95% interval of the mean and the per-seed values
 (seed order), beside the paper's number; then Kendall's tau-b between the paper's and the
 measured ordering (the same numbers ``memloss collect`` writes to ``.summary`` and
-``.agreement``) and the measured ordering, best first. Rows without a finished run are
+``.agreement``) and the measured ordering, best first. A row whose runs diverged (a
+non-finite loss, gradient or weights, recorded in the sweep's ``.sweep/errors/NAME.json``:
+:func:`memloss.evidence.diverged_runs`) says "diverged (k of n seeds)" and where, and ranks
+last (:mod:`memloss.evidence`, rule step 0). Rows without a finished or diverged run are
 left out; the table says how many rows it covers.
 
 Every language-model or classification table is followed by the trivial baseline of its
@@ -23,7 +26,8 @@ which compare curves rather than numbers.
 ``--verdicts-csv FILE`` also writes that table as CSV, ``--doc FILE.md`` into a document
 between its markers (:data:`DOC_BEGIN`, :data:`DOC_END`). ``--findings`` prints the findings
 list (no runs needed). ``--results-out FILE.csv`` writes what the verdicts need (one value
-per run and split, and ``FILE.curves.csv``: the validation curves), so that
+per run and split, one row per diverged run, and ``FILE.curves.csv``: the validation
+curves), so that
 ``--results FILE.csv [FILE.csv ...] --verdicts`` regenerates them without the run
 directories (the trivial baselines then come from the presets' task settings and the data, or from
 ``--trivial FILE.csv``, which ``--trivial-out FILE.csv`` writes, where the data are absent).
@@ -40,16 +44,17 @@ import pandas as pd
 
 from memloss.collect import find_runs
 from memloss.core.atomic import atomic_write_text
-from memloss.evidence import (preset_trivial, read_results, read_trivial, trivial_baselines,
-                              verdict_table, verdicts_frame, write_results, write_trivial)
+from memloss.evidence import (DivergedRun, diverged_runs, diverged_where, preset_trivial,
+                              read_results, read_trivial, trivial_baselines, verdict_table,
+                              verdicts_frame, write_results, write_trivial)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import _interval, paper_measurements, rank_agreement, summarize
 from memloss.reports.runs import RunRecord, read_run
 from memloss.reports.wording import axis_label, counted, metric, x_axis
 
-__all__ = ["markdown", "curves", "rows_markdown", "verdicts_markdown", "findings_markdown", "replace_block",
-           "DOC_BEGIN", "DOC_END", "main"]
+__all__ = ["markdown", "curves", "rows_markdown", "verdicts_markdown", "findings_markdown",
+           "replace_block", "collect", "DOC_BEGIN", "DOC_END", "main"]
 
 
 def _g(v: float) -> str:
@@ -60,47 +65,92 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(long: pd.DataFrame, trivial: dict | None = None) -> str:
+def _diverged_cell(k: int, n: int) -> str:
+    return f"diverged ({k} of {n} seeds)"
+
+
+def _per_seed(finite: dict[int, float], down: dict[int, str]) -> str:
+    """Per-seed values in seed order, "diverged" for a diverged seed."""
+    return ", ".join("diverged" if s in down else _g(finite[s])
+                     for s in sorted(set(finite) | set(down)))
+
+
+def markdown(long: pd.DataFrame, trivial: dict | None = None,
+             diverged: Sequence[DivergedRun] = ()) -> str:
     """The tables, one per (paper, table, size, split), as Markdown text. ``trivial``:
     (preset row, cpu, split) -> the trivial baseline of that row's data
-    (:func:`memloss.evidence.trivial_baselines`), shown under each table."""
+    (:func:`memloss.evidence.trivial_baselines`), shown under each table. ``diverged``: runs
+    that diverged (:func:`memloss.evidence.diverged_runs`); their rows say "diverged (k of n
+    seeds)" and where, and rank last."""
     summary = summarize(long)
     agreement = rank_agreement(summary)
+    # (paper, table, cpu, split) -> preset -> seed -> where it diverged
+    down: dict[tuple, dict[str, dict[int, str]]] = {}
+    for d in diverged:
+        preset = PRESETS.get(d.preset_name)
+        for split in preset.reported:
+            key = (preset.paper, preset.table, bool(d.cpu), split)
+            down.setdefault(key, {}).setdefault(preset.name, {})[int(d.seed)] = d.at
+    summary = summary[summary["seeds"] > 0]
+    keys = list(dict.fromkeys([*(tuple(k) for k in summary[["paper", "table", "cpu", "split"]]
+                                 .itertuples(index=False, name=None)), *down]))
     parts: list[str] = []
-    for (paper, table, cpu, split), group in summary.groupby(["paper", "table", "cpu", "split"],
-                                                             sort=False):
-        group = group[group["seeds"] > 0]
-        if group.empty:
-            continue
-        name = str(group["metric"].iloc[0])
+    for paper, table, cpu, split in keys:
+        group = summary[(summary["paper"] == paper) & (summary["table"] == table)
+                        & (summary["cpu"] == cpu) & (summary["split"] == split)]
+        failed = down.get((paper, table, bool(cpu), split), {})
+        name = (str(group["metric"].iloc[0]) if not group.empty
+                else PRESETS.get(next(iter(failed))).metric)
         runs = long[(long["paper"] == paper) & (long["table"] == table) & (long["cpu"] == cpu)
                     & (long["split"] == split)]
+        only_down = [p for p in failed if p not in set(group["preset"])]
         lines = [f"**{paper}, {table}{' (CPU size)' if cpu else ''}, {split} {name}** "
-                 f"({len(group)} rows)", "",
+                 f"({len(group) + len(only_down)} rows)", "",
                  "| row | seeds | mean | 95% interval | per seed | paper |",
                  "|---|---|---|---|---|---|"]
+        last: list[str] = []  # the rows with diverged seeds, ranked last
         for r in group.itertuples():
             seeds = runs[runs["preset"] == r.preset].sort_values("seed")
+            at = failed.get(r.preset, {})
+            finite = {int(s): float(v) for s, v in zip(seeds["seed"], seeds["value"])}
+            if at:
+                n = len(set(finite) | set(at))
+                lines.append(f"| {r.row} | {n} | {_diverged_cell(len(at), n)} | - | "
+                             f"{_per_seed(finite, at)} ({_cell(diverged_where(at))}) | "
+                             f"{r.bound}{r.reported:g} |")
+                last.append(f"{r.row} {_diverged_cell(len(at), n)}")
+                continue
             per_seed = ", ".join(_g(v) for v in seeds["value"])
             interval = "-" if math.isnan(r.ci_low) else f"[{_g(r.ci_low)}, {_g(r.ci_high)}]"
             lines.append(f"| {r.row} | {r.seeds} | {_g(r.mean)} | {interval} | {per_seed} | "
                          f"{r.bound}{r.reported:g} |")
+        for preset_name in only_down:
+            preset, at = PRESETS.get(preset_name), failed[preset_name]
+            lines.append(f"| {preset.row} | {len(at)} | {_diverged_cell(len(at), len(at))} | - "
+                         f"| {_per_seed({}, at)} ({_cell(diverged_where(at))}) | "
+                         f"{preset.bounds.get(split, '')}{preset.reported[split]:g} |")
+            last.append(f"{preset.row} {_diverged_cell(len(at), len(at))}")
         tau = agreement[(agreement["paper"] == paper) & (agreement["table"] == table)
                         & (agreement["cpu"] == cpu) & (agreement["split"] == split)]
         lines.append("")
         if not tau.empty and tau["rows"].iloc[0] >= 2:
             t = tau.iloc[0]
             lines.append(f"Kendall's tau-b, paper against measured ordering: {_g(t.kendall_tau)} "
-                         f"over {t.rows} rows (p = {_g(t.p_value)}).")
-        order = group.sort_values("mean", ascending=metric(name).lower_is_better)
-        lines.append("Measured ordering, best first: "
-                     + "; ".join(f"{r.row} {_g(r.mean)}" for r in order.itertuples()) + ".")
+                         f"over {t.rows} rows (p = {_g(t.p_value)})"
+                         + ("; the rows that diverged in every seed are not in it" if only_down
+                            else "") + ".")
+        order = group[~group["preset"].isin(list(failed))].sort_values(
+            "mean", ascending=metric(name).lower_is_better)
+        lines.append("Measured ordering, best first (a diverged run last): "
+                     if failed else "Measured ordering, best first: ")
+        lines[-1] += "; ".join([*(f"{r.row} {_g(r.mean)}" for r in order.itertuples()),
+                                *last]) + "."
         if trivial:
             base_split = str(split).replace("_mc", "")
+            rows_here = {PRESETS.get(p).cpu_of or p for p in [*group["preset"], *only_down]
+                         if p in PRESETS}
             values = sorted({trivial[k] for k in trivial
-                             if k[1] == bool(cpu) and k[2] == base_split
-                             and k[0] in {PRESETS.get(p).cpu_of or p for p in group["preset"]
-                                          if p in PRESETS}})
+                             if k[1] == bool(cpu) and k[2] == base_split and k[0] in rows_here})
             if values:
                 lines.append(f"Trivial baseline of the same data ({base_split}): "
                              + ", ".join(_g(v) for v in values) + ".")
@@ -155,8 +205,17 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
     with one of ``prefixes``, every split it has: seeds, mean, the 95% interval of the mean,
     the per-seed values (seed order) and the paper's number; with ``curves``, each row's
     last validation value too (what the final weights reach), in the results' metric.
-    Rows with and without a paper number alike (a baseline the paper does not print)."""
+    Rows with and without a paper number alike (a baseline the paper does not print). A row
+    with diverged seeds says "diverged (k of n seeds)" and where instead of a mean, on
+    every split it has a value for and every split the paper reports (a diverged run
+    scores on none)."""
     sel = results[results["row"].astype(str).str.startswith(tuple(prefixes))]
+    down_sel = sel[sel["status"] == "diverged"] if "status" in sel else sel.iloc[:0]
+    at_col = down_sel["diverged_at"] if "diverged_at" in down_sel else [""] * len(down_sel)
+    down: dict[str, dict[int, str]] = {}
+    for r, seed, at in zip(down_sel["row"], down_sel["seed"], at_col):
+        down.setdefault(str(r), {})[int(seed)] = str(at)
+    sel = sel.drop(down_sel.index)
     lines = ["| row | preset | split | seeds | mean | 95% interval | per seed | paper |",
              "|---|---|---|---|---|---|---|---|"]
     order = {"train": 0, "valid": 1, "valid_last": 2, "test": 3, "test_mc": 4}
@@ -166,17 +225,36 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
                 for (r, c, s), v in curves.items() if str(r).startswith(tuple(prefixes)) and v]
         frames.append(pd.DataFrame(last, columns=["row", "cpu", "split", "seed", "value"]))
     data = pd.concat(frames, ignore_index=True)
-    for (row, split), g in sorted(data.groupby(["row", "split"]),
-                                  key=lambda kv: (kv[0][0], order.get(kv[0][1], 9))):
+    entries: list[tuple[str, int, str]] = []
+    for (row, split), g in data.groupby(["row", "split"]):
         g = g.sort_values("seed")
         v = g["value"].to_numpy(float)
-        mean, sd, low, high = _interval(v)
-        interval = f"[{_g(low)}, {_g(high)}]" if sd > 0 else "-"  # nan > 0: one seed
         preset = PRESETS.get(str(row))
         paper = preset.reported.get(split)
         label = "valid (last)" if split == "valid_last" else split
-        lines.append(f"| {_cell(preset.row)} | `{row}` | {label} | {v.size} | {_g(mean)} | "
-                     f"{interval} | {', '.join(_g(x) for x in v)} | {_g(paper)} |")
+        at = down.get(str(row), {})
+        if at:
+            finite = {int(s): float(x) for s, x in zip(g["seed"], v)}
+            n = len(set(finite) | set(at))
+            text = (f"| {_cell(preset.row)} | `{row}` | {label} | {n} | "
+                    f"{_diverged_cell(len(at), n)} | - | {_per_seed(finite, at)} "
+                    f"({_cell(diverged_where(at))}) | {_g(paper)} |")
+        else:
+            mean, sd, low, high = _interval(v)
+            interval = f"[{_g(low)}, {_g(high)}]" if sd > 0 else "-"  # nan > 0: one seed
+            text = (f"| {_cell(preset.row)} | `{row}` | {label} | {v.size} | {_g(mean)} | "
+                    f"{interval} | {', '.join(_g(x) for x in v)} | {_g(paper)} |")
+        entries.append((str(row), order.get(split, 9), text))
+    shown = {(str(r), str(s)) for r, s in zip(data["row"], data["split"])}
+    for row in sorted(down):
+        preset, at = PRESETS.get(row), down[row]
+        splits = [s for s in order if s in preset.reported] or ["-"]
+        for split in [s for s in splits if (row, s) not in shown]:
+            entries.append((row, order.get(split, 9),
+                            f"| {_cell(preset.row)} | `{row}` | {split} | {len(at)} | "
+                            f"{_diverged_cell(len(at), len(at))} | - | {_per_seed({}, at)} "
+                            f"({_cell(diverged_where(at))}) | {_g(preset.reported.get(split))} |"))
+    lines += [text for _, _, text in sorted(entries, key=lambda e: (e[0], e[1]))]
     return "\n".join(lines) + "\n"
 
 
@@ -228,6 +306,23 @@ def findings_markdown() -> str:
         lines.append(f"| `{f.id}` | {f.paper.split(',')[0]} | {f.where} | \"{_cell(f.quote)}\" "
                      f"| {_cell(f.claim)} ({f.split}) |")
     return "\n".join(lines) + "\n"
+
+
+def collect(dirs: Sequence[str | Path]) -> tuple[list[RunRecord], list[DivergedRun]]:
+    """The run directories at or below ``dirs`` and the runs their sweeps record as
+    diverged (:func:`memloss.evidence.diverged_runs`); a sweep directory whose every run
+    diverged (no run directory kept) is one of them."""
+    paths: list[Path] = []
+    diverged: list[DivergedRun] = []
+    for d in dirs:
+        found = diverged_runs([d]) if Path(d).exists() else []
+        try:
+            paths += find_runs([d])
+        except ValueError:
+            if not found:
+                raise
+        diverged += found
+    return [read_run(p) for p in dict.fromkeys(paths)], list(dict.fromkeys(diverged))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,16 +392,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.dirs:
         parser.error("give sweep or run directories (or --findings, or --results FILE.csv)")
     try:  # a missing or unreadable run, an unwritable PNG: one line, exit 2
-        runs = [read_run(p) for p in find_runs(args.dirs)]
+        runs, diverged = collect(args.dirs)
         if args.results_out is not None:
-            write_results(runs, args.results_out)
+            write_results(runs, args.results_out, diverged)
         if args.verdicts or args.verdicts_csv:
-            table = verdict_table(runs)
+            table = verdict_table(runs, diverged=diverged)
             if args.verdicts_csv:
                 table.to_csv(args.verdicts_csv, index=False)
             sys.stdout.write(verdicts_markdown(table))
         else:
-            sys.stdout.write(markdown(paper_measurements(runs), trivial_baselines(runs)))
+            sys.stdout.write(markdown(paper_measurements(runs), trivial_baselines(runs),
+                                      diverged))
         if args.curves is not None:
             curves(runs, args.curves)
     except (ValueError, OSError) as e:

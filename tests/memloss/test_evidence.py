@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from memloss.evidence import MIN_SEEDS, compare, overfits, verdict
+from memloss.evidence import MIN_SEEDS, SIGN_TEST_SEEDS, compare, overfits, verdict
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS, Comparison, Finding, row_split
 
@@ -147,3 +147,109 @@ def test_rank_agreement_reads_a_bound_as_strictly_beyond_its_number():
     assert round(rank_agreement(summary)["kendall_tau"].iloc[0], 2) == 0.77
     summary["bound"] = [""] * 8 + ["<"] + [""] * 3
     assert round(rank_agreement(summary)["kendall_tau"].iloc[0], 2) == 0.69
+
+
+# --- diverged runs (rule step 0: a diverged run ranks below every finite one) ------------
+AT = "non-finite gradient norm (nan) at epoch 1 step 14"
+
+
+def _with_diverged(values: dict[str, list[float]], diverged: dict[str, list[int]],
+                   split: str = "test") -> pd.DataFrame:
+    """Finished rows (seed = position) and diverged runs (no split, no value)."""
+    finished = _results(values, split).assign(status="finished", diverged_at="")
+    down = pd.DataFrame([{"row": r, "split": "", "seed": s, "value": math.nan,
+                          "status": "diverged", "diverged_at": AT}
+                         for r, seeds in diverged.items() for s in seeds])
+    return pd.concat([finished, down], ignore_index=True)
+
+
+def test_a_row_that_diverged_in_every_seed_loses_by_the_sign_test():
+    assert SIGN_TEST_SEEDS == 6  # 2 * 0.5 ** 6 = 0.031 < 0.05; 2 * 0.5 ** 5 = 0.0625
+    v = verdict(FINDING, _with_diverged({A: [100.0 + s for s in range(6)]}, {B: list(range(6))}),
+                _curves(seeds=6), TRIVIAL)
+    assert v.verdict == "reproduced"
+    (o,) = v.outcomes
+    assert o.holds and o.wins == (6, 0) and o.seeds == 6 and math.isclose(o.p_value, 2 * 0.5 ** 6)
+    assert f"{B} diverged in 6 of 6 seeds: {AT}" in o.describe()
+    assert "sign test, p = 0.031" in o.describe()
+
+
+@pytest.mark.parametrize("seeds", [3, 5])
+def test_the_sign_test_does_not_decide_with_fewer_than_six_seeds(seeds):
+    v = verdict(FINDING, _with_diverged({A: [100.0] * seeds}, {B: list(range(seeds))}),
+                _curves(seeds=seeds), TRIVIAL)
+    assert v.verdict == "not tested"
+    assert v.reason.startswith("not decided by the sign test: ")
+    assert f"{B} diverged in {seeds} of {seeds} seeds" in v.reason
+    assert "the sign test decides from 6 untied pairs" in v.reason
+    assert "no runs of" not in v.reason  # a diverged row has runs
+
+
+def test_the_row_the_paper_puts_first_diverging_contradicts_it():
+    v = verdict(FINDING, _with_diverged({B: [110.0] * 6}, {A: list(range(6))}), _curves(seeds=6),
+                TRIVIAL)
+    assert v.verdict == "contradicted"
+    assert v.reason.startswith(f"fails: {A} better than {B} in 0 of 6 paired seeds, worse in 6")
+    assert f"{A} diverged in 6 of 6 seeds" in v.reason
+
+
+def test_both_rows_diverged_is_not_tested():
+    v = verdict(FINDING, _with_diverged({}, {A: [0, 1, 2], B: [0, 1, 2]}), _curves(), TRIVIAL)
+    assert v.verdict == "not tested" and v.outcomes == ()
+    assert v.reason == (f"both diverged: {A} and {B} in every one of their 3 paired seeds "
+                        f"({A}: {AT}; {B}: {AT})")
+
+
+def test_mixed_seeds_are_paired_by_rank():
+    # B diverged in seeds 0-2 and is finite but worse in 3-5: A wins every pair
+    v = verdict(FINDING, _with_diverged({A: [100.0] * 6, B: [math.nan] * 3 + [110.0] * 3},
+                                        {B: [0, 1, 2]}), _curves(seeds=6), TRIVIAL)
+    (o,) = v.outcomes
+    assert v.verdict == "reproduced" and o.wins == (6, 0)
+    assert f"{B} diverged in 3 of 6 seeds" in o.describe()
+    # B better in 3-4, both diverged in 5 (a tie, left out): 3 pairs against 2, undecided
+    v = verdict(FINDING, _with_diverged({A: [100.0] * 5 + [math.nan],
+                                         B: [math.nan] * 3 + [90.0, 90.0, math.nan]},
+                                        {A: [5], B: [0, 1, 2, 5]}), _curves(seeds=6), TRIVIAL)
+    (o,) = v.outcomes
+    assert v.verdict == "not tested" and o.holds is None and o.wins == (3, 2)
+    assert "tied in 1" in o.describe() and math.isnan(o.mean)
+
+
+def test_a_diverged_row_ranks_last_whichever_way_its_metric_points():
+    high, low = "semeniuta-t1-medium-gal-sequence", "semeniuta-t1-medium-moon-sequence"
+    finding = Finding("acc", "paper", "Table 1", "q", "c", (Comparison(high, low),))
+    trivial = {(high, "test"): 0.25, (low, "test"): 0.25}
+    v = verdict(finding, _with_diverged({high: [0.9] * 6}, {low: list(range(6))}), {}, trivial)
+    assert v.verdict == "reproduced" and v.outcomes[0].wins == (6, 0)
+
+
+def test_similar_and_bounds_with_a_diverged_row_are_not_tested():
+    similar = Finding("sim", "paper", "Table 2", "q", "c", (Comparison(A, B, "similar"),),
+                      baselines=(BASE,))
+    v = verdict(similar, _with_diverged({A: [100.0] * 3, B: [100.0, 101.0]}, {B: [2]}),
+                _curves(), TRIVIAL)
+    assert v.verdict == "not tested" and v.reason == f"{B} diverged in 1 of 3 seeds: {AT}"
+    row = "semeniuta-t1-medium-moon-sequence"
+    below = Finding("below", "paper", "Table 1", "q", "c", (Comparison(row, 0.25, "below"),),
+                    may_fail=(row,))
+    v = verdict(below, _with_diverged({}, {row: [0, 1, 2]}), {}, {(row, "test"): 0.25})
+    assert v.verdict == "not tested" and v.reason == f"{row} diverged in 3 of 3 seeds: {AT}"
+
+
+def test_the_trivial_baseline_holds_the_finite_seeds_and_a_diverged_baseline_is_named():
+    # B's finite seeds are worse than the trivial model: not tested, its finite mean named
+    v = verdict(FINDING, _with_diverged({A: [100.0] * 6, B: [130.0] * 3}, {B: [3, 4, 5]}),
+                _curves(seeds=6), TRIVIAL)
+    assert v.verdict == "not tested" and f"({B} test 130 against 125)" in v.reason
+    # the baseline that must overfit diverged: the regime cannot show the finding
+    v = verdict(FINDING, _with_diverged({A: [100.0] * 3, B: [110.0] * 3}, {BASE: [1]}),
+                {(BASE, 0): OVERFIT, (BASE, 2): OVERFIT}, TRIVIAL)
+    assert v.verdict == "not tested"
+    assert v.reason == f"the baseline {BASE} diverged in 1 of 3 seeds: {AT}"
+
+
+def test_results_without_a_status_column_are_all_finished():
+    plain = _results({A: [100.0, 101.0, 99.5], B: [110.0, 112.0, 109.0]})
+    both = plain.assign(status="finished", diverged_at="")
+    assert verdict(FINDING, plain, _curves(), TRIVIAL) == verdict(FINDING, both, _curves(), TRIVIAL)
