@@ -93,6 +93,7 @@ def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -
     termination signal stopped it; the checkpoint is kept and a rerun resumes it). ``extra``: ``--set``
     items of how the sweep executes (``threads=1``, ``progress=false``), applied last."""
     from memloss.resolve import preset_info, resolve_config
+    from memloss.runs import source_commit
     from memloss.training import resume_or_start
     from memloss.training.signals import Terminated
 
@@ -118,7 +119,8 @@ def run_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...] = ()) -
             result.update(status="failed", error=f"{type(e).__name__}: {e}")
             record = {"name": run.name, "error": result["error"],
                       "traceback": traceback.format_exc(), "host": platform.node(),
-                      "pid": os.getpid(), "time": time.time(), "command": run.argv(out)}
+                      "pid": os.getpid(), "time": time.time(), "command": run.argv(out),
+                      "commit": source_commit()}
             p = error_path(sweep_dir, run.name)
             p.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(p, json.dumps(record, indent=2) + "\n")

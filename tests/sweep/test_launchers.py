@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from memloss.core.runfiles import read_checkpoint, read_json
+from memloss.runs import source_commit
 from memloss.sweep import LaunchOptions, grid_runs, run_sweep
 
 TINY = {"hidden_size": 8, "epochs": 1, "optimizer": "adam", "lr": 0.01, "batch_size": 32,
@@ -79,6 +80,7 @@ def test_a_failure_is_recorded_and_retried_only_when_asked(tmp_path):
     assert list(first.failed) == bad and len(first.done) == 1
     error = read_json(tmp_path / ".sweep" / "errors" / f"{bad[0]}.json")
     assert "NonFiniteError" in error["error"] and "Traceback" in error["traceback"]
+    assert error["commit"] == source_commit()  # a run that kept nothing still has its commit
     second = run_sweep(runs, tmp_path, options=ONE, progress=False)
     assert list(second.skipped_failed) == bad and second.done == [] and not second.ok
     third = run_sweep(runs, tmp_path, options=ONE, retry_failed=True, progress=False)
