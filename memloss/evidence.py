@@ -511,12 +511,12 @@ def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
     ``commit`` where it has one. Other failures are left out (with a warning): they measure
     nothing. A corrupt record is an error naming it."""
     from memloss.core import runfiles as rf
-    from memloss.sweep.job import SWEEP_META
+    from memloss.core.runfiles import SWEEP_META, error_path
 
     records: list[Path] = []
     for p in map(Path, paths):
         if rf.is_run_dir(p):
-            records.append(p.parent / SWEEP_META / "errors" / f"{p.name}.json")
+            records.append(error_path(p.parent, p.name))
         else:
             records += sorted(p.rglob(f"{SWEEP_META}/errors/*.json"))
     out = []

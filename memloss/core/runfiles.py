@@ -77,7 +77,8 @@ __all__ = [
     "commit_checkpoint", "clean_leftovers", "RunLock", "lock_owner", "is_run_dir", "run_entries",
     "non_finite_scores", "CONFIG", "METRICS", "FINAL", "CHECKPOINT", "MODEL", "BEST", "STATE",
     "STATE_JSON", "DIAGNOSTICS", "LOCK", "LOCK_OWNER", "FOLDER_MANIFEST", "EVALUATIONS", "RUNTIME",
-    "checkpoint_ref", "ref_problem", "final_problem", "is_leftover", "busy",
+    "checkpoint_ref", "ref_problem", "final_problem", "is_leftover", "busy", "SWEEP_META",
+    "error_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ EVALUATIONS = "evaluations.jsonl"
 RUNTIME = "runtime.jsonl"
 LOCK = ".lock"
 LOCK_OWNER = ".lock.json"
+#: a sweep folder's own files beside its run directories (the sweep's record, each run's
+#: log and, for a run that failed, its error record)
+SWEEP_META = ".sweep"
 _LEGACY = (MODEL, BEST, STATE, STATE_JSON)
 _CKPT_RE = re.compile(CHECKPOINT_DIR_PATTERN)
 
@@ -106,6 +110,12 @@ class RunDirError(ValueError):
 
 class RunLockedError(RunDirError):
     """Another process holds the run directory's lock."""
+
+
+def error_path(sweep_dir: "str | os.PathLike", name: str) -> Path:
+    """The error record of a sweep's failed run ``name``: ``DIR/.sweep/errors/NAME.json``
+    (what failed, the traceback, the command; written by the sweep, read by the verdicts)."""
+    return Path(sweep_dir) / SWEEP_META / "errors" / f"{name}.json"
 
 
 def _now() -> str:

@@ -20,18 +20,11 @@ from typing import Any, Iterator
 
 from memloss.core import runfiles as rf
 from memloss.core.atomic import atomic_write_text
+from memloss.core.runfiles import SWEEP_META, error_path
 
 from .spec import RunSpec
 
 __all__ = ["run_job", "SweepJob", "error_path", "log_path", "read_error", "SWEEP_META"]
-
-#: the sweep's own files inside its directory (not a run directory)
-SWEEP_META = ".sweep"
-
-
-def error_path(sweep_dir: str | os.PathLike, name: str) -> Path:
-    return Path(sweep_dir) / SWEEP_META / "errors" / f"{name}.json"
-
 
 def log_path(sweep_dir: str | os.PathLike, name: str) -> Path:
     return Path(sweep_dir) / SWEEP_META / "logs" / f"{name}.log"
