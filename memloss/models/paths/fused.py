@@ -18,7 +18,8 @@ is the same for every cell:
 * the backward loop does, per step, one backward step kernel (the step's backward graph
   on the saved values, no recomputation, with the three gradients reaching ``h_t`` summed
   in; where it reads no pre-activation, their gradients overwrite them) and one product
-  ``dR_t W_hh`` (per gate block: one each, into the blocks of a ``[B, G, H]`` buffer)
+  ``dR_t W_hh`` (per gate block: one batched product into a contiguous ``[G, B, H]``
+  buffer, which the kernels read as ``[B, G, H]``)
   carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one product over
   ``T x B`` after the loop (one per gate block).
 
