@@ -124,7 +124,9 @@ def profile(label: str, hidden: int, batch: int, rounds: int, path: str = "auto"
                                         hidden, dev)}
     parts = []
     for name, run in runs.items():
-        run()
+        run()  # builds the step kernels of the layout
+        kernels.wait_compiled()  # under MEMLOSS_COMPILE=auto they compile in the background:
+        run()  # profiled uncompiled otherwise
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(rounds):
                 run()

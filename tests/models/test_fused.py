@@ -175,6 +175,30 @@ def test_compiled_step_kernels(cell, scheme, compiled):
     _compare(cell, scheme, dtype=torch.float32, tol=dict(atol=2e-5, rtol=1e-4))
 
 
+@pytest.mark.slow
+def test_compiled_kernels_compute_tanh_through_exp(compiled):
+    """On CPU the step kernels compute tanh as ``2 / (1 + exp(-2x)) - 1`` (Inductor's
+    ``cpp.use_decompose_tanh``): no vectorized tanh is left in an LSTM's compiled forward
+    kernel, and the layer still equals the reference in float32."""
+    if "cpp.use_decompose_tanh" not in kernels._inductor_options():
+        pytest.skip("this torch's Inductor has no cpp.use_decompose_tanh")
+    _compare("lstm", "zoneout:p_cell=0.3,p_hidden=0.2", dtype=torch.float32,
+             tol=dict(atol=2e-5, rtol=1e-4))
+    sources = [k.fn.source_code for key, k in kernels._cache.items()
+               if key[0] == "forward" and k.compiled]
+    assert sources and all(".tanh()" not in s and ".exp()" in s for s in sources)
+
+
+def test_kernel_cache_names_depend_on_the_inductor_options(monkeypatch):
+    """A kernel compiled with other Inductor options is another cache entry: its marker
+    (which lets a process skip the compiler process) is not taken for this one's."""
+    gm, fresh = kernels._trace(lambda a: (a.tanh(),), [torch.zeros(2, 3)])
+    key = kernels._graph_key(gm, fresh)
+    assert kernels._graph_key(gm, fresh) == key
+    monkeypatch.setattr(kernels, "_inductor_options", lambda: {"cpp.threads": 1})
+    assert kernels._graph_key(gm, fresh) != key
+
+
 # --- dispatch ---------------------------------------------------------------------------
 @pytest.mark.parametrize("cell,scheme,want", [
     ("lstm", None, "native"), ("lstm", "zaremba:p=0.5", "native"),

@@ -458,8 +458,31 @@ def _raw(compiled: Any, device: torch.device) -> Callable[[list], Any] | None:
     return call if device.type == "cpu" and callable(call) else None
 
 
+def _inductor_options() -> dict[str, Any]:
+    """Inductor's options for every step kernel (part of the kernel's name in the cache).
+
+    One thread: a step kernel is 10-100 us of work, below what a parallel region pays for
+    (and two threads on a busy machine wait on each other at barriers). No size asserts: a
+    kernel is only called with the layout it is keyed by, and one assert per argument cost
+    more than the backward's own work (at H = 64, B = 32: 22 against 8.5 us a call).
+    ``tanh`` as ``2 / (1 + exp(-2x)) - 1`` in the vectorized C++ (Inductor's
+    ``cpp.use_decompose_tanh``, its default before torch 2.7): the vectorized ``tanh`` it
+    replaces cost three times an ``exp`` here and was most of the LSTM's forward kernel
+    (zoneout, B = 32: 23.7 against 15.8 us a call at H = 64, 84.5 against 53.5 at H = 256);
+    its absolute error stays at float rounding (about 1e-7 in float32 near 0, where the
+    relative error grows), docs/performance.md. Where this torch has no such option,
+    the plain ``tanh`` is kept."""
+    import torch._inductor.config as config
+
+    options: dict[str, Any] = {"cpp.threads": 1, "size_asserts": False}
+    if hasattr(config.cpp, "use_decompose_tanh"):
+        options["cpp.use_decompose_tanh"] = True
+    return options
+
+
 def _inductor(gm: Any, fresh: Sequence[Tensor]) -> Any:
-    """Compile a traced step graph with Inductor (through its disk cache)."""
+    """Compile a traced step graph with Inductor (through its disk cache), with
+    :func:`_inductor_options`."""
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
@@ -467,13 +490,7 @@ def _inductor(gm: Any, fresh: Sequence[Tensor]) -> Any:
     # key (and so reuse across processes) a graph compiled outside torch.compile
     mode = FakeTensorMode(shape_env=ShapeEnv())
     fakes = [mode.from_tensor(t, static_shapes=True) for t in fresh]
-    # one thread: a step kernel is 10-100 us of work, below what a parallel region pays
-    # for (and two threads on a busy machine wait on each other at barriers). No size
-    # asserts: a kernel is only called with the layout it is keyed by, and one assert per
-    # argument cost more than the backward's own work (at H = 64, B = 32: 22 against 8.5 us
-    # a call, docs/performance.md)
-    return torch._inductor.compile(gm, fakes, options={"cpp.threads": 1,
-                                                       "size_asserts": False})
+    return torch._inductor.compile(gm, fakes, options=_inductor_options())
 
 
 def _compile_failed(e: BaseException) -> None:
@@ -485,11 +502,13 @@ def _compile_failed(e: BaseException) -> None:
 
 
 def _graph_key(gm: Any, fresh: Sequence[Tensor]) -> str:
-    """A name for a traced kernel in the kernel cache: its graph's code, its inputs' layout
-    and torch's version."""
+    """A name for a traced kernel in the kernel cache: its graph's code, its inputs' layout,
+    torch's version and the Inductor options it is compiled with (a kernel compiled with
+    other options is another entry of Inductor's cache)."""
     import hashlib
 
-    text = "\n".join([torch.__version__, gm.code, *(repr(_key(t)) for t in fresh)])
+    text = "\n".join([torch.__version__, gm.code, *(repr(_key(t)) for t in fresh),
+                      repr(sorted(_inductor_options().items()))])
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
