@@ -50,6 +50,7 @@ import logging
 import os
 import pickle
 import queue
+import select
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,10 @@ COMPILER_PROCESS: bool = True
 #: how much lower the compiler process's scheduling priority is (``os.nice``), so that on a
 #: busy machine it yields to training
 COMPILER_NICE = 10
+#: seconds the compiler process may take for one kernel before it is given up (killed; the
+#: kernel is then compiled in this process's background thread): an empty cache costs 5-20 s
+#: of CPU a kernel, so only a hung or starved process reaches it
+COMPILER_TIMEOUT = 600.0
 #: the environment variable naming the kernel cache folder (overrides everything else)
 CACHE_ENV = "MEMLOSS_KERNEL_CACHE"
 
@@ -592,6 +597,11 @@ class _Compiler:
             self.proc.stdin.flush()
         except OSError:
             pass  # it ended: said below
+        ready, _, _ = select.select([self.proc.stdout], [], [], COMPILER_TIMEOUT)
+        if not ready:  # hung (or starved): never wait on it again
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"it answered nothing in {COMPILER_TIMEOUT:g} s")
         line = self.proc.stdout.readline().decode(errors="replace").strip()
         status, _, rest = line.partition(" ")
         if status == "ok":
