@@ -27,7 +27,9 @@ split). A run that stopped on a non-finite loss, gradient or weights
    diverged is judged by its comparisons instead); and every baseline row of the finding
    overfits in every seed: it diverged in none, its validation curve has at least 3
    evaluations, its minimum is not the last one, and the last is worse than the minimum by
-   more than :data:`MIN_RISE` (relative).
+   more than :data:`MIN_RISE` (relative); and, for a finding about network sizes
+   (``Finding.sizes``), the two rows of each comparison train networks of different sizes
+   at this size (layers x units of their presets; the CPU presets share one network).
 2. **Each comparison**, on the paired differences ``d_s`` (positive: ``a`` better, in the
    metric's direction): the two-sided paired t-test (``scipy.stats.ttest_rel``; against
    the number for ``below``/``above``, ``scipy.stats.ttest_1samp``) and the
@@ -294,9 +296,30 @@ def _diverged_of(results: pd.DataFrame) -> dict[str, dict[int, str]]:
     return out
 
 
+def _net_size(row: str, cpu: bool) -> tuple[int, int]:
+    """(layers, units) of the network a row trains at that size."""
+    net = PRESETS.get(f"{row}-cpu" if cpu else row).config.net
+    return int(net.num_layers), int(net.hidden_size)
+
+
+def _same_sizes(finding: Finding, cpu: bool) -> list[str]:
+    """For a finding about network sizes, its comparisons whose two rows train networks of
+    one size here (step 1 of the rule)."""
+    out = []
+    for c in finding.comparisons if finding.sizes else ():
+        if not isinstance(c.b, str):
+            continue
+        a, b = (row_split(r, finding.split)[0] for r in (c.a, c.b))
+        if _net_size(a, cpu) == _net_size(b, cpu):
+            layers, units = _net_size(a, cpu)
+            out.append(f"{a} and {b} train the same network at this size ({layers} x {units}): "
+                       "the finding compares network sizes")
+    return out
+
+
 def verdict(finding: Finding, results: pd.DataFrame,
             curves: Mapping[tuple[str, int], Sequence[float]],
-            trivial: Mapping[tuple[str, str], float]) -> Verdict:
+            trivial: Mapping[tuple[str, str], float], cpu: bool = False) -> Verdict:
     """The rule (module doc) for one finding. ``results``: columns ``row`` (full preset
     name), ``split``, ``seed``, ``value``, and optionally ``status`` ("diverged": a run
     with no value, on any split) and ``diverged_at``; ``curves``: (row, seed) -> validation
@@ -366,6 +389,7 @@ def verdict(finding: Finding, results: pd.DataFrame,
             n = sum(overfits(curves[(row, s)], lower) for s in seeds)
             reasons.append(f"the baseline {row} did not overfit (its validation curve passed "
                            f"its minimum and rose in {n} of {len(seeds)} seeds)")
+    reasons += _same_sizes(finding, cpu)
     if reasons:
         return Verdict(finding, "not tested", tuple(dict.fromkeys(reasons)), (), used_trivial)
     outcomes = []
@@ -392,9 +416,10 @@ def verdict(finding: Finding, results: pd.DataFrame,
 
 def verdicts(results: pd.DataFrame, curves: Mapping[tuple[str, int], Sequence[float]],
              trivial: Mapping[tuple[str, str], float],
-             findings: Iterable[Finding] | None = None) -> list[Verdict]:
-    """:func:`verdict` for every finding (default: all of :data:`FINDINGS`)."""
-    return [verdict(f, results, curves, trivial)
+             findings: Iterable[Finding] | None = None, cpu: bool = False) -> list[Verdict]:
+    """:func:`verdict` for every finding (default: all of :data:`FINDINGS`) at one size
+    (``cpu``: the rows' ``-cpu`` presets)."""
+    return [verdict(f, results, curves, trivial, cpu)
             for f in (FINDINGS.values() if findings is None else findings)]
 
 
@@ -605,7 +630,7 @@ def verdicts_frame(results: pd.DataFrame, curves: Mapping[tuple[str, bool, int],
         res = results[results["cpu"] == cpu]
         cur = {(r, s): v for (r, c, s), v in curves.items() if c == cpu}
         triv = {(r, s): v for (r, c, s), v in trivial.items() if c == cpu}
-        for v in verdicts(res, cur, triv, chosen):
+        for v in verdicts(res, cur, triv, chosen, cpu=bool(cpu)):
             rows_used = {row_split(r, v.finding.split)[0] for r in v.finding.rows()}
             commits = sorted(set(res[res["row"].isin(rows_used)]["commit"].fillna("")) - {""})
             rows.append({"id": v.finding.id, "paper": v.finding.paper.split(",")[0],

@@ -253,3 +253,21 @@ def test_results_without_a_status_column_are_all_finished():
     plain = _results({A: [100.0, 101.0, 99.5], B: [110.0, 112.0, 109.0]})
     both = plain.assign(status="finished", diverged_at="")
     assert verdict(FINDING, plain, _curves(), TRIVIAL) == verdict(FINDING, both, _curves(), TRIVIAL)
+
+
+def test_a_finding_about_sizes_is_not_tested_where_the_rows_share_one_network():
+    """Gal's "a larger model" finding: at CPU size the medium and large rows train one
+    network (the regime's), so however their scores differ the finding is not tested; at
+    full size (650 against 1500 units) the rule goes on to compare them."""
+    finding = FINDINGS["gal-larger-needs-dropout"]
+    assert finding.sizes and [f.id for f in FINDINGS.values() if f.sizes] == [finding.id]
+    rows = [row_split(r, finding.split)[0] for r in finding.rows()]
+    frame = pd.DataFrame([{"row": r, "split": "test", "seed": s, "value": 50.0 + i + s * 0.1}
+                          for i, r in enumerate(rows) for s in range(3)])
+    curves = {(r, s): [3.0, 2.0, 2.5] for r in finding.baselines for s in range(3)}
+    trivial = {(r, "test"): 1000.0 for r in rows}
+    cpu = verdict(finding, frame, curves, trivial, cpu=True)
+    assert cpu.verdict == "not tested"
+    assert "train the same network at this size (1 x 256)" in cpu.reason
+    full = verdict(finding, frame, curves, trivial, cpu=False)
+    assert "same network" not in full.reason and full.outcomes
