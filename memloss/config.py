@@ -30,6 +30,8 @@ SCHEDULES = ("constant", "plateau", "decay")
 RESUME_OVERRIDABLE = ("epochs", "max_steps", "patience", "eval_modes", "mc_samples", "progress",
                       "device", "eval_batch_size", "threads", "hooks", "lr", "clip", "schedule",
                       "lr_decay", "decay_start", "min_lr")
+#: NetConfig fields only an import sets (``--set`` refuses them)
+IMPORT_ONLY = ("head_words",)
 #: the NetConfig fields a TrainConfig sets (the task sets the data sizes)
 NET_FIELDS = tuple(n for n in NetConfig.field_names() if n not in DATA_FIELDS)
 
@@ -196,7 +198,8 @@ def changed_fields(new: TrainConfig, old: TrainConfig) -> list[str]:
 
 def _option_names() -> list[str]:
     """Every option name a config or ``--set`` takes (net fields by their plain names)."""
-    return [n for n in TrainConfig.field_names() if n != "net"] + list(NET_FIELDS)
+    return ([n for n in TrainConfig.field_names() if n != "net"]
+            + [n for n in NET_FIELDS if n not in IMPORT_ONLY])
 
 
 _FIELD_TYPES = {f.name: str(f.type) for f in fields(TrainConfig) if f.name != "net"}
@@ -273,6 +276,9 @@ def apply_overrides(config: TrainConfig, sets: Iterable[str]) -> TrainConfig:
                                  "task.length=30")
             task_params[name] = parse_value(raw)
             continue
+        if key in IMPORT_ONLY:
+            raise ValueError(f"--set {key}: only `memloss import --fold-unk` sets it (the folded "
+                             "output head of an imported model); leave it out")
         if key in _FIELD_TYPES and key != "task_params":
             changes[key] = _coerce(key, raw)
         elif key == "task":

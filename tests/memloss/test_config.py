@@ -42,3 +42,11 @@ def test_unknown_fields():
         TrainConfig.from_dict({"task": "adding", "colour": 1})
     with pytest.raises(ValueError, match="unknown TrainConfig option"):
         TrainConfig(task="adding").replace(colour=1)
+
+
+def test_set_refuses_what_only_an_import_sets():
+    with pytest.raises(ValueError, match="only `memloss import --fold-unk` sets it"):
+        apply_overrides(TrainConfig(task="adding"), ["head_words=5"])
+    with pytest.raises(ValueError, match="unknown option") as e:
+        apply_overrides(TrainConfig(task="adding"), ["nope=1"])
+    assert "head_words" not in str(e.value)
