@@ -129,9 +129,8 @@ HANG_SECONDS = 600.0
 HUNG = 124
 
 
-def wait_or_kill(pid: int, seconds: float) -> "int | None":
-    """The child's wait status, or None after killing it when ``seconds`` passed first (a
-    child of :func:`in_child` first writes every thread's stack to its stderr file)."""
+def _wait(pid: int, seconds: float, poll: float = 0.01) -> "int | None":
+    """The child's wait status once it ends within ``seconds``, else None (it still runs)."""
     import time
 
     end = time.monotonic() + seconds
@@ -139,7 +138,18 @@ def wait_or_kill(pid: int, seconds: float) -> "int | None":
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status
-        time.sleep(0.01)
+        time.sleep(poll)
+    return None
+
+
+def wait_or_kill(pid: int, seconds: float) -> "int | None":
+    """The child's wait status, or None after killing it when ``seconds`` passed first (a
+    child of :func:`in_child` first writes every thread's stack to its stderr file)."""
+    import time
+
+    status = _wait(pid, seconds)
+    if status is not None:
+        return status
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGUSR1)
         time.sleep(2)
@@ -179,16 +189,8 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
             os._exit(code)
     status = None
     if kill_after is not None:
-        import time
-
-        deadline = time.monotonic() + kill_after
-        while time.monotonic() < deadline:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-                break
-            time.sleep(0.005)
-        else:
+        status = _wait(pid, kill_after, poll=0.005)
+        if status is None:
             os.kill(pid, signal.SIGKILL)
     if status is None:
         status = wait_or_kill(pid, HANG_SECONDS)
