@@ -147,7 +147,8 @@ def _replace_regime(text: str, section: Section, block: str, doc: str) -> str:
     begin = _regime_begin(section.key)
     start = text.find(begin)
     end = text.find(REGIME_END, start)
-    if start < 0 or end < 0:
+    after = text.find("<!-- regime: ", start + len(begin))
+    if start < 0 or end < 0 or 0 <= after < end:
         raise ValueError(f"{doc} has no '{begin}' ... '{REGIME_END}' block; put the two "
                          f"markers under '{section.heading}'")
     line = text.rfind("\n## ", 0, start)

@@ -72,16 +72,20 @@ def test_a_changed_test_score_makes_the_verdicts_stale(tmp_path, capsys):
     assert "docs/results/fidelity-cpu-verdicts.csv" in err
 
 
-def test_a_block_without_markers_is_one_clear_error(tmp_path, capsys):
+@pytest.mark.parametrize("marker", ["<!-- regime: gal-t1 -->", "<!-- /regime -->"])
+def test_a_block_without_its_markers_is_one_clear_error(tmp_path, capsys, marker):
     root = _copy(tmp_path)
     doc = root / "docs" / "fidelity.md"
-    doc.write_text(doc.read_text(encoding="utf-8").replace("<!-- regime: gal-t1 -->", ""),
-                   encoding="utf-8")
+    text = doc.read_text(encoding="utf-8")
+    # the gal-t1 block's marker (its end marker: the first one after its begin marker)
+    at = text.index(marker, text.index("## Gal & Ghahramani 2016, Table 1"))
+    doc.write_text(text[:at] + text[at + len(marker):], encoding="utf-8")
     with pytest.raises(SystemExit) as e:
         _tool().main(["--check", "--skip-figures", "--root", str(root)])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "no '<!-- regime: gal-t1 -->'" in err and "## Gal & Ghahramani 2016, Table 1" in err
+    assert doc.read_text(encoding="utf-8") == text[:at] + text[at + len(marker):]
 
 
 @pytest.mark.slow
