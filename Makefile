@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-all test-tiers demo bench bench-gate dashboard clean
+.PHONY: setup test test-all test-tiers demo bench bench-gate dashboard fidelity-doc clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || if [ "$(TORCH)" = reuse ] && $(PYTHON) -c "import torch" 2>/dev/null; then \
@@ -62,6 +62,13 @@ bench-gate: setup
 # asv's HTML dashboard of .asv/results, with its scripts vendored: opens offline
 dashboard: setup
 	$(PY) -m benchmarks.dashboard
+
+# docs/fidelity.md's generated parts from the committed results in docs/results/ (which
+# parts, from which files: docs/results/fidelity-doc.toml); `--check` in FIDELITY_DOC_ARGS
+# writes nothing and exits 1 naming a stale block
+FIDELITY_DOC_ARGS ?=
+fidelity-doc: setup
+	$(PY) tools/fidelity_doc.py $(FIDELITY_DOC_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache $(DEMO_OUT) reports-out
