@@ -32,16 +32,19 @@ setup: $(STAMP)
 # the tests marked slow, full, e2e, faults and gpu); `make test-all` runs every tier (gpu tests
 # skip without a CUDA device); `make test-tiers` every tier but the fast one (CI runs `make
 # test`, then this). A tier with no test in it (pytest's exit status 5) is not a failure.
-TIERS := slow or full or e2e or faults or gpu
+TIERS ?= slow or full or e2e or faults or gpu
 SLOW_TIMEOUT ?= 900
+# the tests run in parallel, one pytest-xdist worker per core (at most 4: each worker is a
+# process with torch loaded); `make test PARALLEL=` runs them in one process
+PARALLEL ?= -n auto --maxprocesses 4 --dist worksteal
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PARALLEL) $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -q -m "" --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "" $(PARALLEL) --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS)
 
 test-tiers: setup
-	$(PY) -m pytest -q -m "$(TIERS)" --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(PY) -m pytest -q -m "$(TIERS)" $(PARALLEL) --timeout=$(SLOW_TIMEOUT) $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 demo: setup
 	$(PY) -m memloss demo --out $(DEMO_OUT)

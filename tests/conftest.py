@@ -14,7 +14,9 @@ are marked ``full``. The selection depends on the collected cases only, so it is
 every run and picks up a new cell or scheme by itself. ``tests/faults`` (the fault campaign) is
 marked ``faults`` but for such a covering subset of it; the tests named in :data:`E2E` are
 marked ``e2e``, those in :data:`SLOW` ``slow``, and the cross products in :data:`ONE_CASE`
-keep one case.
+keep one case. The slow cross products in :data:`SLOW_COVER` keep a covering subset in the
+slow tier and mark their other cases ``full`` as well: CI runs every tier but ``full``, so it
+still reaches every facet of them once.
 """
 from __future__ import annotations
 
@@ -60,6 +62,12 @@ ONE_CASE = frozenset({
     "tests/models/test_toolchain.py::test_torch_compile_every_site",
     # a subprocess of the official example per scheme: 14-31 s each
     "tests/nn/test_drop_in_scripts.py::test_every_scheme_runs_with_one_argument",
+})
+#: slow cross products that keep a covering subset in the slow tier; their other cases are
+#: marked ``full`` too (CI runs every tier but ``full``: docs/testing.md)
+SLOW_COVER = frozenset({
+    # Inductor compiles each case's graphs for 13-35 s of CPU
+    "tests/models/test_toolchain.py::test_torch_compile_inductor_every_scheme",
 })
 #: where the fault campaign lives
 FAULTS_DIR = "tests/faults/"
@@ -213,14 +221,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_names(root: Path) -> None:
-    """Every test :data:`E2E`, :data:`SLOW` and :data:`ONE_CASE` name exists: a renamed test
-    would otherwise fall back into the fast tier unnoticed."""
-    for key in sorted(E2E | SLOW | ONE_CASE):
+    """Every test :data:`E2E`, :data:`SLOW`, :data:`ONE_CASE` and :data:`SLOW_COVER` name
+    exists: a renamed test would otherwise fall back into the fast tier unnoticed."""
+    for key in sorted(E2E | SLOW | ONE_CASE | SLOW_COVER):
         path, name = key.split("::")
         file = root / path
         if not file.is_file() or f"def {name}(" not in file.read_text(encoding="utf-8"):
             raise pytest.UsageError(f"tests/conftest.py names {key}, which does not exist; "
-                                    "update E2E, SLOW or ONE_CASE there")
+                                    "update E2E, SLOW, ONE_CASE or SLOW_COVER there")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -238,9 +246,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         faults = key.startswith(FAULTS_DIR)
         if faults and not hasattr(item, "callspec"):
             item.add_marker(pytest.mark.faults)
-        if _in_fast_tier(item) and hasattr(item, "callspec"):
+        if (_in_fast_tier(item) or key in SLOW_COVER) and hasattr(item, "callspec"):
             by_function[key].append(item)
     for key, cases in by_function.items():
         faults = key.startswith(FAULTS_DIR)
-        if faults or key in ONE_CASE or len(cases) >= COVER_FROM:
+        if faults or key in ONE_CASE or key in SLOW_COVER or len(cases) >= COVER_FROM:
             _select(cases, regs, "faults" if faults else "full", one=key in ONE_CASE)

@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,39 @@ def test_make_test_and_the_bench_gate_run_on_a_venv_reusing_the_system_torch(tmp
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / ".asv-machine.json").is_file()
+
+
+
+def _marks_of_every_test() -> dict[str, set[str]]:
+    """Every collected test's id and its marker names, from one ``--collect-only`` run (with
+    ``-m ""``: nothing deselected), as tests/conftest.py marks them."""
+    plugin = ("import pytest\n"
+              "@pytest.hookimpl(trylast=True)\n"
+              "def pytest_collection_modifyitems(items):\n"
+              "    for i in items:\n"
+              "        print('MARKS', i.nodeid, *sorted({m.name for m in i.iter_markers()}))\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "list_marks.py").write_text(plugin)
+        r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
+                            "no:cacheprovider", "-p", "list_marks", "-m", ""], cwd=ROOT,
+                           env={**os.environ, "PYTHONPATH": tmp}, capture_output=True,
+                           text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return {w[1]: set(w[2:]) for w in map(str.split, r.stdout.splitlines()) if w[:1] == ["MARKS"]}
+
+
+@pytest.mark.slow
+def test_ci_reaches_every_test_function():
+    """CI runs the fast tier, then the tiers `.ci/run` names (every tier but ``full``): every
+    test function keeps at least one case there, so no capability goes untested in CI."""
+    from _pytest.mark.expression import Expression
+
+    tiers = re.search(r'make test-tiers TIERS="([^"]+)"', (ROOT / ".ci/run").read_text())
+    assert tiers, ".ci/run no longer names the tiers it runs"
+    ci = Expression.compile(f"not (slow or full or e2e or faults or gpu) or ({tiers.group(1)})")
+    marks = _marks_of_every_test()
+    assert len(marks) > 2000  # the collection really ran
+    function = {t: t.split("[", 1)[0] for t in marks}
+    reached = {function[t] for t, m in marks.items() if ci.evaluate(lambda name: name in m)}
+    assert set(function.values()) - reached == set()
+    assert any("full" in m for m in marks.values())  # and CI leaves some cases out
