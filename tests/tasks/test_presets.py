@@ -15,6 +15,7 @@ from memloss.commands.ls import listing
 from memloss.models import Net, get_cell
 from memloss.tasks import TASKS
 from memloss.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
+from memloss.presets.base import CHAR_CPU
 
 ROOT = Path(__file__).resolve().parents[2]
 #: every number the presets report, as the papers print it: paper, table, section, row,
@@ -267,18 +268,22 @@ def test_character_level_tables_train_the_piloted_regime(name):
     assert (cpu.clip, cpu.net.init_range) == (full.clip, full.net.init_range)
 
 
-def test_the_character_level_regime_overfits_within_its_epochs_in_its_pilot():
-    """The regime's epochs are enough for the baseline's recorded pilot curve to pass the
-    overfitting rule (memloss.evidence.overfits), and update dropout's is best later."""
+@pytest.mark.parametrize("base, regularized", [
+    ("c50k-b8-lr6-base", "c50k-b8-lr6-ours"),
+    ("c50k-b8-lr6-krueger-lstm", "c50k-b8-lr6-krueger-zc0.5-zh0.05")])
+def test_the_character_level_regime_overfits_within_its_epochs_in_its_pilots(base, regularized):
+    """Within the regime's epochs, the recorded pilot curves (docs/pilots/) of each table's
+    baseline and of one regularized row pass the overfitting rule
+    (memloss.evidence.overfits), and the regularized row is best later and lower."""
     from memloss.evidence import overfits
 
-    epochs = PRESETS.get("semeniuta-t3-baseline-cpu").config.epochs
+    epochs = CHAR_CPU["epochs"]
 
     def curve(pilot: str) -> list[float]:
         with (ROOT / "docs" / "pilots" / f"{pilot}.csv").open(encoding="utf-8") as f:
             return [float(r["valid_bpc"]) for r in csv.DictReader(f)][:epochs]
 
-    base, ours = curve("c50k-b8-lr6-base"), curve("c50k-b8-lr6-ours")
-    assert len(base) == len(ours) == epochs
-    assert overfits(base, lower_is_better=True) and overfits(ours, lower_is_better=True)
-    assert base.index(min(base)) < ours.index(min(ours)) and min(ours) < min(base)
+    plain, reg = curve(base), curve(regularized)
+    assert len(plain) == len(reg) == epochs
+    assert overfits(plain, lower_is_better=True) and overfits(reg, lower_is_better=True)
+    assert plain.index(min(plain)) < reg.index(min(reg)) and min(reg) < min(plain)
