@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "OMITTED", "match_preset",
            "scheme_key", "add", "SEMENIUTA", "ZAREMBA", "GAL", "KRUEGER", "WORD_STANDIN",
-           "CHAR_STANDIN", "MNIST_STANDIN", "WORD_CPU"]
+           "CHAR_STANDIN", "MNIST_STANDIN", "WORD_CPU", "CHAR_CPU"]
 
 SEMENIUTA = "Semeniuta et al. 2016, Recurrent Dropout without Memory Loss"
 ZAREMBA = "Zaremba et al. 2014, Recurrent Neural Network Regularization"
@@ -120,6 +120,22 @@ WORD_CPU: dict[str, Any] = {
                     "valid_tokens": 20_000, "bptt": 35},
     "hidden_size": 256, "num_layers": 1, "batch_size": 32, "optimizer": "adam", "lr": 0.003,
     "schedule": "constant", "epochs": 12, "max_steps": None, "eval_every": None}
+
+#: the CPU regime of every character-level language-model table (Semeniuta Table 3, Krueger
+#: Table 2), chosen by the character-level pilots of docs/fidelity.md so that the
+#: unregularized baseline overfits before the end and beats the unigram model: one layer of
+#: 256 units with 32-dimensional embeddings on the first 50,000 training characters of the
+#: stand-in (validated on the first 50,000 validation characters after every epoch), slices
+#: of 100 characters in batches of 8 (63 steps per epoch), Adam at 0.006 with a constant
+#: rate, 25 epochs. One network and one optimiser for both tables, so that their rows differ
+#: only in their regularization; each table keeps its clipping and initialisation. Which
+#: weights are scored stays each preset's (``restore_best``).
+CHAR_CPU: dict[str, Any] = {
+    **CHAR_STANDIN,
+    "task_params": {"train_tokens": 50_000, "valid_tokens": 50_000, "bptt": 100},
+    "hidden_size": 256, "num_layers": 1, "embedding_dim": 32, "batch_size": 8,
+    "optimizer": "adam", "lr": 0.006, "schedule": "constant", "epochs": 25, "max_steps": None,
+    "eval_every": None}
 
 
 def add(preset: Preset, cpu: dict[str, Any]) -> None:

@@ -7,9 +7,7 @@ masks)", so its rows draw two masks; Table 2 does not say (two masks here).
 """
 from __future__ import annotations
 
-from typing import Any
-
-from .base import CHAR_STANDIN, KRUEGER, MNIST_STANDIN, OMITTED, WORD_CPU, Preset, add
+from .base import CHAR_CPU, KRUEGER, MNIST_STANDIN, OMITTED, WORD_CPU, Preset, add
 
 __all__: list[str] = []
 
@@ -45,7 +43,6 @@ _K2 = {"zc0.5-zh0.5": (0.5, 0.5, {"valid": 1.66}),
 OMITTED["krueger-t2-recurrent-dropout"] = ("Table 2 does not say which of the searched rates "
                                            "(0.05, 0.2, 0.5, 0.7) gave the reported 1.481 / 1.382")
 OMITTED["krueger-t2-batchnorm"] = OMITTED["krueger-t1-batchnorm"]
-_K2_CPU: dict[str, Any] = {**CHAR_STANDIN, "hidden_size": 64, "epochs": 1, "max_steps": 200}
 for key, (zc, zh, reported) in _K2.items():
     scheme = "none" if zc == zh == 0 else f"zoneout:p_cell={zc},p_hidden={zh}"
     row = "LSTM" if scheme == "none" else f"zoneout z_c={zc:g}, z_h={zh:g}"
@@ -56,8 +53,7 @@ for key, (zc, zh, reported) in _K2.items():
                     batch_size=32, epochs=50),
                notes="Section 4.2.1. The number of epochs and the embedding size are not "
                      "stated in the text (50 epochs, embedding = hidden size here)."),
-        # most rows report validation bpc only: validate at the CPU run's last step
-        {**_K2_CPU, "eval_every": _K2_CPU["max_steps"]})
+        CHAR_CPU)
 
 # --- Table 3 (section 4.2.2): word-level PTB, perplexity ----------------------------------------
 # One layer of 256 units, init U[-0.05, 0.05], non-overlapping sequences of 35, batches of 32,

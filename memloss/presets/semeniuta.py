@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import CHAR_STANDIN, SEMENIUTA, WORD_CPU, Preset, add
+from .base import CHAR_CPU, SEMENIUTA, WORD_CPU, Preset, add
 
 __all__: list[str] = []
 
@@ -111,8 +111,6 @@ _PTB_CHAR_NOTES = ("Section 4.3 setup: 1024 units, 256-dimensional embeddings, i
                    "U[-0.01, 0.01], non-overlapping sequences of 100, Adam lr 0.001 for 50 "
                    "epochs, lr x 0.97 after every epoch from epoch 10, clip 10. The batch "
                    "size is not stated (32 here).")
-_CHAR_CPU: dict[str, Any] = {**CHAR_STANDIN, "hidden_size": 64, "embedding_dim": 32,
-                             "epochs": 1, "max_steps": 200}
 
 
 def _lm_table(table: str, prefix: str, numbers: dict, metric: str, setup: dict, notes: str,
@@ -140,7 +138,7 @@ def _lm_table(table: str, prefix: str, numbers: dict, metric: str, setup: dict, 
 
 
 _lm_table("Table 2", "semeniuta-t2", _T2, "perplexity", _PTB_WORD, _PTB_WORD_NOTES, WORD_CPU)
-_lm_table("Table 3", "semeniuta-t3", _T3, "bpc", _PTB_CHAR, _PTB_CHAR_NOTES, _CHAR_CPU)
+_lm_table("Table 3", "semeniuta-t3", _T3, "bpc", _PTB_CHAR, _PTB_CHAR_NOTES, CHAR_CPU)
 
 # --- Table 4 (section 4.4): CoNLL-2003 NER, F1 ------------------------------------------------
 # Setup (4.4): 5-word context windows of static word2vec embeddings plus capitalization,

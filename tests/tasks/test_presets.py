@@ -15,6 +15,7 @@ from memloss.commands.ls import listing
 from memloss.models import Net, get_cell
 from memloss.tasks import TASKS
 from memloss.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
+from memloss.presets.base import CHAR_CPU
 
 ROOT = Path(__file__).resolve().parents[2]
 #: every number the presets report, as the papers print it: paper, table, section, row,
@@ -243,3 +244,46 @@ def test_existing_table1_presets_keep_their_settings():
     assert PRESETS.get("semeniuta-t1-short-gal-sequence-cpu").settings["epochs"] == 15
     assert PRESETS.get("semeniuta-t1-short-moon-step").settings["scheme"] == \
         "moon:p=0.5,sampling=step"
+
+
+#: the character-level tables, whose -cpu presets train memloss.presets.base.CHAR_CPU
+CHAR_TABLES = ("semeniuta-t3-", "krueger-t2-")
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(CHAR_TABLES)
+                                  and n.endswith("-cpu")])
+def test_character_level_tables_train_the_piloted_regime(name):
+    """One layer of 256 units (embedding 32) on the first 50,000 training characters,
+    slices of 100 in batches of 8, Adam 0.006 for 25 epochs, validated every epoch on the
+    first 50,000 validation characters (docs/pilots/c50k-b8-lr6-*.csv); each table keeps its
+    clipping and initialisation."""
+    cpu = PRESETS.get(name).config
+    full = PRESETS.get(name.removesuffix("-cpu")).config
+    assert cpu.task == "text-char"
+    assert cpu.task_params == {"batching": "slices", "bptt": 100, "train_tokens": 50_000,
+                               "valid_tokens": 50_000}
+    assert (cpu.net.num_layers, cpu.net.hidden_size, cpu.net.embedding_dim) == (1, 256, 32)
+    assert (cpu.batch_size, cpu.optimizer, cpu.lr, cpu.schedule, cpu.epochs, cpu.max_steps,
+            cpu.eval_every) == (8, "adam", 0.006, "constant", 25, None, None)
+    assert (cpu.clip, cpu.net.init_range) == (full.clip, full.net.init_range)
+
+
+@pytest.mark.parametrize("base, regularized", [
+    ("c50k-b8-lr6-base", "c50k-b8-lr6-ours"),
+    ("c50k-b8-lr6-krueger-lstm", "c50k-b8-lr6-krueger-zc0.5-zh0.05")])
+def test_the_character_level_regime_overfits_within_its_epochs_in_its_pilots(base, regularized):
+    """Within the regime's epochs, the recorded pilot curves (docs/pilots/) of each table's
+    baseline and of one regularized row pass the overfitting rule
+    (memloss.evidence.overfits), and the regularized row is best later and lower."""
+    from memloss.evidence import overfits
+
+    epochs = CHAR_CPU["epochs"]
+
+    def curve(pilot: str) -> list[float]:
+        with (ROOT / "docs" / "pilots" / f"{pilot}.csv").open(encoding="utf-8") as f:
+            return [float(r["valid_bpc"]) for r in csv.DictReader(f)][:epochs]
+
+    plain, reg = curve(base), curve(regularized)
+    assert len(plain) == len(reg) == epochs
+    assert overfits(plain, lower_is_better=True) and overfits(reg, lower_is_better=True)
+    assert plain.index(min(plain)) < reg.index(min(reg)) and min(reg) < min(plain)
