@@ -6,8 +6,8 @@ kept; each value is the one the doc prints, in its seed order, under the row's f
     PYTHONPATH=. python tools/fidelity_transcribe.py --superseded > docs/results/fidelity-cpu-200-steps.csv
 
 The word-level tables' ``-cpu`` presets have since moved to the regime of
-``memloss.presets.base.WORD_CPU``: their 200-step values (``--superseded``) are kept as a
-record and take no part in the verdicts.
+``memloss.presets.base.WORD_CPU``, the character-level ones to ``CHAR_CPU``: their 200-step
+values (``--superseded``) are kept as a record and take no part in the verdicts.
 """
 import csv, re, sys
 from memloss.presets import PRESETS
@@ -15,7 +15,14 @@ from memloss.presets import PRESETS
 doc = open("docs/fidelity.md").read().splitlines()
 sections = {}
 cur = None
+generated = False  # the regime blocks hold the runs' own tables (tools/fidelity_doc.py)
 for line in doc:
+    if line.startswith("<!-- regime"):
+        generated = True
+    elif line.startswith("<!-- /regime"):
+        generated = False
+    elif generated:
+        continue
     if line.startswith("## "):
         cur = line[3:]
         sections[cur] = []
@@ -110,7 +117,8 @@ for title, lines in sections.items():
                 out.append((name, "test", seed, float(v), title))
 #: the tables whose -cpu presets changed after these runs (memloss.presets.base.WORD_CPU)
 SUPERSEDED = ("Semeniuta et al. 2016, Table 2", "Zaremba et al. 2014",
-              "Gal & Ghahramani 2016, Table 1", "Krueger et al. 2016, Table 3")
+              "Gal & Ghahramani 2016, Table 1", "Krueger et al. 2016, Table 3",
+              "Semeniuta et al. 2016, Table 3", "Krueger et al. 2016, Table 2")
 superseded = "--superseded" in sys.argv[1:]
 out = [o for o in out if o[4].startswith(SUPERSEDED) == superseded]
 w = csv.writer(sys.stdout, lineterminator="\n")
