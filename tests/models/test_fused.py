@@ -147,6 +147,10 @@ def compiled(monkeypatch):
     # on CPU the kernels are called through the compiled module's own entry point
     assert all(k.boxed == getattr(k.fn, "current_callable", None)
                for k in kernels._cache.values() if k.compiled)
+    # and, where it returns nothing (every kernel here but a backward with step parameters),
+    # through the C++ functions that entry point calls (kernels._direct)
+    assert all(k.direct is not None for k in kernels._cache.values()
+               if k.compiled and (k.kind != "backward" or not k.desc[3].params))
     kernels.clear_cache()
     if not built:
         pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")

@@ -197,14 +197,15 @@ class _Sequence:
 
     def _kernels(self, build: Any, args: Sequence[Sequence[Tensor]], last_first: bool = False
                  ) -> list[Any]:
-        """Each step's kernel entry point (one kernel per layout; ``last_first``: the last
-        steps' layout is asked for first, the order a background compile takes them)."""
+        """Each step's kernel bound to its arguments (one kernel per layout,
+        :meth:`~memloss.models.paths.kernels.Kernel.bind`; ``last_first``: the last steps'
+        layout is asked for first, the order a background compile takes them)."""
         r = self.run
         steps: list[Any] = [None] * self.T
         for lay, ts in (reversed(self.groups) if last_first else self.groups):
-            k = build(r.cell, r.nonlinearity, lay, args[ts[0]]).boxed
-            for t in ts:
-                steps[t] = k
+            k = build(r.cell, r.nonlinearity, lay, args[ts[0]])
+            for t, step in zip(ts, k.bind([args[t] for t in ts])):
+                steps[t] = step
         return steps
 
     def run_forward(self, train: bool = True) -> None:
@@ -235,19 +236,19 @@ class _Sequence:
                 w_g = self.w_hh.view(G, H, H).transpose(1, 2)
                 for t in range(T):
                     pre_g[t].baddbmm_(hm_g[t], w_g)
-                    steps[t](list(args[t]))
+                    steps[t]()
                 return
             blocks = [(slice(g * H, (g + 1) * H), w_t[:, g * H:(g + 1) * H])
                       for g in range(self.G)]
             for t in range(T):
                 for g, (cols, w_b) in enumerate(blocks):
                     pre[t][:, cols].addmm_(hm[t][:, g], w_b)
-                steps[t](list(args[t]))
+                steps[t]()
             return
         if r.cell.joint:
             for t in range(T):  # the loop every step of every sequence runs: keep it bare
                 pre[t].addmm_(hm[t], w_t)
-                steps[t](list(args[t]))
+                steps[t]()
             return
         b = self.b_rec
         for t in range(T):
@@ -255,7 +256,7 @@ class _Sequence:
                 torch.mm(hm[t], w_t, out=pre[t])
             else:
                 torch.addmm(b, hm[t], w_t, out=pre[t])
-            steps[t](list(args[t]))
+            steps[t]()
 
     def _fill_bias(self) -> None:
         if self.b_rec is None:
@@ -304,17 +305,17 @@ class _Sequence:
             dP_g = d_pre.view(T, B, G, H).permute(0, 2, 1, 3).unbind(0)
             w_g, dh_g = w.view(G, H, H), dh_rec.transpose(0, 1)
             for t in range(T - 1, -1, -1):
-                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
                 torch.bmm(dP_g[t], w_g, out=dh_g)
         elif d_p:
             for t in range(T - 1, -1, -1):
-                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
                 torch.mm(dP[t], w, out=dh_rec)
         else:
             for t in range(T - 1, -1, -1):
-                steps[t](list(args[t]))
+                steps[t]()
                 torch.mm(dP[t], w, out=dh_rec)
         d_state = dS[T % 2]
         m0 = self.rec[0]
