@@ -48,6 +48,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import operator
 import os
 import pickle
 import queue
@@ -463,14 +464,25 @@ class _Direct:
         made: dict[str, Any] = {}
         for name, code in self.scratch:  # written before read in every call: shared
             made[name] = eval(code, self.scope, made)
+        names = list(made)
+        temps = [made[n] for n in names]
+        # each call's arguments picked from [*step arguments, *temporaries]
+        picks = [(fn, operator.itemgetter(*(i if isinstance(i, int) else
+                                            self.n_args + names.index(i) for i in where)))
+                 for fn, where in self.calls]
         out: list[Callable[[], Any]] = []
         for a in steps:
             if len(a) != self.n_args:
                 raise ValueError(f"a step kernel takes {self.n_args} tensors, got {len(a)}")
-            parts = [functools.partial(fn, *(a[i] if isinstance(i, int) else made[i]
-                                             for i in where)) for fn, where in self.calls]
+            src = [*a, *temps]
+            parts = [functools.partial(fn, *_picked(pick, src)) for fn, pick in picks]
             out.append(parts[0] if len(parts) == 1 else functools.partial(_run_all, parts))
         return out
+
+
+def _picked(pick: Callable[[list], Any], src: list) -> tuple:
+    got = pick(src)
+    return got if isinstance(got, tuple) else (got,)  # itemgetter of one index: the item
 
 
 def _run_all(parts: Sequence[Callable[[], Any]]) -> None:
