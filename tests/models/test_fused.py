@@ -127,6 +127,19 @@ def test_a_step_frees_its_sequence_buffers(cell):
     assert [r() for r in made] == [None] * len(made)
 
 
+def test_an_output_changed_in_place_before_the_backward_is_refused():
+    """The backward reads the output (the previous states): autograd's check of saved
+    tensors says when it was changed in place, as for torch's own functions."""
+    fus = make_layer("lstm", I, H, scheme="zoneout:p_cell=0.2,p_hidden=0.3", path="fused")
+    x = torch.randn(T, B, I, requires_grad=True)
+    out, _ = fus(x, generator=torch.Generator().manual_seed(3))
+    out.sum().backward()  # unchanged: fine
+    out, _ = fus(x, generator=torch.Generator().manual_seed(3))
+    out.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
 @pytest.mark.parametrize("cell,scheme", [
     ("lstm", "semeniuta:p=0.3+zaremba:p=0.3"), ("lstm", "zoneout+moon:p=0.2"),
     ("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false"), ("gru", "gal:p=0.3,p_recurrent=0.3"),

@@ -137,7 +137,7 @@ class _Sequence:
                    new(T + 1, B, G, H) if run.per_gate else new(T + 1, B, H))
         cols = [run.masks.steps(s, T) for s in run.sites]
         self.step_masks = [[c[t] for c in cols] for t in range(T)]
-        self.bind_output(self.out)
+        self._bind_states(self.out)
         # each step's views, made once per sequence (a view costs about 1 us)
         self.pre_t = self.pre.unbind(0)
         self.xp_t = self.pre_t if run.cell.joint else xp.unbind(0)
@@ -153,6 +153,7 @@ class _Sequence:
         self.groups = ([(rest, list(range(T)))] if first == rest else
                        [(first, [0])] + ([(rest, list(range(1, T)))] if T > 1 else []))
         self.saves: list[list[Tensor]] = [[] for _ in range(T)]  # per step: what bwd reads
+        self.common: list[list[Tensor]] = []  # per step: the kernels' first arguments
         self.reads_pre = True
 
     def _keep_for_backward(self) -> None:
@@ -171,25 +172,16 @@ class _Sequence:
             for j, t in enumerate(ts):
                 self.saves[t] = [b[j] for b in bufs]
 
-    def bind_output(self, out: Tensor) -> None:
+    def _bind_states(self, out: Tensor) -> None:
         """Per step: the previous state (None: a carried state not given at the start) and
         the new state, as views of ``out`` and the other state buffers."""
         T = self.T
-        self.out = out
         outs = out.unbind(0)
         extras = [b.unbind(0) for b in self.extra]
         self.prev = [[self.state0[0] if t == 0 else outs[t - 1]]
                      + [None if t == 0 and s is None else e[t]
                         for e, s in zip(extras, self.state0[1:])] for t in range(T)]
         self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
-
-    def release_output(self) -> None:
-        """Drop every reference to the output. Kept between forward and backward on the
-        autograd node's context, views of the output (whose base holds that node) would make
-        a cycle through C++ that Python's collector cannot see: each training step's buffers
-        would never be freed."""
-        self.out = None  # type: ignore[assignment]
-        self.prev = self.new = []
 
     def _common_args(self, t: int) -> list[Tensor]:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
@@ -222,7 +214,8 @@ class _Sequence:
             hm = [s[0] for s in self.prev]
         if train:
             self._keep_for_backward()
-        args = [self._common_args(t) + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
+        self.common = [self._common_args(t) for t in range(T)]
+        args = [self.common[t] + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
                 + self.saves[t] for t in range(T)]
         steps = self._kernels(forward_kernel if train else inference_kernel, args)
         pre = self.pre_t
@@ -296,7 +289,7 @@ class _Sequence:
             d_in, d_new = dS[(T - 1 - t) % 2], dS[(T - t) % 2]
             given = [d for d, s in zip(d_new, self.prev[t]) if s is not None]
             bufs = [dP[t]] if r.cell.joint else [dX[t], dP[t]]
-            args.append(self._common_args(t) + self.new[t] + self.saves[t] + d_in
+            args.append(self.common[t] + self.new[t] + self.saves[t] + d_in
                         + [dh_rec, D[t]] + bufs + given)
         steps = self._kernels(backward_kernel, args, last_first=True)
         d_p = [torch.zeros_like(p) for p in self.p]
@@ -360,10 +353,14 @@ class _Fused(torch.autograd.Function):
                 n_p: int, *rest: Tensor | None) -> tuple[Tensor, ...]:
         seq = _Sequence(run, xp, w_hh, b_rec, rest[:n_p], rest[n_p:])
         seq.run_forward()
-        out = seq.out
-        final = seq.final_state_of(out)
-        ctx.save_for_backward(out)  # an output: saved this way, not kept on ctx (no cycle)
-        seq.release_output()
+        final = seq.final_state_of(seq.out)
+        # the output is another tensor on the same memory: the sequence keeps views of its
+        # own buffer, not of the output, whose autograd node holds the sequence (views of the
+        # output would make a cycle through C++ that Python's collector cannot see: no
+        # training step's buffers would ever be freed). Saved as an output (no cycle) only
+        # for autograd's check that nothing changed it in place before the backward.
+        out = seq.out.detach()
+        ctx.save_for_backward(out)
         ctx.seq = seq  # type: ignore[attr-defined]
         return (out, *final)
 
@@ -372,12 +369,11 @@ class _Fused(torch.autograd.Function):
     def backward(ctx: FunctionCtx, d_out: Tensor | None, *d_final: Tensor | None
                  ) -> tuple[Tensor | None, ...]:
         seq: _Sequence = ctx.seq  # type: ignore[attr-defined]
-        seq.bind_output(ctx.saved_tensors[0])  # type: ignore[attr-defined]
+        # where the output was changed in place since the forward, this raises (autograd
+        # checks its saved tensors)
+        _ = ctx.saved_tensors  # type: ignore[attr-defined]
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
-        try:
-            d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
-        finally:
-            seq.release_output()
+        d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
         n_p = len(seq.p)
         d_p, d_state0 = rest[:n_p], rest[n_p:]
         d_state0 = [d if s is not None else None for d, s in zip(d_state0, seq.state0)]
