@@ -225,7 +225,7 @@ class _Sequence:
             if H < BMM_BELOW:  # small blocks: one batched product over the gate blocks
                 B, G = self.B, self.G
                 pre_g = self.pre.view(T, B, G, H).permute(0, 2, 1, 3).unbind(0)
-                hm_g = [h.transpose(0, 1) for h in hm]
+                hm_g = self.hm.transpose(1, 2).unbind(0)  # type: ignore[union-attr]
                 w_g = self.w_hh.view(G, H, H).transpose(1, 2)
                 for t in range(T):
                     pre_g[t].baddbmm_(hm_g[t], w_g)
