@@ -76,9 +76,8 @@ def _train_mask(spec: SiteSpec, u: Tensor, rate: float, below: bool, dtype: torc
     mask is not 0, times its value). The plain form (compare, convert, scale: four passes,
     two new tensors) took 125 us against 27 for a ``[35, 32, 64]`` mask and 6.4 ms against
     0.2 for ``[35, 32, 650]``, more than ``torch.rand`` itself (docs/performance.md)."""
-    from .paths import traced  # here: the paths import this module
-
-    form = None if traced() else _mask_form(spec, dtype)  # a tracer keeps the plain ops
+    # torch.compile and torch.export trace the plain ops (the value is read as a number)
+    form = None if torch.compiler.is_compiling() else _mask_form(spec, dtype)
     if form is None:
         keep = (u < rate) if below else (u >= rate)
         return spec.train_value(keep.to(dtype))
