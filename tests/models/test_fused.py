@@ -127,6 +127,22 @@ def test_a_step_frees_its_sequence_buffers(cell):
     assert [r() for r in made] == [None] * len(made)
 
 
+@pytest.mark.parametrize("scheme", ["zoneout:p_cell=0.2,p_hidden=0.3",
+                                    "gal:p=0.3,p_recurrent=0.3,tied=false"])
+def test_a_retained_graph_gives_the_same_gradients_twice(scheme):
+    """A second backward through a retained graph lays the output's views out again (the
+    first backward drops them, so that the output's memory is not kept for the graph)."""
+    fus = make_layer("lstm", I, H, scheme=scheme, path="fused").double()
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    out, (h, c) = fus(x, generator=torch.Generator().manual_seed(3))
+    loss = (out * torch.randn_like(out)).sum() + h.sum() + 2 * c.sum()
+    loss.backward(retain_graph=True)
+    first = [x.grad.clone()] + [p.grad.clone() for p in fus.parameters()]
+    loss.backward()
+    for g, g1 in zip([x.grad] + [p.grad for p in fus.parameters()], first):
+        torch.testing.assert_close(g, 2 * g1, **TOL)
+
+
 def test_an_output_changed_in_place_before_the_backward_is_refused():
     """The backward reads the output (the previous states): autograd's check of saved
     tensors says when it was changed in place, as for torch's own functions."""

@@ -23,8 +23,11 @@ is the same for every cell:
   carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one product over
   ``T x B`` after the loop (one per gate block).
 
-Masks are constants (no gradient flows into them); no double backward. The loops call the
-kernels' entry points directly with argument lists laid out once per sequence.
+Masks are constants (no gradient flows into them); no double backward. Each step's kernel
+is bound to its arguments once per sequence (:meth:`~memloss.models.paths.kernels.Kernel.bind`:
+on CPU a compiled kernel's C++ function itself, with its temporaries made once), and the
+loops call the bound kernels with no arguments. The sequence keeps views of its own output
+buffer; the layer returns another tensor on the same memory.
 """
 from __future__ import annotations
 
@@ -182,6 +185,19 @@ class _Sequence:
                      + [None if t == 0 and s is None else e[t]
                         for e, s in zip(extras, self.state0[1:])] for t in range(T)]
         self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
+
+    def release_output(self) -> None:
+        """Drop the views of the output buffer (after a backward): the output's memory is
+        then freed with the output, not kept until the whole graph is freed."""
+        self.out = None  # type: ignore[assignment]
+        self.prev = self.new = self.common = []
+
+    def rebind_output(self, out: Tensor) -> None:
+        """Lay the views out again on ``out`` (the output, for a second backward through a
+        retained graph)."""
+        self.out = out
+        self._bind_states(out)
+        self.common = [self._common_args(t) for t in range(self.T)]
 
     def _common_args(self, t: int) -> list[Tensor]:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
@@ -371,9 +387,14 @@ class _Fused(torch.autograd.Function):
         seq: _Sequence = ctx.seq  # type: ignore[attr-defined]
         # where the output was changed in place since the forward, this raises (autograd
         # checks its saved tensors)
-        _ = ctx.saved_tensors  # type: ignore[attr-defined]
+        out = ctx.saved_tensors[0]  # type: ignore[attr-defined]
+        if seq.out is None:  # a second backward (retain_graph): the views are laid out again
+            seq.rebind_output(out)
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
-        d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
+        try:
+            d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])
+        finally:
+            seq.release_output()
         n_p = len(seq.p)
         d_p, d_state0 = rest[:n_p], rest[n_p:]
         d_state0 = [d if s is not None else None for d, s in zip(d_state0, seq.state0)]
