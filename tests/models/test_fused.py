@@ -443,3 +443,60 @@ def test_the_backward_kernel_recomputes_no_activation(cell):
     for plan in plans:
         assert any(n.target in squash for n in plan.fw.graph.nodes)
         assert not [n for n in plan.bw.graph.nodes if n.target in squash]
+
+
+_ENTRY = '''
+import torch
+empty_strided_cpu = torch._C._dynamo.guards._empty_strided_cpu
+reinterpret_tensor = torch._C._dynamo.guards._reinterpret_tensor
+kern = max  # stands for a compiled C++ function (a builtin)
+
+
+def call(args):
+    arg0_1, arg1_1 = args
+    args.clear()
+    buf0 = empty_strided_cpu((2, 4), (4, 1), torch.float32)
+    buf1 = reinterpret_tensor(buf0, (2, 2), (4, 1), 2)  # alias
+    buf2 = buf1; del buf1  # reuse
+    kern(arg1_1, buf0, arg0_1, buf2)
+    del arg0_1
+    {extra}
+    return {ret}
+'''
+
+
+@pytest.mark.parametrize("extra,ret,plain", [
+    ("", "()", True),
+    ("buf3 = arg0_1 + 1", "()", False),   # anything else the entry point does
+    ("", "(buf0, )", False),              # a temporary leaves the call
+    ("buf3 = reinterpret_tensor(arg1_1, (2, 2), (4, 1), 0)", "()", False),  # of an argument
+])
+def test_direct_calls_only_for_the_plain_entry_point(tmp_path, extra, ret, plain):
+    """kernels._direct reads a compiled kernel's entry point only where it makes
+    temporaries, calls builtins on arguments and temporaries and returns nothing; the
+    bound calls pass each step's tensors and one set of temporaries in the entry point's
+    order."""
+    import importlib.util
+
+    path = tmp_path / "entry.py"
+    path.write_text(_ENTRY.format(extra=extra, ret=ret))
+    spec = importlib.util.spec_from_file_location("entry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Compiled:
+        current_callable = staticmethod(module.call)
+
+    direct = kernels._direct(Compiled(), torch.device("cpu"))
+    assert (direct is not None) == plain
+    if not plain:
+        return
+    steps = [[torch.zeros(1), torch.ones(1)], [torch.ones(1), torch.zeros(1)]]
+    bound = direct.bind(steps)
+    assert len(bound) == 2
+    for step, args in zip(bound, steps):
+        a1, b0, a0, b2 = step.args
+        assert a1 is args[1] and a0 is args[0]
+        assert b0.shape == (2, 4) and b2.shape == (2, 2)
+        assert b2.data_ptr() == b0.data_ptr() + 2 * b0.element_size()
+    assert bound[0].args[1] is bound[1].args[1]  # the temporaries: once per sequence

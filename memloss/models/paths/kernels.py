@@ -533,13 +533,13 @@ _SCRATCH_MAKERS = ("empty_strided_cpu", "reinterpret_tensor")
 def _direct(compiled: Any, device: torch.device) -> _Direct | None:
     """The compiled module's entry point as data, where it has the plain form Inductor
     gives a step kernel on CPU: unpack the arguments, make temporaries
-    (``empty_strided_cpu``, views of them by ``reinterpret_tensor``, one reused under another
-    name), call C++ functions
-    on arguments and temporaries, return nothing. Calling those functions directly (with
-    the temporaries made once per sequence: they are written before they are read in each
-    call) skips the entry point's Python and its allocations: at H = 64, B = 32 a forward
-    step kernel 25 -> 17 us a call, a backward one 13 -> 4 us (one thread,
-    docs/performance.md). None for any other form (then :func:`_raw`'s entry point runs)."""
+    (``empty_strided_cpu``, views of them by ``reinterpret_tensor``, one reused under
+    another name), call C++ functions on arguments and temporaries, return nothing.
+    Calling those functions directly (with the temporaries made once per sequence: Inductor
+    writes a temporary before it reads it in each call) skips the entry point's Python and
+    its allocations: at H = 64, B = 32 a forward step kernel 22-27 -> 15-18 us a call, a
+    backward one 12-14 -> 4 us (one thread, docs/performance.md). None for any other form
+    (then :func:`_raw`'s entry point runs)."""
     import ast
 
     call = _raw(compiled, device)
