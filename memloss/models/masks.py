@@ -71,11 +71,12 @@ def _mask_form(spec: SiteSpec, dtype: torch.dtype) -> tuple[bool, float] | None:
 def _train_mask(spec: SiteSpec, u: Tensor, rate: float, below: bool, dtype: torch.dtype,
                 in_place: bool) -> Tensor:
     """``spec.train_value(keep)`` as ``dtype`` for the keep indicator ``keep = u < rate``
-    (``below``) or ``u >= rate``, bit for bit, in two passes over ``u``'s storage when
-    ``in_place`` and ``dtype`` is ``u``'s (:func:`_mask_form`: the indicator of where the
-    mask is not 0, times its value). The plain form (compare, convert, scale: four passes,
-    two new tensors) took 125 us against 27 for a ``[35, 32, 64]`` mask and 6.4 ms against
-    0.2 for ``[35, 32, 650]``, more than ``torch.rand`` itself (docs/performance.md)."""
+    (``below``) or ``u >= rate``, bit for bit, in two passes over ``u``'s storage (a copy
+    of it unless ``in_place``) where ``dtype`` is ``u``'s (:func:`_mask_form`: the indicator
+    of where the mask is not 0, times its value). The plain form (compare, convert, scale:
+    four passes, two new tensors) took 125 us against 27 for a ``[35, 32, 64]`` mask and
+    6.4 ms against 0.2 for ``[35, 32, 650]``, more than ``torch.rand`` itself
+    (docs/performance.md)."""
     # torch.compile and torch.export trace the plain ops (the value is read as a number)
     form = None if torch.compiler.is_compiling() else _mask_form(spec, dtype)
     if form is None:
@@ -83,8 +84,9 @@ def _train_mask(spec: SiteSpec, u: Tensor, rate: float, below: bool, dtype: torc
         return spec.train_value(keep.to(dtype))
     zero_where_kept, value = form
     lt = below != zero_where_kept  # the mask is not 0 where u < rate
-    if in_place and u.dtype == dtype:
-        mask = u.lt_(rate) if lt else u.ge_(rate)
+    if u.dtype == dtype:  # a copy where u is read again (a tie's source): still faster
+        base = u if in_place else u.clone()  # than a comparison into bools and a conversion
+        mask = base.lt_(rate) if lt else base.ge_(rate)
     else:
         mask = (torch.lt(u, rate) if lt else torch.ge(u, rate)).to(dtype)
     return mask if value == 1 else mask.mul_(value)
