@@ -127,6 +127,35 @@ def test_a_step_frees_its_sequence_buffers(cell):
     assert [r() for r in made] == [None] * len(made)
 
 
+@pytest.mark.parametrize("scheme", ["zoneout:p_cell=0.2,p_hidden=0.3",
+                                    "gal:p=0.3,p_recurrent=0.3,tied=false"])
+def test_a_retained_graph_gives_the_same_gradients_twice(scheme):
+    """A second backward through a retained graph lays the output's views out again (the
+    first backward drops them, so that the output's memory is not kept for the graph)."""
+    fus = make_layer("lstm", I, H, scheme=scheme, path="fused").double()
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    out, (h, c) = fus(x, generator=torch.Generator().manual_seed(3))
+    loss = (out * torch.randn_like(out)).sum() + h.sum() + 2 * c.sum()
+    loss.backward(retain_graph=True)
+    first = [x.grad.clone()] + [p.grad.clone() for p in fus.parameters()]
+    loss.backward()
+    for g, g1 in zip([x.grad] + [p.grad for p in fus.parameters()], first):
+        torch.testing.assert_close(g, 2 * g1, **TOL)
+
+
+def test_an_output_changed_in_place_before_the_backward_is_refused():
+    """The backward reads the output (the previous states): autograd's check of saved
+    tensors says when it was changed in place, as for torch's own functions."""
+    fus = make_layer("lstm", I, H, scheme="zoneout:p_cell=0.2,p_hidden=0.3", path="fused")
+    x = torch.randn(T, B, I, requires_grad=True)
+    out, _ = fus(x, generator=torch.Generator().manual_seed(3))
+    out.sum().backward()  # unchanged: fine
+    out, _ = fus(x, generator=torch.Generator().manual_seed(3))
+    out.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
 @pytest.mark.parametrize("cell,scheme", [
     ("lstm", "semeniuta:p=0.3+zaremba:p=0.3"), ("lstm", "zoneout+moon:p=0.2"),
     ("lstm", "gal:p=0.3,p_recurrent=0.3,tied=false"), ("gru", "gal:p=0.3,p_recurrent=0.3"),
@@ -147,6 +176,10 @@ def compiled(monkeypatch):
     # on CPU the kernels are called through the compiled module's own entry point
     assert all(k.boxed == getattr(k.fn, "current_callable", None)
                for k in kernels._cache.values() if k.compiled)
+    # and, where it returns nothing (every kernel here but a backward with step parameters),
+    # through the C++ functions that entry point calls (kernels._direct)
+    assert all(k.direct is not None for k in kernels._cache.values()
+               if k.compiled and (k.kind != "backward" or not k.desc[3].params))
     kernels.clear_cache()
     if not built:
         pytest.skip("Inductor could not compile a step kernel here (no working C++ compiler?)")
@@ -410,3 +443,60 @@ def test_the_backward_kernel_recomputes_no_activation(cell):
     for plan in plans:
         assert any(n.target in squash for n in plan.fw.graph.nodes)
         assert not [n for n in plan.bw.graph.nodes if n.target in squash]
+
+
+_ENTRY = '''
+import torch
+empty_strided_cpu = torch._C._dynamo.guards._empty_strided_cpu
+reinterpret_tensor = torch._C._dynamo.guards._reinterpret_tensor
+kern = max  # stands for a compiled C++ function (a builtin)
+
+
+def call(args):
+    arg0_1, arg1_1 = args
+    args.clear()
+    buf0 = empty_strided_cpu((2, 4), (4, 1), torch.float32)
+    buf1 = reinterpret_tensor(buf0, (2, 2), (4, 1), 2)  # alias
+    buf2 = buf1; del buf1  # reuse
+    kern(arg1_1, buf0, arg0_1, buf2)
+    del arg0_1
+    {extra}
+    return {ret}
+'''
+
+
+@pytest.mark.parametrize("extra,ret,plain", [
+    ("", "()", True),
+    ("buf3 = arg0_1 + 1", "()", False),   # anything else the entry point does
+    ("", "(buf0, )", False),              # a temporary leaves the call
+    ("buf3 = reinterpret_tensor(arg1_1, (2, 2), (4, 1), 0)", "()", False),  # of an argument
+])
+def test_direct_calls_only_for_the_plain_entry_point(tmp_path, extra, ret, plain):
+    """kernels._direct reads a compiled kernel's entry point only where it makes
+    temporaries, calls builtins on arguments and temporaries and returns nothing; the
+    bound calls pass each step's tensors and one set of temporaries in the entry point's
+    order."""
+    import importlib.util
+
+    path = tmp_path / "entry.py"
+    path.write_text(_ENTRY.format(extra=extra, ret=ret))
+    spec = importlib.util.spec_from_file_location("entry", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class Compiled:
+        current_callable = staticmethod(module.call)
+
+    direct = kernels._direct(Compiled(), torch.device("cpu"))
+    assert (direct is not None) == plain
+    if not plain:
+        return
+    steps = [[torch.zeros(1), torch.ones(1)], [torch.ones(1), torch.zeros(1)]]
+    bound = direct.bind(steps)
+    assert len(bound) == 2
+    for step, args in zip(bound, steps):
+        a1, b0, a0, b2 = step.args
+        assert a1 is args[1] and a0 is args[0]
+        assert b0.shape == (2, 4) and b2.shape == (2, 2)
+        assert b2.data_ptr() == b0.data_ptr() + 2 * b0.element_size()
+    assert bound[0].args[1] is bound[1].args[1]  # the temporaries: once per sequence

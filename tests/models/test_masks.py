@@ -183,3 +183,39 @@ def test_new_options_at_their_default_draw_the_same_masks(default, explicit):
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+
+
+def _plain_sample(plan, T, B, generator, dtype):
+    """Sampling as its definition reads (one ``torch.rand`` per drawing entry in plan order;
+    the mask ``train_value`` of the keep indicator): what ``MaskPlan.sample`` computes in
+    place must equal it bit for bit."""
+    draws, out = {}, {}
+    for e in plan.entries:
+        if e.spec.tied_to is None:
+            u = torch.rand(e.full_shape(T, B), generator=generator)
+            draws[e.key] = (u, e.spec.p)
+            out[e.key] = e.spec.train_value((u >= e.spec.p).to(dtype))
+    for e in plan.entries:
+        if e.spec.tied_to is not None:
+            u, p_source = draws[f"{e.key.rsplit('.', 1)[0]}.{e.spec.tied_to}"]
+            keep = (u < p_source) if e.spec.tied_inverse else (u >= e.spec.p)
+            out[e.key] = e.spec.train_value(keep.to(dtype))
+    return out
+
+
+_BITS = {torch.float32: torch.int32, torch.float64: torch.int64, torch.bfloat16: torch.int16,
+         torch.float16: torch.int16}
+
+
+@pytest.mark.parametrize("dtype", list(_BITS), ids=str)
+def test_sampled_masks_equal_their_definition_bit_for_bit(dtype):
+    for _, scheme in scheme_variants() + [("rates", make_scheme("zaremba", p=0.65)),
+                                         ("rates", make_scheme("zoneout", p_cell=0.15,
+                                                               p_hidden=0.05))]:
+        plan = make_layer("lstm", 5, 6, num_layers=2, scheme=scheme).mask_plan()
+        got = plan.sample(4, 3, generator=torch.Generator().manual_seed(7), dtype=dtype)
+        want = _plain_sample(plan, 4, 3, torch.Generator().manual_seed(7), dtype)
+        assert got.keys() == want.keys()
+        for k in want:
+            assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+            assert torch.equal(got[k].view(_BITS[dtype]), want[k].view(_BITS[dtype])), (scheme, k)

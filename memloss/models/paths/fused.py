@@ -23,8 +23,11 @@ is the same for every cell:
   carrying the gradient to ``h_{t-1}``; the recurrent-weight gradient is one product over
   ``T x B`` after the loop (one per gate block).
 
-Masks are constants (no gradient flows into them); no double backward. The loops call the
-kernels' entry points directly with argument lists laid out once per sequence.
+Masks are constants (no gradient flows into them); no double backward. Each step's kernel
+is bound to its arguments once per sequence (:meth:`~memloss.models.paths.kernels.Kernel.bind`:
+on CPU a compiled kernel's C++ function itself, with its temporaries made once), and the
+loops call the bound kernels with no arguments. The sequence keeps views of its own output
+buffer; the layer returns another tensor on the same memory.
 """
 from __future__ import annotations
 
@@ -137,7 +140,7 @@ class _Sequence:
                    new(T + 1, B, G, H) if run.per_gate else new(T + 1, B, H))
         cols = [run.masks.steps(s, T) for s in run.sites]
         self.step_masks = [[c[t] for c in cols] for t in range(T)]
-        self.bind_output(self.out)
+        self._bind_states(self.out)
         # each step's views, made once per sequence (a view costs about 1 us)
         self.pre_t = self.pre.unbind(0)
         self.xp_t = self.pre_t if run.cell.joint else xp.unbind(0)
@@ -153,6 +156,7 @@ class _Sequence:
         self.groups = ([(rest, list(range(T)))] if first == rest else
                        [(first, [0])] + ([(rest, list(range(1, T)))] if T > 1 else []))
         self.saves: list[list[Tensor]] = [[] for _ in range(T)]  # per step: what bwd reads
+        self.common: list[list[Tensor]] = []  # per step: the kernels' first arguments
         self.reads_pre = True
 
     def _keep_for_backward(self) -> None:
@@ -171,11 +175,10 @@ class _Sequence:
             for j, t in enumerate(ts):
                 self.saves[t] = [b[j] for b in bufs]
 
-    def bind_output(self, out: Tensor) -> None:
+    def _bind_states(self, out: Tensor) -> None:
         """Per step: the previous state (None: a carried state not given at the start) and
         the new state, as views of ``out`` and the other state buffers."""
         T = self.T
-        self.out = out
         outs = out.unbind(0)
         extras = [b.unbind(0) for b in self.extra]
         self.prev = [[self.state0[0] if t == 0 else outs[t - 1]]
@@ -184,12 +187,17 @@ class _Sequence:
         self.new = [[outs[t]] + [e[t + 1] for e in extras] for t in range(T)]
 
     def release_output(self) -> None:
-        """Drop every reference to the output. Kept between forward and backward on the
-        autograd node's context, views of the output (whose base holds that node) would make
-        a cycle through C++ that Python's collector cannot see: each training step's buffers
-        would never be freed."""
+        """Drop the views of the output buffer (after a backward): the output's memory is
+        then freed with the output, not kept until the whole graph is freed."""
         self.out = None  # type: ignore[assignment]
-        self.prev = self.new = []
+        self.prev = self.new = self.common = []
+
+    def rebind_output(self, out: Tensor) -> None:
+        """Lay the views out again on ``out`` (the output, for a second backward through a
+        retained graph)."""
+        self.out = out
+        self._bind_states(out)
+        self.common = [self._common_args(t) for t in range(self.T)]
 
     def _common_args(self, t: int) -> list[Tensor]:
         return [*self.pres[t], *(s for s in self.prev[t] if s is not None),
@@ -197,14 +205,15 @@ class _Sequence:
 
     def _kernels(self, build: Any, args: Sequence[Sequence[Tensor]], last_first: bool = False
                  ) -> list[Any]:
-        """Each step's kernel entry point (one kernel per layout; ``last_first``: the last
-        steps' layout is asked for first, the order a background compile takes them)."""
+        """Each step's kernel bound to its arguments (one kernel per layout,
+        :meth:`~memloss.models.paths.kernels.Kernel.bind`; ``last_first``: the last steps'
+        layout is asked for first, the order a background compile takes them)."""
         r = self.run
         steps: list[Any] = [None] * self.T
         for lay, ts in (reversed(self.groups) if last_first else self.groups):
-            k = build(r.cell, r.nonlinearity, lay, args[ts[0]]).boxed
-            for t in ts:
-                steps[t] = k
+            k = build(r.cell, r.nonlinearity, lay, args[ts[0]])
+            for t, step in zip(ts, k.bind([args[t] for t in ts])):
+                steps[t] = step
         return steps
 
     def run_forward(self, train: bool = True) -> None:
@@ -221,7 +230,8 @@ class _Sequence:
             hm = [s[0] for s in self.prev]
         if train:
             self._keep_for_backward()
-        args = [self._common_args(t) + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
+        self.common = [self._common_args(t) for t in range(T)]
+        args = [self.common[t] + self.new[t] + ([hm[t + 1]] if self.hm is not None else [])
                 + self.saves[t] for t in range(T)]
         steps = self._kernels(forward_kernel if train else inference_kernel, args)
         pre = self.pre_t
@@ -231,23 +241,23 @@ class _Sequence:
             if H < BMM_BELOW:  # small blocks: one batched product over the gate blocks
                 B, G = self.B, self.G
                 pre_g = self.pre.view(T, B, G, H).permute(0, 2, 1, 3).unbind(0)
-                hm_g = [h.transpose(0, 1) for h in hm]
+                hm_g = self.hm.transpose(1, 2).unbind(0)  # type: ignore[union-attr]
                 w_g = self.w_hh.view(G, H, H).transpose(1, 2)
                 for t in range(T):
                     pre_g[t].baddbmm_(hm_g[t], w_g)
-                    steps[t](list(args[t]))
+                    steps[t]()
                 return
             blocks = [(slice(g * H, (g + 1) * H), w_t[:, g * H:(g + 1) * H])
                       for g in range(self.G)]
             for t in range(T):
                 for g, (cols, w_b) in enumerate(blocks):
                     pre[t][:, cols].addmm_(hm[t][:, g], w_b)
-                steps[t](list(args[t]))
+                steps[t]()
             return
         if r.cell.joint:
             for t in range(T):  # the loop every step of every sequence runs: keep it bare
                 pre[t].addmm_(hm[t], w_t)
-                steps[t](list(args[t]))
+                steps[t]()
             return
         b = self.b_rec
         for t in range(T):
@@ -255,7 +265,7 @@ class _Sequence:
                 torch.mm(hm[t], w_t, out=pre[t])
             else:
                 torch.addmm(b, hm[t], w_t, out=pre[t])
-            steps[t](list(args[t]))
+            steps[t]()
 
     def _fill_bias(self) -> None:
         if self.b_rec is None:
@@ -295,7 +305,7 @@ class _Sequence:
             d_in, d_new = dS[(T - 1 - t) % 2], dS[(T - t) % 2]
             given = [d for d, s in zip(d_new, self.prev[t]) if s is not None]
             bufs = [dP[t]] if r.cell.joint else [dX[t], dP[t]]
-            args.append(self._common_args(t) + self.new[t] + self.saves[t] + d_in
+            args.append(self.common[t] + self.new[t] + self.saves[t] + d_in
                         + [dh_rec, D[t]] + bufs + given)
         steps = self._kernels(backward_kernel, args, last_first=True)
         d_p = [torch.zeros_like(p) for p in self.p]
@@ -304,17 +314,17 @@ class _Sequence:
             dP_g = d_pre.view(T, B, G, H).permute(0, 2, 1, 3).unbind(0)
             w_g, dh_g = w.view(G, H, H), dh_rec.transpose(0, 1)
             for t in range(T - 1, -1, -1):
-                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
                 torch.bmm(dP_g[t], w_g, out=dh_g)
         elif d_p:
             for t in range(T - 1, -1, -1):
-                for acc, g in zip(d_p, steps[t](list(args[t]))):
+                for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
                 torch.mm(dP[t], w, out=dh_rec)
         else:
             for t in range(T - 1, -1, -1):
-                steps[t](list(args[t]))
+                steps[t]()
                 torch.mm(dP[t], w, out=dh_rec)
         d_state = dS[T % 2]
         m0 = self.rec[0]
@@ -359,10 +369,14 @@ class _Fused(torch.autograd.Function):
                 n_p: int, *rest: Tensor | None) -> tuple[Tensor, ...]:
         seq = _Sequence(run, xp, w_hh, b_rec, rest[:n_p], rest[n_p:])
         seq.run_forward()
-        out = seq.out
-        final = seq.final_state_of(out)
-        ctx.save_for_backward(out)  # an output: saved this way, not kept on ctx (no cycle)
-        seq.release_output()
+        final = seq.final_state_of(seq.out)
+        # the output is another tensor on the same memory: the sequence keeps views of its
+        # own buffer, not of the output, whose autograd node holds the sequence (views of the
+        # output would make a cycle through C++ that Python's collector cannot see: no
+        # training step's buffers would ever be freed). Saved as an output (no cycle) only
+        # for autograd's check that nothing changed it in place before the backward.
+        out = seq.out.detach()
+        ctx.save_for_backward(out)
         ctx.seq = seq  # type: ignore[attr-defined]
         return (out, *final)
 
@@ -371,7 +385,11 @@ class _Fused(torch.autograd.Function):
     def backward(ctx: FunctionCtx, d_out: Tensor | None, *d_final: Tensor | None
                  ) -> tuple[Tensor | None, ...]:
         seq: _Sequence = ctx.seq  # type: ignore[attr-defined]
-        seq.bind_output(ctx.saved_tensors[0])  # type: ignore[attr-defined]
+        # where the output was changed in place since the forward, this raises (autograd
+        # checks its saved tensors)
+        out = ctx.saved_tensors[0]  # type: ignore[attr-defined]
+        if seq.out is None:  # a second backward (retain_graph): the views are laid out again
+            seq.rebind_output(out)
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
         try:
             d_x, dW, db, *rest = seq.run_backward(d_out, d_final, need[2], need[3])

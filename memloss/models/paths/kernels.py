@@ -45,8 +45,10 @@ not with this module.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import operator
 import os
 import pickle
 import queue
@@ -419,12 +421,73 @@ class Kernel:
         self.pending = False
         self._set(fn)
 
-    def _set(self, fn: Callable[..., Any], boxed: Callable[[list], Any] | None = None) -> None:
+    def _set(self, fn: Callable[..., Any], boxed: Callable[[list], Any] | None = None,
+             direct: "_Direct | None" = None) -> None:
         self.fn = fn
         self.boxed = boxed if boxed is not None else (lambda args: fn(*args))
+        self.direct = direct
 
     def __call__(self, *args: Tensor) -> Any:
         return self.fn(*args)
+
+    def bind(self, steps: Sequence[Sequence[Tensor]]) -> list[Callable[[], Any]]:
+        """One callable without arguments per argument list of ``steps`` (the steps of one
+        sequence, which run one after the other): it runs the kernel on that list, as it is
+        now, and returns what the kernel returns (None where a compiled kernel returns
+        nothing). Where the compiled module's entry point has the plain form
+        :func:`_direct` reads, the callables call its C++ functions themselves, with the
+        entry point's temporaries made once for all the steps."""
+        if self.direct is not None:
+            return self.direct.bind(steps)
+        boxed = self.boxed
+        return [functools.partial(_call_boxed, boxed, a) for a in steps]
+
+
+def _call_boxed(boxed: Callable[[list], Any], args: Sequence[Tensor]) -> Any:
+    return boxed(list(args))  # the entry point empties the list it is given
+
+
+@dataclass(frozen=True, eq=False)
+class _Direct:
+    """A compiled CPU kernel's entry point read as data (:func:`_direct`): ``n_args``
+    arguments; ``scratch``: its temporaries, in order, each a name and the code of the
+    expression making it (``empty_strided_cpu(...)``, or ``reinterpret_tensor`` of an
+    earlier one); ``calls``: the C++ functions it calls, in order, each with its arguments
+    (an int: the entry point's argument at that index; a str: a temporary)."""
+
+    n_args: int
+    scope: dict[str, Any]
+    scratch: tuple[tuple[str, Any], ...]
+    calls: tuple[tuple[Callable[..., Any], tuple[int | str, ...]], ...]
+
+    def bind(self, steps: Sequence[Sequence[Tensor]]) -> list[Callable[[], Any]]:
+        made: dict[str, Any] = {}
+        for name, code in self.scratch:  # written before read in every call: shared
+            made[name] = eval(code, self.scope, made)
+        names = list(made)
+        temps = [made[n] for n in names]
+        # each call's arguments picked from [*step arguments, *temporaries]
+        picks = [(fn, operator.itemgetter(*(i if isinstance(i, int) else
+                                            self.n_args + names.index(i) for i in where)))
+                 for fn, where in self.calls]
+        out: list[Callable[[], Any]] = []
+        for a in steps:
+            if len(a) != self.n_args:
+                raise ValueError(f"a step kernel takes {self.n_args} tensors, got {len(a)}")
+            src = [*a, *temps]
+            parts = [functools.partial(fn, *_picked(pick, src)) for fn, pick in picks]
+            out.append(parts[0] if len(parts) == 1 else functools.partial(_run_all, parts))
+        return out
+
+
+def _picked(pick: Callable[[list], Any], src: list) -> tuple:
+    got = pick(src)
+    return got if isinstance(got, tuple) else (got,)  # itemgetter of one index: the item
+
+
+def _run_all(parts: Sequence[Callable[[], Any]]) -> None:
+    for part in parts:
+        part()
 
 
 def _key(t: Tensor) -> tuple:
@@ -461,6 +524,93 @@ def _raw(compiled: Any, device: torch.device) -> Callable[[list], Any] | None:
     called this way against the reference path. None elsewhere (CUDA: alignment guards)."""
     call = getattr(compiled, "current_callable", None)
     return call if device.type == "cpu" and callable(call) else None
+
+
+#: what a compiled CPU kernel's entry point may make besides calling its C++ functions
+_SCRATCH_MAKERS = ("empty_strided_cpu", "reinterpret_tensor")
+
+
+def _direct(compiled: Any, device: torch.device) -> _Direct | None:
+    """The compiled module's entry point as data, where it has the plain form Inductor
+    gives a step kernel on CPU: unpack the arguments, make temporaries
+    (``empty_strided_cpu``, views of them by ``reinterpret_tensor``, one reused under
+    another name), call C++ functions on arguments and temporaries, return nothing.
+    Calling those functions directly (with the temporaries made once per sequence: Inductor
+    writes a temporary before it reads it in each call) skips the entry point's Python and
+    its allocations: at H = 64, B = 32 a forward step kernel 22-27 -> 15-18 us a call, a
+    backward one 12-14 -> 4 us (one thread, docs/performance.md). None for any other form
+    (then :func:`_raw`'s entry point runs)."""
+    import ast
+
+    call = _raw(compiled, device)
+    func = getattr(call, "__func__", call)
+    scope = getattr(func, "__globals__", None)
+    path = scope.get("__file__") if isinstance(scope, dict) else None
+    if not path:
+        return None
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    defs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "call"]
+    if len(defs) != 1 or not defs[0].args.args:
+        return None
+    body, args_name = defs[0].body, defs[0].args.args[-1].arg
+    try:
+        unpack, clear, *rest = body
+        if not (isinstance(unpack, ast.Assign) and len(unpack.targets) == 1
+                and isinstance(unpack.targets[0], ast.Tuple)
+                and isinstance(unpack.value, ast.Name) and unpack.value.id == args_name
+                and ast.unparse(clear) == f"{args_name}.clear()"):
+            return None
+        pos = {}
+        for i, e in enumerate(unpack.targets[0].elts):
+            if not isinstance(e, ast.Name):
+                return None
+            pos[e.id] = i
+    except ValueError:
+        return None
+    scratch: list[tuple[str, Any]] = []
+    calls: list[tuple[Callable[..., Any], tuple[int | str, ...]]] = []
+    made: set[str] = set()
+    returned = False
+    for st in rest:
+        if returned:
+            return None
+        if isinstance(st, ast.Delete):
+            continue
+        if isinstance(st, ast.Return):  # nothing returned: no temporary leaves a call
+            if not (isinstance(st.value, ast.Tuple) and not st.value.elts):
+                return None
+            returned = True
+        elif (isinstance(st, ast.Assign) and len(st.targets) == 1
+              and isinstance(st.targets[0], ast.Name) and isinstance(st.value, ast.Name)
+              and st.value.id in made):  # a temporary reused under another name
+            scratch.append((st.targets[0].id, compile(ast.Expression(st.value), path, "eval")))
+            made.add(st.targets[0].id)
+        elif (isinstance(st, ast.Assign) and len(st.targets) == 1
+              and isinstance(st.targets[0], ast.Name) and isinstance(st.value, ast.Call)
+              and isinstance(st.value.func, ast.Name) and st.value.func.id in _SCRATCH_MAKERS
+              and not st.value.keywords):
+            # made of constants and earlier temporaries only, never of an argument
+            names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
+            if names & set(pos) or not names - made <= {st.value.func.id, "torch"}:
+                return None
+            scratch.append((st.targets[0].id, compile(ast.Expression(st.value), path, "eval")))
+            made.add(st.targets[0].id)
+        elif (isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)
+              and isinstance(st.value.func, ast.Name) and not st.value.keywords
+              and all(isinstance(a, ast.Name) and (a.id in pos or a.id in made)
+                      for a in st.value.args)):
+            fn = scope.get(st.value.func.id)
+            if fn is None or type(fn).__name__ != "builtin_function_or_method":
+                return None  # only the compiled C++ functions
+            calls.append((fn, tuple(pos.get(a.id, a.id) for a in st.value.args)))
+        else:
+            return None
+    if not returned or not calls:
+        return None
+    return _Direct(len(pos), scope, tuple(scratch), tuple(calls))
 
 
 def _inductor_options() -> dict[str, Any]:
@@ -553,7 +703,8 @@ def _compile(k: Kernel, background: bool = False) -> None:
         finally:
             k.pending = False
             COMPILE_SECONDS["compile"] += time.perf_counter() - t0
-        k._set(compiled, _raw(compiled, fresh[0].device))
+        device = fresh[0].device
+        k._set(compiled, _raw(compiled, device), _direct(compiled, device))
         k.compiled = True
         try:
             _marker(key).parent.mkdir(parents=True, exist_ok=True)
