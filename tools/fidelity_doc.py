@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the metadata of the generated parts, relative to the repository root
 CONFIG = Path("docs/results/fidelity-doc.toml")
 REGIME_END = "<!-- /regime -->"
+#: a section's ``regime`` -> its name in the text and the preset constant that defines it
+REGIMES = {"word": ("word-level regime", "WORD_CPU"),
+           "character": ("character-level regime", "CHAR_CPU")}
 
 
 def _regime_begin(key: str) -> str:
@@ -58,6 +61,10 @@ class Section:
     what: str = ""
     probes: tuple[str, ...] = ()
     curves: str = ""
+    #: which CPU regime trained the rows (a key of :data:`REGIMES`)
+    regime: str = "word"
+    #: the section's results CSV, where not ``[regime] results``
+    results: str = ""
     curves_caption: str = ""
 
 
@@ -110,17 +117,22 @@ def _commits(sel: pd.DataFrame) -> str:
 def regime_block(section: Section, config: Config, results: pd.DataFrame, curves: dict,
                  probes: pd.DataFrame) -> str:
     """The text between a section's markers: what was run, the rows, the probes."""
+    source = section.results or config.results
     sel = results[results["row"].astype(str).str.startswith(section.rows)]
     if sel.empty:
-        raise ValueError(f"no row of {config.results} starts with {' or '.join(section.rows)} "
+        raise ValueError(f"no row of {source} starts with {' or '.join(section.rows)} "
                          f"(section '{section.key}' of {CONFIG})")
+    if section.regime not in REGIMES:
+        raise ValueError(f"section '{section.key}' of {CONFIG}: unknown regime "
+                         f"'{section.regime}'; one of {', '.join(REGIMES)}")
+    name, constant = REGIMES[section.regime]
     run = " and ".join(f"`{c}`" for c in section.commands)
-    text = (f"**At the word-level regime** (`memloss.presets.base.WORD_CPU`, {_commits(sel)}, "
+    text = (f"**At the {name}** (`memloss.presets.base.{constant}`, {_commits(sel)}, "
             f"{_seeds(sel)}; {run}{': ' + section.what if section.what else ''}; per-seed "
-            f"values in `{config.results}`; the verdict is in the table this document opens "
+            f"values in `{source}`; the verdict is in the table this document opens "
             "with)" + (f"; validation curves: `{section.curves}`" if section.curves else "")
             + ":\n\n"
-            f"`python tools/fidelity_tables.py --results {config.results} --rows "
+            f"`python tools/fidelity_tables.py --results {source} --rows "
             f"{' '.join(section.rows)}` (split `valid`: the validation score of the weights "
             "the preset scores; `valid (last)`: of the final weights; `train`: the "
             "training-mode score of the last epoch; a diverged run has no score on any "
@@ -162,13 +174,14 @@ def _replace_regime(text: str, section: Section, block: str, doc: str) -> str:
 def doc_blocks(config: Config, root: Path, verdicts: pd.DataFrame
                ) -> dict[str, Callable[[str], str]]:
     """Block name -> the function that rewrites that block of the document's text."""
-    results, curves = read_results(root / config.results)
+    read = {path: read_results(root / path)
+            for path in {s.results or config.results for s in config.sections}}
     probes = fidelity_probes.read_csv(root / config.probes_csv)
     table = fidelity_tables.verdicts_markdown(verdicts)
     blocks: dict[str, Callable[[str], str]] = {
         "verdicts block": lambda text: fidelity_tables.replace_block(text, table)}
     for s in config.sections:
-        block = regime_block(s, config, results, curves, probes)
+        block = regime_block(s, config, *read[s.results or config.results], probes)
         blocks[f"regime block '{s.key}'"] = (
             lambda text, s=s, block=block: _replace_regime(text, s, block, config.doc))
     return blocks
