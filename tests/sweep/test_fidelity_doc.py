@@ -98,3 +98,28 @@ def test_the_committed_figures_are_what_the_committed_probes_give(capsys):
         pytest.skip(f"the figures were drawn by another matplotlib ({drawn.info.get('Software')})"
                     ": their PNG bytes differ")
     assert _tool().main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_a_section_names_its_regime_and_reads_its_own_results(tmp_path):
+    """A character-level section says so and reads the CSV it names; an unknown regime is
+    one clear error."""
+    import dataclasses
+
+    tool = _tool()
+    config = tool.read_config(ROOT / tool.CONFIG)
+    word = next(s for s in config.sections if s.key == "zaremba")
+    results = ROOT / config.results
+    frame = pd.read_csv(results, keep_default_na=False, dtype=str)
+    own = tmp_path / "char.csv"
+    frame[frame["row"].str.startswith("zaremba-")].to_csv(own, index=False)
+    char = dataclasses.replace(word, regime="character", results=str(own))
+    from memloss.evidence import read_results
+
+    block = tool.regime_block(char, config, *read_results(own),
+                              tool.fidelity_probes.read_csv(ROOT / config.probes_csv))
+    assert "**At the character-level regime** (`memloss.presets.base.CHAR_CPU`" in block
+    assert f"per-seed values in `{own}`" in block
+    with pytest.raises(ValueError, match="unknown regime 'tiny'"):
+        tool.regime_block(dataclasses.replace(word, regime="tiny"), config,
+                          *read_results(results),
+                          tool.fidelity_probes.read_csv(ROOT / config.probes_csv))
