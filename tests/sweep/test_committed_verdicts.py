@@ -3,6 +3,7 @@ docs/fidelity.md opens with) are what the rule gives on the committed results
 (:data:`RESULT_FILES`)."""
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +16,11 @@ from tests.sweep.tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
-#: the results the verdicts come from: the transcribed values of the tables whose -cpu
-#: presets did not change, and the word-level regime's runs (docs/fidelity.md)
-RESULT_FILES = ("fidelity-cpu-transcribed.csv", "fidelity-cpu-word.csv")
+#: the results the verdicts come from, as tools/fidelity_doc.py's metadata lists them: the
+#: transcribed values of the tables whose -cpu presets did not change, and the runs of the
+#: word-level and character-level regimes (docs/fidelity.md)
+RESULT_FILES = tuple(Path(p).name for p in tomllib.loads(
+    (RESULTS / "fidelity-doc.toml").read_text(encoding="utf-8"))["verdicts"]["results"])
 
 
 def _tool():
