@@ -211,7 +211,7 @@ class MaskAudit(Probe):
             rows.append(dict(common, mode=TRAIN_MODE, quantity=q, value=value, expected=want,
                              n=n))
         if spec.tied_to is not None:
-            src = entry.key.rsplit(".", 1)[0] + "." + spec.tied_to
+            src = entry.source_key
             src_spec = next(e.spec for e in net.mask_plan().entries if e.key == src)
             agree = torch.stack([tie_holds(spec, d[entry.key], src_spec, d[src]) for d in draws])
             rows.append(dict(common, mode=TRAIN_MODE, quantity="tie_agreement",

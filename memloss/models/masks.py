@@ -98,6 +98,14 @@ class MaskEntry:
     spec: SiteSpec
     shape: tuple[int, ...]  # per-sample shape, without T and B
 
+    @property
+    def source_key(self) -> str | None:
+        """The key of the entry whose uniforms this one reads again (its layer's site
+        ``spec.tied_to``); None where it draws its own."""
+        if self.spec.tied_to is None:
+            return None
+        return f"{self.key.rsplit('.', 1)[0]}.{self.spec.tied_to}"
+
     def full_shape(self, T: int, B: int) -> tuple[int, ...]:
         if self.spec.sampling == "forward":
             return self.shape
@@ -193,8 +201,7 @@ class MaskPlan:
         indicator (:func:`_train_mask`: the same values, computed in place)."""
         gen_device = generator.device if generator is not None else torch.device("cpu")
         # the entries whose uniforms a tied entry reads again: those are not overwritten
-        sources = {f"{e.key.rsplit('.', 1)[0]}.{e.spec.tied_to}" for e in self.entries
-                   if e.spec.tied_to is not None}
+        sources = {e.source_key for e in self.entries} - {None}
         draws: dict[str, tuple[torch.Tensor, float]] = {}
         out: Masks = {}
         for e in self.entries:  # the entries that draw, in plan order
@@ -206,7 +213,7 @@ class MaskPlan:
                                      e.key not in sources).to(device or gen_device)
         for e in self.entries:  # tied entries reuse their source's uniforms (SiteSpec.tied_to)
             if e.spec.tied_to is not None:
-                u, p_source = draws[f"{e.key.rsplit('.', 1)[0]}.{e.spec.tied_to}"]
+                u, p_source = draws[e.source_key]  # type: ignore[index]
                 below, rate = (True, p_source) if e.spec.tied_inverse else (False, e.spec.p)
                 out[e.key] = _train_mask(e.spec, u, rate, below, dtype,
                                          False).to(device or gen_device)
