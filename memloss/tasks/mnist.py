@@ -99,8 +99,9 @@ class SeqMNIST(Task):
 
     ``source``: "fashion-mnist" (default) or "mnist"; ``root``: a directory with the IDX files
     (default: the data directory, then the Debian package's). ``valid_size`` training images
-    are held out for validation (chosen by ``split_seed``); ``limit`` caps each split's size
-    for quick runs.
+    are held out for validation (chosen by ``split_seed``); ``train_size`` keeps only that
+    many of the remaining training images (a small training set that a network overfits);
+    ``limit`` caps each split's size for quick runs.
     """
 
     name: ClassVar[str] = "seq-mnist"
@@ -114,6 +115,7 @@ class SeqMNIST(Task):
     pixels_per_step: int = 1
     valid_size: int = 5000
     split_seed: int = 0
+    train_size: int | None = None
     limit: int | None = None
 
     def __post_init__(self) -> None:
@@ -123,6 +125,7 @@ class SeqMNIST(Task):
         if not isinstance(pps, int) or pps < 1 or PIXELS % pps:
             raise ValueError(f"pixels_per_step must divide {PIXELS}, got {pps!r}")
         validate.integer(self.name, "valid_size", self.valid_size, minimum=0)
+        validate.optional(validate.integer, self.name, "train_size", self.train_size, minimum=1)
         validate.optional(validate.integer, self.name, "limit", self.limit)
 
     @property
@@ -162,6 +165,12 @@ class SeqMNIST(Task):
             g = torch.Generator().manual_seed(self.split_seed)
             idx = torch.randperm(len(images), generator=g)
             idx = idx[:self.valid_size] if split == "valid" else idx[self.valid_size:]
+            if split == "train" and self.train_size is not None:
+                if self.train_size > len(idx):
+                    raise ValueError(f"train_size {self.train_size} is more than the "
+                                     f"{len(idx)} training images left after valid_size "
+                                     f"{self.valid_size}")
+                idx = idx[:self.train_size]
             images, labels = images[idx], labels[idx]
         if self.limit is not None:
             images, labels = images[:self.limit], labels[:self.limit]

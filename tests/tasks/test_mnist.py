@@ -49,6 +49,21 @@ def test_pixels_per_step_and_limit():
     assert torch.equal(b.inputs, x.reshape(3, 28, 28))
 
 
+def test_train_size_keeps_the_first_training_images_only():
+    def images(t, split):
+        return torch.cat([b.inputs for b in t.batches(split, 32)])
+    small = task(train_size=6)
+    full = task()
+    assert torch.equal(images(small, "train"), images(full, "train")[:6])
+    # validation and test are untouched
+    assert torch.equal(images(small, "valid"), images(full, "valid"))
+    assert torch.equal(images(small, "test"), images(full, "test"))
+    with pytest.raises(ValueError, match="train_size 21 is more than the 20 training images"):
+        next(task(train_size=21).batches("train", 4))
+    with pytest.raises(ValueError, match="train_size"):
+        task(train_size=0)
+
+
 def test_train_order_shuffled_by_generator_only():
     t = task()
     plain = [b.targets for b in t.batches("train", 20)][0]
