@@ -25,8 +25,10 @@ split). A run that stopped on a non-finite loss, gradient or weights
    one side of a number); every compared row but those the paper says fail (``may_fail``)
    beats the trivial baseline in the mean of its finite seeds (a row whose every seed
    diverged is judged by its comparisons instead); and every baseline row of the finding
-   overfits in every seed: it diverged in none, its validation curve has at least 3
-   evaluations, its minimum is not the last one, and the last is worse than the minimum by
+   overfits in every seed: it diverged in none, its validation curve (:func:`curve_quantity`:
+   the metric where it is a function of the loss, as perplexity and bpc are; else the
+   validation loss, since a classifier's error can keep falling while its loss rises) has
+   at least 3 evaluations, its minimum is not the last one, and the last is worse than the minimum by
    more than :data:`MIN_RISE` (relative); and, for a finding about network sizes
    (``Finding.sizes``), the two rows of each comparison train networks of different sizes
    at this size (layers x units of their presets; the CPU presets share one network).
@@ -73,7 +75,7 @@ from memloss.reports.wording import metric as metric_words
 
 __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "VERDICTS",
            "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
-           "compare", "overfits", "verdict", "verdicts", "results_frame", "diverged_runs",
+           "LOSS_LIKE", "curve_quantity", "compare", "overfits", "verdict", "verdicts", "results_frame", "diverged_runs",
            "diverged_where", "curves_of", "trivial_baselines", "preset_trivial", "verdict_table",
            "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
 
@@ -94,6 +96,18 @@ TRIVIAL_METRICS = ("perplexity", "bpc", "accuracy", "error")
 #: the fewest paired seeds, all won by the same row, with which the two-sided exact sign
 #: test decides at ALPHA (2 * 0.5 ** n < ALPHA)
 SIGN_TEST_SEEDS = next(n for n in range(1, 64) if 2 * 0.5 ** n < ALPHA)
+#: metrics that are an increasing function of the loss a network trains on (perplexity =
+#: exp(loss), bpc = loss / ln 2): their validation curve is the loss's, in the metric's units
+LOSS_LIKE = frozenset({"perplexity", "bpc", "loss", "nll", "mse", "rmse"})
+
+
+def curve_quantity(metric: str) -> tuple[str, bool]:
+    """The validation quantity whose curve shows a row overfitting, and whether lower is
+    better: the metric itself where it is :data:`LOSS_LIKE`, else the validation loss (a
+    classifier's error or accuracy can keep improving after its loss has turned up)."""
+    if metric in LOSS_LIKE:
+        return metric, metric_words(metric).lower_is_better
+    return "loss", True
 
 
 @dataclass(frozen=True)
@@ -379,7 +393,7 @@ def verdict(finding: Finding, results: pd.DataFrame,
                        + ")")
     for row in finding.baselines:
         seeds = sorted(s for (r, s) in curves if r == row)
-        lower = metric_words(PRESETS.get(row).metric).lower_is_better
+        quantity, lower = curve_quantity(PRESETS.get(row).metric)
         if by_row.get(row):
             reasons.append("the baseline " + _diverged_words(
                 row, by_row[row], len(set(seeds) | set(by_row[row]))))
@@ -387,8 +401,8 @@ def verdict(finding: Finding, results: pd.DataFrame,
             reasons.append(f"the baseline {row} has no validation curve")
         elif not all(overfits(curves[(row, s)], lower) for s in seeds):
             n = sum(overfits(curves[(row, s)], lower) for s in seeds)
-            reasons.append(f"the baseline {row} did not overfit (its validation curve passed "
-                           f"its minimum and rose in {n} of {len(seeds)} seeds)")
+            reasons.append(f"the baseline {row} did not overfit (its validation {quantity} "
+                           f"passed its minimum and rose in {n} of {len(seeds)} seeds)")
     reasons += _same_sizes(finding, cpu)
     if reasons:
         return Verdict(finding, "not tested", tuple(dict.fromkeys(reasons)), (), used_trivial)
@@ -561,14 +575,15 @@ def diverged_runs(paths: Sequence["str | Path"]) -> list[DivergedRun]:
 
 
 def curves_of(runs: Sequence) -> dict[tuple[str, bool, int], list[float]]:
-    """(row, cpu, seed) -> the run's validation scores in its preset's metric, in order."""
+    """(row, cpu, seed) -> the run's validation scores, in order, in the quantity
+    :func:`curve_quantity` names for its preset's metric."""
     out = {}
     for run in runs:
         found = _row(run)
         if found is None:
             continue
         row, cpu, rec = found
-        key = f"valid_{rec.get('metric', '')}"
+        key = f"valid_{curve_quantity(str(rec.get('metric', '')))[0]}"
         out[(row, cpu, int(run.seed))] = [float(m[key]) for m in run.metrics if key in m]
     return out
 

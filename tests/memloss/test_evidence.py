@@ -271,3 +271,38 @@ def test_a_finding_about_sizes_is_not_tested_where_the_rows_share_one_network():
     assert "train the same network at this size (1 x 256)" in cpu.reason
     full = verdict(finding, frame, curves, trivial, cpu=False)
     assert "same network" not in full.reason and full.outcomes
+
+
+def test_a_classifier_overfits_by_its_validation_loss_not_its_error():
+    """A classifier's error can keep falling after its loss has turned up (it grows
+    over-confident on what it gets wrong): the rule reads the loss there, and the metric
+    where the metric is a function of the loss (perplexity, bpc)."""
+    from types import SimpleNamespace
+
+    from memloss.evidence import curve_quantity, curves_of
+
+    assert curve_quantity("perplexity") == ("perplexity", True)
+    assert curve_quantity("bpc") == ("bpc", True)
+    assert curve_quantity("error") == ("loss", True)
+    assert curve_quantity("accuracy") == ("loss", True)
+    metrics = [{"valid_error": e, "valid_loss": l} for e, l in
+               [(0.40, 1.10), (0.30, 0.80), (0.27, 0.70), (0.26, 0.78), (0.25, 0.90)]]
+
+    def run(row, seed, metric):
+        info = {"preset": {"name": f"{row}-cpu", "cpu_of": row, "metric": metric}}
+        return SimpleNamespace(config={"info": info}, seed=seed, metrics=metrics)
+
+    k1 = "krueger-t1-lstm"
+    curves = curves_of([run(k1, s, "error") for s in range(3)])
+    assert curves[(k1, True, 0)] == [m["valid_loss"] for m in metrics]
+    assert overfits(curves[(k1, True, 0)], True)
+    assert not overfits([m["valid_error"] for m in metrics], True)  # the error never rose
+    finding = FINDINGS.get("krueger-t1-zoneout")
+    rows = {r: [0.20, 0.21, 0.19] for r in ("krueger-t1-zoneout",)}
+    rows.update({r: [0.25, 0.26, 0.255] for r in ("krueger-t1-lstm", "krueger-t1-recurrent-dropout")})
+    trivial = {(r, "test"): 0.9 for r in rows}
+    by_loss = {(r, s): v for (r, c, s), v in curves.items()}
+    assert verdict(finding, _results(rows), by_loss, trivial).verdict == "reproduced"
+    falling = {k: [0.9, 0.8, 0.7, 0.6] for k in by_loss}
+    v = verdict(finding, _results(rows), falling, trivial)
+    assert v.verdict == "not tested" and f"the baseline {k1} did not overfit (its validation loss" in v.reason
