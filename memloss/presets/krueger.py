@@ -7,7 +7,7 @@ masks)", so its rows draw two masks; Table 2 does not say (two masks here).
 """
 from __future__ import annotations
 
-from .base import CHAR_CPU, KRUEGER, MNIST_STANDIN, OMITTED, WORD_CPU, Preset, add
+from .base import CHAR_CPU, KRUEGER, MNIST_CPU, OMITTED, WORD_CPU, Preset, add
 
 __all__: list[str] = []
 
@@ -26,8 +26,7 @@ for key, (scheme, row, valid, test) in _K1.items():
                notes="Section 4.1. The hidden size and batch size are not stated in the text "
                      "(100 and 32 here). Zoneout shares one mask between cells and hidden "
                      "states (section 4)."),
-        # CPU: Fashion-MNIST stand-in, 32 units, 150 steps of 784 pixels
-        {**MNIST_STANDIN, "hidden_size": 32, "epochs": 1, "max_steps": 150})
+        MNIST_CPU)
 
 # --- Table 2 (section 4.2.1): character-level PTB, bpc -----------------------------------------
 # One layer of 1000 units, non-overlapping sequences of 100, batches of 32, Adam lr 0.002,

@@ -15,7 +15,7 @@ from memloss.commands.ls import listing
 from memloss.models import Net, get_cell
 from memloss.tasks import TASKS
 from memloss.presets import GAL, KRUEGER, OMITTED, PRESETS, SEMENIUTA, ZAREMBA, Preset
-from memloss.presets.base import CHAR_CPU
+from memloss.presets.base import CHAR_CPU, MNIST_CPU
 
 ROOT = Path(__file__).resolve().parents[2]
 #: every number the presets report, as the papers print it: paper, table, section, row,
@@ -287,3 +287,39 @@ def test_the_character_level_regime_overfits_within_its_epochs_in_its_pilots(bas
     assert len(plain) == len(reg) == epochs
     assert overfits(plain, lower_is_better=True) and overfits(reg, lower_is_better=True)
     assert plain.index(min(plain)) < reg.index(min(reg)) and min(reg) < min(plain)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("krueger-t1-")
+                                  and n.endswith("-cpu")])
+def test_permuted_mnist_table_trains_the_piloted_regime(name):
+    """Fashion-MNIST in one fixed pixel order, 16 pixels per step (49 steps), the first
+    1,000 training images, 2,000 held out for validation, one layer of 128 units, Adam 0.003
+    for 40 epochs (docs/pilots/k1-b16-*.csv); each row keeps its clipping and batch size."""
+    cpu = PRESETS.get(name).config
+    full = PRESETS.get(name.removesuffix("-cpu")).config
+    assert cpu.task == "permuted-mnist"
+    assert cpu.task_params == {"source": "fashion-mnist", "pixels_per_step": 16,
+                               "train_size": 1000, "valid_size": 2000}
+    assert (cpu.net.num_layers, cpu.net.hidden_size) == (1, 128)
+    assert (cpu.optimizer, cpu.lr, cpu.schedule, cpu.epochs, cpu.max_steps, cpu.eval_every) == (
+        "adam", 0.003, "constant", 40, None, None)
+    assert (cpu.clip, cpu.batch_size, cpu.net.scheme) == (full.clip, full.batch_size, full.net.scheme)
+
+
+def test_the_permuted_mnist_regime_overfits_by_its_validation_loss_in_its_pilots():
+    """The recorded pilots (docs/pilots/k1-b16-*.csv): the LSTM's validation loss passes
+    its minimum and rises by the rule (memloss.evidence.overfits) within the regime's
+    epochs, while its validation error is still at its best in the last epoch (why the rule
+    reads a classifier's loss); zoneout's loss is best later and lower and rises less."""
+    from memloss.evidence import overfits
+
+    def curve(pilot: str, column: str) -> list[float]:
+        with (ROOT / "docs" / "pilots" / f"k1-b16-{pilot}.csv").open(encoding="utf-8") as f:
+            return [float(r[column]) for r in csv.DictReader(f)][:MNIST_CPU["epochs"]]
+
+    plain, reg = curve("lstm", "valid_loss"), curve("zoneout", "valid_loss")
+    assert len(plain) == len(reg) == MNIST_CPU["epochs"]
+    assert overfits(plain, lower_is_better=True)
+    assert not overfits(curve("lstm", "valid_error"), lower_is_better=True)
+    assert plain.index(min(plain)) < reg.index(min(reg)) and min(reg) < min(plain)
+    assert reg[-1] / min(reg) < plain[-1] / min(plain)
