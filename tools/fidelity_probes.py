@@ -50,10 +50,14 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-__all__ = ["PARAMS", "QUANTITIES", "FADE", "family", "key_runs", "probe_run_numbers",
+__all__ = ["PARAMS", "QUANTITIES", "FADE", "EXPLODES", "family", "key_runs", "probe_run_numbers",
            "results_frame", "sentence", "markdown", "figure", "main"]
 
 log = logging.getLogger("fidelity_probes")
+
+#: a training-mode memory state that grows by more than this factor per step explodes
+#: (Semeniuta et al. 2016, Eq. 18: per-sequence hidden-state dropout with inverted scaling)
+EXPLODES = 1.05
 
 #: the probe sizes (small: about 10 s of one CPU core per run of a 1 x 256 word LSTM)
 PARAMS: dict[str, dict[str, Any]] = {
@@ -334,8 +338,15 @@ def sentence(frame: pd.DataFrame) -> str:
              .groupby("row")["value"].mean() for m in ("deterministic", "mc")}
     seeds = ratio.groupby("row", sort=False)["seed"].nunique()
 
+    factor = frame[(frame["quantity"] == "state_factor") & (frame["mode"] == "train-mode")] \
+        .groupby("row")["value"].mean()
+
     def evidence(r: str, s: pd.Series) -> str:
-        text = f"seeds {_span(s['min'], s['max'])}" if seeds[r] > 1 else "1 seed"
+        text = (f"{_span(s['min'], s['max'])}x over {seeds[r]} seeds" if seeds[r] > 1
+                else "1 seed")
+        if s["max"] < FADE and factor.get(r, 1.0) > EXPLODES:
+            text += (f"; not a fade at test but the training-mode state growing "
+                     f"{factor[r]:.3g}x per step")
         if r in score["deterministic"].index and r in score["mc"].index:
             text += (f"; test {name} {score['deterministic'][r]:.3g} deterministic, "
                      f"{score['mc'][r]:.3g} MC")
