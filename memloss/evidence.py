@@ -588,7 +588,15 @@ def curves_of(runs: Sequence) -> dict[tuple[str, bool, int], list[float]]:
     return out
 
 
-def _task_trivial(task: str, params: dict, cache: dict) -> dict[str, float]:
+#: a row's metric that is another's complement (a preset scored in error on a task that
+#: reports accuracy): the trivial baseline is turned into the row's metric
+COMPLEMENTS = {("accuracy", "error"), ("error", "accuracy")}
+
+
+def _task_trivial(task: str, params: dict, cache: dict, metric: str | None = None
+                  ) -> dict[str, float]:
+    """The trivial baseline of a task on valid and test, in ``metric`` (the row's; the
+    task's own where None)."""
     from memloss.build import task_from
     from memloss.tasks.baselines import baseline
 
@@ -596,10 +604,14 @@ def _task_trivial(task: str, params: dict, cache: dict) -> dict[str, float]:
     if key not in cache:
         try:
             t = task_from(str(task), params)
-            cache[key] = {s: baseline(t, s).value for s in ("valid", "test")}
+            cache[key] = {s: baseline(t, s) for s in ("valid", "test")}
         except ValueError:  # a metric no trivial model gives (F1, MSE), or absent data
             cache[key] = {}
-    return cache[key]
+    out = {}
+    for split, b in cache[key].items():
+        flip = metric is not None and (b.metric, metric) in COMPLEMENTS
+        out[split] = 1.0 - b.value if flip else b.value
+    return out
 
 
 def trivial_baselines(runs: Sequence) -> dict[tuple[str, bool, str], float]:
@@ -611,10 +623,10 @@ def trivial_baselines(runs: Sequence) -> dict[tuple[str, bool, str], float]:
         found = _row(run)
         if found is None:
             continue
-        row, cpu, _ = found
+        row, cpu, rec = found
         train = run.config.get("train") or {}
         for split, value in _task_trivial(train.get("task"), dict(train.get("task_params") or {}),
-                                          cache).items():
+                                          cache, rec.get("metric")).items():
             out[(row, cpu, split)] = value
     return out
 
@@ -628,7 +640,7 @@ def preset_trivial(rows: Iterable[str], cpu: bool) -> dict[tuple[str, bool, str]
         p = PRESETS.get(f"{row}-cpu" if cpu else row)
         for split, value in _task_trivial(p.settings["task"],
                                           dict(p.settings.get("task_params") or {}),
-                                          cache).items():
+                                          cache, p.metric).items():
             out[(row, cpu, split)] = value
     return out
 

@@ -306,3 +306,20 @@ def test_a_classifier_overfits_by_its_validation_loss_not_its_error():
     falling = {k: [0.9, 0.8, 0.7, 0.6] for k in by_loss}
     v = verdict(finding, _results(rows), falling, trivial)
     assert v.verdict == "not tested" and f"the baseline {k1} did not overfit (its validation loss" in v.reason
+
+
+def test_the_trivial_baseline_is_given_in_the_rows_metric():
+    """Krueger Table 1 scores error on a task that reports accuracy: the majority class's
+    accuracy becomes its error before a row is held to it."""
+    from memloss.evidence import _task_trivial
+    from tests.tasks.data.helpers import FIXTURES
+
+    params = {"source": "mnist", "root": str(FIXTURES / "mnist"), "valid_size": 4}
+    cache: dict = {}
+    acc = _task_trivial("permuted-mnist", params, cache)
+    err = _task_trivial("permuted-mnist", params, cache, "error")
+    assert set(acc) == set(err) == {"valid", "test"}
+    for split in acc:
+        assert 0.0 <= acc[split] <= 1.0 and err[split] == pytest.approx(1.0 - acc[split])
+    assert acc != err
+    assert _task_trivial("permuted-mnist", params, cache, "accuracy") == acc
