@@ -44,7 +44,8 @@ CONFIG = Path("docs/results/fidelity-doc.toml")
 REGIME_END = "<!-- /regime -->"
 #: a section's ``regime`` -> its name in the text and the preset constant that defines it
 REGIMES = {"word": ("word-level regime", "WORD_CPU"),
-           "character": ("character-level regime", "CHAR_CPU")}
+           "character": ("character-level regime", "CHAR_CPU"),
+           "mnist": ("permuted-MNIST regime", "MNIST_CPU")}
 
 
 def _regime_begin(key: str) -> str:
