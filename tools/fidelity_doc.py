@@ -43,9 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Path("docs/results/fidelity-doc.toml")
 REGIME_END = "<!-- /regime -->"
 #: a section's ``regime`` -> its name in the text and the preset constant that defines it
+#: (None: each ``-cpu`` preset's own size, as for the synthetic tasks)
 REGIMES = {"word": ("word-level regime", "WORD_CPU"),
            "character": ("character-level regime", "CHAR_CPU"),
-           "mnist": ("permuted-MNIST regime", "MNIST_CPU")}
+           "mnist": ("permuted-MNIST regime", "MNIST_CPU"),
+           "presets": ("CPU size of its `-cpu` presets", None)}
 
 
 def _regime_begin(key: str) -> str:
@@ -128,14 +130,17 @@ def regime_block(section: Section, config: Config, results: pd.DataFrame, curves
                          f"'{section.regime}'; one of {', '.join(REGIMES)}")
     name, constant = REGIMES[section.regime]
     run = " and ".join(f"`{c}`" for c in section.commands)
-    text = (f"**At the {name}** (`memloss.presets.base.{constant}`, {_commits(sel)}, "
+    where = f"`memloss.presets.base.{constant}`, " if constant else ""
+    text = (f"**At the {name}** ({where}{_commits(sel)}, "
             f"{_seeds(sel)}; {run}{': ' + section.what if section.what else ''}; per-seed "
             f"values in `{source}`; the verdict is in the table this document opens "
             "with)" + (f"; validation curves: `{section.curves}`" if section.curves else "")
             + ":\n\n"
             f"`python tools/fidelity_tables.py --results {source} --rows "
             f"{' '.join(section.rows)}` (split `valid`: the validation score of the weights "
-            "the preset scores; `valid (last)`: of the final weights; `train`: the "
+            "the preset scores; `valid (last)`: of the final weights (a classifier's "
+            "`valid loss (last)`: their validation loss, the curve the verdict rule reads); "
+            "`train`: the "
             "training-mode score of the last epoch; a diverged run has no score on any "
             "split):\n\n" + fidelity_tables.rows_markdown(results, section.rows, curves))
     if section.curves:

@@ -44,9 +44,9 @@ import pandas as pd
 
 from memloss.collect import find_runs
 from memloss.core.atomic import atomic_write_text
-from memloss.evidence import (DivergedRun, diverged_runs, diverged_where, preset_trivial,
-                              read_results, read_trivial, trivial_baselines, verdict_table,
-                              verdicts_frame, write_results, write_trivial)
+from memloss.evidence import (DivergedRun, curve_quantity, diverged_runs, diverged_where,
+                              preset_trivial, read_results, read_trivial, trivial_baselines,
+                              verdict_table, verdicts_frame, write_results, write_trivial)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import _interval, paper_measurements, rank_agreement, summarize
@@ -204,7 +204,8 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
     """Every row of ``results`` (:func:`memloss.evidence.read_results`) whose preset starts
     with one of ``prefixes``, every split it has: seeds, mean, the 95% interval of the mean,
     the per-seed values (seed order) and the paper's number; with ``curves``, each row's
-    last validation value too (what the final weights reach), in the results' metric.
+    last validation value too (what the final weights reach), in the quantity of the curves
+    (:func:`memloss.evidence.curve_quantity`: the metric, or a classifier's loss).
     Rows with and without a paper number alike (a baseline the paper does not print). A row
     with diverged seeds says "diverged (k of n seeds)" and where instead of a mean, on
     every split it has a value for and every split the paper reports (a diverged run
@@ -231,7 +232,10 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
         v = g["value"].to_numpy(float)
         preset = PRESETS.get(str(row))
         paper = preset.reported.get(split)
-        label = "valid (last)" if split == "valid_last" else split
+        label = split
+        if split == "valid_last":  # the curve the verdict rule reads: a classifier's loss
+            quantity = curve_quantity(preset.metric)[0]
+            label = "valid (last)" if quantity == preset.metric else f"valid {quantity} (last)"
         at = down.get(str(row), {})
         if at:
             finite = {int(s): float(x) for s, x in zip(g["seed"], v)}

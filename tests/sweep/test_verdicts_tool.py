@@ -135,3 +135,17 @@ def test_committed_results_regenerate_the_doc_table_without_the_data(sweep, caps
         assert exit_.value.code == 2 and words in capsys.readouterr().err
     assert plain.read_text(encoding="utf-8") == "no markers\n"
     assert doc.read_text(encoding="utf-8") == text
+
+
+def test_rows_name_the_quantity_of_the_final_weights_validation_value():
+    """"valid (last)" is the last point of the curve the verdict rule reads: a language
+    model's metric, a classifier's validation loss (named as such, never shown as error)."""
+    tool = _tool()
+    rows = [("krueger-t1-lstm", 0.23), ("semeniuta-t2-baseline", 50.0)]
+    results = pd.DataFrame([{"row": r, "cpu": True, "split": "valid", "seed": s, "value": v,
+                             "status": "finished"} for r, v in rows for s in range(3)])
+    curves = {(r, True, s): [2 * v, v, 1.5 * v] for r, v in rows for s in range(3)}
+    text = tool.rows_markdown(results, ["krueger-t1-", "semeniuta-t2-"], curves)
+    assert "| `krueger-t1-lstm` | valid loss (last) | 3 | 0.345 |" in text
+    assert "| `semeniuta-t2-baseline` | valid (last) | 3 | 75 |" in text
+    assert "| `krueger-t1-lstm` | valid (last) |" not in text
