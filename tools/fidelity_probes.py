@@ -323,8 +323,17 @@ def sentence(frame: pd.DataFrame) -> str:
     grows) under deterministic inference relative to training mode, by how much, and that
     row's test metric under deterministic inference and MC averaging."""
     ratio = frame[(frame["quantity"] == "state_ratio") & (frame["mode"] == "deterministic")]
-    steps = frame[frame["quantity"] == "steps"]["value"]
-    after = f"after {int(steps.max())} steps" if len(steps) else "at the last step"
+    steps = frame[frame["quantity"] == "steps"]
+    per_row = steps.groupby("row")["value"].max()
+
+    def after_(rows: Any = None) -> str:
+        v = per_row if rows is None else per_row[per_row.index.isin(list(rows))]
+        if v.empty:
+            return "at the last step"
+        lo, hi = int(v.min()), int(v.max())
+        return f"after {lo} steps" if lo == hi else f"after {lo}-{hi} steps"
+
+    after = after_()
     if ratio.empty:
         return "No run of this table has state-decay numbers."
     stats = ratio.groupby("row", sort=False)["value"].agg(["mean", "min", "max"])
@@ -355,7 +364,7 @@ def sentence(frame: pd.DataFrame) -> str:
     def told(verb: str, stats_: pd.DataFrame) -> str:
         return " and ".join(
             f"of {r} (`{scheme[r]}`) {verb if i == 0 else ''}to {s['mean']:.2f}x".replace("  ", " ")
-            + f" its training-mode norm {after} ({evidence(r, s)})"
+            + f" its training-mode norm {after_([r])} ({evidence(r, s)})"
             for i, (r, s) in enumerate(stats_.iterrows()))
 
     if fades.empty and grows.empty:

@@ -17,8 +17,8 @@ from tests.sweep.tools import load_tool
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 #: the results the verdicts come from, as tools/fidelity_doc.py's metadata lists them: the
-#: transcribed values of the tables whose -cpu presets did not change, and the runs of the
-#: word-level and character-level regimes (docs/fidelity.md)
+#: runs of Semeniuta Table 1's presets and of the word-level, character-level and
+#: permuted-MNIST regimes (docs/fidelity.md)
 RESULT_FILES = tuple(Path(p).name for p in tomllib.loads(
     (RESULTS / "fidelity-doc.toml").read_text(encoding="utf-8"))["verdicts"]["results"])
 
