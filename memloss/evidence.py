@@ -28,8 +28,8 @@ split). A run that stopped on a non-finite loss, gradient or weights
    overfits in every seed: it diverged in none, its validation curve (:func:`curve_quantity`:
    the metric where it is a function of the loss, as perplexity and bpc are; else the
    validation loss, since a classifier's error can keep falling while its loss rises) has
-   at least 3 evaluations, its minimum is not the last one, and the last is worse than the minimum by
-   more than :data:`MIN_RISE` (relative); and, for a finding about network sizes
+   at least 3 evaluations, its minimum is not the last one, and the last is worse than the
+   minimum by more than :data:`MIN_RISE` (relative); and, for a finding about network sizes
    (``Finding.sizes``), the two rows of each comparison train networks of different sizes
    at this size (layers x units of their presets; the CPU presets share one network).
 2. **Each comparison**, on the paired differences ``d_s`` (positive: ``a`` better, in the
@@ -75,9 +75,9 @@ from memloss.reports.wording import metric as metric_words
 
 __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "VERDICTS",
            "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
-           "LOSS_LIKE", "curve_quantity", "compare", "overfits", "verdict", "verdicts", "results_frame", "diverged_runs",
-           "diverged_where", "curves_of", "trivial_baselines", "preset_trivial", "verdict_table",
-           "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
+           "LOSS_LIKE", "curve_quantity", "compare", "overfits", "verdict", "verdicts",
+           "results_frame", "diverged_runs", "diverged_where", "curves_of", "trivial_baselines",
+           "preset_trivial", "verdict_table", "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
 
 log = logging.getLogger(__name__)
 
