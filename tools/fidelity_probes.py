@@ -326,8 +326,9 @@ def sentence(frame: pd.DataFrame) -> str:
     steps = frame[frame["quantity"] == "steps"]
     per_row = steps.groupby("row")["value"].max()
 
-    def after_(rows: Any = None) -> str:
-        v = per_row if rows is None else per_row[per_row.index.isin(list(rows))]
+    def after_(rows: Sequence[str] | None = None) -> str:
+        """"after N steps" over ``rows`` (every row where None), "after N-M" if they differ."""
+        v = per_row if rows is None else per_row[per_row.index.isin(rows)]
         if v.empty:
             return "at the last step"
         lo, hi = int(v.min()), int(v.max())
