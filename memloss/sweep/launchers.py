@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from memloss.core.registry import Registry
+from memloss.training.signals import Terminated, stop_on_termination
 
 from .job import SWEEP_META, SweepJob, run_job
 from .spec import RunSpec
@@ -77,26 +79,41 @@ def _failed(run: RunSpec, error: str) -> dict[str, Any]:
 def local_pool(runs: Sequence[RunSpec], sweep_dir: Path, options: LaunchOptions,
               monitor: Monitor) -> None:
     """``jobs`` spawned worker processes. A worker that dies (killed, out of memory) breaks
-    the pool: the runs it held are given to a fresh pool once, then recorded as failed."""
+    the pool: the runs it held are given to a fresh pool once, then recorded as failed.
+
+    A termination signal to the sweep (SIGTERM, SIGUSR1/2: :mod:`memloss.training.signals`)
+    goes on to the workers, which stop their runs as ``memloss train`` does (the last complete
+    checkpoint kept); runs not started are not started, and the sweep raises
+    :class:`~memloss.training.signals.Terminated` once every worker has stopped, so no worker
+    outlives it. (Ctrl-C reaches the workers from the terminal itself.)"""
     attempts: dict[str, int] = {}
     queue = list(runs)
     ctx = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
     while queue:
         broken: list[RunSpec] = []
-        with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx) as pool:
+        stop = ctx.Event()
+        with stop_on_termination(), ProcessPoolExecutor(
+                max_workers=options.jobs, mp_context=ctx, initializer=_worker_init,
+                initargs=(stop,)) as pool:
             futures: dict[Future, RunSpec] = {
-                pool.submit(run_job, r.to_dict(), str(sweep_dir), options.extra): r for r in queue}
+                pool.submit(_pool_job, r.to_dict(), str(sweep_dir), options.extra): r
+                for r in queue}
             queue = []
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
-                for f in done:  # the results first, then what runs now (see Monitor)
-                    run = futures[f]
-                    try:
-                        monitor.finished(f.result())
-                    except BrokenProcessPool:
-                        broken.append(run)
-                monitor.running(min(options.jobs, sum(f.running() for f in pending)))
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=_POLL_S, return_when=FIRST_COMPLETED)
+                    for f in done:  # the results first, then what runs now (see Monitor)
+                        run = futures[f]
+                        try:
+                            monitor.finished(f.result())
+                        except BrokenProcessPool:
+                            broken.append(run)
+                    monitor.running(min(options.jobs, sum(f.running() for f in pending)))
+            except Terminated as signalled:
+                stop.set()  # a run a worker takes from here on is not started
+                _stop_workers(pool, signalled.signum, pending, monitor)
+                raise
         for run in broken:
             attempts[run.name] = attempts.get(run.name, 0) + 1
             if attempts[run.name] > 1:
@@ -106,6 +123,43 @@ def local_pool(runs: Sequence[RunSpec], sweep_dir: Path, options: LaunchOptions,
                 queue.append(run)
         if queue:
             log.warning("a worker process died; %d runs go to a fresh pool", len(queue))
+
+
+_STOP: Any = None  # in a worker of local_pool: the sweep's stop event
+
+
+def _worker_init(stop: Any) -> None:
+    global _STOP
+    _STOP = stop
+
+
+def _pool_job(spec: dict[str, Any], sweep_dir: str, extra: tuple[str, ...]) -> dict[str, Any]:
+    """:func:`run_job` in a worker of :func:`local_pool`, unless the sweep was stopped."""
+    if _STOP is not None and _STOP.is_set():
+        return {"name": RunSpec.from_dict(spec).name, "status": "stopped", "action": None,
+                "error": "the sweep was stopped before this run started", "seconds": 0.0}
+    return run_job(spec, sweep_dir, extra)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, signum: int, pending: set[Future],
+                  monitor: Monitor) -> None:
+    """Cancel the runs not started, pass ``signum`` on to every live worker of ``pool`` and
+    report the runs they stop (``stopped``) as each ends."""
+    started = [f for f in pending if not f.cancel()]
+    workers = [p for p in dict(getattr(pool, "_processes", None) or {}).values() if p.is_alive()]
+    log.warning("stopping the sweep: its running runs stop at their next safe point (the last "
+                "complete checkpoint is kept; the next `memloss sweep` resumes them) and the "
+                "others do not start")
+    for p in workers:
+        try:
+            os.kill(p.pid, signum)
+        except ProcessLookupError:
+            pass
+    for f in started:
+        try:
+            monitor.finished(f.result())
+        except (BrokenProcessPool, CancelledError):
+            pass  # an idle worker ends on the signal: it held no run
 
 
 def _need(module: str, extra: str) -> Any:

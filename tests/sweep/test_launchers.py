@@ -121,6 +121,51 @@ def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_pat
     _same_runs(cut, straight, [name])
 
 
+def test_sigterm_to_the_sweep_alone_stops_its_workers_and_keeps_their_checkpoints(tmp_path):
+    """A scheduler's SIGTERM to the sweep process (not its group) reaches the runs: each
+    stops at a safe point as `memloss train` does, no worker outlives the sweep, the queued
+    run never starts, and the sweep exits 143."""
+    from memloss.core.runfiles import busy, lock_owner
+    from memloss.training.resume import run_state
+
+    long = {**TINY, "epochs": None, "max_steps": 3000, "eval_every": 10}
+    grid = {"task": "temporal-order", "scheme": "semeniuta:p=0.25,sampling=step", "seed": [0, 1],
+            "set": long}
+    spec = tmp_path / "grid.toml"
+    spec.write_text(_toml(grid))
+    out = tmp_path / "out"
+    first, queued = (r.name for r in grid_runs(grid))
+    state = out / first / "checkpoint.json"
+    proc = subprocess.Popen([sys.executable, "-m", "memloss", "sweep", str(spec), "--out", str(out),
+                             "--jobs", "1", "--threads", "1", "--no-progress"],
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if state.exists() and read_json(state)["step"] >= 30:
+                break
+            assert proc.poll() is None, "the sweep ended before it could be signalled"
+            time.sleep(0.05)
+        worker = lock_owner(out / first)["pid"]
+        assert worker != proc.pid
+        proc.send_signal(signal.SIGTERM)  # the sweep alone
+        err, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    assert f"run {first} stopped: stopped by SIGTERM" in err, err[-2000:]
+    assert f"run {queued} stopped: the sweep was stopped before" in err, err[-2000:]
+    assert "Traceback" not in err, err[-2000:]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)  # the worker ended with the sweep
+    assert run_state(out / first) == "interrupted" and read_json(state)["step"] >= 30
+    assert not (out / queued).exists()  # never started
+    assert busy(out / first) is None  # a rerun resumes it (as after a kill: the test above)
+
+
 def _toml(grid: dict) -> str:
     lines = []
     for k in ("task", "scheme", "seed"):
