@@ -683,7 +683,10 @@ def _probe_file(name: str) -> str:
 
 
 def results_sections(runs: Sequence[RunRecord]) -> list[Section]:
-    """Every run's train and test numbers under each inference mode beside the paper."""
+    """Every run's train and test numbers under each inference mode beside the paper; none
+    where no run has a number to show (the headline's table already lists the runs)."""
+    if _bar_frame(runs, test_mode(runs)).empty:
+        return []
     frame = results_table(runs)
     flags = results_flags(runs, frame)
     text = Text(f"{counted(len(runs), 'run')}. Test numbers are on the task's test split under each "

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from memloss.reports.describe import MAX_LINES, headline, probe_sections, probe_takeaway, \
-    probe_words
+    probe_words, results_sections
 from memloss.reports.document import Figure, Report, Section, Text
 from memloss.reports.html import render_html
 from memloss.reports.plots import LinePlot
@@ -56,6 +56,8 @@ def test_unscored_runs_say_what_to_run_next(make_run):
     assert list(headline([untrained]).table.frame.columns) == ["run", "scheme", "metric"]
     unfinished = replace(base, final={})
     assert f"memloss train --resume {base.path}" in headline([unfinished]).text
+    # the runs' table is shown once: in the headline, not again as a Results section
+    assert results_sections([imported]) == [] and results_sections([base])
     probed = read_runs([make_run("b")])[0]
     assert probed.diagnostics
     text = headline([replace(probed, final={"imported": True, "test": {}})]).text
