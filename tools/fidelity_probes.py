@@ -440,18 +440,21 @@ def markdown(frame: pd.DataFrame) -> str:
 def _notes(group: pd.DataFrame, name: str, lacking: list[str]) -> str:
     """What the numbers of one table are: weights, probe sizes, lengths."""
     def most(q: str) -> str:
-        v = group[group["quantity"] == q]["value"]
-        return str(int(v.max())) if len(v) else "?"
+        """The length probed, or each of the lengths where rows were probed on their own."""
+        v = sorted({int(x) for x in group[group["quantity"] == q]["value"]})
+        if len(v) < 2:
+            return f"{v[0] if v else '?'} steps"
+        return f"{', '.join(map(str, v[:-1]))} or {v[-1]} steps (each row its own length)"
 
     sd, gf, ts = (PARAMS[n] for n in ("state-decay", "gradient-flow", "test-time-scaling"))
     text = (f"Mean [range] over seeds; {', '.join(sorted(set(group['weights'])))} weights, as "
             f"the presets score them. `s` is the memory state (`c` of an LSTM), measured on "
-            f"{sd['batch_size']} test sequences of {most('steps')} steps from a zero state "
+            f"{sd['batch_size']} test sequences of {most('steps')} from a zero state "
             f"(training mode: mean of {sd['samples']} mask draws); the gradient log-slope is "
             f"that of ln ||dL_T/ds_t|| over t for the last step's loss ({gf['batch_size']} "
             f"sequences, {gf['samples']} mask draws; steeper = the signal fades faster going "
             f"back); {name or 'the metric'} on {ts['batch_size']} test sequences of "
-            f"{most('scaling_steps')} steps, MC over {ts['samples']} masks.")
+            f"{most('scaling_steps')}, MC over {ts['samples']} masks.")
     if lacking:
         text += f" State-decay cannot step through {'; '.join(lacking)} (no state numbers)."
     return text

@@ -71,6 +71,18 @@ def test_sentence_names_the_row_whose_state_fades():
                             "(`moon:p=0.5,sampling=sequence`) grows to 1.60x")
 
 
+def test_notes_give_each_probed_length_of_a_table_whose_rows_differ():
+    tool = _tool()
+    frame = _numbers(T2)
+    assert "16 test sequences of 140 steps from a zero state" in tool._notes(frame, "perplexity", [])
+    moon = PRESETS.get("semeniuta-t2-moon-0.5-sequence-cpu").row
+    frame.loc[(frame["row"] == moon) & frame["quantity"].isin(["steps", "scaling_steps"]),
+              "value"] = 60.0
+    notes = tool._notes(frame, "perplexity", [])
+    assert "of 60 or 140 steps (each row its own length) from a zero state" in notes
+    assert "perplexity on 64 test sequences of 60 or 140 steps (each row its own length)," in notes
+
+
 def test_csv_round_trip_reproduces_markdown(tmp_path, capsys):
     tool = _tool()
     frame = _numbers(T2)
