@@ -14,8 +14,10 @@ follows each tool's own conventions:
   ``RUN/tensorboard/hparams/``;
 * ``mlflow``: the tracking URI in ``MLFLOW_TRACKING_URI`` (default ``./mlruns``), experiment
   ``MLFLOW_EXPERIMENT_NAME`` (default ``memloss``); a resumed run continues its MLflow run;
+  the loss of every training step is ``train_step_loss``;
 * ``wandb``: project ``WANDB_PROJECT`` (default ``memloss``); ``WANDB_MODE=offline`` writes
-  locally; the W&B run id is derived from the run directory, so a resumed run continues it.
+  locally; the W&B run id is derived from the run directory, so a resumed run continues it;
+  the loss of every training step is ``train_step_loss``.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import importlib
 import json
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from .callbacks import CALLBACKS, Callback
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: the TensorBoard run, under RUN/tensorboard, that holds a run's HParams entry
 HPARAMS_RUN = "hparams"
+#: the most metrics one MLflow ``log_batch`` request takes
+STEP_BATCH = 1000
 
 
 def _need(module: str, hook: str, extra: str) -> Any:
@@ -149,14 +154,17 @@ def hparam_values(config: "TrainConfig") -> dict[str, int | float | str | bool]:
             for k, v in flat_params(config).items() if v is not None}
 
 
-@CALLBACKS.register("mlflow", "MLflow: parameters, metrics per evaluation and the test metrics")
+@CALLBACKS.register("mlflow", "MLflow: parameters, the loss of every step, metrics per "
+                   "evaluation and the test metrics")
 class MLflowTracker(Callback):
     """One MLflow run per run directory (tagged ``memloss.run_dir``; a resumed run logs into
-    the same MLflow run)."""
+    the same MLflow run). The loss of every training step (``train_step_loss``) is sent in
+    one batch per evaluation, not one request per step."""
 
     def __init__(self, config: "TrainConfig") -> None:
         self.mlflow = _need("mlflow", "mlflow", "mlflow-skinny")
         self.run_id: str | None = None
+        self.steps: list[tuple[int, float, int]] = []  # (step, loss, time in ms) not yet sent
         try:  # reach the tracking store now, before the run directory is written
             self.mlflow.set_experiment(os.environ.get("MLFLOW_EXPERIMENT_NAME", "memloss"))
         except Exception as e:
@@ -176,18 +184,34 @@ class MLflowTracker(Callback):
             mlflow.set_tags({"memloss.run_key": key, "memloss.run_dir": str(trainer.run_dir)})
             mlflow.log_params(flat_params(trainer.config))
 
+    def on_step_end(self, trainer: "Trainer", loss: float) -> None:
+        self.steps.append((trainer.step, float(loss), int(time.time() * 1000)))
+
+    def _send_steps(self) -> None:
+        from mlflow.entities import Metric
+
+        metrics = [Metric("train_step_loss", v, t, s) for s, v, t in self.steps]
+        for i in range(0, len(metrics), STEP_BATCH):  # the tracking API's batch limit
+            self.mlflow.tracking.MlflowClient().log_batch(self.run_id,
+                                                          metrics=metrics[i:i + STEP_BATCH])
+        self.steps = []
+
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
+        self._send_steps()
         self.mlflow.log_metrics(scalars(record), step=record["step"])
 
     def on_train_end(self, trainer: "Trainer", final: dict) -> None:
+        self._send_steps()
         self.mlflow.log_metrics({k.replace("/", "_"): v for k, v in final_scalars(final).items()},
                                 step=trainer.step)
         self.mlflow.end_run()
 
 
-@CALLBACKS.register("wandb", "Weights & Biases: the config, metrics per evaluation and the test metrics")
+@CALLBACKS.register("wandb", "Weights & Biases: the config, the loss of every step, metrics per "
+                   "evaluation and the test metrics")
 class WandbTracker(Callback):
-    """One W&B run per run directory (its id derived from the directory, resumed with it)."""
+    """One W&B run per run directory (its id derived from the directory, resumed with it);
+    the loss of every training step is ``train_step_loss`` (W&B batches what it sends)."""
 
     def __init__(self, config: "TrainConfig") -> None:
         self.wandb = _need("wandb", "wandb", "wandb")
@@ -198,6 +222,9 @@ class WandbTracker(Callback):
                                    id=_run_key(trainer), name=trainer.run_dir.name,
                                    resume="allow", dir=str(trainer.run_dir),
                                    config=flat_params(trainer.config))
+
+    def on_step_end(self, trainer: "Trainer", loss: float) -> None:
+        self.run.log({"train_step_loss": float(loss)}, step=trainer.step)
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
         self.run.log(scalars(record), step=record["step"])

@@ -111,6 +111,9 @@ def test_mlflow_logs_params_metrics_and_resumes_its_run(tmp_path, monkeypatch):
     assert run.data.metrics["test_deterministic_accuracy"] == pytest.approx(final)
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "valid_accuracy")
     assert [m.step for m in history] == [3, 6]
+    losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "train_step_loss")
+    assert sorted(m.step for m in losses) == list(range(1, 7))  # every step, sent per evaluation
+    assert all(m.value > 0 for m in losses)
     # resuming the run directory logs into the same MLflow run
     assert main(["train", "--resume", str(out), "--set", "epochs=3"]) == 0
     runs = mlflow.search_runs(experiment_names=["memloss"], output_format="list")
@@ -129,7 +132,8 @@ def test_wandb_offline_writes_the_run(tmp_path, monkeypatch):
     # the offline run's record log (protobuf records; wandb 0.31 reads it only from its Go
     # core) holds the config, the logged history and the summary keys as plain strings
     records = next(runs[0].glob("*.wandb")).read_bytes()
-    for key in (b"net.hidden_size", b"valid_accuracy", b"train_loss", b"test/deterministic/accuracy"):
+    for key in (b"net.hidden_size", b"valid_accuracy", b"train_loss", b"train_step_loss",
+                b"test/deterministic/accuracy"):
         assert key in records, key
 
 
