@@ -87,6 +87,18 @@ def test_a_failure_is_recorded_and_retried_only_when_asked(tmp_path):
     assert list(third.failed) == bad  # retried (and fails again, deterministically)
 
 
+def _wait_for_checkpoint(proc: subprocess.Popen, state: Path, step: int) -> None:
+    """Until the run's checkpoint manifest ``state`` is at ``step`` or later (5 minutes at
+    most), the sweep ``proc`` still running."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state.exists() and read_json(state)["step"] >= step:
+            return
+        assert proc.poll() is None, "the sweep ended before it could be stopped"
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at step {step} in 5 minutes")
+
+
 def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_path):
     long = {**TINY, "epochs": None, "max_steps": 1500, "eval_every": 10}
     grid = {"task": "temporal-order", "scheme": "semeniuta:p=0.25,sampling=step", "seed": 0,
@@ -101,12 +113,7 @@ def test_killing_a_sweep_mid_run_then_sweeping_again_resumes_bit_for_bit(tmp_pat
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if state.exists() and read_json(state)["step"] >= 30:
-                break
-            assert proc.poll() is None, "the sweep ended before it could be interrupted"
-            time.sleep(0.05)
+        _wait_for_checkpoint(proc, state, 30)
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its worker, as a preempted job
     finally:
         proc.wait(timeout=60)
@@ -141,12 +148,7 @@ def test_sigterm_to_the_sweep_alone_stops_its_workers_and_keeps_their_checkpoint
                             start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if state.exists() and read_json(state)["step"] >= 30:
-                break
-            assert proc.poll() is None, "the sweep ended before it could be signalled"
-            time.sleep(0.05)
+        _wait_for_checkpoint(proc, state, 30)
         worker = lock_owner(out / first)["pid"]
         assert worker != proc.pid
         proc.send_signal(signal.SIGTERM)  # the sweep alone
