@@ -37,8 +37,13 @@ split). A run that stopped on a non-finite loss, gradient or weights
    the number for ``below``/``above``, ``scipy.stats.ttest_1samp``) and the
    :data:`CONFIDENCE` interval of the mean difference (Student's t). ``better``: holds when
    the interval lies above 0 (p < 0.05 and the mean difference positive), fails when it
-   lies below 0, else undecided. ``similar``: holds when the interval lies within
-   ``+-margin`` of the rows' mean, fails when it lies outside it, else undecided.
+   lies below 0, and fails too when it lies within ``+-m`` (the two rows score alike: a
+   difference in ``a``'s favour as large as ``m`` is ruled out, as is one against it), else
+   undecided; ``m`` is the finding's ``margin`` times the rows' mean, and no more than the
+   difference the paper reports between the two rows (its numbers, relative to their mean)
+   where it reports both, so that a difference the paper itself calls a win is never called
+   alike. ``similar``: holds when the interval lies within ``+-margin`` of the rows' mean,
+   fails when it lies outside it, else undecided.
    ``below`` / ``above`` (a bound of the paper, strict: "<25%" is below 0.25, not equal):
    the interval of the row's mean lies below / above the number. Identical differences in
    every seed have no spread: their interval is that one value. A ``better`` comparison in
@@ -149,6 +154,9 @@ class Outcome:
     wins: "tuple[int, int] | None" = None
     #: which rows diverged, in how many seeds, where (sign test only)
     diverged: str = ""
+    #: a ``better`` comparison that fails because the rows score alike: the bound ``m`` its
+    #: interval lies within (rule, step 2)
+    alike_within: float | None = None
 
     def describe(self) -> str:
         c = self.comparison
@@ -168,7 +176,9 @@ class Outcome:
             what = (f"{c.a} {'vs' if c.relation == 'similar' else 'better than'} {c.b} by "
                     f"{self.mean:.4g} [{self.low:.4g}, {self.high:.4g}]")
         p = "" if math.isnan(self.p_value) else f", p = {self.p_value:.2g}"
-        return f"{what} ({self.seeds} seeds{p})"
+        alike = ("" if self.alike_within is None else
+                 f"; alike: within +-{self.alike_within:.3g}")
+        return f"{what} ({self.seeds} seeds{p}{alike})"
 
 
 @dataclass(frozen=True)
@@ -239,11 +249,14 @@ def _sign_compare(c: Comparison, a: Mapping[int, float], b: Mapping[int, float],
 def compare(c: Comparison, a: Mapping[int, float], b: "Mapping[int, float] | float",
             lower_is_better: bool, margin: float = 0.02,
             diverged_a: Mapping[int, str] | None = None,
-            diverged_b: Mapping[int, str] | None = None) -> Outcome:
+            diverged_b: Mapping[int, str] | None = None,
+            paper_gap: float | None = None) -> Outcome:
     """Apply step 2 of the rule to one comparison: ``a`` and ``b`` map seed -> value (``b``
     a number for ``below``/``above``); ``diverged_a`` / ``diverged_b``: seed -> where that
     seed of the row diverged (a ``better`` comparison with one in its paired seeds is
-    decided by the sign test). Needs at least 2 paired seeds."""
+    decided by the sign test); ``paper_gap``: the difference the paper reports between the
+    two rows, relative to their mean (caps ``margin`` for ``better``). Needs at least 2
+    paired seeds."""
     diverged_a, diverged_b = dict(diverged_a or {}), dict(diverged_b or {})
     if diverged_a or diverged_b:
         if c.relation != "better":
@@ -272,11 +285,15 @@ def compare(c: Comparison, a: Mapping[int, float], b: "Mapping[int, float] | flo
     sign = -1.0 if lower_is_better else 1.0
     d = sign * (np.array([a[s] for s in seeds]) - np.array([b[s] for s in seeds]))
     mean, low, high, p = _interval(d)
+    scale = float(np.mean([abs(a[s]) for s in seeds] + [abs(b[s]) for s in seeds]))
     if c.relation == "better":
-        holds = True if low > 0 else False if high < 0 else None
-    else:  # similar: within +-margin of the rows' mean
-        m = margin * float(np.mean([abs(a[s]) for s in seeds] + [abs(b[s]) for s in seeds]))
-        holds = True if (low >= -m and high <= m) else False if (low > m or high < -m) else None
+        m = scale * (margin if paper_gap is None else min(margin, abs(paper_gap)))
+        alike = -m <= low and high <= m and not low > 0
+        holds = True if low > 0 else False if (high < 0 or alike) else None
+        return Outcome(c, holds, mean, low, high, p, len(seeds),
+                       alike_within=m if alike and not high < 0 else None)
+    m = margin * scale  # similar: within +-margin of the rows' mean
+    holds = True if (low >= -m and high <= m) else False if (low > m or high < -m) else None
     return Outcome(c, holds, mean, low, high, p, len(seeds))
 
 
@@ -329,6 +346,20 @@ def _same_sizes(finding: Finding, cpu: bool) -> list[str]:
             out.append(f"{a} and {b} train the same network at this size ({layers} x {units}): "
                        "the finding compares network sizes")
     return out
+
+
+def _paper_gap(a: tuple[str, str], b: "tuple[str, str] | None") -> float | None:
+    """The difference the paper reports between rows ``a`` and ``b`` ((preset, split) each),
+    relative to their mean; None where it does not report both (or gives a bound)."""
+    if b is None:
+        return None
+    pa, pb = PRESETS.get(a[0]), PRESETS.get(b[0])
+    if a[1] in pa.bounds or b[1] in pb.bounds:
+        return None
+    xa, xb = pa.reported.get(a[1]), pb.reported.get(b[1])
+    if xa is None or xb is None or not (abs(xa) + abs(xb)) > 0:
+        return None
+    return abs(xa - xb) / ((abs(xa) + abs(xb)) / 2)
 
 
 def verdict(finding: Finding, results: pd.DataFrame,
@@ -412,7 +443,8 @@ def verdict(finding: Finding, results: pd.DataFrame,
         row_b = row_split(c.b, finding.split) if isinstance(c.b, str) else None
         b = values[row_b] if row_b is not None else c.b
         outcomes.append(compare(c, values[row_a], b, directions[row_a[0]], finding.margin,
-                                diverged[row_a], diverged[row_b] if row_b else None))
+                                diverged[row_a], diverged[row_b] if row_b else None,
+                                paper_gap=_paper_gap(row_a, row_b)))
     failed = [o for o in outcomes if o.holds is False]
     if failed:
         return Verdict(finding, "contradicted",

@@ -3,8 +3,9 @@
 
 A :class:`Finding` holds :class:`Comparison` s of table rows, named by their full presets
 (a ``-cpu`` run measures the same row at CPU size). ``"better"``: row ``a`` scores better
-than row ``b`` (in the direction of the rows' metric); ``"similar"``: ``a`` and ``b`` score
-alike (within :attr:`Finding.margin`, relative); ``"below"`` / ``"above"``: ``a`` scores
+than row ``b`` (in the direction of the rows' metric; rows that score alike, within
+:attr:`Finding.margin`, fail it); ``"similar"``: ``a`` and ``b`` score alike (within
+:attr:`Finding.margin`, relative); ``"below"`` / ``"above"``: ``a`` scores
 strictly below / above the number ``b`` (a bound the paper states, e.g. "worse than
 random"). A row is measured on the finding's ``split`` unless its name carries another
 (``gal-large-untied:test_mc``). ``baselines``: the unregularized rows that must overfit

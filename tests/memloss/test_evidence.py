@@ -80,7 +80,43 @@ def test_identical_differences_in_every_seed_are_decided():
     c = Comparison(A, B)
     assert compare(c, {0: 1.0, 1: 2.0, 2: 3.0}, {0: 2.0, 1: 3.0, 2: 4.0}, True).holds is True
     tie = compare(c, {0: 1.0, 1: 2.0, 2: 3.0}, {0: 1.0, 1: 2.0, 2: 3.0}, True)
-    assert tie.holds is None and tie.mean == 0.0
+    assert tie.holds is False and tie.mean == 0.0  # a tie in every seed: alike, not better
+    assert tie.alike_within == pytest.approx(0.02 * 2.0)
+
+
+def test_better_fails_where_the_rows_score_alike():
+    """A 'better' claim fails when the interval of the difference lies within +-margin of
+    the rows' mean (a win as large as the margin is ruled out); it stays undecided when the
+    interval is wider, and a significant win, however small, holds."""
+    c = Comparison(A, B)
+    b = {0: 100.0, 1: 101.0, 2: 99.0, 3: 100.0, 4: 100.5, 5: 99.5}
+    alike = compare(c, {s: v + d for (s, v), d in zip(b.items(), (0.3, -0.2, 0.1, -0.3, 0.2, -0.1))},
+                    b, True)
+    assert alike.holds is False and alike.alike_within == pytest.approx(2.0, rel=1e-3)
+    assert alike.describe().endswith("(6 seeds, p = 1; alike: within +-2)")
+    wide = compare(c, {s: v + d for (s, v), d in zip(b.items(), (3.0, -2.0, 1.0, -3.0, 2.0, -1.0))},
+                   b, True)
+    assert wide.holds is None and wide.alike_within is None
+    small_win = compare(c, {s: v - 0.5 + d for (s, v), d in zip(b.items(), (0.1, -0.1) * 3)}, b,
+                        True)
+    assert small_win.holds is True and small_win.alike_within is None
+    # the paper's own difference caps the margin: a gap it calls a win is never called alike
+    capped = compare(c, {s: v + d for (s, v), d in zip(b.items(), (0.3, -0.2, 0.1, -0.3, 0.2, -0.1))},
+                     b, True, paper_gap=0.001)
+    assert capped.holds is None
+
+
+def test_the_paper_gap_of_two_rows_is_relative_to_their_mean():
+    from memloss.evidence import _paper_gap
+
+    a, b = "semeniuta-t2-ours-0.25-step", "semeniuta-t2-gal-0.25-step"
+    xa, xb = PRESETS.get(a).reported["test"], PRESETS.get(b).reported["test"]
+    assert _paper_gap((a, "test"), (b, "test")) == pytest.approx(abs(xa - xb) / ((xa + xb) / 2))
+    assert _paper_gap((a, "test"), None) is None
+    # a bound ("<25%") is not a number to take a difference of
+    moon = "semeniuta-t1-medium-moon-sequence"
+    assert PRESETS.get(moon).bounds and _paper_gap((moon, "test"),
+                                                   ("semeniuta-t1-medium-ours-sequence", "test")) is None
 
 
 def test_higher_is_better_for_accuracy():
