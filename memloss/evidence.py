@@ -82,7 +82,8 @@ __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "V
            "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
            "LOSS_LIKE", "curve_quantity", "compare", "overfits", "verdict", "verdicts",
            "results_frame", "diverged_runs", "diverged_where", "curves_of", "trivial_baselines",
-           "preset_trivial", "verdict_table", "verdicts_frame", "write_results", "read_results", "write_trivial", "read_trivial"]
+           "preset_trivial", "verdict_table", "verdicts_frame", "write_results", "read_results",
+           "write_trivial", "read_trivial"]
 
 log = logging.getLogger(__name__)
 
@@ -288,10 +289,11 @@ def compare(c: Comparison, a: Mapping[int, float], b: "Mapping[int, float] | flo
     scale = float(np.mean([abs(a[s]) for s in seeds] + [abs(b[s]) for s in seeds]))
     if c.relation == "better":
         m = scale * (margin if paper_gap is None else min(margin, abs(paper_gap)))
-        alike = -m <= low and high <= m and not low > 0
-        holds = True if low > 0 else False if (high < 0 or alike) else None
-        return Outcome(c, holds, mean, low, high, p, len(seeds),
-                       alike_within=m if alike and not high < 0 else None)
+        if low > 0 or high < 0:  # a significant win or loss
+            return Outcome(c, low > 0, mean, low, high, p, len(seeds))
+        alike = -m <= low and high <= m  # neither, and no win (or loss) as large as m
+        return Outcome(c, False if alike else None, mean, low, high, p, len(seeds),
+                       alike_within=m if alike else None)
     m = margin * scale  # similar: within +-margin of the rows' mean
     holds = True if (low >= -m and high <= m) else False if (low > m or high < -m) else None
     return Outcome(c, holds, mean, low, high, p, len(seeds))
