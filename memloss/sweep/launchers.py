@@ -146,6 +146,7 @@ def _stop_workers(pool: ProcessPoolExecutor, signum: int, pending: set[Future],
     """Cancel the runs not started, pass ``signum`` on to every live worker of ``pool`` and
     report the runs they stop (``stopped``) as each ends."""
     started = [f for f in pending if not f.cancel()]
+    # the executor's own map of its worker processes (no public API names them)
     workers = [p for p in dict(getattr(pool, "_processes", None) or {}).values() if p.is_alive()]
     log.warning("stopping the sweep: its running runs stop at their next safe point (the last "
                 "complete checkpoint is kept; the next `memloss sweep` resumes them) and the "

@@ -191,9 +191,9 @@ class MLflowTracker(Callback):
         from mlflow.entities import Metric
 
         metrics = [Metric("train_step_loss", v, t, s) for s, v, t in self.steps]
+        client = self.mlflow.tracking.MlflowClient()
         for i in range(0, len(metrics), STEP_BATCH):  # the tracking API's batch limit
-            self.mlflow.tracking.MlflowClient().log_batch(self.run_id,
-                                                          metrics=metrics[i:i + STEP_BATCH])
+            client.log_batch(self.run_id, metrics=metrics[i:i + STEP_BATCH])
         self.steps = []
 
     def on_evaluate(self, trainer: "Trainer", record: dict) -> None:
