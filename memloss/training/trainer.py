@@ -382,13 +382,18 @@ class Trainer:
             cb.on_step_end(self, value)
 
     def _non_finite(self, what: str) -> None:
+        clip = self.config.clip
         if self.checkpoint_step is None:
+            fix = ("set clip (max-norm gradient clipping)" if clip is None else
+                   f"the clip (clip={clip:g} is set; a NaN can also come from a state that "
+                   "grows without bound, which clipping does not stop)")
             raise NonFiniteError(f"{what}, before the first checkpoint (nothing is kept). Lower "
-                                 f"the learning rate (lr={self.lr:g}) or set clip (max-norm "
-                                 "gradient clipping) and start again")
+                                 f"the learning rate (lr={self.lr:g}) or {fix} and start again")
+        fix = ("with clip (max-norm gradient clipping)" if clip is None else
+               f"a lower clip (clip={clip:g} is set)")
         raise NonFiniteError(f"{what}; the last good checkpoint (step {self.checkpoint_step}) is "
                              f"kept in {self.run_dir}. Continue from it with a lower learning "
-                             f"rate (lr={self.lr:g}) or with clip (max-norm gradient clipping): "
+                             f"rate (lr={self.lr:g}) or {fix}: "
                              f"memloss train --resume {self.run_dir} --set lr=... --set clip=...")
 
     def _evaluate(self) -> None:

@@ -1,6 +1,7 @@
 """The trainer: schedules, early stopping, evaluation modes, exact resume, non-finite stops."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -184,6 +185,21 @@ def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
                                              "before the first checkpoint"):
         train(tiny_to_config, tmp_path / "r")
     assert not (tmp_path / "r").exists()  # no half-run is left behind
+
+
+def test_non_finite_gradient_under_clipping_does_not_advise_setting_clip(tmp_path, tiny_to_config,
+                                                                          monkeypatch):
+    original = TemporalOrder.loss
+
+    def loss(self, output, batch):
+        return original(self, output, batch) + torch.sqrt(output.sum() * 0.0)
+
+    monkeypatch.setattr(TemporalOrder, "loss", loss)
+    with pytest.raises(NonFiniteError) as caught:
+        train(dataclasses.replace(tiny_to_config, clip=5.0), tmp_path / "r")
+    message = str(caught.value)
+    assert "set clip (max-norm" not in message
+    assert "Lower the learning rate (lr=0.1) or the clip (clip=5 is set;" in message
 
 
 def test_huge_learning_rate_is_caught(tmp_path):
