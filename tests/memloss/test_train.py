@@ -174,13 +174,19 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path, tiny_to_config):
     assert all(torch.isfinite(v).all() for v in _weights(tmp_path / "r").values())
 
 
-def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
+@pytest.fixture
+def nan_gradient(monkeypatch):
+    """Temporal order's loss with a finite value and a NaN gradient (d sqrt(x)/dx at 0, times
+    0)."""
     original = TemporalOrder.loss
 
-    def loss(self, output, batch):  # finite value, NaN gradient (d sqrt(x)/dx at 0, times 0)
+    def loss(self, output, batch):
         return original(self, output, batch) + torch.sqrt(output.sum() * 0.0)
 
     monkeypatch.setattr(TemporalOrder, "loss", loss)
+
+
+def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, nan_gradient):
     with pytest.raises(NonFiniteError, match="non-finite gradient norm .* at epoch 1 step 1, "
                                              "before the first checkpoint"):
         train(tiny_to_config, tmp_path / "r")
@@ -188,13 +194,7 @@ def test_non_finite_gradient_is_detected(tmp_path, tiny_to_config, monkeypatch):
 
 
 def test_non_finite_gradient_under_clipping_does_not_advise_setting_clip(tmp_path, tiny_to_config,
-                                                                          monkeypatch):
-    original = TemporalOrder.loss
-
-    def loss(self, output, batch):
-        return original(self, output, batch) + torch.sqrt(output.sum() * 0.0)
-
-    monkeypatch.setattr(TemporalOrder, "loss", loss)
+                                                                          nan_gradient):
     with pytest.raises(NonFiniteError) as caught:
         train(dataclasses.replace(tiny_to_config, clip=5.0), tmp_path / "r")
     message = str(caught.value)
