@@ -323,7 +323,8 @@ class Recurrent(nn.Module):
         path = self.chosen_path()
         if self.proj_size:
             return path
-        if path == "native" and not native_eligible(self.sites, self.cell):
+        # a path given as "native" (auto picks it only where eligible)
+        if self.path == "native" and not native_eligible(self.sites, self.cell):
             inside = sorted(set(self.sites) & recurrence_sites())
             why = (f"it has masks inside the recurrence ({inside})" if inside else
                    f"torch.nn has no {self.cell.name} module" if self.cell.native is None

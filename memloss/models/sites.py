@@ -90,19 +90,36 @@ def get_site(name: str) -> Site:
     return SITES.get(name)
 
 
+#: the three derived lists below, per set of registered sites (registries only add names, so
+#: the names key them): every layer's forward asks for them
+_DERIVED: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]] = {}
+
+
+def _derived() -> tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]:
+    names = tuple(SITES)
+    got = _DERIVED.get(names)
+    if got is None:
+        sites = [(n, SITES.get(n)) for n in names]
+        got = _DERIVED[names] = (
+            tuple(n for n, s in sites if s.scope == "layer"),
+            frozenset(n for n, s in sites if s.in_recurrence),
+            tuple(n for n, s in sites if s.acts == "step"))
+    return got
+
+
 def layer_sites() -> tuple[str, ...]:
     """The per-layer sites, in the order a layer's masks are planned and drawn."""
-    return tuple(n for n in SITES if SITES.get(n).scope == "layer")
+    return _derived()[0]
 
 
 def recurrence_sites() -> frozenset[str]:
     """Sites whose masks act inside the time loop."""
-    return frozenset(n for n in SITES if SITES.get(n).in_recurrence)
+    return _derived()[1]
 
 
 def step_sites() -> tuple[str, ...]:
     """Sites the cells' step functions read (the others act around the step)."""
-    return tuple(n for n in SITES if SITES.get(n).acts == "step")
+    return _derived()[2]
 
 
 def carried_states(sites: Iterable[str]) -> tuple[str, ...]:
