@@ -158,6 +158,21 @@ def wait_or_kill(pid: int, seconds: float) -> "int | None":
     return None
 
 
+def own_progress_locks() -> None:
+    """Give this forked child tqdm locks of its own. tqdm's write lock is a multiprocessing
+    RLock made once per process and shared by every child forked after it: a child SIGKILLed
+    while drawing a bar left it held, and the next child hung on its first bar (seen in
+    ``test_sigkill_at_many_random_points``). A real run is a process of its own."""
+    import multiprocessing
+    import threading
+
+    from tqdm.std import TqdmDefaultWriteLock, tqdm
+
+    TqdmDefaultWriteLock.mp_lock = multiprocessing.RLock()
+    TqdmDefaultWriteLock.th_lock = threading.RLock()
+    tqdm.set_lock(TqdmDefaultWriteLock())
+
+
 def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
              kill_after: float | None = None) -> Result:
     """Run ``fn`` (returning an exit code) in a forked child under ``plan``; ``kill_after``:
@@ -170,6 +185,7 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
         code = 70
         try:
             torch.set_num_threads(1)
+            own_progress_locks()
             # Ctrl-C as a shell delivers it (a test run may have changed the handler)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
