@@ -5,9 +5,9 @@ with no mask inside the recurrence: the ``input`` mask is applied before the ker
 ``weight`` to the weight passed in, the ``output`` mask by the layer after it.
 
 Calling the kernel directly, not the module through ``functional_call``, saves what the
-module call costs (about 0.15 ms a call on CPU: swapping the parameters in and out, the
-module's checks), which at small sizes was a tenth of the kernel's own time; the kernel,
-its arguments and so its numbers are the same.
+module call costs (swapping the parameters in and out, the module's checks: one forward at
+H = 8, B = 2 took 368 us that way against 219 us for the kernel alone on CPU,
+docs/performance.md); the kernel, its arguments and so its numbers are the same.
 """
 from __future__ import annotations
 
