@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 import torch
 
-from .harness import (HANG_SECONDS, HUNG, TINY, file_hashes, in_child, output_to,
-                      own_progress_locks, start, wait_or_kill)
+from .harness import (HANG_SECONDS, HUNG, TINY, as_child, file_hashes, in_child, output_to,
+                      start, wait_or_kill)
 from .outcomes import Outcome, judge_error
 
 Case = Callable[[Path], Outcome]
@@ -229,8 +229,7 @@ def _race(tmp: Path, make: Callable[[int], Callable[[], int]]) -> list:
             code = 70
             try:
                 output_to(tmp / f"race{i}.err")
-                torch.set_num_threads(1)
-                own_progress_locks()
+                as_child()
                 code = make(i)()
             finally:
                 os._exit(code)

@@ -158,16 +158,18 @@ def wait_or_kill(pid: int, seconds: float) -> "int | None":
     return None
 
 
-def own_progress_locks() -> None:
-    """Give this forked child tqdm locks of its own. tqdm's write lock is a multiprocessing
-    RLock made once per process and shared by every child forked after it: a child SIGKILLed
-    while drawing a bar left it held, and the next child hung on its first bar (seen in
-    ``test_sigkill_at_many_random_points``). A real run is a process of its own."""
+def as_child() -> None:
+    """What every child the harness forks does first: one torch thread, and tqdm locks of its
+    own. tqdm's write lock is a multiprocessing RLock made once per process and shared by
+    every child forked after it: a child SIGKILLed while drawing a bar left it held, and the
+    next child hung on its first bar (seen in ``test_sigkill_at_many_random_points``). A real
+    run is a process of its own."""
     import multiprocessing
     import threading
 
     from tqdm.std import TqdmDefaultWriteLock, tqdm
 
+    torch.set_num_threads(1)
     TqdmDefaultWriteLock.mp_lock = multiprocessing.RLock()
     TqdmDefaultWriteLock.th_lock = threading.RLock()
     tqdm.set_lock(TqdmDefaultWriteLock())
@@ -184,8 +186,7 @@ def in_child(fn: Callable[[], int], plan: Plan | None, log_path: Path,
     if pid == 0:  # the child: never returns
         code = 70
         try:
-            torch.set_num_threads(1)
-            own_progress_locks()
+            as_child()
             # Ctrl-C as a shell delivers it (a test run may have changed the handler)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

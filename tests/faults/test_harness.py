@@ -23,7 +23,6 @@ def test_a_hung_child_is_killed_with_its_stacks(tmp_path, monkeypatch):
     assert judge_error(got.code, got.err).category == "traceback"
 
 
-
 def test_a_child_killed_while_drawing_a_bar_does_not_hang_the_next(tmp_path, monkeypatch):
     """tqdm's write lock is a multiprocessing lock shared by every process forked after it
     was made: a child SIGKILLed while holding it must not leave it held for the next child
