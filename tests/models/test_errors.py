@@ -41,6 +41,16 @@ def test_unknown_cell_and_bad_sizes():
         Recurrent("lstm", 2, 3, path="cuda")
 
 
+def test_a_cell_naming_a_torch_module_the_native_path_does_not_run():
+    from dataclasses import replace
+
+    from memloss.models.cells import get_cell
+
+    with pytest.raises(ValueError, match="native='LSTMCell' is not a torch.nn module the "
+                                         "native path runs; use one of LSTM, GRU, RNN"):
+        replace(get_cell("lstm"), native="LSTMCell")
+
+
 def test_bad_scheme_parameters():
     with pytest.raises(ValueError, match="no parameter 'rate'.*p"):
         parse_scheme("semeniuta:rate=0.1")

@@ -40,9 +40,11 @@ from ..sites import SITES, carried_states
 
 __all__ = ["CellSpec", "ParamSpec", "Step", "Record", "Activation", "Memory", "CELLS",
            "register_cell", "get_cell", "list_cells", "native_cells", "NONLINEARITIES",
-           "TORCH_PARAMS", "drop", "zone", "emit"]
+           "TORCH_PARAMS", "NATIVE_MODULES", "drop", "zone", "emit"]
 
 NONLINEARITIES = ("tanh", "relu")
+#: the torch.nn modules whose kernels the native path runs (a cell's ``native``)
+NATIVE_MODULES = ("LSTM", "GRU", "RNN")
 #: the range of each squashing function (None: unbounded)
 BOUNDS: dict[str, tuple[float, float] | None] = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0),
                                                  "relu": None}
@@ -182,6 +184,10 @@ class CellSpec:
                              "product; recurrent_bias is for cells with separate parts")
         if self.state[:1] != ("h",):
             raise ValueError(f"cell {self.name!r}: the first state must be 'h' (the output)")
+        if self.native is not None and self.native not in NATIVE_MODULES:
+            raise ValueError(f"cell {self.name!r}: native={self.native!r} is not a torch.nn "
+                             "module the native path runs; use one of "
+                             f"{', '.join(NATIVE_MODULES)} or None")
         names = [a.name for a in self.activations]
         if len(set(names)) != len(names):
             raise ValueError(f"cell {self.name!r}: activations record one name twice: {names}")
