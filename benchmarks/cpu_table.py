@@ -29,7 +29,7 @@ from typing import Callable
 import torch
 
 from memloss.models import PATHS, Recurrent
-from memloss.models.paths import kernels
+from memloss.models.paths import kernels, products
 
 from .common import T, fwd_bwd, interleaved_times
 from .peak import peak_bytes
@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--schemes", nargs="+", choices=list(TABLE_SCHEMES),
                     help="a subset of the table's schemes")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--padding", choices=("auto", "never", "always"), default="auto",
+                    help="the fused path's padded products (models/paths/products.py): measured "
+                         "per shape (auto, the default), or never / always, to compare")
     ap.add_argument("--profile", choices=list(TABLE_SCHEMES), metavar="SCHEME",
                     help="instead of the table: torch.profiler's op table of this scheme and of "
                          "nn.LSTM (first --hidden, first --threads, first --paths, --rounds calls)")
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1 or min(args.threads) < 1 or min(args.hidden) < 1:
         ap.error("--rounds, --threads and --hidden must be >= 1")
     schemes = {k: TABLE_SCHEMES[k] for k in args.schemes} if args.schemes else None
+    products.PADDING = args.padding
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except AttributeError:
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         where = (torch.cuda.get_device_name() + ", wall clock" if args.device == "cuda"
                  else f"CPU: {_cpu_model()}, {args.clock} clock")
         return (f"{where}, torch {torch.__version__}, fp32, "
-                f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, started {started}, "
+                f"B={args.batch}, T={T}, {args.rounds} interleaved rounds, padded products "
+                f"{args.padding}, started {started}, "
                 f"load average {min(load):.1f}-{max(load):.1f}")
 
     for n in args.threads:

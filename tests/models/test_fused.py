@@ -353,6 +353,18 @@ def test_per_gate_products_both_forms(cell, bmm_below, monkeypatch):
     _compare(cell, "gal:p=0.3,p_recurrent=0.3,tied=false+zoneout:p_cell=0,p_hidden=0.2")
 
 
+@pytest.mark.parametrize("scheme", ["zoneout:p_cell=0.3,p_hidden=0.2",
+                                    "gal:p=0.3,p_recurrent=0.3,tied=false"])
+def test_padded_products_give_the_reference_results(scheme, monkeypatch):
+    """The input product's backward and the per-gate products with their output rows padded
+    (models/paths/products.py, here forced at every size) give the reference's results."""
+    from memloss.models.paths import products
+
+    monkeypatch.setattr(products, "PADDING", "always")
+    monkeypatch.setattr(products, "MIN_FLOPS", 0)
+    _compare("lstm", scheme)
+
+
 @pytest.mark.slow
 def test_compiled_kernels_land_in_the_per_user_cache(tmp_path):
     """A real compile in a fresh process writes Inductor's cache under the user's cache folder

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
@@ -44,6 +45,7 @@ from ..sites import step_sites
 from .common import (Params, State, check_layer, input_pre, recurrent_bias, recurrent_weight,
                      step_params)
 from .kernels import Layout, backward_kernel, forward_kernel, inference_kernel, step_plan
+from .products import ALIGN, mm
 
 __all__ = ["fused_layer", "BMM_BELOW"]
 
@@ -68,7 +70,7 @@ class _GateProduct(torch.autograd.Function):
         xm = x.new_empty(T, B, I)
         for g in range(G):
             torch.mul(x, m[..., g, :], out=xm)
-            torch.mm(xm.view(T * B, I), w[g * H:(g + 1) * H].t(), out=out[:, g * H:(g + 1) * H])
+            mm(xm.view(T * B, I), w[g * H:(g + 1) * H].t(), out=out[:, g * H:(g + 1) * H])
         ctx.save_for_backward(x, m, w)
         return out.view(T, B, G * H)
 
@@ -87,16 +89,47 @@ class _GateProduct(torch.autograd.Function):
         for g in range(G):
             rows = slice(g * H, (g + 1) * H)
             if dx is not None:
-                torch.mm(dy[:, rows], w[rows], out=tmp.view(T * B, I))
+                mm(dy[:, rows], w[rows], out=tmp.view(T * B, I))
                 dx.addcmul_(tmp, m[..., g, :])
             if dw is not None:
                 torch.mul(x, m[..., g, :], out=tmp)
-                torch.mm(dy[:, rows].t(), tmp.view(T * B, I), out=dw[rows])
+                mm(dy[:, rows].t(), tmp.view(T * B, I), out=dw[rows])
         return dx, None, dw
 
 
 def _gate_product(x: Tensor, m: Tensor, w: Tensor) -> Tensor:
     return _GateProduct.apply(x, m, w)
+
+
+class _InputProduct(torch.autograd.Function):
+    """``x W^T + b`` ([T, B, I] -> [T, B, G*H]) as ``F.linear`` computes it; its backward's
+    two products over ``T x B`` (``dy W`` and ``dy^T x``, rows of ``I`` values) go through
+    :func:`~memloss.models.paths.products.mm`."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None  # type: ignore[attr-defined]
+        return F.linear(x, w, b)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor | None, ...]:
+        x, w = ctx.saved_tensors  # type: ignore[attr-defined]
+        need_x, need_w, need_b = ctx.needs_input_grad  # type: ignore[attr-defined]
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        dx = mm(dy2, w).view(x.shape) if need_x else None
+        dw = mm(dy2.t(), x.reshape(-1, x.shape[-1])) if need_w else None
+        db = dy2.sum(0) if need_b and ctx.has_bias else None  # type: ignore[attr-defined]
+        return dx, dw, db
+
+
+def _input_product(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    # the products' rows are I values wide: only a width MKL might run slower than padded
+    # takes the Function (products.py); others keep autograd's own linear
+    if x.device.type == "cpu" and x.shape[-1] % ALIGN:
+        return _InputProduct.apply(x, w, b)
+    return F.linear(x, w, b)
 
 
 @dataclass(frozen=True)
@@ -348,8 +381,8 @@ class _Sequence:
             dW = dR.new_empty(GH, H)
             for g in range(self.G):
                 rows = slice(g * H, (g + 1) * H)
-                torch.mm(dR[:, :, rows].reshape(T * B, H).t(),
-                         self.hm[:T, :, g].reshape(T * B, H), out=dW[rows])
+                mm(dR[:, :, rows].reshape(T * B, H).t(), self.hm[:T, :, g].reshape(T * B, H),
+                   out=dW[rows])
             return dW
         # computed as (h~^T dR)^T and made contiguous: MKL runs that orientation 10-25%
         # faster here (H = 256-650, docs/performance.md), and a contiguous gradient keeps
@@ -405,7 +438,7 @@ def fused_layer(cell: CellSpec, x: Tensor, state: State, params: Params, masks: 
                 nonlinearity: str = "tanh") -> tuple[Tensor, State]:
     """Same contract as :func:`memloss.models.paths.reference.reference_layer`."""
     check_layer(cell, masks)
-    xp = input_pre(cell, x, params, masks, gate_product=_gate_product)
+    xp = input_pre(cell, x, params, masks, linear=_input_product, gate_product=_gate_product)
     # a joint cell adds the recurrent products into the input product's own tensor: made
     # here by a product or a sum (whose backward does not read it), it is nobody else's; a
     # cell's ``project`` might keep its output for its backward, so that one is copied
