@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from memloss.models import Recurrent, list_cells
-from memloss.models.paths import kernels
+from memloss.models.paths import kernels, products
 
 from .variants import make_layer
 
@@ -358,11 +358,20 @@ def test_per_gate_products_both_forms(cell, bmm_below, monkeypatch):
 def test_padded_products_give_the_reference_results(scheme, monkeypatch):
     """The input product's backward and the per-gate products with their output rows padded
     (models/paths/products.py, here forced at every size) give the reference's results."""
-    from memloss.models.paths import products
-
     monkeypatch.setattr(products, "PADDING", "always")
     monkeypatch.setattr(products, "MIN_FLOPS", 0)
     _compare("lstm", scheme)
+
+
+@pytest.mark.skipif(not products._onednn_here(), reason="this torch has no oneDNN")
+@pytest.mark.parametrize("scheme", ["none", "zoneout:p_cell=0.3,p_hidden=0.2",
+                                    "weight-drop:p=0.3+semeniuta:p=0.2"])
+def test_onednn_products_give_the_reference_results(scheme, monkeypatch):
+    """The input product and the per-step products on oneDNN with packed weights
+    (models/paths/products.py, here forced at every size) give the reference's results in
+    float32, under a DropConnect mask on the recurrent weight too."""
+    monkeypatch.setattr(products, "ONEDNN", "always")
+    _compare("lstm", scheme, dtype=torch.float32, tol=dict(atol=2e-5, rtol=1e-4))
 
 
 @pytest.mark.slow

@@ -63,3 +63,28 @@ def test_never_measures(monkeypatch):
     monkeypatch.setattr(products, "_padding_pays", lambda a, b: pytest.fail("measured"))
     products.mm(*_factors(280, 2600, 650))
     assert products.choices() == {}
+
+
+def test_onednn_rule(monkeypatch):
+    """oneDNN runs only float32 CPU products; under "auto" only weights of at least
+    ONEDNN_MIN_WEIGHT values on an AVX-512 CPU; a rule of the hardware and the size, never a
+    timing (its numbers differ from MKL's in the last bits)."""
+    f32, f64 = torch.zeros(1), torch.zeros(1, dtype=torch.float64)
+    big = products.ONEDNN_MIN_WEIGHT
+    assert not products.use_onednn(32, big, 1, f64)
+    monkeypatch.setattr(products, "ONEDNN", "never")
+    assert not products.use_onednn(32, big, 1, f32)
+    monkeypatch.setattr(products, "ONEDNN", "auto")
+    assert not products.use_onednn(32, big - 1, 1, f32)
+    avx512 = torch.backends.cpu.get_cpu_capability() == "AVX512"
+    assert products.use_onednn(32, big, 1, f32) == (avx512 and products._onednn_here())
+    monkeypatch.setattr(products, "ONEDNN", "always")
+    assert products.use_onednn(1, 1, 1, f32) == products._onednn_here()
+
+
+@pytest.mark.skipif(not products._onednn_here(), reason="this torch has no oneDNN")
+def test_packed_linear_is_linear():
+    a, w = _factors(40, 30, 50)
+    b = torch.randn(50)
+    torch.testing.assert_close(products.packed_linear(a, products.pack(w.t(), 40), b),
+                               torch.nn.functional.linear(a, w.t(), b), rtol=1e-5, atol=1e-5)

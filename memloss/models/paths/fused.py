@@ -45,7 +45,7 @@ from ..sites import step_sites
 from .common import (Params, State, check_layer, input_pre, recurrent_bias, recurrent_weight,
                      step_params)
 from .kernels import Layout, backward_kernel, forward_kernel, inference_kernel, step_plan
-from .products import ALIGN, mm
+from .products import ALIGN, mm, pack, packed_linear, use_onednn
 
 __all__ = ["fused_layer", "BMM_BELOW"]
 
@@ -102,14 +102,19 @@ def _gate_product(x: Tensor, m: Tensor, w: Tensor) -> Tensor:
 
 
 class _InputProduct(torch.autograd.Function):
-    """``x W^T + b`` ([T, B, I] -> [T, B, G*H]) as ``F.linear`` computes it; its backward's
-    two products over ``T x B`` (``dy W`` and ``dy^T x``, rows of ``I`` values) go through
-    :func:`~memloss.models.paths.products.mm`."""
+    """``x W^T + b`` ([T, B, I] -> [T, B, G*H]): on oneDNN with ``W`` packed where
+    :func:`~memloss.models.paths.products.use_onednn` says, else as ``F.linear`` computes it;
+    its backward's two products over ``T x B`` (``dy W`` and ``dy^T x``, rows of ``I``
+    values) go through :func:`~memloss.models.paths.products.mm`."""
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None  # type: ignore[attr-defined]
+        rows = x.numel() // x.shape[-1]
+        if use_onednn(rows, x.shape[-1], w.shape[0], x):
+            out = packed_linear(x.reshape(rows, -1), pack(w, rows), b)
+            return out.view(*x.shape[:-1], w.shape[0])
         return F.linear(x, w, b)
 
     @staticmethod
@@ -125,9 +130,10 @@ class _InputProduct(torch.autograd.Function):
 
 
 def _input_product(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-    # the products' rows are I values wide: only a width MKL might run slower than padded
-    # takes the Function (products.py); others keep autograd's own linear
-    if x.device.type == "cpu" and x.shape[-1] % ALIGN:
+    # the Function where its forward runs on oneDNN or its backward's rows (I values) are of
+    # a width MKL may run slower than padded (products.py); elsewhere autograd's own linear
+    if x.device.type == "cpu" and (
+            x.shape[-1] % ALIGN or use_onednn(x.numel() // x.shape[-1], x.shape[-1], w.shape[0], x)):
         return _InputProduct.apply(x, w, b)
     return F.linear(x, w, b)
 
@@ -288,6 +294,12 @@ class _Sequence:
                 steps[t]()
             return
         if r.cell.joint:
+            if use_onednn(self.B, H, self.w_hh.shape[0], self.w_hh):
+                w_p = pack(self.w_hh, self.B)
+                for t in range(T):
+                    pre[t].add_(packed_linear(hm[t], w_p))
+                    steps[t]()
+                return
             for t in range(T):  # the loop every step of every sequence runs: keep it bare
                 pre[t].addmm_(hm[t], w_t)
                 steps[t]()
@@ -355,6 +367,11 @@ class _Sequence:
                 for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
                 torch.mm(dP[t], w, out=dh_rec)
+        elif use_onednn(B, w.shape[0], H, w):
+            w_p = pack(w.t(), B)
+            for t in range(T - 1, -1, -1):
+                steps[t]()
+                dh_rec.copy_(packed_linear(dP[t], w_p))
         else:
             for t in range(T - 1, -1, -1):
                 steps[t]()

@@ -1,5 +1,7 @@
-"""Matrix products of the fused path that MKL runs faster with their output rows padded.
+"""Matrix products of the fused path: MKL's with output rows padded where that is faster, and
+oneDNN's with packed weights where those are faster.
 
+**Padded output rows.**
 On the CPU the fused path's products over all ``T x B`` rows (the input product's backward,
 the per-gate products of untied masks, the per-gate recurrent-weight gradient) have an
 output row of ``I`` or ``H`` values. For some widths MKL's ``sgemm`` runs much slower than
@@ -15,6 +17,20 @@ blocks the inner dimension alike; checked bit for bit at every width above, and 
 tests), so which one a process picks does not change results, and a resumed run computes
 what the first process did. Products under :data:`MIN_FLOPS` (MKL's small-matrix path,
 where padding never paid) and on other devices are plain ``torch.mm``.
+
+**oneDNN.** On a CPU with AVX-512 (torch's CPU capability ``AVX512``), oneDNN's products
+with the weight packed once (``torch.ops.mkldnn._reorder_linear_weight`` and
+``_linear_pointwise``, what Inductor's CPU lowering uses; the kernel ``torch.nn.LSTM`` runs
+is oneDNN's too) ran the fused path's large float32 products faster than MKL here (one
+thread, AMD EPYC with AVX-512, docs/performance.md): the input product ``[1120, 650] x
+[650, 2600]`` 39 against 48 ms, the per-step products ``[32, 650] x [650, 2600]`` and ``[32,
+2600] x [2600, 650]`` 1.1 and 1.0 against 1.4 and 1.5 ms (35 steps, the weight packed once
+per sequence); at H = 256 the products alone were 8-16% faster but whole layers were not,
+and at H = 128 and 64 oneDNN was slower. Which one
+runs is a fixed rule of the hardware and the product's size (:func:`use_onednn`), never a
+timing, because oneDNN's numbers differ from MKL's in the last bits: a run resumed on the
+same machine computes what it did before. :data:`ONEDNN` forces either for tests and
+benchmarks.
 """
 from __future__ import annotations
 
@@ -26,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["mm", "PADDING", "ALIGN", "MIN_FLOPS", "choices"]
+__all__ = ["mm", "PADDING", "ALIGN", "MIN_FLOPS", "choices", "ONEDNN", "ONEDNN_MIN_WEIGHT",
+           "use_onednn", "pack", "packed_linear"]
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +96,42 @@ def mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
         return torch.mm(a, b) if out is None else torch.mm(a, b, out=out)
     result = _padded(a, b)
     return result.contiguous() if out is None else out.copy_(result)
+
+
+#: ``"auto"``: oneDNN where :func:`use_onednn`'s rule says; ``"never"``/``"always"``: for
+#: tests and benchmarks (``"always"`` still needs oneDNN and float32 on the CPU)
+ONEDNN: Literal["auto", "never", "always"] = "auto"
+#: the smallest weight (K x N values) oneDNN takes under ``"auto"``: whole layers measured
+#: here (docs/performance.md) ran 0.09-0.14x of ``nn.LSTM``'s time faster with oneDNN at
+#: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 and 0.03-0.06x slower at H = 128
+ONEDNN_MIN_WEIGHT = 1_000_000
+
+
+def _onednn_here() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    return (torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise")
+            and hasattr(ops, "_reorder_linear_weight"))
+
+
+def use_onednn(m: int, k: int, n: int, like: Tensor) -> bool:
+    """Whether an ``[m, k] x [k, n]`` product of tensors like ``like`` runs on oneDNN: float32
+    on a CPU where oneDNN is built in, and under ``"auto"`` a CPU capability of AVX-512 and
+    a weight of at least :data:`ONEDNN_MIN_WEIGHT` values."""
+    if ONEDNN == "never" or like.device.type != "cpu" or like.dtype != torch.float32:
+        return False
+    if not _onednn_here():
+        return False
+    if ONEDNN == "always":
+        return True
+    return (k * n >= ONEDNN_MIN_WEIGHT
+            and torch.backends.cpu.get_cpu_capability() == "AVX512")
+
+
+def pack(w: Tensor, rows: int) -> Tensor:
+    """``w`` ([N, K], a ``linear`` weight) packed for oneDNN products of ``rows`` rows."""
+    return torch.ops.mkldnn._reorder_linear_weight(w.contiguous(), rows)
+
+
+def packed_linear(a: Tensor, packed: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``a W^T (+ bias)`` with ``W`` packed by :func:`pack` (a new [M, N] tensor)."""
+    return torch.ops.mkldnn._linear_pointwise(a, packed, bias, "none", [], "")
