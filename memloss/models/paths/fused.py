@@ -5,9 +5,11 @@ Same contract and masks as the reference path, so both give the same outputs, st
 gradients (tests check this in float64 for every cell x scheme). What is done here, and
 is the same for every cell:
 
-* the input product of all ``T`` steps is one product before the loop (autograd gives its
-  backward: two products over ``T x B``); per-gate input masks take one product per gate
-  block into the columns of one output (:class:`_GateProduct`), no ``[T, B, G, I]`` copy;
+* the input product of all ``T`` steps is one product before the loop (its backward: two
+  products over ``T x B``; :class:`_InputProduct` where
+  :mod:`~memloss.models.paths.products` pads or runs them on oneDNN); per-gate input masks
+  take one product per gate block into the columns of one output (:class:`_GateProduct`),
+  no ``[T, B, G, I]`` copy;
 * the forward loop does, per step, the recurrent product added into the step's slot of the
   pre-activations (for joint cells the input product's own tensor, written in place: no
   copy) and one forward step kernel, which writes the new state into the sequence's
@@ -132,8 +134,8 @@ class _InputProduct(torch.autograd.Function):
 def _input_product(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     # the Function where its forward runs on oneDNN or its backward's rows (I values) are of
     # a width MKL may run slower than padded (products.py); elsewhere autograd's own linear
-    if x.device.type == "cpu" and (
-            x.shape[-1] % ALIGN or use_onednn(x.numel() // x.shape[-1], x.shape[-1], w.shape[0], x)):
+    rows, I = x.numel() // x.shape[-1], x.shape[-1]
+    if x.device.type == "cpu" and (I % ALIGN or use_onednn(rows, I, w.shape[0], x)):
         return _InputProduct.apply(x, w, b)
     return F.linear(x, w, b)
 

@@ -1,16 +1,16 @@
 """Matrix products of the fused path: MKL's with output rows padded where that is faster, and
 oneDNN's with packed weights where those are faster.
 
-**Padded output rows.**
-On the CPU the fused path's products over all ``T x B`` rows (the input product's backward,
-the per-gate products of untied masks, the per-gate recurrent-weight gradient) have an
-output row of ``I`` or ``H`` values. For some widths MKL's ``sgemm`` runs much slower than
-for the next multiple of 16: measured here (one thread, ``[1120, 4H] x [4H, H]``,
-docs/performance.md) H = 650 and 1500, the papers' medium and large sizes, take 19-29% less
-time with the second factor's columns padded with zeros to 656 and 1504, while H = 100,
-300, 500 and 1000 take 1-12% more. No rule of the width alone says which, so :func:`mm`
-measures both once per shape and process (the smaller of three alternating wall times;
-about six extra products, at the first backward) and keeps the faster one.
+**Padded output rows.** On the CPU the fused path's products over all ``T x B`` rows (the
+input product's backward, the per-gate products of untied masks, the per-gate
+recurrent-weight gradient) have an output row of ``I`` or ``H`` values. For some widths
+MKL's ``sgemm`` runs much slower than for the next multiple of 16: measured here (one
+thread, ``[1120, 4H] x [4H, H]``, docs/performance.md) H = 650 and 1500, the papers' medium
+and large sizes, take 19-29% less time with the second factor's columns padded with zeros
+to 656 and 1504, while at H = 100, 300, 500 and 1000 padding was between 8% faster and 12%
+slower. No rule of the width alone says which, so :func:`mm` measures both once per shape
+and process (the smaller of three alternating wall times; about six extra products, at the
+first backward) and keeps the faster one.
 
 Padding changes no number: each output value is the same sum over the same factors (MKL
 blocks the inner dimension alike; checked bit for bit at every width above, and by the
@@ -102,8 +102,9 @@ def mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 #: tests and benchmarks (``"always"`` still needs oneDNN and float32 on the CPU)
 ONEDNN: Literal["auto", "never", "always"] = "auto"
 #: the smallest weight (K x N values) oneDNN takes under ``"auto"``: whole layers measured
-#: here (docs/performance.md) ran 0.09-0.14x of ``nn.LSTM``'s time faster with oneDNN at
-#: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 and 0.03-0.06x slower at H = 128
+#: here (docs/performance.md) ran 0.08-0.12x of ``nn.LSTM``'s time faster with oneDNN at
+#: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 and 0.17-0.18x slower at
+#: H = 128
 ONEDNN_MIN_WEIGHT = 1_000_000
 
 
