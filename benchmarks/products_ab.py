@@ -53,11 +53,24 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"--fix {item!r}: give another switch ({', '.join(SWITCHES)}) = never, "
                      "auto or always")
         setattr(products, SWITCHES[key], mode)
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
     try:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
-    except (AttributeError, OSError):
-        pass
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = []
+    try:
+        torch.set_num_threads(1)
+        if cpus:
+            os.sched_setaffinity(0, cpus[:1])
+        _table(args)
+    finally:  # a caller in the same process (a test) gets its threads and CPUs back
+        torch.set_num_threads(threads)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+    return 0
+
+
+def _table(args: argparse.Namespace) -> None:
     dev, H, name = torch.device("cpu"), args.hidden, SWITCHES[args.switch]
     torch.manual_seed(0)
     runs = {("nn.LSTM", ""): fwd_bwd(torch.nn.LSTM(H, H).train(), args.batch, H, dev)}
@@ -88,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
             cells.append(f"{statistics.median(ts) / statistics.median(base):.2f} "
                          f"({q[0]:.2f}-{q[2]:.2f})")
         print(f"| {label} | " + " | ".join(cells) + " |")
-    return 0
 
 
 if __name__ == "__main__":
