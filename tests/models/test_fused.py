@@ -365,12 +365,17 @@ def test_padded_products_give_the_reference_results(scheme, monkeypatch):
 
 @pytest.mark.skipif(not products._onednn_here(), reason="this torch has no oneDNN")
 @pytest.mark.parametrize("scheme", ["none", "zoneout:p_cell=0.3,p_hidden=0.2",
-                                    "weight-drop:p=0.3+semeniuta:p=0.2"])
+                                    "weight-drop:p=0.3+semeniuta:p=0.2",
+                                    "gal:p=0.3,p_recurrent=0.3,tied=false"])
 def test_onednn_products_give_the_reference_results(scheme, monkeypatch):
-    """The input product and the per-step products on oneDNN with packed weights
-    (models/paths/products.py, here forced at every size) give the reference's results in
-    float32, under a DropConnect mask on the recurrent weight too."""
+    """The input product and the per-step products (per gate block under untied masks) on
+    oneDNN with packed weights (models/paths/products.py, here forced at every size) give
+    the reference's results in float32, under a DropConnect mask on the recurrent weight
+    too."""
+    from memloss.models.paths import fused
+
     monkeypatch.setattr(products, "ONEDNN", "always")
+    monkeypatch.setattr(fused, "BMM_BELOW", 0)  # per-gate blocks: the addmm form's branch
     _compare("lstm", scheme, dtype=torch.float32, tol=dict(atol=2e-5, rtol=1e-4))
 
 

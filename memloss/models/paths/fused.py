@@ -288,6 +288,13 @@ class _Sequence:
                     pre_g[t].baddbmm_(hm_g[t], w_g)
                     steps[t]()
                 return
+            if use_onednn(self.B, H, H, self.w_hh):  # one packed block per gate
+                w_p = [pack(self.w_hh[g * H:(g + 1) * H], self.B) for g in range(self.G)]
+                for t in range(T):
+                    for g, w_b in enumerate(w_p):
+                        pre[t][:, g * H:(g + 1) * H].add_(packed_linear(hm[t][:, g], w_b))
+                    steps[t]()
+                return
             blocks = [(slice(g * H, (g + 1) * H), w_t[:, g * H:(g + 1) * H])
                       for g in range(self.G)]
             for t in range(T):
@@ -360,10 +367,16 @@ class _Sequence:
         if r.per_gate:  # one batched product over the gate blocks into [G, B, H] views
             dP_g = d_pre.view(T, B, G, H).permute(0, 2, 1, 3).unbind(0)
             w_g, dh_g = w.view(G, H, H), dh_rec.transpose(0, 1)
+            w_p = ([pack(w_g[g].t(), B) for g in range(G)] if use_onednn(B, H, H, w)
+                   else None)
             for t in range(T - 1, -1, -1):
                 for acc, g in zip(d_p, steps[t]() or ()):
                     acc.add_(g)
-                torch.bmm(dP_g[t], w_g, out=dh_g)
+                if w_p is None:
+                    torch.bmm(dP_g[t], w_g, out=dh_g)
+                else:  # one packed block per gate
+                    for g, w_b in enumerate(w_p):
+                        dh_g[g].copy_(packed_linear(dP_g[t][g], w_b))
         elif d_p:
             for t in range(T - 1, -1, -1):
                 for acc, g in zip(d_p, steps[t]() or ()):

@@ -24,8 +24,8 @@ with the weight packed once (``torch.ops.mkldnn._reorder_linear_weight`` and
 is oneDNN's too) ran the fused path's large float32 products faster than MKL here (one
 thread, AMD EPYC with AVX-512, docs/performance.md): the input product ``[1120, 650] x
 [650, 2600]`` 39 against 48 ms, the per-step products ``[32, 650] x [650, 2600]`` and ``[32,
-2600] x [2600, 650]`` 1.1 and 1.0 against 1.4 and 1.5 ms (35 steps, the weight packed once
-per sequence); at H = 256 the products alone were 8-16% faster but whole layers were not,
+2600] x [2600, 650]`` 1.1 and 1.0 against 1.4 and 1.5 ms (the weight packed once per
+sequence; per gate block under untied masks too); at H = 256 the products alone were 8-16% faster but whole layers were not,
 and at H = 128 and 64 oneDNN was slower. Which one
 runs is a fixed rule of the hardware and the product's size (:func:`use_onednn`), never a
 timing, because oneDNN's numbers differ from MKL's in the last bits: a run resumed on the
@@ -103,9 +103,11 @@ def mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 ONEDNN: Literal["auto", "never", "always"] = "auto"
 #: the smallest weight (K x N values) oneDNN takes under ``"auto"``: whole layers measured
 #: here (docs/performance.md) ran 0.08-0.12x of ``nn.LSTM``'s time faster with oneDNN at
-#: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 and 0.17-0.18x slower at
-#: H = 128
-ONEDNN_MIN_WEIGHT = 1_000_000
+#: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 (256 x 1024) and 0.17-0.18x
+#: slower at H = 128; untied masks' per-gate blocks of 650 x 650 ran faster (35 steps of the
+#: four blocks' products: 41.8 against 48.1 ms forward, 40.5 against 52.3 ms backward), of
+#: 256 x 256 slower (9.5 against 7.7, 8.8 against 6.7)
+ONEDNN_MIN_WEIGHT = 400_000
 
 
 def _onednn_here() -> bool:
