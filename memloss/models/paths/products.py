@@ -34,6 +34,7 @@ benchmarks.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Literal
@@ -73,7 +74,10 @@ def _padding_pays(a: Tensor, b: Tensor) -> bool:
     for _ in range(3):
         for pad in (False, True):
             start = time.perf_counter()
-            _padded(a, b) if pad else torch.mm(a, b)
+            if pad:
+                _padded(a, b)
+            else:
+                torch.mm(a, b)
             best[pad] = min(best[pad], time.perf_counter() - start)
     return best[True] < best[False]
 
@@ -102,7 +106,7 @@ def mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 #: tests and benchmarks (``"always"`` still needs oneDNN and float32 on the CPU)
 ONEDNN: Literal["auto", "never", "always"] = "auto"
 #: the smallest weight (K x N values) oneDNN takes under ``"auto"``: whole layers measured
-#: here (docs/performance.md) ran 0.08-0.12x of ``nn.LSTM``'s time faster with oneDNN at
+#: here (docs/performance.md) ran 0.07-0.14x of ``nn.LSTM``'s time faster with oneDNN at
 #: H = 650 (an LSTM's weights of 650 x 2600), alike at H = 256 (256 x 1024) and 0.17-0.18x
 #: slower at H = 128; untied masks' per-gate blocks of 650 x 650 ran faster (35 steps of the
 #: four blocks' products: 41.8 against 48.1 ms forward, 40.5 against 52.3 ms backward), of
@@ -110,6 +114,7 @@ ONEDNN: Literal["auto", "never", "always"] = "auto"
 ONEDNN_MIN_WEIGHT = 400_000
 
 
+@functools.lru_cache(maxsize=None)
 def _onednn_here() -> bool:
     ops = getattr(torch.ops, "mkldnn", None)
     return (torch.backends.mkldnn.is_available() and hasattr(ops, "_linear_pointwise")
