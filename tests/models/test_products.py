@@ -80,6 +80,8 @@ def test_onednn_rule(monkeypatch):
     assert products.use_onednn(32, big, 1, f32) == (avx512 and products._onednn_here())
     monkeypatch.setattr(products, "ONEDNN", "always")
     assert products.use_onednn(1, 1, 1, f32) == products._onednn_here()
+    with torch.autocast("cpu"):  # F.linear's autocast dtype, not oneDNN's float32
+        assert not products.use_onednn(1, 1, 1, f32)
 
 
 @pytest.mark.skipif(not products._onednn_here(), reason="this torch has no oneDNN")

@@ -123,9 +123,11 @@ def _onednn_here() -> bool:
 
 def use_onednn(m: int, k: int, n: int, like: Tensor) -> bool:
     """Whether an ``[m, k] x [k, n]`` product of tensors like ``like`` runs on oneDNN: float32
-    on a CPU where oneDNN is built in, and under ``"auto"`` a CPU capability of AVX-512 and
-    a weight of at least :data:`ONEDNN_MIN_WEIGHT` values."""
+    on a CPU where oneDNN is built in, outside CPU autocast, and under ``"auto"`` a CPU
+    capability of AVX-512 and a weight of at least :data:`ONEDNN_MIN_WEIGHT` values."""
     if ONEDNN == "never" or like.device.type != "cpu" or like.dtype != torch.float32:
+        return False
+    if torch.is_autocast_enabled("cpu"):  # F.linear would compute in the autocast dtype
         return False
     if not _onednn_here():
         return False
