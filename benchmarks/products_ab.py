@@ -22,7 +22,7 @@ from memloss.models import Recurrent
 from memloss.models.paths import kernels, products
 
 from .common import fwd_bwd, interleaved_times
-from .cpu_table import TABLE_SCHEMES
+from .cpu_table import TABLE_SCHEMES, _pin, _quartiles
 
 __all__ = ["main"]
 
@@ -59,9 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except AttributeError:
         cpus = []
     try:
-        torch.set_num_threads(1)
-        if cpus:
-            os.sched_setaffinity(0, cpus[:1])
+        _pin(1, cpus)
         _table(args)
     finally:  # a caller in the same process (a test) gets its threads and CPUs back
         torch.set_num_threads(threads)
@@ -97,9 +95,9 @@ def _table(args: argparse.Namespace) -> None:
         cells = []
         for mode in args.modes:
             ts = times[(label, mode)]
-            q = statistics.quantiles([t / b for t, b in zip(ts, base)], n=4)
+            q1, q3 = _quartiles([t / b for t, b in zip(ts, base)])
             cells.append(f"{statistics.median(ts) / statistics.median(base):.2f} "
-                         f"({q[0]:.2f}-{q[2]:.2f})")
+                         f"({q1:.2f}-{q3:.2f})")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

@@ -110,11 +110,12 @@ class _InputProduct(torch.autograd.Function):
     values) go through :func:`~memloss.models.paths.products.mm`."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    def forward(ctx: FunctionCtx, x: Tensor, w: Tensor, b: Tensor | None, onednn: bool
+                ) -> Tensor:
         ctx.save_for_backward(x, w)
         ctx.has_bias = b is not None  # type: ignore[attr-defined]
-        rows = x.numel() // x.shape[-1]
-        if use_onednn(rows, x.shape[-1], w.shape[0], x):
+        if onednn:
+            rows = x.numel() // x.shape[-1]
             out = packed_linear(x.reshape(rows, -1), pack(w, rows), b)
             return out.view(*x.shape[:-1], w.shape[0])
         return F.linear(x, w, b)
@@ -123,20 +124,21 @@ class _InputProduct(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: FunctionCtx, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, w = ctx.saved_tensors  # type: ignore[attr-defined]
-        need_x, need_w, need_b = ctx.needs_input_grad  # type: ignore[attr-defined]
+        need_x, need_w, need_b, _ = ctx.needs_input_grad  # type: ignore[attr-defined]
         dy2 = dy.reshape(-1, dy.shape[-1])
         dx = mm(dy2, w).view(x.shape) if need_x else None
         dw = mm(dy2.t(), x.reshape(-1, x.shape[-1])) if need_w else None
         db = dy2.sum(0) if need_b and ctx.has_bias else None  # type: ignore[attr-defined]
-        return dx, dw, db
+        return dx, dw, db, None
 
 
 def _input_product(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     # the Function where its forward runs on oneDNN or its backward's rows (I values) are of
     # a width MKL may run slower than padded (products.py); elsewhere autograd's own linear
     rows, I = x.numel() // x.shape[-1], x.shape[-1]
-    if x.device.type == "cpu" and (I % ALIGN or use_onednn(rows, I, w.shape[0], x)):
-        return _InputProduct.apply(x, w, b)
+    onednn = use_onednn(rows, I, w.shape[0], x)
+    if x.device.type == "cpu" and (I % ALIGN or onednn):
+        return _InputProduct.apply(x, w, b, onednn)
     return F.linear(x, w, b)
 
 
