@@ -78,6 +78,12 @@ def test_onednn_rule(monkeypatch):
     assert not products.use_onednn(32, big - 1, 1, f32)
     avx512 = torch.backends.cpu.get_cpu_capability() == "AVX512"
     assert products.use_onednn(32, big, 1, f32) == (avx512 and products._onednn_here())
+    # products over many rows (an input product's T x B) take it from a smaller weight
+    many, small = products.ONEDNN_MANY_ROWS, products.ONEDNN_MIN_WEIGHT_MANY_ROWS
+    assert small < big
+    assert not products.use_onednn(many - 1, small, 1, f32)
+    assert not products.use_onednn(many, small - 1, 1, f32)
+    assert products.use_onednn(many, small, 1, f32) == (avx512 and products._onednn_here())
     monkeypatch.setattr(products, "ONEDNN", "always")
     assert products.use_onednn(1, 1, 1, f32) == products._onednn_here()
     with torch.autocast("cpu"):  # F.linear's autocast dtype, not oneDNN's float32

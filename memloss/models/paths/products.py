@@ -25,8 +25,10 @@ is oneDNN's too) ran the fused path's large float32 products faster than MKL her
 thread, AMD EPYC with AVX-512, docs/performance.md): the input product ``[1120, 650] x
 [650, 2600]`` 39 against 48 ms, the per-step products ``[32, 650] x [650, 2600]`` and ``[32,
 2600] x [2600, 650]`` 1.1 and 1.0 against 1.4 and 1.5 ms (the weight packed once per
-sequence; per gate block under untied masks too); at H = 256 the products alone were 8-16% faster but whole layers were not,
-and at H = 128 and 64 oneDNN was slower. Which one
+sequence; per gate block under untied masks too); at H = 256 the per-step products were
+no faster (35 of them: 9.2 against 9.0 ms, the accumulate fused or not) while the input
+product over ``T x B`` rows was (6.9 against 7.6 ms, its weight packed each call), so there
+only the input product takes oneDNN; at H = 128 and 64 oneDNN was slower. Which one
 runs is a fixed rule of the hardware and the product's size (:func:`use_onednn`), never a
 timing, because oneDNN's numbers differ from MKL's in the last bits: a run resumed on the
 same machine computes what it did before. :data:`ONEDNN` forces either for tests and
@@ -44,7 +46,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["mm", "PADDING", "ALIGN", "MIN_FLOPS", "choices", "ONEDNN", "ONEDNN_MIN_WEIGHT",
-           "use_onednn", "pack", "packed_linear"]
+           "ONEDNN_MANY_ROWS", "ONEDNN_MIN_WEIGHT_MANY_ROWS", "use_onednn", "pack",
+           "packed_linear"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,12 @@ ONEDNN: Literal["auto", "never", "always"] = "auto"
 #: four blocks' products: 41.8 against 48.1 ms forward, 40.5 against 52.3 ms backward), of
 #: 256 x 256 slower (9.5 against 7.7, 8.8 against 6.7)
 ONEDNN_MIN_WEIGHT = 400_000
+#: products of at least this many rows (an input product's ``T x B``, not a step's ``B``)
+#: take oneDNN from the smaller weight :data:`ONEDNN_MIN_WEIGHT_MANY_ROWS`: the input product
+#: ``[1120, 256] x [256, 1024]`` ran 6.9 against 7.6 ms with its weight packed each call,
+#: ``[700, 256] x [256, 1024]`` and ``[1120, 128] x [128, 512]`` alike (docs/performance.md)
+ONEDNN_MANY_ROWS = 1024
+ONEDNN_MIN_WEIGHT_MANY_ROWS = 200_000
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,7 +133,9 @@ def _onednn_here() -> bool:
 def use_onednn(m: int, k: int, n: int, like: Tensor) -> bool:
     """Whether an ``[m, k] x [k, n]`` product of tensors like ``like`` runs on oneDNN: float32
     on a CPU where oneDNN is built in, outside CPU autocast, and under ``"auto"`` a CPU
-    capability of AVX-512 and a weight of at least :data:`ONEDNN_MIN_WEIGHT` values."""
+    capability of AVX-512 and a weight of at least :data:`ONEDNN_MIN_WEIGHT` values
+    (:data:`ONEDNN_MIN_WEIGHT_MANY_ROWS` for products of :data:`ONEDNN_MANY_ROWS` rows or
+    more)."""
     if ONEDNN == "never" or like.device.type != "cpu" or like.dtype != torch.float32:
         return False
     if torch.is_autocast_enabled("cpu"):  # F.linear would compute in the autocast dtype
@@ -133,8 +144,8 @@ def use_onednn(m: int, k: int, n: int, like: Tensor) -> bool:
         return False
     if ONEDNN == "always":
         return True
-    return (k * n >= ONEDNN_MIN_WEIGHT
-            and torch.backends.cpu.get_cpu_capability() == "AVX512")
+    least = ONEDNN_MIN_WEIGHT_MANY_ROWS if m >= ONEDNN_MANY_ROWS else ONEDNN_MIN_WEIGHT
+    return k * n >= least and torch.backends.cpu.get_cpu_capability() == "AVX512"
 
 
 def pack(w: Tensor, rows: int) -> Tensor:
