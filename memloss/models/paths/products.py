@@ -117,8 +117,9 @@ ONEDNN: Literal["auto", "never", "always"] = "auto"
 ONEDNN_MIN_WEIGHT = 400_000
 #: products of at least this many rows (an input product's ``T x B``; a step's ``B`` only in
 #: so large a batch) take oneDNN from the smaller weight :data:`ONEDNN_MIN_WEIGHT_MANY_ROWS`:
-#: the input product ``[1120, 256] x [256, 1024]`` ran 6.9 against 7.6 ms with its weight packed each call,
-#: ``[700, 256] x [256, 1024]`` and ``[1120, 128] x [128, 512]`` alike (docs/performance.md)
+#: the input product ``[1120, 256] x [256, 1024]`` ran 6.9 against 7.6 ms with its weight
+#: packed each call, ``[700, 256] x [256, 1024]`` and ``[1120, 128] x [128, 512]`` alike
+#: (docs/performance.md)
 ONEDNN_MANY_ROWS = 1024
 ONEDNN_MIN_WEIGHT_MANY_ROWS = 200_000
 
