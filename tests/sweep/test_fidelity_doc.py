@@ -3,6 +3,7 @@ results give (the verdicts themselves: test_committed_verdicts.py), and a change
 makes ``--check`` name the block it changes."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -123,3 +124,46 @@ def test_a_section_names_its_regime_and_reads_its_own_results(tmp_path):
         tool.regime_block(dataclasses.replace(word, regime="tiny"), config,
                           *read_results(results),
                           tool.fidelity_probes.read_csv(ROOT / config.probes_csv))
+
+
+def _glance_rows() -> dict[str, str]:
+    """The at-a-glance table of docs/fidelity.md: table label -> its verdict cell."""
+    text = (ROOT / "docs" / "fidelity.md").read_text(encoding="utf-8")
+    start = text.index("| table | runs | Kendall's tau-b")
+    rows = {}
+    for line in text[start:].splitlines()[2:]:
+        if not line.startswith("| "):
+            break
+        cells = line.split(" | ")
+        rows[cells[0].lstrip("| ")] = cells[3]
+    return rows
+
+
+def test_the_at_a_glance_counts_are_the_rules_verdicts():
+    """The hand-written summary per table counts the verdicts the rule gave (the committed
+    verdicts CSV): "K of M findings **reproduced**", "K **contradicted**", "K **not
+    tested**", "all M findings **X**", and no bold verdict the table does not have."""
+    verdicts = pd.read_csv(ROOT / "docs" / "results" / "fidelity-cpu-verdicts.csv")
+    checked = 0
+    for label, cell in _glance_rows().items():
+        author = label.split()[0]
+        kind = re.search(r"(Table|figure) (\d+)$", label)
+        if kind is None:  # "Tables 4, 5", "figures 3, 4": not measured
+            assert "not measured" in cell, label
+            continue
+        where = f"{kind.group(1).capitalize()} {kind.group(2)}"
+        mine = verdicts[verdicts["paper"].str.startswith(author)
+                        & verdicts["where"].str.endswith(where)]["verdict"]
+        assert len(mine), label
+        counts = mine.value_counts().to_dict()
+        for bold in re.findall(r"\*\*(reproduced|contradicted|not tested)", cell):
+            assert bold in counts, f"{label}: '{bold}' but the rule gave {counts}"
+        if m := re.search(r"(\d+) of (\d+) findings \*\*reproduced\*\*", cell):
+            assert (int(m.group(1)), int(m.group(2))) == (counts.get("reproduced", 0),
+                                                         len(mine)), (label, counts)
+        for n, verdict in re.findall(r"(\d+) \*\*(contradicted|not tested)", cell):
+            assert int(n) == counts.get(verdict, 0), (label, verdict, counts)
+        if m := re.search(r"all (\d+) findings \*\*(\w+)\*\*", cell):
+            assert {m.group(2): int(m.group(1))} == counts, (label, counts)
+        checked += 1
+    assert checked >= 8
