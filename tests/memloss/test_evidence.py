@@ -291,10 +291,13 @@ def test_results_without_a_status_column_are_all_finished():
     assert verdict(FINDING, plain, _curves(), TRIVIAL) == verdict(FINDING, both, _curves(), TRIVIAL)
 
 
-def test_a_finding_about_sizes_is_not_tested_where_the_rows_share_one_network():
-    """Gal's "a larger model" finding: at CPU size the medium and large rows train one
-    network (the regime's), so however their scores differ the finding is not tested; at
-    full size (650 against 1500 units) the rule goes on to compare them."""
+def test_a_finding_about_sizes_is_not_tested_where_the_rows_share_one_network(monkeypatch):
+    """Gal's "a larger model" finding: where the medium and large rows train one network,
+    however their scores differ the finding is not tested; where their sizes differ (the CPU
+    presets: 1 x 128 against 1 x 256; full size: 650 against 1500 units) the rule goes on to
+    compare them."""
+    import memloss.evidence as evidence
+
     finding = FINDINGS["gal-larger-needs-dropout"]
     assert finding.sizes and [f.id for f in FINDINGS.values() if f.sizes] == [finding.id]
     rows = [row_split(r, finding.split)[0] for r in finding.rows()]
@@ -302,11 +305,18 @@ def test_a_finding_about_sizes_is_not_tested_where_the_rows_share_one_network():
                           for i, r in enumerate(rows) for s in range(3)])
     curves = {(r, s): [3.0, 2.0, 2.5] for r in finding.baselines for s in range(3)}
     trivial = {(r, "test"): 1000.0 for r in rows}
-    cpu = verdict(finding, frame, curves, trivial, cpu=True)
-    assert cpu.verdict == "not tested"
-    assert "train the same network at this size (1 x 256)" in cpu.reason
-    full = verdict(finding, frame, curves, trivial, cpu=False)
-    assert "same network" not in full.reason and full.outcomes
+    assert evidence._net_size("gal-medium-untied", True) == (1, 128)
+    assert evidence._net_size("gal-large-untied", True) == (1, 256)
+    for cpu in (True, False):
+        v = verdict(finding, frame, curves, trivial, cpu=cpu)
+        assert "same network" not in v.reason and v.outcomes
+    monkeypatch.setattr(evidence, "_net_size", lambda row, cpu: (1, 256))
+    one = verdict(finding, frame, curves, trivial, cpu=True)
+    assert one.verdict == "not tested" and not one.outcomes
+    assert one.reason == ("gal-large-untied and gal-medium-untied train the same network at "
+                          "this size (1 x 256): the finding compares network sizes; "
+                          "gal-medium-nonreg and gal-large-nonreg train the same network at "
+                          "this size (1 x 256): the finding compares network sizes")
 
 
 def test_a_classifier_overfits_by_its_validation_loss_not_its_error():
