@@ -31,7 +31,9 @@ split). A run that stopped on a non-finite loss, gradient or weights
    at least 3 evaluations, its minimum is not the last one, and the last is worse than the
    minimum by more than :data:`MIN_RISE` (relative); and, for a finding about network sizes
    (``Finding.sizes``), the two rows of each comparison train networks of different sizes
-   at this size (layers x units of their presets; the CPU presets share one network).
+   at this size (layers x units of their presets). Where a finding declares its CPU sample
+   (``Finding.cpu_seeds``: seeds fixed before they ran, read alone), its compared rows are
+   read on those seeds only, and every one of them must have run (finite or diverged).
 2. **Each comparison**, on the paired differences ``d_s`` (positive: ``a`` better, in the
    metric's direction): the two-sided paired t-test (``scipy.stats.ttest_rel``; against
    the number for ``below``/``above``, ``scipy.stats.ttest_1samp``) and the
@@ -335,6 +337,12 @@ def _net_size(row: str, cpu: bool) -> tuple[int, int]:
     return int(net.num_layers), int(net.hidden_size)
 
 
+def _seed_span(seeds: set[int]) -> str:
+    """``"12-59"`` for a run of consecutive seeds, else the seeds listed."""
+    lo, hi = min(seeds), max(seeds)
+    return f"{lo}-{hi}" if len(seeds) == hi - lo + 1 else ", ".join(map(str, sorted(seeds)))
+
+
 def _same_sizes(finding: Finding, cpu: bool) -> list[str]:
     """For a finding about network sizes, its comparisons whose two rows train networks of
     one size here (step 1 of the rule)."""
@@ -377,15 +385,24 @@ def verdict(finding: Finding, results: pd.DataFrame,
     diverged: dict[tuple[str, str], dict[int, str]] = {}
     finished = (results[results["status"] != "diverged"] if "status" in results else results)
     by_row = _diverged_of(results)
+    sample = set(finding.cpu_seeds) if cpu and finding.cpu_seeds else None
     for ref in finding.rows():
         row, split = row_split(ref, finding.split)
         sel = finished[(finished["row"] == row) & (finished["split"] == split)].dropna(
             subset=["value"])
-        values[(row, split)] = {int(s): float(v) for s, v in zip(sel["seed"], sel["value"])}
+        values[(row, split)] = {int(s): float(v) for s, v in zip(sel["seed"], sel["value"])
+                                if sample is None or int(s) in sample}
         diverged[(row, split)] = {s: w for s, w in by_row.get(row, {}).items()
-                                  if s not in values[(row, split)]}
+                                  if s not in values[(row, split)]
+                                  and (sample is None or s in sample)}
     missing = [f"{r}:{s}" for (r, s), v in values.items() if not v and not diverged[(r, s)]]
-    if missing:
+    if sample is not None:
+        short_of = [f"{r} {len(set(v) | set(diverged[(r, s)]))} of {len(sample)}"
+                    for (r, s), v in values.items() if sample - set(v) - set(diverged[(r, s)])]
+        if short_of:
+            reasons.append(f"its declared sample, seeds {_seed_span(sample)}, has not all run "
+                           f"({', '.join(short_of)})")
+    elif missing:
         reasons.append(f"no runs of {', '.join(missing)}")
     directions = {r: metric_words(PRESETS.get(r).metric).lower_is_better for r, _ in values}
     seeds_of = {k: set(values[k]) | set(diverged[k]) for k in values}

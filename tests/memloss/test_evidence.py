@@ -369,3 +369,31 @@ def test_the_trivial_baseline_is_given_in_the_rows_metric():
         assert 0.0 <= acc[split] <= 1.0 and err[split] == pytest.approx(1.0 - acc[split])
     assert acc != err
     assert _task_trivial("permuted-mnist", params, cache, "accuracy") == acc
+
+
+def test_a_declared_cpu_sample_is_read_alone_and_only_once_it_has_all_run():
+    """``Finding.cpu_seeds``: at CPU size the compared rows are read on the declared seeds
+    only (here seeds 3-5, where A wins, not seeds 0-2 too, where B does), and the finding is not
+    tested until each of those seeds has run for every compared row (a diverged seed counts
+    as run); the baseline is read on its own seeds; at full size the declaration is
+    ignored."""
+    from dataclasses import replace
+
+    declared = replace(FINDING, cpu_seeds=(3, 4, 5))
+    a = [110.0, 112.0, 109.0, 100.0, 101.0, 99.5]
+    b = [100.0, 101.0, 99.5, 110.0, 112.0, 109.0]
+    both = _results({A: a, B: b})
+    v = verdict(declared, both, _curves(), TRIVIAL, cpu=True)
+    assert v.verdict == "reproduced" and v.outcomes[0].seeds == 3
+    full = verdict(declared, both, _curves(), TRIVIAL, cpu=False)  # all six: no difference
+    assert full.verdict == "not tested" and full.outcomes[0].seeds == 6
+    part = _results({A: a, B: b[:5]})
+    v = verdict(declared, part, _curves(), TRIVIAL, cpu=True)
+    assert v.verdict == "not tested" and v.outcomes == ()
+    assert v.reasons[0] == f"its declared sample, seeds 3-5, has not all run ({B} 2 of 3)"
+    v = verdict(declared, _with_diverged({A: a, B: b[:5]}, {B: [5]}), _curves(), TRIVIAL,
+                cpu=True)
+    assert "declared sample" not in v.reason
+    assert verdict(replace(FINDING, cpu_seeds=(0, 2)), _results({A: a[:2], B: b[:2]}),
+                   _curves(), TRIVIAL, cpu=True).reasons[0] == (
+        f"its declared sample, seeds 0, 2, has not all run ({A} 1 of 2, {B} 1 of 2)")
