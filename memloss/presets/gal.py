@@ -82,7 +82,7 @@ for size in ("medium", "large"):
             # restores its best-validation weights (the paper's early stopping as model
             # selection), so its curve shows whether it overfits.
             cpu["patience"] = None
-            notes += (" CPU size: the whole schedule, best-validation weights restored.")
+            notes += " CPU size: the whole schedule, best-validation weights restored."
         if key.startswith("moon"):
             # The CPU regime trains with Adam, not the paper's SGD. Under Adam, Moon's mask
             # with inverted scaling (the kept cell units times 1/(1-p) at every step: the
