@@ -69,6 +69,17 @@ def _diverged_cell(k: int, n: int) -> str:
     return f"diverged ({k} of {n} seeds)"
 
 
+def _seeds_cell(seeds: Sequence[int]) -> str:
+    """How many seeds, and which where they are not 0, 1, ..., n-1 (a sample of other
+    seeds, such as a confirmatory one)."""
+    got = sorted(set(int(s) for s in seeds))
+    if got == list(range(len(got))):
+        return str(len(got))
+    lo, hi = got[0], got[-1]
+    which = f"{lo}-{hi}" if len(got) == hi - lo + 1 else ", ".join(map(str, got))
+    return f"{len(got)} (seeds {which})"
+
+
 def _per_seed(finite: dict[int, float], down: dict[int, str]) -> str:
     """Per-seed values in seed order, "diverged" for a diverged seed."""
     return ", ".join("diverged" if s in down else _g(finite[s])
@@ -203,7 +214,8 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
                   curves: dict | None = None) -> str:
     """Every row of ``results`` (:func:`memloss.evidence.read_results`) whose preset starts
     with one of ``prefixes``, every split it has: seeds, mean, the 95% interval of the mean,
-    the per-seed values (seed order) and the paper's number; with ``curves``, each row's
+    the per-seed values (seed order; the seeds named where they are not 0 to n-1) and the
+    paper's number; with ``curves``, each row's
     last validation value too (what the final weights reach), in the quantity of the curves
     (:func:`memloss.evidence.curve_quantity`: the metric, or a classifier's loss).
     Rows with and without a paper number alike (a baseline the paper does not print). A row
@@ -240,13 +252,14 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
         if at:
             finite = {int(s): float(x) for s, x in zip(g["seed"], v)}
             n = len(set(finite) | set(at))
-            text = (f"| {_cell(preset.row)} | `{row}` | {label} | {n} | "
-                    f"{_diverged_cell(len(at), n)} | - | {_per_seed(finite, at)} "
-                    f"({_cell(diverged_where(at))}) | {_g(paper)} |")
+            text = (f"| {_cell(preset.row)} | `{row}` | {label} | "
+                    f"{_seeds_cell(set(finite) | set(at))} | {_diverged_cell(len(at), n)} | - | "
+                    f"{_per_seed(finite, at)} ({_cell(diverged_where(at))}) | {_g(paper)} |")
         else:
             mean, sd, low, high = _interval(v)
             interval = f"[{_g(low)}, {_g(high)}]" if sd > 0 else "-"  # nan > 0: one seed
-            text = (f"| {_cell(preset.row)} | `{row}` | {label} | {v.size} | {_g(mean)} | "
+            text = (f"| {_cell(preset.row)} | `{row}` | {label} | {_seeds_cell(g['seed'])} | "
+                    f"{_g(mean)} | "
                     f"{interval} | {', '.join(_g(x) for x in v)} | {_g(paper)} |")
         entries.append((str(row), order.get(split, 9), text))
     shown = {(str(r), str(s)) for r, s in zip(data["row"], data["split"])}
@@ -255,7 +268,7 @@ def rows_markdown(results: pd.DataFrame, prefixes: Sequence[str],
         splits = [s for s in order if s in preset.reported] or ["-"]
         for split in [s for s in splits if (row, s) not in shown]:
             entries.append((row, order.get(split, 9),
-                            f"| {_cell(preset.row)} | `{row}` | {split} | {len(at)} | "
+                            f"| {_cell(preset.row)} | `{row}` | {split} | {_seeds_cell(at)} | "
                             f"{_diverged_cell(len(at), len(at))} | - | {_per_seed({}, at)} "
                             f"({_cell(diverged_where(at))}) | {_g(preset.reported.get(split))} |"))
     lines += [text for _, _, text in sorted(entries, key=lambda e: (e[0], e[1]))]

@@ -149,3 +149,22 @@ def test_rows_name_the_quantity_of_the_final_weights_validation_value():
     assert "| `krueger-t1-lstm` | valid loss (last) | 3 | 0.345 |" in text
     assert "| `semeniuta-t2-baseline` | valid (last) | 3 | 75 |" in text
     assert "| `krueger-t1-lstm` | valid (last) |" not in text
+
+
+def test_rows_name_their_seeds_where_they_are_not_the_first_n():
+    """A sample of other seeds (a confirmatory one: seeds 12-14) says which; seeds 0 to n-1
+    stay a bare count; a gap lists them; diverged seeds count as seeds."""
+    tool = _tool()
+    rows = {"semeniuta-t2-baseline": [0, 1, 2], "semeniuta-t2-ours-0.25-step": [12, 13, 14],
+            "semeniuta-t2-ours-0.5-step": [0, 2, 5]}
+    results = pd.DataFrame([{"row": r, "cpu": True, "split": "test", "seed": s, "value": 50.0 + s,
+                             "status": "finished", "diverged_at": ""}
+                            for r, seeds in rows.items() for s in seeds]
+                           + [{"row": "semeniuta-t2-moon-0.5-sequence", "cpu": True, "split": "",
+                               "seed": s, "value": float("nan"), "status": "diverged",
+                               "diverged_at": "at epoch 1 step 11"} for s in (6, 7, 8)])
+    text = tool.rows_markdown(results, ["semeniuta-t2-"])
+    assert "| `semeniuta-t2-baseline` | test | 3 | 51 |" in text
+    assert "| `semeniuta-t2-ours-0.25-step` | test | 3 (seeds 12-14) | 63 |" in text
+    assert "| `semeniuta-t2-ours-0.5-step` | test | 3 (seeds 0, 2, 5) |" in text
+    assert "| `semeniuta-t2-moon-0.5-sequence` | test | 3 (seeds 6-8) | diverged (3 of 3" in text
