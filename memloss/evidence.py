@@ -83,9 +83,9 @@ from memloss.reports.wording import metric as metric_words
 __all__ = ["CONFIDENCE", "MIN_SEEDS", "MIN_RISE", "ALPHA", "SIGN_TEST_SEEDS", "VERDICTS",
            "TRIVIAL_METRICS", "STATUSES", "RESULT_COLUMNS", "DivergedRun", "Outcome", "Verdict",
            "LOSS_LIKE", "curve_quantity", "compare", "overfits", "verdict", "verdicts",
-           "results_frame", "diverged_runs", "diverged_where", "curves_of", "trivial_baselines",
-           "preset_trivial", "verdict_table", "verdicts_frame", "write_results", "read_results",
-           "write_trivial", "read_trivial"]
+           "results_frame", "diverged_runs", "diverged_where", "seed_span", "curves_of",
+           "trivial_baselines", "preset_trivial", "verdict_table", "verdicts_frame",
+           "write_results", "read_results", "write_trivial", "read_trivial"]
 
 log = logging.getLogger(__name__)
 
@@ -337,10 +337,11 @@ def _net_size(row: str, cpu: bool) -> tuple[int, int]:
     return int(net.num_layers), int(net.hidden_size)
 
 
-def _seed_span(seeds: set[int]) -> str:
+def seed_span(seeds: Iterable[int]) -> str:
     """``"12-59"`` for a run of consecutive seeds, else the seeds listed."""
-    lo, hi = min(seeds), max(seeds)
-    return f"{lo}-{hi}" if len(seeds) == hi - lo + 1 else ", ".join(map(str, sorted(seeds)))
+    got = sorted(set(int(s) for s in seeds))
+    lo, hi = got[0], got[-1]
+    return f"{lo}-{hi}" if len(got) == hi - lo + 1 else ", ".join(map(str, got))
 
 
 def _same_sizes(finding: Finding, cpu: bool) -> list[str]:
@@ -395,17 +396,16 @@ def verdict(finding: Finding, results: pd.DataFrame,
         diverged[(row, split)] = {s: w for s, w in by_row.get(row, {}).items()
                                   if s not in values[(row, split)]
                                   and (sample is None or s in sample)}
-    missing = [f"{r}:{s}" for (r, s), v in values.items() if not v and not diverged[(r, s)]]
+    seeds_of = {k: set(values[k]) | set(diverged[k]) for k in values}
     if sample is not None:
-        short_of = [f"{r} {len(set(v) | set(diverged[(r, s)]))} of {len(sample)}"
-                    for (r, s), v in values.items() if sample - set(v) - set(diverged[(r, s)])]
+        short_of = [f"{r} {len(seeds_of[(r, s)])} of {len(sample)}"
+                    for r, s in values if sample - seeds_of[(r, s)]]
         if short_of:
-            reasons.append(f"its declared sample, seeds {_seed_span(sample)}, has not all run "
+            reasons.append(f"its declared sample, seeds {seed_span(sample)}, has not all run "
                            f"({', '.join(short_of)})")
-    elif missing:
+    elif missing := [f"{r}:{s}" for (r, s), ran in seeds_of.items() if not ran]:
         reasons.append(f"no runs of {', '.join(missing)}")
     directions = {r: metric_words(PRESETS.get(r).metric).lower_is_better for r, _ in values}
-    seeds_of = {k: set(values[k]) | set(diverged[k]) for k in values}
     for c in finding.comparisons:
         ka = row_split(c.a, finding.split)
         kb = row_split(c.b, finding.split) if isinstance(c.b, str) else None

@@ -45,8 +45,9 @@ import pandas as pd
 from memloss.collect import find_runs
 from memloss.core.atomic import atomic_write_text
 from memloss.evidence import (DivergedRun, curve_quantity, diverged_runs, diverged_where,
-                              preset_trivial, read_results, read_trivial, trivial_baselines,
-                              verdict_table, verdicts_frame, write_results, write_trivial)
+                              preset_trivial, read_results, read_trivial, seed_span,
+                              trivial_baselines, verdict_table, verdicts_frame, write_results,
+                              write_trivial)
 from memloss.presets import PRESETS
 from memloss.presets.findings import FINDINGS
 from memloss.reports.paper_tables import _interval, paper_measurements, rank_agreement, summarize
@@ -72,12 +73,9 @@ def _diverged_cell(k: int, n: int) -> str:
 def _seeds_cell(seeds: Sequence[int]) -> str:
     """How many seeds, and which where they are not 0, 1, ..., n-1 (a sample of other
     seeds, such as a confirmatory one)."""
-    got = sorted(set(int(s) for s in seeds))
-    if got == list(range(len(got))):
-        return str(len(got))
-    lo, hi = got[0], got[-1]
-    which = f"{lo}-{hi}" if len(got) == hi - lo + 1 else ", ".join(map(str, got))
-    return f"{len(got)} (seeds {which})"
+    got = set(int(s) for s in seeds)
+    return (str(len(got)) if got == set(range(len(got)))
+            else f"{len(got)} (seeds {seed_span(got)})")
 
 
 def _per_seed(finite: dict[int, float], down: dict[int, str]) -> str:
